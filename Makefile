@@ -1,0 +1,42 @@
+# Two commands for a fresh machine: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PLUGINS := $(wildcard plugins/*/pyproject.toml)
+# Debian packages the test suite drives as real peers: sipp and redis-server.
+TEST_DEBS := sip-tester:sipp redis-server:redis-server
+
+.PHONY: run test install install-test test-deps bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml $(PLUGINS)
+	$(BIN)/pip install -q -e '.[test,bench]' $(foreach p,$(PLUGINS),-e $(dir $(p)))
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/kamrouter
+
+test-deps:
+	@missing=""; for pair in $(TEST_DEBS); do \
+	  pkg=$${pair%%:*}; cmd=$${pair##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+test: install test-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python benchmarks/parse.py
+	$(BIN)/python benchmarks/cps.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,128 @@
+"""Configuration: TOML files validated against dataclass schemas.
+
+Every key has a default, so a file holds only what differs from the embedded default. Each
+section (core ones here, module ones declared by the modules) is a dataclass; validation
+collects *every* problem, each naming its key by its dotted path, e.g.
+``tm.fr_timer: expected integer, got string 'abc'`` or ``htable[1].name: missing``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+
+import tomli
+
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """One or more problems in a configuration; ``problems`` lists them all."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file, turning syntax errors into a :class:`ConfigError` naming the file."""
+    try:
+        with open(path, "rb") as f:
+            return tomli.load(f)
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found"]) from None
+    except tomli.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: {exc}"]) from None
+
+
+_TYPE_NAMES = {int: "integer", float: "number", str: "string", bool: "boolean", dict: "table"}
+
+
+def _describe(value: Any) -> str:
+    kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+            dict: "table"}.get(type(value), type(value).__name__)
+    shown = repr(value)
+    return f"{kind} {shown if len(shown) <= 40 else shown[:37] + '...'}"
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin in (list, typing.List):
+        return f"array of {_type_name(get_args(tp)[0])}"
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(tp) if a is not type(None))
+    if dataclasses.is_dataclass(tp):
+        return "table"
+    return _TYPE_NAMES.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _convert(value: Any, tp: Any, where: str, problems: list[str]) -> Any:
+    """Check ``value`` against type ``tp``; append a problem naming ``where`` when it fails."""
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin is Literal:
+        if value in get_args(tp):
+            return value
+    elif origin in (typing.Union, types.UnionType):
+        options = get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is type(None):
+                continue
+            trial: list[str] = []
+            converted = _convert(value, option, where, trial)
+            if not trial:
+                return converted
+    elif origin in (list, typing.List):
+        if isinstance(value, list):
+            (item_type,) = get_args(tp)
+            return [_convert(v, item_type, f"{where}[{i}]", problems) for i, v in enumerate(value)]
+    elif origin in (dict, typing.Dict):
+        if isinstance(value, dict):
+            return dict(value)
+    elif dataclasses.is_dataclass(tp):
+        if isinstance(value, dict):
+            return build_section(tp, value, where, problems)
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(tp, type) and isinstance(value, tp):
+        return value
+    problems.append(f"{where}: expected {_type_name(tp)}, got {_describe(value)}")
+    return None
+
+
+def build_section(cls: type[T], raw: dict[str, Any], where: str, problems: list[str]) -> T:
+    """Build dataclass ``cls`` from ``raw``; unknown keys and bad types become problems.
+
+    A dataclass may define ``validate(self) -> list[str]`` for cross-field checks; its
+    messages are prefixed with ``where``.
+    """
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"{where}: unknown key {key!r}{hint}")
+            continue
+        before = len(problems)
+        converted = _convert(value, hints[key], f"{where}.{key}" if where else key, problems)
+        if len(problems) == before:
+            values[key] = converted
+    instance = cls(**values)
+    validate = getattr(instance, "validate", None)
+    if validate is not None:
+        problems.extend(f"{where}: {message}" if where else message for message in validate())
+    return instance

@@ -1,0 +1,1 @@
+"""Wiring: config → transports + tm + script + modules + rpc; process lifecycle."""

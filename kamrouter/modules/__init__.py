@@ -1,0 +1,1 @@
+"""Router modules, one package each; see :mod:`kamrouter.modules.base` for the contract."""

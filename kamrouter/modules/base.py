@@ -1,0 +1,64 @@
+"""The module contract.
+
+A module is one package ``kamrouter/modules/<name>/`` exposing a :class:`Module` subclass,
+registered under the ``kamrouter.modules`` entry-point group in ``pyproject.toml`` (so a
+third-party package adds a module the same way). A module is loaded when its config section
+is present, or when ``core.load_modules`` names it. It declares:
+
+- ``name`` and ``Config``: its config section (a dataclass; every field has a default). A
+  module configured as an array of tables (``[[htable]]``) sets ``config_is_list = True`` and
+  receives a list of ``Config``;
+- ``api()``: the object scripts use as ``from kamrouter.script import <name>``;
+- RPC methods and stats, registered in ``__init__`` through ``router.rpc`` / ``router.stats``;
+- ``start(nursery)`` / ``stop()``: background work (probing, sockets) under the router's
+  nursery.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    import trio
+
+    from kamrouter.rpc.registry import MethodRegistry
+    from kamrouter.stats import StatsRegistry
+    from kamrouter.timers import Scheduler
+
+
+class RouterServices(Protocol):
+    """What the router offers to modules (implemented by ``kamrouter.core.router.Router``)."""
+
+    stats: StatsRegistry
+    rpc: MethodRegistry
+    scheduler: Scheduler
+
+    def clock(self) -> float:
+        """Monotonic seconds; the same clock the scheduler uses."""
+
+    def emit(self, event: str, **data: Any) -> None:
+        """Run the routing script's ``event`` hook for ``event`` (e.g. ``dispatcher:dst-down``)."""
+
+    def module(self, name: str) -> Module:
+        """Another loaded module, by name (raises KeyError when it is not loaded)."""
+
+
+class Module:
+    """Base class of every kamrouter module."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type | None] = None
+    config_is_list: ClassVar[bool] = False
+
+    def __init__(self, router: RouterServices, config: Any) -> None:
+        self.router = router
+        self.config = config
+
+    def api(self) -> object | None:
+        """The script API object, or None when the module offers nothing to scripts."""
+        return None
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        """Start background work; called once the router's sockets are up."""
+
+    async def stop(self) -> None:
+        """Flush state before the router exits (e.g. persist tables)."""

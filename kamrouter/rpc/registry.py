@@ -1,0 +1,63 @@
+"""The RPC method registry: modules register methods here; the transports dispatch to them.
+
+A method is a plain or ``async`` callable. Its positional parameters are the RPC params (by
+position, as Kamailio's jsonrpcs does); its docstring is what ``system.methodHelp`` returns.
+A method signals failure by raising :class:`RpcError` with a Kamailio-style code (400, 404,
+500) and a message.
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+class RpcError(Exception):
+    """A module-level RPC failure: ``code`` (e.g. 400, 404, 500) and a message for the user."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RpcMethod:
+    name: str
+    func: Callable[..., Any]
+    signature: inspect.Signature
+    is_async: bool
+
+    @property
+    def help(self) -> str:
+        return inspect.cleandoc(self.func.__doc__ or "").split("\n\n")[0] or "No help available."
+
+
+class MethodRegistry:
+    """Method name → :class:`RpcMethod`, filled by the core and by each loaded module."""
+
+    def __init__(self) -> None:
+        self._methods: dict[str, RpcMethod] = {}
+
+    def register(self, name: str, func: Callable[..., Any]) -> None:
+        if name in self._methods:
+            raise ValueError(f"RPC method {name!r} is already registered")
+        self._methods[name] = RpcMethod(
+            name, func, inspect.signature(func), inspect.iscoroutinefunction(func)
+        )
+
+    def method(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator form of :meth:`register`."""
+
+        def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+            self.register(name, func)
+            return func
+
+        return decorate
+
+    def get(self, name: str) -> RpcMethod | None:
+        return self._methods.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._methods)
