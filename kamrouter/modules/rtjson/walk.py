@@ -1,0 +1,56 @@
+"""Where a transaction is in its route document (sans-IO).
+
+One :class:`RouteWalk` per transaction lives in ``msg.vars["_rtjson"]``, so it survives
+into branch and failure routes. ``used`` is Kamailio's ``idx``: how many routes have been
+handed out so far.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kamrouter.modules.rtjson.document import Route, RouteDocument
+
+
+@dataclass(slots=True)
+class RouteWalk:
+    document: RouteDocument
+    used: int = 0
+
+    @property
+    def serial(self) -> bool:
+        return self.document.routing == "serial"
+
+    def push(self) -> tuple[Route, ...]:
+        """The routes of the first relay: the first one (serial) or all of them (parallel).
+
+        Pushing again starts over, as re-running ``rtjson_push_routes`` does in Kamailio.
+        """
+        routes = self.document.routes if not self.serial else self.document.routes[:1]
+        self.used = len(routes)
+        return routes
+
+    def next(self) -> Route | None:
+        """The next serial route, or None when all are used (always None when parallel)."""
+        if not self.serial or self.used >= len(self.document.routes):
+            return None
+        route = self.document.routes[self.used]
+        self.used += 1
+        return route
+
+    def remaining(self) -> int:
+        return len(self.document.routes) - self.used if self.serial else 0
+
+    def route_for_branch(self, branch_index: int) -> Route | None:
+        """The route whose per-branch attributes (timers, headers) apply to a branch.
+
+        Serial: the route handed out last, whatever the branch number. Parallel (an
+        extension; Kamailio applies them in serial mode only): branch *i* is route *i*,
+        since push() makes the R-URI branch 0 and appends the others in document order.
+        """
+        if self.used == 0:
+            return None
+        if self.serial:
+            return self.document.routes[self.used - 1]
+        if 0 <= branch_index < len(self.document.routes):
+            return self.document.routes[branch_index]
+        return None
