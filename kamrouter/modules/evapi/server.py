@@ -1,0 +1,271 @@
+"""The evapi TCP event socket: clients, tags, bounded send queues, request/reply correlation.
+
+SIP processing never waits for a client: events go into a bounded per-client queue with
+``send_nowait`` (a full queue drops the event and counts it), and one writer task per client
+drains its queue. A write that takes longer than ``send_timeout`` marks the client dead and
+closes it. This is the answer to Kamailio's issue #4603 (blocking writes stalling workers).
+
+A message from a client that is a JSON object carrying the id of a pending request
+(``"id": "<tindex>:<tlabel>"`` or ``"tindex"`` + ``"tlabel"``) wakes that request; every other
+message is handed to the ``evapi:message-received`` event.
+"""
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from kamrouter.modules.evapi.framing import (
+    Decoder,
+    FramingError,
+    NetstringDecoder,
+    RawDecoder,
+    encode_netstring,
+)
+from kamrouter.stats import StatsRegistry
+
+log = logging.getLogger("kamrouter.evapi")
+
+#: The client whose event hook is running (for set_tag/close in evapi:* hooks).
+current_client: contextvars.ContextVar[Client | None] = contextvars.ContextVar(
+    "evapi_client", default=None)
+
+MAX_TAG_LENGTH = 63
+
+
+class NoController(Exception):
+    """No connected client could take the request (none connected, or all queues full)."""
+
+
+class ControllerGone(Exception):
+    """The last connected client went away while a request was waiting for its answer."""
+
+
+@dataclass(eq=False)
+class Client:
+    conidx: int
+    host: str
+    port: int
+    stream: trio.SocketStream
+    outbox: trio.MemorySendChannel[bytes]
+    inbox: trio.MemoryReceiveChannel[bytes]
+    tag: str = ""
+    sent: int = 0
+    dropped: int = 0
+    cancel_scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+
+    def enqueue(self, frame: bytes) -> bool:
+        try:
+            self.outbox.send_nowait(frame)
+        except trio.WouldBlock:
+            self.dropped += 1
+            return False
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            return False
+        return True
+
+    def close(self) -> None:
+        self.cancel_scope.cancel()
+
+    def describe(self) -> dict[str, Any]:
+        return {"conidx": self.conidx, "srcaddr": self.host, "srcport": self.port,
+                "tag": self.tag, "queued": self.inbox.statistics().current_buffer_used,
+                "sent": self.sent, "dropped": self.dropped}
+
+
+class _Waiter:
+    __slots__ = ("event", "reply", "gone")
+
+    def __init__(self) -> None:
+        self.event = trio.Event()
+        self.reply: dict[str, Any] | None = None
+        self.gone = False
+
+
+def correlation_id(message: dict[str, Any]) -> str | None:
+    """``"<tindex>:<tlabel>"`` from a controller message's ``id`` or ``tindex``/``tlabel``."""
+    ident = message.get("id")
+    if isinstance(ident, (str, int)) and not isinstance(ident, bool):
+        return str(ident)
+    tindex, tlabel = message.get("tindex"), message.get("tlabel")
+    if tindex is not None and tlabel is not None:
+        return f"{tindex}:{tlabel}"
+    return None
+
+
+class EvapiServer:
+    """Accepts controller connections and moves events between them and the router."""
+
+    def __init__(self, *, max_clients: int, queue_size: int, send_timeout: float,
+                 netstrings: bool, max_message_size: int, stats: StatsRegistry,
+                 emit: Callable[..., None]) -> None:
+        self.max_clients = max_clients
+        self.queue_size = queue_size
+        self.send_timeout = send_timeout
+        self.netstrings = netstrings
+        self.max_message_size = max_message_size
+        self.emit = emit
+        self._slots: list[Client | None] = [None] * max_clients
+        self._waiters: dict[str, _Waiter] = {}
+        self.address: tuple[str, int] | None = None
+        self.sent = stats.counter("evapi", "sent")
+        self.received = stats.counter("evapi", "received")
+        self.dropped = stats.counter("evapi", "dropped")
+        self.timeouts = stats.counter("evapi", "timeouts")
+        stats.gauge("evapi", "clients", lambda: sum(1 for _ in self.clients()))
+
+    # -- listening -------------------------------------------------------------------------
+    async def listen(self, nursery: trio.Nursery, host: str, port: int) -> None:
+        listeners = await trio.open_tcp_listeners(port, host=host)
+        self.address = listeners[0].socket.getsockname()[:2]
+        nursery.start_soon(trio.serve_listeners, self._serve, listeners)
+        log.info("evapi listening on %s:%d", *self.address)
+
+    def clients(self, tag: str | None = None) -> Iterator[Client]:
+        for client in self._slots:
+            if client is not None and (tag is None or client.tag == tag):
+                yield client
+
+    # -- sending ---------------------------------------------------------------------------
+    def frame(self, data: bytes) -> bytes:
+        return encode_netstring(data) if self.netstrings else data
+
+    def send(self, data: bytes, tag: str | None = None, *, first_only: bool = False) -> int:
+        """Queue ``data`` for every client (with ``tag``), or the first one; return how many."""
+        frame = self.frame(data)
+        queued = 0
+        for client in self.clients(tag):
+            if client.enqueue(frame):
+                queued += 1
+                if first_only:
+                    break
+            else:
+                self.dropped.value += 1
+        if not queued and not any(True for _ in self.clients(tag)):
+            self.dropped.value += 1
+        return queued
+
+    async def request(self, ident: str, data: bytes, timeout: float, tag: str | None = None,
+                      ) -> dict[str, Any]:
+        """Send ``data`` and wait for the message carrying ``ident``.
+
+        Raises :class:`NoController` at once when nobody can take it, :class:`ControllerGone`
+        when the last client disconnects meanwhile and ``trio.TooSlowError`` after ``timeout``.
+        """
+        if ident in self._waiters:
+            raise ValueError(f"evapi: a request with id {ident!r} is already waiting")
+        waiter = self._waiters[ident] = _Waiter()
+        try:
+            if not self.send(data, tag, first_only=tag is not None):
+                raise NoController("no evapi client connected" if not any(
+                    True for _ in self.clients(tag)) else "evapi client queues are full")
+            with trio.move_on_after(timeout):
+                await waiter.event.wait()
+            if waiter.reply is not None:
+                return waiter.reply
+            if waiter.gone:
+                raise ControllerGone("evapi client disconnected before answering")
+            self.timeouts.value += 1
+            raise trio.TooSlowError(f"no evapi answer for {ident} within {timeout:g} s")
+        finally:
+            del self._waiters[ident]
+
+    # -- one connection --------------------------------------------------------------------
+    async def _serve(self, stream: trio.SocketStream) -> None:
+        host, port = stream.socket.getpeername()[:2]
+        try:
+            conidx = self._slots.index(None)
+        except ValueError:
+            log.warning("evapi: refusing %s:%d, max_clients=%d reached", host, port,
+                        self.max_clients)
+            await stream.aclose()
+            return
+        outbox, inbox = trio.open_memory_channel[bytes](self.queue_size)
+        client = Client(conidx, host, port, stream, outbox, inbox)
+        self._slots[conidx] = client
+        try:
+            with client.cancel_scope:
+                self._emit_for(client, "evapi:connection-new")
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._write, client, nursery.cancel_scope)
+                    await self._read(client)
+                    nursery.cancel_scope.cancel()
+        finally:
+            self._slots[conidx] = None
+            outbox.close()
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+            if not any(True for _ in self.clients()):
+                self._fail_waiters()
+            self._emit_for(client, "evapi:connection-closed")
+
+    async def _write(self, client: Client, connection: trio.CancelScope) -> None:
+        async for frame in client.inbox:
+            with trio.move_on_after(self.send_timeout) as deadline:
+                try:
+                    await client.stream.send_all(frame)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    break
+            if deadline.cancelled_caught:
+                log.warning("evapi: client %d (%s:%d) did not take data for %g s, closing",
+                            client.conidx, client.host, client.port, self.send_timeout)
+                break
+            client.sent += 1
+            self.sent.value += 1
+        connection.cancel()
+
+    async def _read(self, client: Client) -> None:
+        decoder: Decoder = (NetstringDecoder(self.max_message_size) if self.netstrings
+                            else RawDecoder())
+        while True:
+            try:
+                data = await client.stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+            if not data:
+                return
+            try:
+                messages = decoder.feed(data)
+            except FramingError as exc:
+                log.warning("evapi: client %d (%s:%d): %s; closing", client.conidx,
+                            client.host, client.port, exc)
+                return
+            for message in messages:
+                self.received.value += 1
+                self._dispatch(client, message)
+
+    def _dispatch(self, client: Client, message: bytes) -> None:
+        decoded: Any = None
+        if message.lstrip()[:1] == b"{":
+            try:
+                decoded = json.loads(message)
+            except ValueError:
+                decoded = None
+        if isinstance(decoded, dict):
+            ident = correlation_id(decoded)
+            waiter = self._waiters.get(ident) if ident is not None else None
+            if waiter is not None and waiter.reply is None:
+                waiter.reply = decoded
+                waiter.event.set()
+                return
+        self._emit_for(client, "evapi:message-received",
+                       msg=message.decode("utf-8", "replace"), json=decoded)
+
+    def _emit_for(self, client: Client, event: str, **data: Any) -> None:
+        token = current_client.set(client)
+        try:
+            self.emit(event, srcaddr=client.host, srcport=client.port, conidx=client.conidx,
+                      tag=client.tag, **data)
+        finally:
+            current_client.reset(token)
+
+    def _fail_waiters(self) -> None:
+        for waiter in self._waiters.values():
+            if waiter.reply is None:
+                waiter.gone = True
+                waiter.event.set()
