@@ -1,0 +1,178 @@
+"""http_client against a real HTTP server on 127.0.0.1 (stdlib, in a thread)."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from kamrouter.config import build_section
+from kamrouter.modules.http_client import (
+    HttpClientConfig,
+    HttpClientModule,
+    HttpError,
+    JsonRpcError,
+    escape_param,
+    escape_query,
+    escape_user,
+    unescape,
+)
+
+from .conftest import ModuleHost
+
+
+class Peer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.client_ports: set[int] = set()
+        self.release = threading.Event()   # /hang answers only once this is set
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"   # keep-alive
+    server: Peer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def answer(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Test", "yes")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def handle_any(self) -> None:
+        self.server.client_ports.add(self.client_address[1])
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        if self.path == "/hang":
+            self.server.release.wait()
+            self.answer(200, b"late")
+        elif self.path == "/rpc":
+            call = json.loads(body)
+            if call["method"] == "add":
+                reply = {"jsonrpc": "2.0", "id": call["id"], "result": sum(call["params"])}
+            else:
+                reply = {"jsonrpc": "2.0", "id": call["id"],
+                         "error": {"code": -32601, "message": "Method not found"}}
+            self.answer(200, json.dumps(reply).encode())
+        elif self.path == "/targets":
+            self.answer(200, b"sip:a@127.0.0.1:5071|sip:b@127.0.0.1:5072\nsecond line",
+                        "text/plain")
+        else:
+            echo = {"method": self.command, "path": self.path, "body": body.decode(),
+                    "content_type": self.headers.get("Content-Type"),
+                    "agent": self.headers.get("User-Agent"), "x": self.headers.get("X-Q")}
+            self.answer(404 if self.path == "/missing" else 200, json.dumps(echo).encode())
+
+    do_GET = do_POST = do_PUT = handle_any
+
+
+@pytest.fixture
+def peer() -> Iterator[Peer]:
+    server = Peer()
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    yield server
+    server.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+async def http(host: ModuleHost) -> AsyncIterator[HttpClientModule]:
+    problems: list[str] = []
+    config = build_section(HttpClientConfig, {"user_agent": "kr-test"}, "http_client", problems)
+    module = HttpClientModule(host, config)
+    yield module
+    await module.stop()
+
+
+async def test_get_post_headers_and_keepalive(http: HttpClientModule, peer: Peer,
+                                              host: ModuleHost) -> None:
+    api = http.api()
+    got = await api.query(peer.url + "/echo?x=1", headers={"X-Q": "q"})
+    assert got.status == 200 and got.ok and got.error is None
+    assert got.headers["x-test"] == "yes"
+    assert got.json() == {"method": "GET", "path": "/echo?x=1", "body": "",
+                          "content_type": None, "agent": "kr-test", "x": "q"}
+    posted = await api.query(peer.url + "/echo", "POST", {"callee": "+4930"})
+    assert posted.json()["body"] == '{"callee":"+4930"}'
+    assert posted.json()["content_type"] == "application/json"
+    text = await api.query(peer.url + "/echo", "PUT", "raw")
+    assert text.json()["body"] == "raw" and text.json()["method"] == "PUT"
+    missing = await api.query(peer.url + "/missing")
+    assert missing.status == 404 and not missing.ok
+    assert len(peer.client_ports) == 1, "the pooled connection was reused"
+    assert host.stat("httpclient:connections") == 4 and host.stat("httpclient:connok") == 4
+
+
+async def test_first_line_of_a_pipe_separated_answer(http: HttpClientModule, peer: Peer) -> None:
+    got = await http.api().query(peer.url + "/targets")
+    assert got.first_line.split("|") == ["sip:a@127.0.0.1:5071", "sip:b@127.0.0.1:5072"]
+
+
+async def test_connect_refused_is_reported_not_raised(http: HttpClientModule,
+                                                      host: ModuleHost) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    got = await http.api().query(f"http://127.0.0.1:{port}/")
+    assert (got.status, got.error) == (0, "connect")
+    assert host.stat("httpclient:connfail") == 1 and host.stat("httpclient:timeouts") == 0
+
+
+async def test_timeout(http: HttpClientModule, peer: Peer, host: ModuleHost) -> None:
+    got = await http.api().query(peer.url + "/hang", timeout=0.2)
+    assert (got.status, got.error) == (0, "timeout")
+    assert host.stat("httpclient:timeouts") == 1
+
+
+async def test_jsonrpc(http: HttpClientModule, peer: Peer) -> None:
+    api = http.api()
+    assert await api.jsonrpc(peer.url + "/rpc", "add", [1, 2, 3]) == 6
+    with pytest.raises(JsonRpcError) as info:
+        await api.jsonrpc(peer.url + "/rpc", "nope")
+    assert (info.value.code, info.value.message) == (-32601, "Method not found")
+    with pytest.raises(HttpError) as bad:
+        await api.jsonrpc(peer.url + "/echo", "x")
+    assert bad.value.kind == "invalid"
+    with pytest.raises(HttpError) as status:
+        await api.jsonrpc(peer.url + "/missing", "x")
+    assert status.value.kind == "status"
+
+
+def test_config_validation() -> None:
+    problems: list[str] = []
+    build_section(HttpClientConfig, {"timeout": 0, "max_keepalive": -1}, "http_client", problems)
+    assert problems == ["http_client: timeout: must be positive",
+                        "http_client: max_keepalive: must be 0 or more"]
+
+
+@pytest.mark.parametrize(("value", "param", "user"), [
+    ("abc-_.!~*'()", "abc-_.!~*'()", "abc-_.!~*'()"),
+    ("a b", "a%20b", "a%20b"),
+    ("[x]/:&+$", "[x]/:&+$", "%5bx%5d/%3a&+$"),
+    ("=,;?", "%3d%2c%3b%3f", "=,;?"),
+    ("<\">#%", "%3c%22%3e%23%25", "%3c%22%3e%23%25"),
+    ("é", "%c3%a9", "%c3%a9"),
+])
+def test_sip_escaping(value: str, param: str, user: str) -> None:
+    assert escape_param(value) == param
+    assert escape_user(value) == user
+    assert unescape(param) == value and unescape(user) == value
+
+
+def test_query_escaping_escapes_what_sip_params_keep() -> None:
+    assert escape_query("+49 30&x=1") == "%2B49%2030%26x%3D1"
