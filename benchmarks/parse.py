@@ -1,0 +1,97 @@
+"""Micro-benchmark of kamrouter.sip: messages per second on one core.
+
+(a) parse of a typical INVITE and of a 200 OK;
+(b) the forwarding path: parse + Max-Forwards - 1 + prepend Via + add Record-Route + to_bytes.
+
+Run: .venv/bin/python benchmarks/parse.py   (figures go into README.md "## Performance")
+"""
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kamrouter.sip import parse  # noqa: E402
+
+SDP = (
+    b"v=0\r\no=alice 2890844526 2890844526 IN IP4 192.0.2.10\r\ns=-\r\n"
+    b"c=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0 8 101\r\n"
+    b"a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+)
+
+INVITE = (
+    b"INVITE sip:bob@example.com SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds;rport\r\n"
+    b"Max-Forwards: 70\r\n"
+    b"To: Bob <sip:bob@example.com>\r\n"
+    b"From: Alice <sip:alice@example.org>;tag=1928301774\r\n"
+    b"Call-ID: a84b4c76e66710@pc33.example.org\r\n"
+    b"CSeq: 314159 INVITE\r\n"
+    b"Contact: <sip:alice@192.0.2.10:5060>\r\n"
+    b"Allow: INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, NOTIFY\r\n"
+    b"Supported: replaces, timer\r\n"
+    b"User-Agent: bench/1.0\r\n"
+    b"Content-Type: application/sdp\r\n"
+    b"Content-Length: " + str(len(SDP)).encode() + b"\r\n\r\n" + SDP
+)
+
+OK200 = (
+    b"SIP/2.0 200 OK\r\n"
+    b"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKnashds8;received=192.0.2.1\r\n"
+    b"Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds;rport=5060\r\n"
+    b"Record-Route: <sip:192.0.2.1;lr>\r\n"
+    b"To: Bob <sip:bob@example.com>;tag=a6c85cf\r\n"
+    b"From: Alice <sip:alice@example.org>;tag=1928301774\r\n"
+    b"Call-ID: a84b4c76e66710@pc33.example.org\r\n"
+    b"CSeq: 314159 INVITE\r\n"
+    b"Contact: <sip:bob@192.0.2.20:5060>\r\n"
+    b"Content-Type: application/sdp\r\n"
+    b"Content-Length: " + str(len(SDP)).encode() + b"\r\n\r\n" + SDP
+)
+
+OUR_VIA = "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK4b43c2ff8.0"
+OUR_RR = "<sip:192.0.2.1;lr>"
+
+
+def forward(data: bytes) -> bytes:
+    msg = parse(data)
+    msg.set_max_forwards(msg.max_forwards - 1)
+    msg.prepend_via(OUR_VIA)
+    msg.prepend_header("Record-Route", OUR_RR)
+    return msg.to_bytes()
+
+
+def rate(fn: Callable[[bytes], object], data: bytes, seconds: float = 1.0) -> float:
+    """Best of three runs of ``seconds`` each, in calls per second."""
+    best = 0.0
+    for _ in range(3):
+        n = 0
+        batch = 2000
+        start = time.perf_counter()
+        while True:
+            for _ in range(batch):
+                fn(data)
+            n += batch
+            elapsed = time.perf_counter() - start
+            if elapsed >= seconds:
+                break
+        best = max(best, n / elapsed)
+    return best
+
+
+def main() -> None:
+    figures = [
+        ("parse INVITE", rate(parse, INVITE)),
+        ("parse 200 OK", rate(parse, OK200)),
+        ("forward INVITE (parse, MF-1, +Via, +RR, to_bytes)", rate(forward, INVITE)),
+    ]
+    print(f"Python {sys.version.split()[0]}, one core")
+    for label, value in figures:
+        print(f"{label:52} {value:>10,.0f} msg/s  ({1e6 / value:5.1f} us)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Framing SIP messages out of a byte stream (TCP/TLS) by Content-Length (RFC 3261 §18.3)."""
+from __future__ import annotations
+
+import re
+
+from .errors import SipParseError
+from .message import DEFAULT_MAX_SIZE
+
+# Content-Length (or compact "l") at the start of a header line; folded values allowed.
+_CONTENT_LENGTH = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*(?:\r\n[ \t]+)?([^\r\n]*)", re.I)
+
+
+class StreamFramer:
+    """Accumulates stream bytes and cuts them into whole messages.
+
+    ``feed()`` data as it arrives, then call ``next_message()`` until it returns None.
+    CRLFs before a message are keep-alives (RFC 5626 §3.5.1): each ``CRLFCRLF`` ping
+    counts one in ``keepalives``. Errors are SipParseError; the stream is then unusable
+    and the transport should answer if it can and close the connection.
+    """
+
+    def __init__(self, max_size: int = DEFAULT_MAX_SIZE) -> None:
+        self.max_size = max_size
+        self.keepalives = 0
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as a message."""
+        return len(self._buf)
+
+    def next_message(self) -> bytes | None:
+        buf = self._buf
+        if buf[:1] in (b"\r", b"\n"):
+            self._skip_keepalives()
+        head_end = buf.find(b"\r\n\r\n")
+        if head_end < 0:
+            if len(buf) > self.max_size:
+                raise SipParseError(513, f"Message Too Large: header section over {self.max_size} bytes")
+            return None
+        lengths = _CONTENT_LENGTH.findall(buf, 0, head_end + 2)
+        if not lengths:
+            raise SipParseError(400, "Missing Content-Length header (required on a stream)")
+        if len(lengths) > 1:
+            raise SipParseError(400, "Duplicate Content-Length header")
+        length = lengths[0].strip()
+        if not length.isdigit() or len(length) > 10:
+            raise SipParseError(400, f"Bad Content-Length: not a number: {length[:20]!r}")
+        total = head_end + 4 + int(length)
+        if total > self.max_size:
+            raise SipParseError(513, f"Message Too Large: {total} bytes, limit {self.max_size}")
+        if len(buf) < total:
+            return None
+        message = bytes(buf[:total])
+        del buf[:total]
+        return message
+
+    def _skip_keepalives(self) -> None:
+        buf = self._buf
+        stripped = buf.lstrip(b"\r\n")
+        skipped = len(buf) - len(stripped)
+        if not stripped:
+            # a lone CRLF may be the first half of a ping: keep it until more arrives
+            self.keepalives += skipped // 4
+            del buf[: skipped - skipped % 4]
+            return
+        self.keepalives += skipped // 4
+        del buf[:skipped]

@@ -1,0 +1,673 @@
+"""SIP requests and responses: lazy typed views over header lines, and splice editing.
+
+A message keeps its header section as a list of raw header lines (folded lines stay one
+entry, with their inner CRLFs) plus a parallel list of header keys (lower-case long names).
+Typed views parse a header on first access and cache the result; edits change the line list
+and drop the affected cache entries; ``to_bytes`` returns the received bytes when nothing was
+edited, else joins the lines once.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable, Literal, TypeVar
+
+from .auth import Challenge, Credentials, parse_challenge, parse_credentials
+from .errors import SipParseError, bad
+from .headers import (
+    _KEYS,
+    CANONICAL,
+    LIST_HEADERS,
+    MANDATORY,
+    SINGLE_VALUED,
+    display_name,
+    first_comma,
+    key_of,
+    split_commas,
+    unfold,
+)
+from .nameaddr import MAX_DELTA_SECONDS, NameAddr, parse_name_addr, parse_name_addr_list
+from .uri import SipUri, Uri, parse_uri
+from .via import Via, parse_via_list
+
+DEFAULT_MAX_SIZE = 65535
+_TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~\-]+\Z")
+_VERSION = re.compile(r"SIP/[0-9]+\.[0-9]+\Z", re.I)
+_RURI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>]+\Z")
+_CSEQ = re.compile(r"[ \t]*([0-9]+)[ \t\r\n]+([A-Za-z0-9.!%*_+`'~\-]+)[ \t]*\Z")
+_DIGITS = re.compile(r"[ \t]*([0-9]+)[ \t]*\Z")
+_CALL_ID = re.compile(r"[!-~]+\Z")
+_CR_LF = re.compile(r"[\r\n]")
+_T = TypeVar("_T")
+
+
+class CSeq:
+    """CSeq value: sequence number (< 2**31) and method."""
+
+    __slots__ = ("number", "method")
+
+    def __init__(self, number: int, method: str) -> None:
+        if not 0 <= number < 2**31:
+            raise bad("CSeq", "number out of range")
+        self.number = number
+        self.method = method
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.method}"
+
+    def __repr__(self) -> str:
+        return f"CSeq({self.number}, {self.method!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CSeq) and (other.number, other.method) == (self.number, self.method)
+
+    def __hash__(self) -> int:
+        return hash((self.number, self.method))
+
+
+def _value(line: str) -> str:
+    """The value of a raw header line: after the colon, unfolded, trimmed."""
+    value = line[line.index(":") + 1:]
+    if "\n" in value:
+        value = unfold(value)
+    return value.strip()
+
+
+def _new_line(name: str, value: str) -> tuple[str, str]:
+    """(key, line) for a header written by us; refuses values that would inject lines."""
+    if _CR_LF.search(value):
+        raise ValueError(f"value for header {name!r} contains CR or LF")
+    key = key_of(name)
+    return key, f"{display_name(key, name)}: {value}"
+
+
+class Message:
+    """Shared base of Request and Response."""
+
+    __slots__ = ("_start", "_lines", "_names", "_body", "_raw", "_cache")
+    is_request: bool
+
+    _start: str
+    _lines: list[str]
+    _names: list[str]
+    _body: bytes
+    _raw: bytes | None
+    _cache: dict[str, object]
+
+    # ----------------------------------------------------------------- header access
+    def get(self, name: str) -> str | None:
+        """Value of the first header line called ``name`` (any case, long or compact)."""
+        key = _KEYS.get(name) or key_of(name)
+        try:
+            return _value(self._lines[self._names.index(key)])
+        except ValueError:
+            return None
+
+    def get_all(self, name: str) -> list[str]:
+        """All values of ``name``; list-grammar headers are split at top-level commas."""
+        key = _KEYS.get(name) or key_of(name)
+        values = [_value(line) for k, line in zip(self._names, self._lines) if k == key]
+        if key not in LIST_HEADERS:
+            return values
+        return [item for value in values for item in split_commas(value) if item]
+
+    def has(self, name: str) -> bool:
+        return (_KEYS.get(name) or key_of(name)) in self._names
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        """(name, value) per header line, in order; known names in canonical spelling."""
+        result = []
+        for key, line in zip(self._names, self._lines):
+            name = CANONICAL.get(key) or line[: line.index(":")].strip()
+            result.append((name, _value(line)))
+        return result
+
+    def _lines_of(self, key: str) -> list[str]:
+        return [line for k, line in zip(self._names, self._lines) if k == key]
+
+    def _cached(self, key: str, build: Callable[[], _T]) -> _T:
+        cache = self._cache
+        try:
+            return cache[key]  # type: ignore[return-value]
+        except KeyError:
+            pass
+        try:
+            value = build()
+        except SipParseError:
+            raise
+        except Exception as exc:  # a parser bug must still surface as a 400, never crash
+            raise SipParseError(400, f"Bad {key} header (internal {type(exc).__name__})") from exc
+        cache[key] = value
+        return value
+
+    # ----------------------------------------------------------------- typed views
+    @property
+    def call_id(self) -> str:
+        def build() -> str:
+            value = self.get("call-id") or ""
+            if not _CALL_ID.match(value):
+                raise bad("Call-ID", f"malformed value {value[:60]!r}")
+            return value
+
+        return self._cached("call-id", build)
+
+    @property
+    def cseq(self) -> CSeq:
+        return self._cached("cseq", lambda: parse_cseq(self.get("cseq") or ""))
+
+    @property
+    def from_(self) -> NameAddr:
+        return self._cached("from", lambda: parse_name_addr(self._single("from"), "From"))
+
+    @property
+    def to(self) -> NameAddr:
+        return self._cached("to", lambda: parse_name_addr(self._single("to"), "To"))
+
+    @property
+    def from_tag(self) -> str | None:
+        return self.from_.tag
+
+    @property
+    def to_tag(self) -> str | None:
+        return self.to.tag
+
+    def _single(self, key: str) -> str:
+        value = self.get(key)
+        if value is None:
+            raise SipParseError(400, f"Missing {CANONICAL.get(key, key)} header")
+        return value
+
+    @property
+    def vias(self) -> list[Via]:
+        vias = self._cached(
+            "via", lambda: [v for line in self._lines_of("via") for v in parse_via_list(_value(line))]
+        )
+        return list(vias)
+
+    @property
+    def via(self) -> Via:
+        """Top Via value."""
+
+        def build() -> Via:
+            value = self._single("via")
+            comma = first_comma(value)
+            return Via(value[:comma].rstrip() if comma >= 0 else value)
+
+        return self._cached("via@top", build)
+
+    @property
+    def max_forwards(self) -> int | None:
+        def build() -> int | None:
+            value = self.get("max-forwards")
+            if value is None:
+                return None
+            if not value.isdigit() or not value.isascii() or int(value) > 255:
+                raise bad("Max-Forwards", f"not a number in 0..255: {value[:20]!r}")
+            return int(value)
+
+        return self._cached("max-forwards", build)
+
+    @property
+    def content_length(self) -> int:
+        """Content-Length as written, or the body size when the header is missing."""
+        value = self.get("content-length")
+        return len(self._body) if value is None else parse_content_length(value)
+
+    @property
+    def body(self) -> bytes:
+        return self._body
+
+    @property
+    def content_type(self) -> str | None:
+        return self.get("content-type")
+
+    @property
+    def routes(self) -> list[NameAddr]:
+        return list(self._cached("route", lambda: self._name_addrs("route", "Route")))
+
+    @property
+    def record_routes(self) -> list[NameAddr]:
+        return list(self._cached("record-route", lambda: self._name_addrs("record-route", "Record-Route")))
+
+    def _name_addrs(self, key: str, what: str) -> list[NameAddr]:
+        return [na for line in self._lines_of(key) for na in parse_name_addr_list(_value(line), what)]
+
+    @property
+    def contacts(self) -> list[NameAddr] | Literal["*"]:
+        def build() -> list[NameAddr] | Literal["*"]:
+            lines = self._lines_of("contact")
+            if len(lines) == 1 and _value(lines[0]) == "*":
+                return "*"
+            return self._name_addrs("contact", "Contact")
+
+        contacts = self._cached("contact", build)
+        return contacts if contacts == "*" else list(contacts)
+
+    @property
+    def expires(self) -> int | None:
+        def build() -> int | None:
+            value = self.get("expires")
+            if value is None:
+                return None
+            if not value.isdigit() or not value.isascii():
+                raise bad("Expires", f"not a number: {value[:20]!r}")
+            return min(int(value), MAX_DELTA_SECONDS)
+
+        return self._cached("expires", build)
+
+    @property
+    def require(self) -> list[str]:
+        return self.get_all("require")
+
+    @property
+    def proxy_require(self) -> list[str]:
+        return self.get_all("proxy-require")
+
+    @property
+    def authorization(self) -> list[Credentials]:
+        return self._auth("authorization", "Authorization", parse_credentials)  # type: ignore[return-value]
+
+    @property
+    def proxy_authorization(self) -> list[Credentials]:
+        return self._auth("proxy-authorization", "Proxy-Authorization", parse_credentials)  # type: ignore[return-value]
+
+    @property
+    def www_authenticate(self) -> list[Challenge]:
+        return self._auth("www-authenticate", "WWW-Authenticate", parse_challenge)  # type: ignore[return-value]
+
+    @property
+    def proxy_authenticate(self) -> list[Challenge]:
+        return self._auth("proxy-authenticate", "Proxy-Authenticate", parse_challenge)  # type: ignore[return-value]
+
+    def _auth(self, key: str, what: str, parse: Callable[[str, str], object]) -> list[object]:
+        return list(self._cached(key, lambda: [parse(_value(line), what) for line in self._lines_of(key)]))
+
+    def validate(self) -> None:
+        """Parse every typed view this library knows; raises the first SipParseError.
+
+        parse() checks only what the transaction layer needs; call this where a message is
+        consumed rather than forwarded (a UAS, a registrar) or to be strict.
+        """
+        self.call_id, self.cseq, self.from_, self.to, self.vias, self.max_forwards
+        self.content_length, self.routes, self.record_routes, self.contacts, self.expires
+        self.authorization, self.proxy_authorization, self.www_authenticate, self.proxy_authenticate
+
+    # ----------------------------------------------------------------- editing
+    def _touch(self, key: str) -> None:
+        self._raw = None
+        cache = self._cache
+        cache.pop(key, None)
+        if key == "via":
+            cache.pop("via@top", None)
+
+    def prepend_via(self, value: str) -> None:
+        """Insert ``value`` as a new top Via header line."""
+        self.prepend_header("Via", value)
+
+    def pop_via(self) -> str:
+        """Remove the top Via value (also from a comma-joined line) and return it."""
+        return self._pop_first_value("via", "Via")
+
+    def pop_route(self) -> NameAddr | None:
+        """Remove the first Route value and return it parsed (None when there is none)."""
+        if "route" not in self._names:
+            return None
+        return parse_name_addr(self._pop_first_value("route", "Route"), "Route")
+
+    def _pop_first_value(self, key: str, what: str) -> str:
+        names = self._names
+        try:
+            i = names.index(key)
+        except ValueError:
+            raise SipParseError(400, f"Missing {what} header") from None
+        line = self._lines[i]
+        colon = line.index(":")
+        raw = line[colon + 1:]
+        comma = first_comma(raw)
+        self._touch(key)
+        if comma < 0:
+            del self._lines[i], names[i]
+            return _value(line)
+        # keep the rest of the line byte-identical, only the popped value goes away
+        self._lines[i] = line[: colon + 1] + " " + raw[comma + 1:].lstrip(" \t\r\n")
+        value = raw[:comma]
+        return unfold(value).strip() if "\n" in value else value.strip()
+
+    def set_max_forwards(self, n: int) -> None:
+        """Replace Max-Forwards (or add it when missing)."""
+        if not 0 <= n <= 255:
+            raise ValueError(f"Max-Forwards must be in 0..255, got {n}")
+        self.set_header("Max-Forwards", str(n))
+        self._cache["max-forwards"] = n
+
+    def prepend_header(self, name: str, value: str) -> None:
+        """Insert before the first line of that header (at the top when there is none)."""
+        key, line = _new_line(name, value)
+        names = self._names
+        try:
+            i = names.index(key)
+        except ValueError:
+            i = 0
+        names.insert(i, key)
+        self._lines.insert(i, line)
+        self._touch(key)
+
+    def append_header(self, name: str, value: str) -> None:
+        """Add a header line after the last one."""
+        key, line = _new_line(name, value)
+        self._names.append(key)
+        self._lines.append(line)
+        self._touch(key)
+
+    def set_header(self, name: str, value: str) -> None:
+        """Replace all lines of ``name`` by one line (in place of the first), or add it."""
+        key, line = _new_line(name, value)
+        names = self._names
+        try:
+            i = names.index(key)
+        except ValueError:
+            names.append(key)
+            self._lines.append(line)
+        else:
+            self._lines[i] = line
+            if names.count(key) > 1:
+                self._remove(key, keep=i)
+        self._touch(key)
+
+    def remove_header(self, name: str) -> int:
+        """Remove all lines of ``name``; returns how many were removed."""
+        key = _KEYS.get(name) or key_of(name)
+        removed = self._remove(key, keep=-1)
+        if removed:
+            self._touch(key)
+        return removed
+
+    def _remove(self, key: str, keep: int) -> int:
+        names, lines = self._names, self._lines
+        kept = [(k, line) for i, (k, line) in enumerate(zip(names, lines)) if k != key or i == keep]
+        removed = len(names) - len(kept)
+        names[:] = [k for k, _ in kept]
+        lines[:] = [line for _, line in kept]
+        return removed
+
+    def set_body(self, body: bytes, content_type: str | None = None) -> None:
+        """Replace the body; Content-Length follows, Content-Type when given."""
+        self._body = bytes(body)
+        self.set_header("Content-Length", str(len(body)))
+        if content_type is not None:
+            self.set_header("Content-Type", content_type)
+
+    def ensure_content_length(self) -> None:
+        """Add Content-Length when missing (RFC 2543 senders omit it; streams need it)."""
+        if "content-length" not in self._names:
+            self.append_header("Content-Length", str(len(self._body)))
+
+    def to_bytes(self) -> bytes:
+        raw = self._raw
+        if raw is None:
+            head = self._start + "\r\n" + "\r\n".join(self._lines) + "\r\n\r\n"
+            raw = self._raw = head.encode("utf-8", "surrogateescape") + self._body
+        return raw
+
+    def __bytes__(self) -> bytes:
+        return self.to_bytes()
+
+    def _copy_base(self, new: Message) -> None:
+        new._start = self._start
+        new._lines = self._lines[:]
+        new._names = self._names[:]
+        new._body = self._body
+        new._raw = self._raw
+        new._cache = self._cache.copy()
+
+
+class Request(Message):
+    """A SIP request: ``method``, ``ruri`` (text), ``uri`` (parsed), ``version``."""
+
+    __slots__ = ("method", "ruri", "version")
+    is_request = True
+
+    def __init__(self, method: str, ruri: str, version: str = "SIP/2.0") -> None:
+        self.method = method
+        self.ruri = ruri
+        self.version = version
+        self._start = f"{method} {ruri} {version}"
+        self._lines = []
+        self._names = []
+        self._body = b""
+        self._raw = None
+        self._cache = {}
+
+    @property
+    def uri(self) -> Uri:
+        def build() -> Uri:
+            try:
+                uri = parse_uri(self.ruri)
+            except SipParseError as err:
+                raise bad("Request-URI", err.reason.removeprefix("Bad URI: ")) from None
+            if isinstance(uri, SipUri) and uri.headers:
+                raise bad("Request-URI", "headers are not allowed in a Request-URI")
+            return uri
+
+        return self._cached("@ruri", build)
+
+    def set_ruri(self, uri: str) -> None:
+        """Rewrite the Request-URI."""
+        if not _RURI.match(uri):
+            raise ValueError(f"not a Request-URI: {uri[:60]!r}")
+        self.ruri = uri
+        self._start = f"{self.method} {uri} {self.version}"
+        self._raw = None
+        self._cache.pop("@ruri", None)
+
+    def validate(self) -> None:
+        self.uri
+        super().validate()
+
+    def copy(self) -> Request:
+        new = Request.__new__(Request)
+        new.method = self.method
+        new.ruri = self.ruri
+        new.version = self.version
+        self._copy_base(new)
+        return new
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.ruri}>"
+
+
+class Response(Message):
+    """A SIP response: ``status``, ``reason``, ``version``."""
+
+    __slots__ = ("status", "reason", "version")
+    is_request = False
+
+    def __init__(self, status: int, reason: str, version: str = "SIP/2.0") -> None:
+        self.status = status
+        self.reason = reason
+        self.version = version
+        self._start = f"{version} {status} {reason}"
+        self._lines = []
+        self._names = []
+        self._body = b""
+        self._raw = None
+        self._cache = {}
+
+    def set_status(self, status: int, reason: str | None = None) -> None:
+        from .reasons import REASONS
+
+        if not 100 <= status <= 699:
+            raise ValueError(f"status must be in 100..699, got {status}")
+        if reason is None:
+            reason = REASONS.get(status, "Unknown")
+        if _CR_LF.search(reason):
+            raise ValueError("reason phrase contains CR or LF")
+        self.status = status
+        self.reason = reason
+        self._start = f"{self.version} {status} {reason}"
+        self._raw = None
+
+    def copy(self) -> Response:
+        new = Response.__new__(Response)
+        new.status = self.status
+        new.reason = self.reason
+        new.version = self.version
+        self._copy_base(new)
+        return new
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.reason}>"
+
+
+# --------------------------------------------------------------------- value parsers
+def parse_cseq(value: str) -> CSeq:
+    m = _CSEQ.match(value)
+    if m is None:
+        raise bad("CSeq", f"malformed value {value[:40]!r}")
+    number = m.group(1)
+    if len(number) > 10 or int(number) >= 2**31:
+        raise bad("CSeq", "number out of range")
+    return CSeq(int(number), m.group(2))
+
+
+def parse_content_length(value: str) -> int:
+    m = _DIGITS.match(value)
+    if m is None or len(m.group(1)) > 10:
+        raise bad("Content-Length", f"not a number: {value[:20]!r}")
+    return int(m.group(1))
+
+
+# --------------------------------------------------------------------- parse()
+def parse(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Request | Response:
+    """Parse one datagram (or one framed stream message) into a Request or Response.
+
+    Checks eagerly what a transaction layer relies on (see the package docstring); the
+    rest is parsed when first read. Raises SipParseError and nothing else.
+    """
+    try:
+        return _parse(data, max_size)
+    except SipParseError:
+        raise
+    except Exception as exc:  # a parser bug must still surface as a 400, never crash
+        raise SipParseError(400, f"Malformed message (internal {type(exc).__name__})") from exc
+
+
+def _parse(data: bytes, max_size: int) -> Request | Response:
+    if type(data) is not bytes:
+        data = bytes(data)
+    size = len(data)
+    if size > max_size:
+        raise SipParseError(513, f"Message Too Large: {size} bytes, limit {max_size}")
+    start = 0
+    if data[:1] in (b"\r", b"\n"):  # CRLFs before the start line are keep-alives (§7.5)
+        start = size - len(data.lstrip(b"\r\n"))
+        if start == size:
+            raise SipParseError(400, "Empty message")
+    head_end = data.find(b"\r\n\r\n", start)
+    if head_end < 0:
+        raise SipParseError(400, "Malformed message: no empty line after the header fields")
+    head = data[start:head_end].decode("utf-8", "surrogateescape")
+    lines = head.split("\r\n")
+    breaks = len(lines) - 1
+    if head.count("\n") != breaks or head.count("\r") != breaks:
+        raise SipParseError(400, "Malformed message: bare CR or LF in the header section")
+
+    first = lines[0]
+    msg, start_error = _start_line(first)
+    del lines[0]
+    if "\r\n " in head or "\r\n\t" in head:
+        lines = _join_folded(lines)
+    msg._lines = lines
+    msg._names = names = []
+    append = names.append
+    keys = _KEYS
+    try:
+        for line in lines:
+            colon = line.find(":")
+            if colon < 1:
+                raise SipParseError(400, f"Malformed header line {line[:40]!r}")
+            name = line[:colon]
+            append(keys.get(name) or key_of(name))
+    except SipParseError as err:
+        err.message = msg
+        raise
+    if start_error is not None:
+        start_error.message = msg
+        raise start_error
+
+    for key in SINGLE_VALUED:
+        if names.count(key) > 1:
+            raise SipParseError(400, f"Duplicate {CANONICAL[key]} header", msg)
+    for key in MANDATORY:
+        if key not in names:
+            raise SipParseError(400, f"Missing {CANONICAL[key]} header", msg)
+
+    body_start = head_end + 4
+    try:
+        if "content-length" in names:
+            length = parse_content_length(_value(lines[names.index("content-length")]))
+            end = body_start + length
+            if end > size:
+                raise bad("Content-Length", f"{length} is larger than the body ({size - body_start} bytes)")
+        else:
+            end = size
+        cseq = parse_cseq(_value(lines[names.index("cseq")]))
+        if msg.is_request and cseq.method != msg.method:  # type: ignore[attr-defined]
+            raise bad("CSeq", f"method {cseq.method} does not match the request method")
+        msg._cache = {"cseq": cseq}
+        msg.via  # top Via: branch and sent-by are what transactions match on
+    except SipParseError as err:
+        err.message = msg
+        raise
+    msg._body = data[body_start:end]
+    msg._raw = data if start == 0 and end == size else data[start:end]
+    return msg
+
+
+def _start_line(line: str) -> tuple[Request | Response, SipParseError | None]:
+    """The message object for a start line, plus the error to raise once headers are indexed
+    (so the error can carry the message for a reply)."""
+    error: SipParseError | None = None
+    if line[:4].upper() == "SIP/":
+        version, _, rest = line.partition(" ")
+        code, _, reason = rest.partition(" ")
+        if not (len(code) == 3 and code.isdigit() and code.isascii() and 100 <= int(code) <= 699):
+            error = SipParseError(400, f"Bad status line: status code {code[:20]!r}")
+            code = "500"
+        msg: Request | Response = Response.__new__(Response)
+        msg.status, msg.reason, msg.version = int(code), reason, version
+    else:
+        parts = line.split(" ")
+        if len(parts) != 3:
+            error = SipParseError(400, "Bad request line: expected 'Method SP Request-URI SP SIP-Version'")
+            parts = (parts + ["", "", ""])[:3]
+        method, ruri, version = parts
+        if error is None:
+            if not _TOKEN.match(method):
+                error = SipParseError(400, f"Bad request line: method {method[:40]!r}")
+            elif not _RURI.match(ruri):
+                error = bad("Request-URI", f"malformed {ruri[:60]!r}")
+        msg = Request.__new__(Request)
+        msg.method, msg.ruri, msg.version = method, ruri, version
+    if error is None and version != "SIP/2.0" and version.upper() != "SIP/2.0":
+        if _VERSION.match(version):
+            error = SipParseError(505, f"Version Not Supported: {version[:20]}")
+        else:
+            error = SipParseError(400, f"Bad start line: version {version[:20]!r}")
+    msg._start = line
+    msg._cache = {}
+    msg._body = b""
+    msg._raw = None
+    return msg, error
+
+
+def _join_folded(lines: list[str]) -> list[str]:
+    joined: list[str] = []
+    for line in lines:
+        if line[:1] in (" ", "\t"):
+            if not joined:
+                raise SipParseError(400, "Malformed message: continuation line after the start line")
+            joined[-1] += "\r\n" + line
+        else:
+            joined.append(line)
+    return joined

@@ -1,0 +1,70 @@
+"""``;name=value`` parameter lists of header fields (Via, name-addr, Contact)."""
+from __future__ import annotations
+
+import re
+
+from .errors import bad
+
+_TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~\-]+\Z")
+# gen-value = token / host / quoted-string; host may be an IPv6 reference, and RFC 5118 §4.5
+# asks to accept an unbracketed IPv6 address in Via received=.
+_VALUE = re.compile(r"""[A-Za-z0-9.!%*_+`'~\-:\[\]]+\Z|"(?:[^"\\]|\\.)*"\Z""", re.S)
+
+
+def split_semicolons(text: str) -> list[str]:
+    """Split at ``;`` outside quoted strings."""
+    if '"' not in text:
+        return text.split(";")
+    items: list[str] = []
+    start = 0
+    in_quotes = False
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if in_quotes:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                in_quotes = False
+        elif ch == '"':
+            in_quotes = True
+        elif ch == ";":
+            items.append(text[start:i])
+            start = i + 1
+        i += 1
+    if in_quotes:
+        raise ValueError("unterminated quoted string")
+    items.append(text[start:])
+    return items
+
+
+def parse_params(text: str, what: str) -> dict[str, str | None]:
+    """Parse ``;a=b;c`` (the text from the first ``;``) into {lower-case name: value}.
+
+    Whitespace around ``;`` and ``=`` is allowed; values are kept as received (quoted
+    strings keep their quotes). The first occurrence of a name wins. ``what`` names the
+    header in error reasons.
+    """
+    params: dict[str, str | None] = {}
+    if not text:
+        return params
+    try:
+        items = split_semicolons(text)
+    except ValueError:
+        raise bad(what, "unterminated quoted string in parameters") from None
+    if items[0].strip():
+        raise bad(what, f"unexpected text {items[0].strip()[:40]!r} before parameters")
+    for item in items[1:]:
+        name, eq, value = item.partition("=")
+        name = name.strip()
+        if not _TOKEN.match(name):
+            raise bad(what, f"bad parameter name {name[:40]!r}" if name else "empty parameter")
+        if eq:
+            value = value.strip()
+            if not _VALUE.match(value):
+                raise bad(what, f"bad value for parameter {name!r}")
+            params.setdefault(name.lower(), value)
+        else:
+            params.setdefault(name.lower(), None)
+    return params

@@ -1,0 +1,102 @@
+"""Via header values (RFC 3261 §20.42, RFC 3581 rport, RFC 5118 IPv6)."""
+from __future__ import annotations
+
+import re
+
+from .errors import bad
+from .headers import split_commas
+from .params import parse_params
+
+MAGIC_COOKIE = "z9hG4bK"
+_T = r"[A-Za-z0-9.!%*_+`'~\-]+"
+_VIA = re.compile(
+    rf"({_T})[ \t]*/[ \t]*({_T})[ \t]*/[ \t]*({_T})[ \t]+"
+    r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9\-_.]*)"
+    r"(?:[ \t]*:[ \t]*([0-9]{1,5}))?[ \t]*(;.*)?\Z",
+    re.S,
+)
+
+
+class Via:
+    """One Via value. Immutable; ``str()`` is the text it was parsed from."""
+
+    __slots__ = ("protocol", "transport", "host", "port", "params", "_text")
+
+    def __init__(self, text: str) -> None:
+        m = _VIA.match(text)
+        if m is None:
+            raise bad("Via", f"malformed value {text[:60]!r}")
+        name, version, transport, host, port, param_text = m.groups()
+        self._text = text
+        self.protocol = f"{name}/{version}".upper()
+        self.transport = transport.upper()
+        self.host = host
+        if port is not None and int(port) > 65535:
+            raise bad("Via", f"port out of range: {port}")
+        self.port = int(port) if port is not None else None
+        self.params = parse_params(param_text, "Via") if param_text else {}
+        ttl = self.params.get("ttl")
+        if ttl is not None and not (ttl.isdigit() and ttl.isascii() and int(ttl) <= 255):
+            raise bad("Via", f"bad ttl {ttl[:20]!r}")
+        rport = self.params.get("rport")
+        if rport is not None and not (rport.isdigit() and rport.isascii() and int(rport) <= 65535):
+            raise bad("Via", f"bad rport {rport[:20]!r}")
+
+    @property
+    def branch(self) -> str | None:
+        return self.params.get("branch")
+
+    @property
+    def is_rfc3261(self) -> bool:
+        """True when the branch carries the magic cookie and something after it (§8.1.1.7);
+        otherwise transactions fall back to RFC 2543 matching (RFC 4475 §3.2.1)."""
+        branch = self.params.get("branch")
+        return branch is not None and len(branch) > 7 and branch.startswith(MAGIC_COOKIE)
+
+    @property
+    def received(self) -> str | None:
+        return self.params.get("received")
+
+    @property
+    def rport(self) -> int | None:
+        value = self.params.get("rport")
+        return int(value) if value else None
+
+    @property
+    def has_rport(self) -> bool:
+        return "rport" in self.params
+
+    @property
+    def maddr(self) -> str | None:
+        return self.params.get("maddr")
+
+    @property
+    def ttl(self) -> int | None:
+        value = self.params.get("ttl")
+        return int(value) if value is not None else None
+
+    @property
+    def sent_by(self) -> str:
+        return self.host if self.port is None else f"{self.host}:{self.port}"
+
+    def __str__(self) -> str:
+        return self._text
+
+    def __repr__(self) -> str:
+        return f"Via({self._text!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Via) and other._text == self._text
+
+    def __hash__(self) -> int:
+        return hash(self._text)
+
+
+def parse_via_list(value: str) -> list[Via]:
+    """All Via values of one header line; an empty item is an error."""
+    result = []
+    for item in split_commas(value):
+        if not item:
+            raise bad("Via", "empty value in list")
+        result.append(Via(item))
+    return result
