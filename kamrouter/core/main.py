@@ -1,12 +1,109 @@
-"""``kamrouter`` command line (filled in by the proxy-engine work)."""
+"""``kamrouter`` command line: run the router, or ``--check`` a config and its script."""
 from __future__ import annotations
 
+import logging
+import sys
+from pathlib import Path
+
 import click
+import trio
 
 from kamrouter import __version__
+from kamrouter.config import ConfigError
+from kamrouter.core.settings import Settings, load_settings
+from kamrouter.net import parse_socket
+
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "notice": logging.INFO,
+          "warning": logging.WARNING, "error": logging.ERROR, "critical": logging.CRITICAL}
 
 
-@click.command()
+def setup_logging(level: str) -> None:
+    logging.basicConfig(stream=sys.stderr, level=LEVELS[level],
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def load(config: Path | None, listen: tuple[str, ...]) -> Settings:
+    """Settings from ``config`` (or the embedded default) with ``-l`` overrides applied."""
+    from kamrouter.core.router import available_modules
+
+    settings = load_settings(config, set(available_modules()))
+    if listen:
+        problems = []
+        for text in listen:
+            try:
+                parse_socket(text)
+            except ValueError as exc:
+                problems.append(f"--listen: {exc}")
+        if problems:
+            raise ConfigError(problems)
+        settings.core.listen = list(listen)
+    return settings
+
+
+def check(settings: Settings) -> list[str]:
+    """Every problem of a config: modules' sections and the routing script included."""
+    from kamrouter.core.router import Router, script_path
+    from kamrouter.script.loader import ScriptError, load_script
+
+    problems: list[str] = []
+    path = script_path(settings)
+    try:
+        # Build the router without binding ports: validate modules, then the script.
+        settings.core.listen = []
+        Router(settings)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    except ScriptError as exc:
+        problems.append(f"routing.script: {exc}")
+    except (OSError, ValueError) as exc:
+        problems.append(str(exc))
+    else:
+        try:
+            load_script(path)
+        except ScriptError as exc:
+            problems.append(f"routing.script: {exc}")
+    return list(dict.fromkeys(problems))
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-c", "--config", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML config file (default: the embedded default config).")
+@click.option("-l", "--listen", multiple=True, metavar="PROTO:HOST:PORT",
+              help="Listen on this socket instead of core.listen (repeatable).")
+@click.option("--check", "check_only", is_flag=True,
+              help="Validate the config and routing script, print every problem, exit.")
+@click.option("--log-level", type=click.Choice(list(LEVELS)), help="Override core.log_level.")
 @click.version_option(__version__, prog_name="kamrouter")
-def main() -> None:
+def main(config: Path | None, listen: tuple[str, ...], check_only: bool,
+         log_level: str | None) -> None:
     """Run the kamrouter SIP router."""
+    try:
+        settings = load(config, listen)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"kamrouter: {problem}", err=True)
+        sys.exit(1)
+    if check_only:
+        problems = check(settings)
+        for problem in problems:
+            click.echo(f"kamrouter: {problem}", err=True)
+        if not problems:
+            click.echo(f"{config or 'embedded default config'}: OK", err=True)
+        sys.exit(1 if problems else 0)
+    setup_logging(log_level or settings.core.log_level)
+    from kamrouter.core.router import Router
+    from kamrouter.script.loader import ScriptError
+
+    try:
+        router = Router(settings)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"kamrouter: {problem}", err=True)
+        sys.exit(1)
+    except ScriptError as exc:
+        click.echo(f"kamrouter: routing.script: {exc}", err=True)
+        sys.exit(1)
+    except OSError as exc:
+        click.echo(f"kamrouter: cannot listen: {exc}", err=True)
+        sys.exit(1)
+    trio.run(router.run)

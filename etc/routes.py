@@ -1,0 +1,1 @@
+../kamrouter/default/routes.py

@@ -1,0 +1,74 @@
+"""Where a SIP URI points (RFC 3263 without SRV/NAPTR) and how this proxy names itself."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kamrouter.net import Endpoint
+from kamrouter.sip import SipParseError, SipUri, parse_uri
+
+DEFAULT_PORT = 5060
+
+
+@dataclass(frozen=True, slots=True)
+class NextHop:
+    """A next hop before name resolution: transport, host (no brackets), port."""
+
+    proto: str
+    host: str
+    port: int
+
+
+def next_hop(uri_text: str) -> NextHop:
+    """Transport, host and port a request for ``uri_text`` goes to (maddr wins over host).
+
+    Raises SipParseError 416 for URIs that are not SIP (a proxy cannot route them).
+    """
+    uri = parse_uri(uri_text)
+    if not isinstance(uri, SipUri):
+        raise SipParseError(416, f"Unsupported URI Scheme {uri.scheme}")
+    proto = (uri.transport or ("tcp" if uri.scheme == "sips" else "udp")).lower()
+    host = uri.maddr or uri.host_ip
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return NextHop(proto, host, uri.port or DEFAULT_PORT)
+
+
+def format_hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def record_route_value(local: Endpoint, double: bool) -> str:
+    """The Record-Route entry naming ``local`` (``r2=on`` marks a double Record-Route)."""
+    transport = "" if local.proto == "udp" else f";transport={local.proto}"
+    r2 = ";r2=on" if double else ""
+    return f"<sip:{format_hostport(local.host, local.port)}{transport};lr{r2}>"
+
+
+class Identity:
+    """The addresses that mean "this proxy": listening sockets plus configured aliases."""
+
+    def __init__(self, sockets: list[Endpoint], aliases: list[str]) -> None:
+        self._names: set[tuple[str, int]] = set()
+        self._any_port: set[str] = set()
+        for sock in sockets:
+            self._names.add((sock.host.lower(), sock.port))
+        for alias in aliases:
+            host, _, port = alias.rpartition(":") if alias.count(":") == 1 else (alias, "", "")
+            if port.isdigit():
+                self._names.add((host.lower(), int(port)))
+            else:
+                self._any_port.add(alias.strip("[]").lower())
+
+    def add(self, sock: Endpoint) -> None:
+        self._names.add((sock.host.lower(), sock.port))
+
+    def is_me(self, host: str, port: int | None) -> bool:
+        host = host.strip("[]").lower()
+        return (host, port or DEFAULT_PORT) in self._names or host in self._any_port
+
+    def is_my_uri(self, uri_text: str) -> bool:
+        try:
+            uri = parse_uri(uri_text)
+        except SipParseError:
+            return False
+        return isinstance(uri, SipUri) and self.is_me(uri.host_ip, uri.port)

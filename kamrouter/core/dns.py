@@ -1,0 +1,62 @@
+"""Next-hop name resolution (A/AAAA) that never blocks the router.
+
+IP literals resolve synchronously. Host names are looked up with trio's threaded
+``getaddrinfo`` under a timeout and cached (positive and negative) for ``ttl`` seconds, so a
+routing decision only parks on the first lookup of a name.
+"""
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable
+
+import trio
+
+
+def ip_literal(host: str) -> str | None:
+    """``host`` without IPv6 brackets if it is an IP address, else None."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        return None
+
+
+class Resolver:
+    """Cached asynchronous A/AAAA resolution."""
+
+    def __init__(self, clock: Callable[[], float], ttl: float = 60.0, negative_ttl: float = 10.0,
+                 timeout: float = 5.0) -> None:
+        self.clock = clock
+        self.ttl = ttl
+        self.negative_ttl = negative_ttl
+        self.timeout = timeout
+        self._cache: dict[str, tuple[float, str | None]] = {}
+
+    def cached(self, host: str) -> tuple[bool, str | None]:
+        """(known, address): known=False means a lookup is needed."""
+        literal = ip_literal(host)
+        if literal is not None:
+            return True, literal
+        entry = self._cache.get(host.lower())
+        if entry is not None and entry[0] > self.clock():
+            return True, entry[1]
+        return False, None
+
+    async def resolve(self, host: str) -> str | None:
+        """The first address of ``host`` (IPv4 preferred), or None when it does not resolve."""
+        known, address = self.cached(host)
+        if known:
+            return address
+        address = None
+        with trio.move_on_after(self.timeout):
+            try:
+                infos = await trio.socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+            except OSError:
+                infos = []
+            ordered = sorted(infos, key=lambda info: info[0] != socket.AF_INET)
+            if ordered:
+                address = str(ordered[0][4][0])
+        ttl = self.ttl if address else self.negative_ttl
+        self._cache[host.lower()] = (self.clock() + ttl, address)
+        return address

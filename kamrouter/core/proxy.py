@@ -1,0 +1,532 @@
+"""The proxy pipeline (RFC 3261 §16): receive → parse → tm → script → relay → send.
+
+Everything here runs synchronously in the transport's receive loop; only script hooks that are
+``async def`` (or next hops that need DNS) continue in a task of their own, while their
+transaction absorbs retransmissions.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from kamrouter.core.addressing import (Identity, NextHop, format_hostport, next_hop,
+                                       record_route_value)
+from kamrouter.net import Endpoint
+from kamrouter.script.message import ScriptMessage, Target
+from kamrouter.sip import Request, Response, SipParseError, SipUri, make_response, parse
+from kamrouter.tm import MAGIC_COOKIE, Branch, Transaction, TransactionLayer
+
+if TYPE_CHECKING:
+    from kamrouter.core.router import Router
+
+log = logging.getLogger("kamrouter.proxy")
+
+COUNTED_METHODS = ("invite", "cancel", "ack", "bye", "info", "register", "subscribe", "notify",
+                   "message", "options", "prack", "update", "refer", "publish")
+
+
+class RoutingError(Exception):
+    """A relay could not be attempted; carries the reply the script would get."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+
+
+class Proxy:
+    """Request and reply processing of one router process; the tm layer's hooks."""
+
+    def __init__(self, router: Router, tm_factory: Callable[[Proxy], TransactionLayer]) -> None:
+        self.router = router
+        self.transports = router.transports
+        self.identity = Identity(router.sockets, router.settings.core.alias)
+        self.max_size = router.settings.core.max_message_size
+        self.default_max_forwards = router.settings.core.max_forwards
+        self.tm = tm_factory(self)
+        counter = router.stats.counter
+        self.rcv_requests = counter("core", "rcv_requests")
+        self.rcv_by_method = {m.upper(): counter("core", f"rcv_requests_{m}")
+                              for m in COUNTED_METHODS}
+        self.rcv_replies = counter("core", "rcv_replies")
+        self.rcv_by_class = {c: counter("core", f"rcv_replies_{c}xx") for c in range(1, 7)}
+        self.fwd_requests = counter("core", "fwd_requests")
+        self.fwd_replies = counter("core", "fwd_replies")
+        self.drop_requests = counter("core", "drop_requests")
+        self.drop_replies = counter("core", "drop_replies")
+        self.err_requests = counter("core", "err_requests")
+        self.err_replies = counter("core", "err_replies")
+        self.bad_msg_hdr = counter("core", "bad_msg_hdr")
+        self.sl_sent = counter("sl", "sent_replies")
+        self.sl_sent_err = counter("sl", "sent_err_replies")
+        self.sl_by_class = {c: counter("sl", f"{c}xx_replies") for c in range(1, 7)}
+        self.sl_acks = counter("sl", "received_ACKs")
+        self.script_errors = counter("core", "script_errors")
+
+    # == receiving ==========================================================================
+    def on_message(self, data: bytes, source: Endpoint, local: Endpoint) -> None:
+        """Entry point of the transports: one datagram or one framed stream message."""
+        try:
+            msg = parse(data, max_size=self.max_size)
+        except SipParseError as exc:
+            self._malformed(exc, source, local)
+            return
+        try:
+            if msg.is_request:
+                self.on_request(msg, source, local)  # type: ignore[arg-type]
+            else:
+                self.on_reply(msg, source, local)  # type: ignore[arg-type]
+        except SipParseError as exc:
+            # A header the route read lazily turned out to be malformed.
+            self._malformed(exc, source, local, msg)
+        except Exception:  # noqa: BLE001 - a bug must not kill the receive loop
+            log.exception("internal error processing a message from %s", source)
+            if msg.is_request and msg.method != "ACK":
+                self._stateless_reply(msg, source, local, 500, "Server Internal Error")
+
+    def _malformed(self, exc: SipParseError, source: Endpoint, local: Endpoint,
+                   msg: Request | Response | None = None) -> None:
+        msg = msg if msg is not None else exc.message
+        if msg is None or not msg.is_request:
+            self.err_replies.value += 1 if msg is not None else 0
+            self.bad_msg_hdr.value += 1
+            log.debug("dropping malformed message from %s: %s", source, exc)
+            return
+        self.err_requests.value += 1
+        log.info("bad request from %s: %s", source, exc)
+        if msg.method != "ACK":  # type: ignore[union-attr]
+            try:
+                self._stateless_reply(msg, source, local, exc.status, exc.reason)
+            except SipParseError:
+                self.drop_requests.value += 1  # too broken even to answer (no Via)
+
+    def on_request(self, req: Request, source: Endpoint, local: Endpoint) -> None:
+        self.rcv_requests.value += 1
+        method = req.method
+        counter = self.rcv_by_method.get(method)
+        if counter is not None:
+            counter.value += 1
+        tm = self.tm
+        if method == "ACK":
+            txn = tm.find(req)
+            if txn is not None and txn.state in ("completed", "confirmed"):
+                txn.ack()  # hop-by-hop ACK of our non-2xx final
+                self.sl_acks.value += 1
+                return
+        elif method == "CANCEL":
+            invite = tm.find_invite(req)
+            if invite is not None:
+                self._cancel(req, invite, source, local)
+                return
+        else:
+            txn = tm.find(req)
+            if txn is not None:
+                txn.retransmission()
+                return
+        msg = ScriptMessage(req, source, local)
+        self.run_request_route(msg)
+
+    def _cancel(self, cancel: Request, invite: Transaction, source: Endpoint,
+                local: Endpoint) -> None:
+        existing = self.tm.find(cancel)
+        if existing is not None:
+            existing.retransmission()
+            return
+        txn = self.tm.create(cancel, source, local)
+        txn.reply_local(200, "canceling")
+        reason = cancel.get("Reason")
+        if reason:
+            for branch in invite.branches:
+                branch.attrs.setdefault("cancel_reason", reason)
+        invite.cancel()
+
+    def on_reply(self, reply: Response, source: Endpoint, local: Endpoint) -> None:
+        self.rcv_replies.value += 1
+        counter = self.rcv_by_class.get(reply.status // 100)
+        if counter is not None:
+            counter.value += 1
+        script = self.router.script
+        if script.reply_route is not None:
+            msg = ScriptMessage(reply, source, local, route="reply")
+            msg.status, msg.reason = reply.status, reply.reason
+            if self._call_hook(script.reply_route, msg) is False:
+                self.drop_replies.value += 1
+                return
+        if not self.tm.receive_reply(reply):
+            self.forward_reply_stateless(reply)
+
+    # == running script hooks ==================================================================
+    def run_request_route(self, msg: ScriptMessage) -> None:
+        script = self.router.script
+        hook = script.request_route
+        if script.request_route_is_async:
+            if msg.method != "ACK":
+                txn = self.transaction_for(msg)
+                txn.arm_timeout(self.tm.params.fr_timer)
+            self.router.spawn(self._run_async_request, msg, hook)
+            return
+        try:
+            hook(msg)
+        except Exception:  # noqa: BLE001 - operator code
+            self._script_failed(msg, "request_route")
+
+    async def _run_async_request(self, msg: ScriptMessage, hook: Callable[..., Any]) -> None:
+        try:
+            await hook(msg)
+        except Exception:  # noqa: BLE001 - operator code
+            self._script_failed(msg, "request_route")
+            return
+        txn = msg.txn
+        if txn is not None and not txn.branches and not txn.final_status and not txn.suspended:
+            txn.terminate()  # the script dropped the request
+
+    def _script_failed(self, msg: ScriptMessage, where: str) -> None:
+        self.script_errors.value += 1
+        log.exception("routing script raised in %s for %r", where, msg)
+        if msg.sip.is_request and msg.method != "ACK" and not msg.replied:
+            txn = msg.txn
+            if txn is None or not txn.final_status:
+                self.send_reply(msg, 500, "Server Internal Error (routing script failed)")
+
+    def _call_hook(self, hook: Callable[..., Any], msg: ScriptMessage) -> Any:
+        """Run a synchronous hook (reply/branch routes must not await)."""
+        try:
+            return hook(msg)
+        except Exception:  # noqa: BLE001 - operator code
+            self.script_errors.value += 1
+            log.exception("routing script raised in %s for %r", msg.route, msg)
+            return None
+
+    # == transactions ======================================================================
+    def transaction_for(self, msg: ScriptMessage) -> Transaction:
+        """The message's transaction, created on first need (Kamailio's t_newtran)."""
+        txn = msg.txn
+        if txn is None:
+            txn = self.tm.create(msg.sip, msg.source, msg.local)  # type: ignore[arg-type]
+            txn.user["vars"] = msg.vars
+            txn.user["flags"] = msg.flags
+            msg.txn = txn
+        return txn
+
+    # TmHooks --------------------------------------------------------------------------
+    def on_branch_reply(self, txn: Transaction, branch: Branch, reply: Response) -> bool:
+        handler = txn.reply_handler
+        if handler is None:
+            return True
+        msg = self._context(txn, "reply", reply)
+        msg.sip = reply
+        msg.branch = branch
+        msg.status, msg.reason = reply.status, reply.reason
+        return self._call_hook(self.router.script.resolve(handler), msg) is not False
+
+    def on_failure(self, txn: Transaction, handler: Any) -> None:
+        best = txn.best_branch()
+        msg = self._context(txn, "failure", best.reply if best else None)
+        if best is not None:
+            msg.branch = best
+            msg.status = best.status
+            msg.reason = best.reply.reason if best.reply is not None else ""
+        func = self.router.script.resolve(handler)
+        if inspect.iscoroutinefunction(func):
+            self.router.spawn(self._run_async_failure, txn, func, msg)
+            return
+        self._call_hook(func, msg)
+        txn.end_failure()
+
+    async def _run_async_failure(self, txn: Transaction, func: Callable[..., Any],
+                                 msg: ScriptMessage) -> None:
+        try:
+            await func(msg)
+        except Exception:  # noqa: BLE001 - operator code
+            self.script_errors.value += 1
+            log.exception("routing script raised in failure route for %r", msg)
+        txn.end_failure()
+
+    def on_terminated(self, txn: Transaction) -> None:
+        self.router.transaction_terminated(txn)
+
+    def _context(self, txn: Transaction, route: str, reply: Response | None) -> ScriptMessage:
+        """A script message for a route that runs after request_route (failure, reply)."""
+        request: Request = txn.user.get("relay_request", txn.request)
+        msg = ScriptMessage(request.copy(), txn.source, txn.local, route=route)
+        msg.txn = txn
+        msg.vars = txn.user.setdefault("vars", {})
+        msg.flags = txn.user.setdefault("flags", set())
+        msg.record_route = txn.user.get("record_route", False)
+        msg.mf_done = True
+        msg.reply = reply
+        return msg
+
+    # == replying ==========================================================================
+    def send_reply(self, msg: ScriptMessage, status: int, reason: str | None = None,
+                   headers: tuple[tuple[str, str], ...] = (), body: bytes = b"") -> bool:
+        """sl_send_reply: statefully when the message has a transaction, else statelessly."""
+        if not msg.sip.is_request or msg.method == "ACK":
+            return False
+        msg.replied = True
+        txn = msg.txn
+        if txn is not None:
+            if txn.final_status:
+                return False
+            txn.reply_local(status, reason, headers, body)
+            return True
+        self._stateless_reply(msg.sip, msg.source, msg.local, status, reason,  # type: ignore[arg-type]
+                              headers, body)
+        return True
+
+    def _stateless_reply(self, req: Request, source: Endpoint, local: Endpoint | None,
+                         status: int, reason: str | None,
+                         headers: tuple[tuple[str, str], ...] = (), body: bytes = b"") -> None:
+        tag = None
+        if status > 100 and req.to_tag is None:
+            # Stateless: the tag must be the same for retransmissions of this request.
+            tag = hashlib.blake2s(
+                f"{req.call_id}|{req.from_tag}|{req.cseq.number}".encode(),
+                digest_size=8).hexdigest()
+        reply = make_response(req, status, reason, to_tag=tag, headers=headers, body=body)
+        dest = self.tm.reply_destination(req, source)
+        self.transports.send(reply.to_bytes(), dest, local, None)
+        self.sl_sent.value += 1
+        if status >= 300:
+            self.sl_sent_err.value += 1
+        counter = self.sl_by_class.get(status // 100)
+        if counter is not None:
+            counter.value += 1
+
+    def forward_reply_stateless(self, reply: Response) -> None:
+        """A reply with no transaction: pop our Via and send it to the next one (§16.11)."""
+        vias = reply.vias
+        top = vias[0]
+        if len(vias) < 2 or not self.identity.is_me(top.host, top.port):
+            self.drop_replies.value += 1
+            return
+        nxt = vias[1]
+        host = nxt.received or nxt.host
+        port = nxt.rport or nxt.port or 5060
+        reply = reply.copy()
+        reply.pop_via()
+        dest = Endpoint(nxt.transport.lower(), host.strip("[]"), port)
+        self.transports.send(reply.to_bytes(), dest, None, None)
+        self.fwd_replies.value += 1
+
+    # == relaying ============================================================================
+    def prepare_request(self, msg: ScriptMessage) -> bool:
+        """Max-Forwards (RFC 3261 §16.6 step 3), done once even if the script skipped it."""
+        if msg.mf_done:
+            return True
+        req: Request = msg.sip  # type: ignore[assignment]
+        max_forwards = req.max_forwards
+        if max_forwards is None:
+            req.set_max_forwards(self.default_max_forwards)
+        elif max_forwards <= 0:
+            self.send_reply(msg, 483, "Too Many Hops")
+            return False
+        else:
+            req.set_max_forwards(max_forwards - 1)
+        msg.mf_done = True
+        return True
+
+    def relay(self, msg: ScriptMessage) -> bool:
+        """tm.relay: statefully to the destination set (R-URI/$du plus appended branches)."""
+        if msg.method == "ACK":
+            return self.forward_stateless(msg)
+        txn = self.transaction_for(msg)
+        if txn.final_status or (txn.canceled and msg.route == "failure"):
+            return False
+        if not self.prepare_request(msg):
+            return False
+        txn.user["relay_request"] = msg.sip
+        txn.user["record_route"] = msg.record_route
+        targets = [Target(msg.ruri, msg.dst_uri, msg.socket)] + msg.branches
+        msg.branches = []
+        started = 0
+        txn.building = True  # no verdict until every branch of this round exists
+        try:
+            for target in targets:
+                started += self._start_branch(msg, txn, target)
+        finally:
+            txn.building = False
+        self.fwd_requests.value += started
+        if not txn.final_status and not any(b.pending for b in txn.branches):
+            if msg.route != "failure":  # in a failure route, end_failure() decides
+                txn.all_branches_done()
+            msg.replied = True
+        return started > 0
+
+    def _start_branch(self, msg: ScriptMessage, txn: Transaction, target: Target) -> bool:
+        """Build and send (or schedule, pending DNS) one branch; False if it failed at once."""
+        req: Request = msg.sip.copy()  # type: ignore[assignment]
+        index = len(txn.branches)
+        if txn.branch_handler is not None:
+            branch_msg = ScriptMessage(req, msg.source, msg.local, route="branch")
+            branch_msg.txn, branch_msg.vars, branch_msg.flags = txn, msg.vars, msg.flags
+            branch_msg.target = target
+            branch_msg.dst_uri = target.dst_uri
+            if self._call_hook(self.router.script.resolve(txn.branch_handler),
+                               branch_msg) is False:
+                return False  # the branch route dropped this branch
+            target.dst_uri = branch_msg.dst_uri
+        if target.uri != req.ruri:
+            req.set_ruri(target.uri)
+        for name, value in target.headers:
+            req.append_header(name, value)
+        try:
+            hop = self._next_hop(req, target)
+        except SipParseError as exc:
+            branch = txn.add_branch(req, None, None, self.tm.branch_id(txn, index))  # type: ignore[arg-type]
+            self._configure_branch(branch, target)
+            branch._local_final(exc.status, exc.reason)
+            return False
+        branch = txn.add_branch(req, None, None, self.tm.branch_id(txn, index))  # type: ignore[arg-type]
+        self._configure_branch(branch, target)
+        branch.attrs["dst_uri"] = target.dst_uri or target.uri
+        known, address = self.router.resolver.cached(hop.host)
+        if known:
+            self._send_branch(msg.local, branch, hop, address, target.socket,
+                              txn.user.get("record_route", False))
+        else:
+            self.router.spawn(self._resolve_and_send, msg.local, branch, hop, target.socket,
+                              txn.user.get("record_route", False))
+        return True
+
+    @staticmethod
+    def _configure_branch(branch: Branch, target: Target) -> None:
+        if target.fr_timer is not None:
+            branch.fr_timer = target.fr_timer
+        if target.fr_inv_timer is not None:
+            branch.fr_inv_timer = target.fr_inv_timer
+        branch.attrs.update(target.attrs)
+
+    async def _resolve_and_send(self, inbound: Endpoint | None, branch: Branch, hop: NextHop,
+                                socket: str | None, record_route: bool) -> None:
+        address = await self.router.resolver.resolve(hop.host)
+        if branch.pending:
+            self._send_branch(inbound, branch, hop, address, socket, record_route)
+
+    def _send_branch(self, inbound: Endpoint | None, branch: Branch, hop: NextHop,
+                     address: str | None, socket: str | None, record_route: bool) -> None:
+        if address is None:
+            branch._local_final(478, f"Unresolvable destination ({hop.host})")
+            return
+        dest = Endpoint(hop.proto, address, hop.port)
+        local = self.transports.local_for(dest, socket)
+        if local is None:
+            branch._local_final(503, f"No {hop.proto} socket to reach {dest}")
+            return
+        req = branch.request
+        if record_route and inbound is not None:
+            self._add_record_route(req, inbound, local)
+        req.prepend_via(f"SIP/2.0/{local.proto.upper()} "
+                        f"{format_hostport(local.host, local.port)};branch={branch.branch_id}")
+        branch.dest = dest
+        branch.local = local
+        branch.start(req.to_bytes())
+
+    @staticmethod
+    def _add_record_route(req: Request, inbound: Endpoint, outbound: Endpoint) -> None:
+        """One Record-Route, or two when the request changes transport or interface."""
+        if inbound == outbound or (inbound.proto == outbound.proto
+                                   and inbound.host == outbound.host
+                                   and inbound.port == outbound.port):
+            req.prepend_header("Record-Route", record_route_value(inbound, double=False))
+            return
+        req.prepend_header("Record-Route", record_route_value(inbound, double=True))
+        req.prepend_header("Record-Route", record_route_value(outbound, double=True))
+
+    def _next_hop(self, req: Request, target: Target) -> NextHop:
+        """$du, else the top Route (loose routing; strict routers handled), else the R-URI."""
+        if target.dst_uri:
+            return next_hop(target.dst_uri)
+        routes = req.routes
+        if routes:
+            top = routes[0].uri
+            if isinstance(top, SipUri) and not top.lr:
+                # Strict next hop (RFC 3261 §16.6 step 6): it gets the route as R-URI.
+                req.pop_route()
+                req.append_header("Route", f"<{req.ruri}>")
+                req.set_ruri(str(top))
+            return next_hop(str(top))
+        return next_hop(req.ruri)
+
+    def forward_stateless(self, msg: ScriptMessage, uri: str | None = None) -> bool:
+        """Kamailio's forward(): no transaction; retransmissions take the same path."""
+        req: Request = msg.sip  # type: ignore[assignment]
+        if not self.prepare_request(msg):
+            return False
+        target = Target(uri or msg.ruri, msg.dst_uri if uri is None else None, msg.socket)
+        if target.uri != req.ruri:
+            req.set_ruri(target.uri)
+        try:
+            hop = self._next_hop(req, target)
+        except SipParseError as exc:
+            self.send_reply(msg, exc.status, exc.reason)
+            return False
+        known, address = self.router.resolver.cached(hop.host)
+        if not known:
+            self.router.spawn(self._resolve_and_forward, msg, hop, target.socket)
+            return True
+        return self._forward_to(msg, hop, address, target.socket)
+
+    async def _resolve_and_forward(self, msg: ScriptMessage, hop: NextHop,
+                                   socket: str | None) -> None:
+        address = await self.router.resolver.resolve(hop.host)
+        self._forward_to(msg, hop, address, socket)
+
+    def _forward_to(self, msg: ScriptMessage, hop: NextHop, address: str | None,
+                    socket: str | None) -> bool:
+        if address is None:
+            self.send_reply(msg, 478, f"Unresolvable destination ({hop.host})")
+            return False
+        dest = Endpoint(hop.proto, address, hop.port)
+        local = self.transports.local_for(dest, socket)
+        if local is None:
+            self.send_reply(msg, 503, f"No {hop.proto} socket to reach {dest}")
+            return False
+        req: Request = msg.sip  # type: ignore[assignment]
+        if msg.record_route and msg.local is not None:
+            self._add_record_route(req, msg.local, local)
+        req.prepend_via(f"SIP/2.0/{local.proto.upper()} "
+                        f"{format_hostport(local.host, local.port)};branch="
+                        f"{self._stateless_branch(req)}")
+        self.transports.send(req.to_bytes(), dest, local, None)
+        self.fwd_requests.value += 1
+        return True
+
+    @staticmethod
+    def _stateless_branch(req: Request) -> str:
+        """RFC 3261 §16.11: the same request (retransmission) always gets the same branch."""
+        via = req.via
+        seed = via.branch if via.branch and via.branch.startswith(MAGIC_COOKIE) else (
+            f"{req.call_id}|{req.from_tag}|{req.cseq.number}|{req.ruri}")
+        method = "INVITE" if req.method in ("ACK", "CANCEL") and not via.branch else req.method
+        digest = hashlib.blake2s(f"{seed}|{method}".encode(), digest_size=12).hexdigest()
+        return f"{MAGIC_COOKIE}sl{digest}"
+
+    # == record-route and loose routing (rr module) ============================================
+    def loose_route(self, msg: ScriptMessage) -> bool:
+        """RFC 3261 §16.4: consume our own Route entries; True when the request had Route."""
+        req: Request = msg.sip  # type: ignore[assignment]
+        identity = self.identity
+        routes = req.routes
+        if identity.is_my_uri(req.ruri) and routes:
+            # The previous hop was a strict router: the R-URI is our Record-Route entry and
+            # the real R-URI is the last Route value.
+            values = [str(r) for r in routes]
+            req.remove_header("Route")
+            for value in values[:-1]:
+                req.append_header("Route", value)
+            req.set_ruri(str(routes[-1].uri))
+            routes = req.routes
+        if not routes:
+            return False
+        first = routes[0].uri
+        if isinstance(first, SipUri) and identity.is_me(first.host_ip, first.port):
+            req.pop_route()
+            if first.params.get("r2") is not None and len(routes) > 1:
+                second = routes[1].uri
+                if isinstance(second, SipUri) and identity.is_me(second.host_ip, second.port):
+                    req.pop_route()
+        return True

@@ -1,0 +1,284 @@
+"""The router process: settings → transports, tm, script, modules, RPC; lifecycle and signals.
+
+:class:`Router` is also what modules see as their ``router`` (see
+:class:`kamrouter.modules.base.RouterServices`).
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from kamrouter.config import ConfigError, build_section
+from kamrouter.core.dns import Resolver
+from kamrouter.core.proxy import Proxy
+from kamrouter.core.settings import Settings
+from kamrouter.modules.base import Module
+from kamrouter.net import Endpoint, parse_socket
+from kamrouter.rpc import MethodRegistry
+try:  # TEMPORARY until the control plane lands
+    from kamrouter.rpc.core_methods import register_core_methods
+    from kamrouter.rpc.server import serve_rpc
+except ImportError:
+    register_core_methods = lambda *a: None  # noqa: E731
+    async def serve_rpc(config, registry, task_status=trio.TASK_STATUS_IGNORED):  # type: ignore
+        task_status.started()
+from kamrouter.script.api import builtin_apis
+from kamrouter.script.loader import Script, ScriptError, load_script, set_apis
+from kamrouter.sip import Response, generate_branch, make_request
+from kamrouter.core.addressing import format_hostport, next_hop
+from kamrouter.stats import StatsRegistry
+from kamrouter.timers import Scheduler
+from kamrouter.tm import TmParams, TransactionLayer
+
+log = logging.getLogger("kamrouter")
+
+#: The embedded default routing script, used when the config names none.
+DEFAULT_SCRIPT = Path(__file__).resolve().parent.parent / "default" / "routes.py"
+
+
+def available_modules() -> dict[str, Any]:
+    """Module name → entry point, for every installed kamrouter module."""
+    return {ep.name: ep for ep in entry_points(group="kamrouter.modules")}
+
+
+def tm_params(settings: Settings) -> TmParams:
+    tm = settings.tm
+    return TmParams(t1=tm.t1 / 1000, t2=tm.t2 / 1000, t4=tm.t4 / 1000,
+                    fr_timer=tm.fr_timer / 1000, fr_inv_timer=tm.fr_inv_timer / 1000,
+                    wait_timer=tm.wait_timer / 1000, auto_100=tm.auto_100,
+                    max_transactions=tm.max_transactions)
+
+
+def script_path(settings: Settings) -> Path:
+    routing = settings.routing
+    if routing.mode == "api":
+        from kamrouter.modules.api import ROUTES_SCRIPT
+        return Path(ROUTES_SCRIPT)
+    if not routing.script:
+        return DEFAULT_SCRIPT
+    path = Path(routing.script)
+    return path if path.is_absolute() else settings.base_dir / path
+
+
+class Router:
+    """One kamrouter process."""
+
+    def __init__(self, settings: Settings) -> None:
+        from kamrouter.transport import Transports
+
+        self.settings = settings
+        self.started_at = time.time()
+        self.clock: Callable[[], float] = time.monotonic
+        self.stats = StatsRegistry()
+        self.rpc = MethodRegistry()
+        self.scheduler = Scheduler(self.clock)
+        self.resolver = Resolver(self.clock)
+        listens = [parse_socket(text) for text in settings.core.listen]
+        self.transports = Transports(listens, settings.tcp, settings.core.max_message_size,
+                                     self.stats, self.clock)
+        self.proxy = Proxy(self, lambda hooks: TransactionLayer(
+            tm_params(settings), self.scheduler, self.transports.send, hooks, self.stats))
+        self.tm = self.proxy.tm
+        self.modules: dict[str, Module] = {}
+        self._load_modules()
+        set_apis({**builtin_apis(self.proxy), **self._module_apis()})
+        self.script: Script = load_script(script_path(settings))
+        self._nursery: trio.Nursery | None = None
+        self._wake = trio.Event()
+        self.scheduler.on_earlier_deadline = lambda: self._wake.set()
+        register_core_methods(self.rpc, self)
+        self.rpc.register("core.reload_script", self.rpc_reload_script)
+
+    @property
+    def sockets(self) -> list[Endpoint]:
+        return self.transports.sockets
+
+    # -- modules ---------------------------------------------------------------------------
+    def _load_modules(self) -> None:
+        available = available_modules()
+        wanted = list(dict.fromkeys([*self.settings.modules, *self.settings.core.load_modules]))
+        if self.settings.routing.mode == "api" and "api" not in wanted:
+            wanted.append("api")
+        problems: list[str] = []
+        for name in wanted:
+            entry = available.get(name)
+            if entry is None:
+                problems.append(f"core.load_modules: no module named {name!r} "
+                                f"(installed: {', '.join(sorted(available)) or 'none'})")
+                continue
+            cls: type[Module] = entry.load()
+            raw = self.settings.modules.get(name, [] if cls.config_is_list else {})
+            config = self._module_config(cls, name, raw, problems)
+            if problems:
+                continue
+            self.modules[name] = cls(self, config)
+        if problems:
+            raise ConfigError(problems)
+
+    @staticmethod
+    def _module_config(cls: type[Module], name: str, raw: Any, problems: list[str]) -> Any:
+        if cls.Config is None:
+            return raw
+        if cls.config_is_list:
+            if not isinstance(raw, list):
+                problems.append(f"{name}: expected an array of tables [[{name}]]")
+                return []
+            return [build_section(cls.Config, item, f"{name}[{i}]", problems)
+                    for i, item in enumerate(raw)]
+        if not isinstance(raw, dict):
+            problems.append(f"{name}: expected a table [{name}]")
+            return None
+        return build_section(cls.Config, raw, name, problems)
+
+    def _module_apis(self) -> dict[str, object]:
+        apis = {}
+        for name, module in self.modules.items():
+            api = module.api()
+            if api is not None:
+                apis[name] = api
+        return apis
+
+    def module(self, name: str) -> Module:
+        return self.modules[name]
+
+    # -- services for modules and scripts -----------------------------------------------------
+    def spawn(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run ``func(*args)`` as a task of the router (async script work, DNS lookups)."""
+        assert self._nursery is not None, "the router is not running"
+        self._nursery.start_soon(func, *args)
+
+    def emit(self, event: str, **data: Any) -> None:
+        """Run the script's handler for a module event, if it has one."""
+        handler = self.script.event_handler(event)
+        if handler is None:
+            return
+        try:
+            result = handler(event, data) if handler is self.script.event_hook else handler(data)
+            if isinstance(result, Awaitable) and self._nursery is not None:
+                self._nursery.start_soon(self._await_event, event, result)
+        except Exception:  # noqa: BLE001 - operator code
+            log.exception("routing script raised in event handler for %s", event)
+
+    @staticmethod
+    async def _await_event(event: str, result: Awaitable[Any]) -> None:
+        try:
+            await result
+        except Exception:  # noqa: BLE001 - operator code
+            log.exception("routing script raised in event handler for %s", event)
+
+    def send_request(self, method: str, ruri: str, *, from_uri: str, to_uri: str | None = None,
+                     dst_uri: str | None = None, socket: str | None = None,
+                     headers: tuple[tuple[str, str], ...] = (), timeout: float | None = None,
+                     on_reply: Callable[[int, Response | None], None]) -> None:
+        """Originate a request through tm (e.g. an OPTIONS probe); ``on_reply`` gets the
+        final status once (408 on timeout, 477/478/503 when it could not be sent)."""
+        hop = next_hop(dst_uri or ruri)
+        probe = make_request(method, ruri, from_uri=from_uri, to_uri=to_uri or ruri,
+                             via="SIP/2.0/UDP 0.0.0.0:0", headers=headers)
+        probe.pop_via()
+        txn = self.tm.create_uac(probe, on_reply)
+        if timeout is not None:
+            txn.fr_timer = timeout
+        branch = txn.add_branch(probe, None, None, generate_branch())
+        known, address = self.resolver.cached(hop.host)
+
+        def send(address: str | None) -> None:
+            if address is None:
+                branch._local_final(478, "Unresolvable destination")
+                return
+            dest = Endpoint(hop.proto, address, hop.port)
+            local = self.transports.local_for(dest, socket)
+            if local is None:
+                branch._local_final(503, f"No {hop.proto} socket to reach {dest}")
+                return
+            probe.prepend_via(f"SIP/2.0/{local.proto.upper()} "
+                              f"{format_hostport(local.host, local.port)};branch={branch.branch_id}")
+            branch.dest, branch.local = dest, local
+            branch.start(probe.to_bytes())
+
+        if known:
+            send(address)
+        else:
+            async def resolve_then_send() -> None:
+                send(await self.resolver.resolve(hop.host))
+            self.spawn(resolve_then_send)
+
+    def transaction_terminated(self, txn: Any) -> None:
+        """Hook point for per-call bookkeeping when a transaction is freed."""
+
+    # -- script reload --------------------------------------------------------------------------
+    def reload_script(self) -> None:
+        """Load the routing script again; transactions in flight keep running (SIGHUP)."""
+        script = load_script(script_path(self.settings))
+        self.script = script
+        log.info("routing script reloaded from %s", script.path)
+
+    def rpc_reload_script(self) -> str:
+        """Reload the routing script (like SIGHUP); transactions in flight are kept."""
+        from kamrouter.rpc import RpcError
+        try:
+            self.reload_script()
+        except ScriptError as exc:
+            raise RpcError(500, f"Script reload failed: {exc}") from None
+        return "Ok. Script reloaded."
+
+    # -- running ------------------------------------------------------------------------------
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            await nursery.start(self.transports.serve, self.proxy.on_message)
+            for endpoint in self.sockets:
+                self.proxy.identity.add(endpoint)
+            await nursery.start(serve_rpc, self.settings.rpc, self.rpc)
+            nursery.start_soon(self._run_timers)
+            nursery.start_soon(self._handle_signals, nursery.cancel_scope)
+            for module in self.modules.values():
+                await module.start(nursery)
+            log.info("kamrouter ready: listening on %s",
+                     ", ".join(str(s) for s in self.sockets))
+            task_status.started()
+        await self.stop()
+
+    async def stop(self) -> None:
+        with trio.CancelScope(shield=True):
+            for module in self.modules.values():
+                try:
+                    await module.stop()
+                except Exception:  # noqa: BLE001 - keep stopping the others
+                    log.exception("module %s failed to stop cleanly", module.name)
+        self.transports.close()
+
+    async def _run_timers(self) -> None:
+        scheduler = self.scheduler
+        while True:
+            deadline = scheduler.next_deadline()
+            self._wake = trio.Event()
+            if deadline is None:
+                await self._wake.wait()
+            else:
+                delay = deadline - self.clock()
+                if delay > 0:
+                    with trio.move_on_after(delay):
+                        await self._wake.wait()
+            scheduler.fire_due(self.clock())
+            await trio.lowlevel.checkpoint()
+
+    async def _handle_signals(self, cancel_scope: trio.CancelScope) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            async for signum in signals:
+                if signum == signal.SIGHUP:
+                    try:
+                        self.reload_script()
+                    except ScriptError as exc:
+                        log.error("script reload failed, keeping the old one: %s", exc)
+                    continue
+                log.info("received %s, stopping", signal.Signals(signum).name)
+                cancel_scope.cancel()
+                return

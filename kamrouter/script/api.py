@@ -1,0 +1,190 @@
+"""Built-in script APIs named after Kamailio's modules: sl, tm, rr, maxfwd, sanity, core.
+
+Every function takes the script message as its first argument. They are thin: the work is
+done by the router's proxy pipeline (:mod:`kamrouter.core.proxy`).
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from kamrouter.script.message import ScriptMessage, Target
+from kamrouter.sip import sanity_check
+
+if TYPE_CHECKING:
+    from kamrouter.core.proxy import Proxy
+
+
+@lru_cache(maxsize=256)
+def _status_pattern(regex: str) -> re.Pattern[str]:
+    return re.compile(regex)
+
+
+class Sl:
+    """Stateless replies (Kamailio ``sl``); stateful when a transaction already exists."""
+
+    def __init__(self, proxy: Proxy) -> None:
+        self._proxy = proxy
+
+    def send_reply(self, msg: ScriptMessage, code: int, reason: str | None = None,
+                   headers: tuple[tuple[str, str], ...] = ()) -> bool:
+        return self._proxy.send_reply(msg, code, reason, headers)
+
+    def reply_error(self, msg: ScriptMessage) -> bool:
+        """Reply 500 (Kamailio ``sl_reply_error`` after a failed relay)."""
+        return self._proxy.send_reply(msg, 500, "Server Internal Error")
+
+
+class Tm:
+    """Transaction management (Kamailio ``tm``/``tmx``)."""
+
+    def __init__(self, proxy: Proxy) -> None:
+        self._proxy = proxy
+
+    def relay(self, msg: ScriptMessage) -> bool:
+        """Forward statefully to $du/R-URI plus appended branches (parallel fork)."""
+        return self._proxy.relay(msg)
+
+    def newtran(self, msg: ScriptMessage) -> bool:
+        """Create the transaction now (absorbs retransmissions; 100 Trying for INVITE)."""
+        self._proxy.transaction_for(msg)
+        return True
+
+    def send_reply(self, msg: ScriptMessage, code: int, reason: str | None = None,
+                   headers: tuple[tuple[str, str], ...] = ()) -> bool:
+        """Reply statefully (t_reply / t_send_reply)."""
+        self._proxy.transaction_for(msg)
+        return self._proxy.send_reply(msg, code, reason, headers)
+
+    reply = send_reply
+
+    def on_failure(self, msg: ScriptMessage, handler: Any) -> None:
+        """Arm the failure route: a script function or its name (re-arm for every round)."""
+        self._proxy.transaction_for(msg).failure_handler = handler
+
+    def on_branch(self, msg: ScriptMessage, handler: Any) -> None:
+        self._proxy.transaction_for(msg).branch_handler = handler
+
+    def on_reply(self, msg: ScriptMessage, handler: Any) -> None:
+        self._proxy.transaction_for(msg).reply_handler = handler
+
+    def append_branch(self, msg: ScriptMessage, uri: str | None = None,
+                      dst_uri: str | None = None, socket: str | None = None) -> Target:
+        """Add a parallel branch (default: the current R-URI/$du, like Kamailio)."""
+        target = Target(uri or msg.ruri, dst_uri if uri else (dst_uri or msg.dst_uri),
+                        socket or msg.socket)
+        msg.branches.append(target)
+        return target
+
+    def set_timers(self, msg: ScriptMessage, fr_inv_timer: int | None = None,
+                   fr_timer: int | None = None) -> None:
+        """t_set_fr, in ms: per branch in a branch route, else for the transaction."""
+        fr_inv = fr_inv_timer / 1000 if fr_inv_timer else None
+        fr = fr_timer / 1000 if fr_timer else None
+        holder: Any = msg.target if msg.target is not None else \
+            self._proxy.transaction_for(msg)
+        if fr_inv is not None:
+            holder.fr_inv_timer = fr_inv
+        if fr is not None:
+            holder.fr_timer = fr
+
+    def check_status(self, msg: ScriptMessage, regex: str) -> bool:
+        """Whether the relevant reply code (winning / received / last sent) matches."""
+        code = msg.status or (msg.txn.last_status if msg.txn is not None else 0)
+        return bool(code) and _status_pattern(regex).fullmatch(str(code)) is not None
+
+    def branch_timeout(self, msg: ScriptMessage) -> bool:
+        return msg.branch is not None and msg.branch.timed_out
+
+    def branch_replied(self, msg: ScriptMessage) -> bool:
+        return msg.branch is not None and msg.branch.replied and not msg.branch.faked
+
+    def any_timeout(self, msg: ScriptMessage) -> bool:
+        return msg.txn is not None and any(b.timed_out for b in msg.txn.branches)
+
+    def is_canceled(self, msg: ScriptMessage) -> bool:
+        return msg.txn is not None and msg.txn.canceled
+
+    def check_trans(self, msg: ScriptMessage) -> bool:
+        """True when the request belongs to an existing transaction."""
+        tm = self._proxy.tm
+        if msg.method == "CANCEL":
+            return tm.find_invite(msg.sip) is not None  # type: ignore[arg-type]
+        return tm.find(msg.sip) is not None  # type: ignore[arg-type]
+
+    def lookup(self, tindex: int, tlabel: int) -> Any:
+        return self._proxy.tm.lookup(tindex, tlabel)
+
+
+class Rr:
+    """Record-routing and loose routing (Kamailio ``rr``)."""
+
+    def __init__(self, proxy: Proxy) -> None:
+        self._proxy = proxy
+
+    def record_route(self, msg: ScriptMessage) -> bool:
+        """Add Record-Route on relay (two entries when transport or interface changes)."""
+        msg.record_route = True
+        return True
+
+    def loose_route(self, msg: ScriptMessage) -> bool:
+        return self._proxy.loose_route(msg)
+
+
+class Maxfwd:
+    """Max-Forwards (Kamailio ``maxfwd``)."""
+
+    def __init__(self, proxy: Proxy) -> None:
+        self._proxy = proxy
+
+    def process(self, msg: ScriptMessage, limit: int = 70) -> bool:
+        """Decrement Max-Forwards (add ``limit`` when missing, cap it); False when exhausted."""
+        req = msg.sip
+        if msg.mf_done:
+            return True
+        value = req.max_forwards  # type: ignore[union-attr]
+        if value is None:
+            req.set_max_forwards(limit)  # type: ignore[union-attr]
+        elif value <= 0:
+            return False
+        else:
+            req.set_max_forwards(min(value, limit) - 1)  # type: ignore[union-attr]
+        msg.mf_done = True
+        return True
+
+
+class Sanity:
+    """Request sanity checks (Kamailio ``sanity``): replies with the reason on failure."""
+
+    def __init__(self, proxy: Proxy) -> None:
+        self._proxy = proxy
+
+    def check(self, msg: ScriptMessage) -> bool:
+        if not msg.sip.is_request:
+            return True
+        # Max-Forwards is maxfwd.process's job (it runs first in a script).
+        problem = sanity_check(msg.sip, check_max_forwards=False)
+        if problem is None:
+            return True
+        self._proxy.err_requests.value += 1
+        self._proxy.send_reply(msg, problem.status, problem.reason, tuple(problem.headers))
+        return False
+
+
+class Core:
+    """Core functions: stateless forwarding (Kamailio ``forward()``), drop."""
+
+    def __init__(self, proxy: Proxy) -> None:
+        self._proxy = proxy
+
+    def forward(self, msg: ScriptMessage, uri: str | None = None) -> bool:
+        return self._proxy.forward_stateless(msg, uri)
+
+    def is_myself(self, uri: str) -> bool:
+        return self._proxy.identity.is_my_uri(uri)
+
+
+def builtin_apis(proxy: Proxy) -> dict[str, object]:
+    return {"sl": Sl(proxy), "tm": Tm(proxy), "rr": Rr(proxy), "maxfwd": Maxfwd(proxy),
+            "sanity": Sanity(proxy), "core": Core(proxy)}

@@ -1,0 +1,169 @@
+"""The object routing-script hooks receive: a SIP message plus its routing context.
+
+Attribute names follow Kamailio's pseudo-variables where one exists: ``ruri`` ($ru),
+``dst_uri`` ($du), ``source`` ($si/$sp/$pr), ``vars`` ($xavp: per-transaction storage that
+survives into failure, branch and reply routes), ``flags`` (transaction flags).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kamrouter.net import Endpoint
+from kamrouter.sip import Request, Response, SipUri, parse_uri
+
+if TYPE_CHECKING:
+    from kamrouter.tm import Branch, Transaction
+
+
+class Target:
+    """One entry of the destination set: where a branch goes and how."""
+
+    __slots__ = ("uri", "dst_uri", "socket", "fr_timer", "fr_inv_timer", "headers", "attrs")
+
+    def __init__(self, uri: str, dst_uri: str | None = None, socket: str | None = None) -> None:
+        self.uri = uri
+        self.dst_uri = dst_uri
+        self.socket = socket
+        self.fr_timer: float | None = None
+        self.fr_inv_timer: float | None = None
+        self.headers: list[tuple[str, str]] = []
+        self.attrs: dict[str, Any] = {}
+
+
+class ScriptMessage:
+    """What ``request_route``, ``reply_route``, failure and branch routes receive."""
+
+    __slots__ = (
+        "sip", "source", "local", "txn", "dst_uri", "socket", "vars", "flags", "branches",
+        "record_route", "mf_done", "status", "reason", "reply", "branch", "target", "route",
+        "replied",
+    )
+
+    def __init__(self, sip: Request | Response, source: Endpoint, local: Endpoint | None,
+                 route: str = "request") -> None:
+        self.sip = sip
+        self.source = source
+        self.local = local
+        #: The transaction, once tm created it (tm.relay, a stateful reply, an async hook).
+        self.txn: Transaction | None = None
+        self.dst_uri: str | None = None
+        self.socket: str | None = None
+        self.vars: dict[str, Any] = {}
+        self.flags: set[int] = set()
+        #: Extra parallel branches added with tm.append_branch (the R-URI is branch 0).
+        self.branches: list[Target] = []
+        self.record_route = False
+        self.mf_done = False
+        self.status = 0
+        self.reason = ""
+        #: In failure routes: the winning reply; in reply routes: the reply itself.
+        self.reply: Response | None = None
+        #: In branch and reply routes: the branch concerned.
+        self.branch: Branch | None = None
+        #: In branch routes: the destination-set entry being sent.
+        self.target: Target | None = None
+        #: "request", "reply", "failure", "branch" or "event".
+        self.route = route
+        #: True once a reply was sent (sl or tm) from request context.
+        self.replied = False
+
+    # -- request line ---------------------------------------------------------------
+    @property
+    def method(self) -> str:
+        sip = self.sip
+        return sip.method if sip.is_request else sip.cseq.method  # type: ignore[union-attr]
+
+    @property
+    def ruri(self) -> str:
+        if self.target is not None:
+            return self.target.uri
+        return self.sip.ruri  # type: ignore[union-attr]
+
+    @ruri.setter
+    def ruri(self, uri: str) -> None:
+        if self.target is not None:
+            self.target.uri = uri
+        else:
+            self.sip.set_ruri(uri)  # type: ignore[union-attr]
+
+    @property
+    def ruri_user(self) -> str | None:
+        uri = parse_uri(self.ruri)
+        return uri.user if isinstance(uri, SipUri) else getattr(uri, "number", None)
+
+    @property
+    def ruri_host(self) -> str | None:
+        uri = parse_uri(self.ruri)
+        return uri.host if isinstance(uri, SipUri) else None
+
+    # -- source -------------------------------------------------------------------------
+    @property
+    def src_ip(self) -> str:
+        return self.source.host
+
+    @property
+    def src_port(self) -> int:
+        return self.source.port
+
+    @property
+    def proto(self) -> str:
+        return self.source.proto
+
+    # -- dialog identifiers ---------------------------------------------------------------
+    @property
+    def call_id(self) -> str:
+        return self.sip.call_id
+
+    @property
+    def from_uri(self) -> str:
+        return str(self.sip.from_.uri)
+
+    @property
+    def from_user(self) -> str | None:
+        return getattr(self.sip.from_.uri, "user", None)
+
+    @property
+    def from_tag(self) -> str | None:
+        return self.sip.from_tag
+
+    @property
+    def to_uri(self) -> str:
+        return str(self.sip.to.uri)
+
+    @property
+    def to_user(self) -> str | None:
+        return getattr(self.sip.to.uri, "user", None)
+
+    @property
+    def to_tag(self) -> str | None:
+        return self.sip.to_tag
+
+    # -- transaction identity (Kamailio $T(id_index) / $T(id_label)) ----------------------
+    @property
+    def tindex(self) -> int | None:
+        return self.txn.tindex if self.txn is not None else None
+
+    @property
+    def tlabel(self) -> int | None:
+        return self.txn.tlabel if self.txn is not None else None
+
+    @property
+    def branch_index(self) -> int | None:
+        return self.branch.index if self.branch is not None else None
+
+    # -- headers --------------------------------------------------------------------------
+    def get_header(self, name: str) -> str | None:
+        return self.sip.get(name)
+
+    def get_headers(self, name: str) -> list[str]:
+        return self.sip.get_all(name)
+
+    def append_header(self, name: str, value: str) -> None:
+        self.sip.append_header(name, value)
+
+    def remove_header(self, name: str) -> int:
+        return self.sip.remove_header(name)
+
+    def __repr__(self) -> str:
+        what = self.method + " " + self.ruri if self.sip.is_request else str(self.sip.status)
+        return f"<ScriptMessage {self.route} {what} from {self.source}>"

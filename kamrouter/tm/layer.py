@@ -1,0 +1,175 @@
+"""The transaction layer: matching, creation, stats (sans-IO).
+
+The I/O side hands it requests and replies with :meth:`TransactionLayer.match_request` /
+:meth:`receive_reply`; it sends bytes through the ``send`` callable given at construction and
+arms timers in the router's single :class:`~kamrouter.timers.Scheduler`. Routing decisions go
+to ``hooks`` (:class:`TmHooks`), implemented by the router core.
+"""
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from kamrouter.net import Endpoint
+from kamrouter.sip import Request, Response
+from kamrouter.stats import StatsRegistry
+from kamrouter.timers import Scheduler
+from kamrouter.tm.params import TmParams
+from kamrouter.tm.transaction import Branch, Transaction
+
+MAGIC_COOKIE = "z9hG4bK"
+
+#: ``send(data, destination, local_socket, on_error)``: never blocks; ``on_error`` is called
+#: later if the transport finds the destination unreachable (e.g. TCP connect refused).
+SendFn = Callable[[bytes, Endpoint, Endpoint | None, Callable[[], None] | None], None]
+
+
+class TmHooks(Protocol):
+    def on_branch_reply(self, txn: Transaction, branch: Branch, reply: Response) -> bool:
+        """Run reply routes for a reply to ``branch``; False drops the reply."""
+
+    def on_failure(self, txn: Transaction, handler: Any) -> None:
+        """Run failure route ``handler``; must end with ``txn.end_failure()`` (maybe later)."""
+
+    def on_terminated(self, txn: Transaction) -> None:
+        """The transaction is gone (for modules that track per-call state)."""
+
+
+class TransactionLayer:
+    """All live transactions of one router process."""
+
+    def __init__(self, params: TmParams, scheduler: Scheduler, send: SendFn, hooks: TmHooks,
+                 stats: StatsRegistry) -> None:
+        self.params = params
+        self.scheduler = scheduler
+        self.send = send
+        self.hooks = hooks
+        self._server: dict[tuple, Transaction] = {}
+        self._branches: dict[str, Branch] = {}
+        self._by_id: dict[tuple[int, int], Transaction] = {}
+        self._label = 0
+        #: Per-process salt so branch ids never repeat across restarts.
+        self._salt = secrets.token_hex(4)
+        self.active = 0
+        counter = stats.counter
+        self.stats_uas = counter("tmx", "UAS_transactions")
+        self.stats_uac = counter("tmx", "UAC_transactions")
+        self.stats_class = {c: counter("tmx", f"{c}xx_transactions") for c in range(2, 7)}
+        self.stats_rpl_received = counter("tmx", "rpl_received")
+        self.stats_rpl_absorbed = counter("tmx", "rpl_absorbed")
+        self.stats_rpl_relayed = counter("tmx", "rpl_relayed")
+        self.stats_rpl_generated = counter("tmx", "rpl_generated")
+        self.stats_rpl_sent = counter("tmx", "rpl_sent")
+        stats.gauge("tmx", "inuse_transactions", lambda: len(self._by_id))
+        stats.gauge("tmx", "active_transactions", lambda: self.active)
+
+    # -- matching ----------------------------------------------------------------------
+    @staticmethod
+    def server_key(request: Request) -> tuple:
+        """RFC 3261 §17.2.3 key; RFC 2543 fallback when the branch lacks the cookie."""
+        via = request.via
+        method = request.method
+        kind = "INVITE" if method == "ACK" else method
+        branch = via.branch
+        if branch and len(branch) > 7 and branch.startswith(MAGIC_COOKIE):
+            return (branch, via.host, via.port, kind)
+        return ("2543", request.call_id, request.cseq.number, request.from_tag,
+                request.ruri, str(via), kind)
+
+    def find(self, request: Request) -> Transaction | None:
+        """The transaction this request belongs to (ACK finds its INVITE)."""
+        return self._server.get(self.server_key(request))
+
+    def find_invite(self, cancel: Request) -> Transaction | None:
+        """The INVITE transaction a CANCEL refers to (same branch/sent-by)."""
+        key = self.server_key(cancel)
+        return self._server.get(key[:-1] + ("INVITE",))
+
+    def lookup(self, tindex: int, tlabel: int) -> Transaction | None:
+        return self._by_id.get((tindex, tlabel))
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(list(self._by_id.values()))
+
+    # -- creation ----------------------------------------------------------------------
+    def create(self, request: Request, source: Endpoint, local: Endpoint | None) -> Transaction:
+        """A new server transaction (sends 100 Trying for INVITE when configured)."""
+        txn = self._new(request, source, local, self.server_key(request),
+                        self.reply_destination(request, source))
+        self._server[txn.key] = txn
+        self.stats_uas.value += 1
+        if txn.is_invite and self.params.auto_100:
+            txn.reply_local(100, self.params.auto_100_reason)
+        return txn
+
+    def create_uac(self, request: Request, callback: Callable[[int, Response | None], None]
+                   ) -> Transaction:
+        """A transaction for a request this router originates; ``callback`` gets the final."""
+        txn = self._new(request, Endpoint("udp", "0.0.0.0", 0), None, ("uac", id(request)),
+                        Endpoint("udp", "0.0.0.0", 0))
+        txn.uac_callback = callback
+        self.stats_uac.value += 1
+        return txn
+
+    def _new(self, request: Request, source: Endpoint, local: Endpoint | None, key: tuple,
+             reply_dest: Endpoint) -> Transaction:
+        self._label += 1
+        tindex = hash(request.call_id) & 0xFFFF
+        txn = Transaction(self, request, source, local, reply_dest, key, tindex, self._label)
+        self._by_id[(tindex, self._label)] = txn
+        self.active += 1
+        return txn
+
+    @staticmethod
+    def reply_destination(request: Request, source: Endpoint) -> Endpoint:
+        """RFC 3261 §18.2.2 / RFC 3581: the source address; its port with rport or streams."""
+        if source.reliable:
+            return source
+        via = request.via
+        if via.has_rport:
+            return source
+        return Endpoint(source.proto, source.host, via.port or 5060)
+
+    def branch_id(self, txn: Transaction, index: int) -> str:
+        return f"{MAGIC_COOKIE}{self._salt}.{txn.tlabel:x}.{index}"
+
+    def register_branch(self, branch: Branch) -> None:
+        self._branches[branch.branch_id] = branch
+
+    def forget_branch(self, branch: Branch) -> None:
+        if self._branches.get(branch.branch_id) is branch:
+            del self._branches[branch.branch_id]
+
+    def transaction_completed(self, txn: Transaction, status: int) -> None:
+        self.active -= 1
+        counter = self.stats_class.get(status // 100)
+        if counter is not None:
+            counter.value += 1
+
+    def forget_transaction(self, txn: Transaction) -> None:
+        if self._server.get(txn.key) is txn:
+            del self._server[txn.key]
+        self._by_id.pop((txn.tindex, txn.tlabel), None)
+        if not txn.final_status:
+            self.active -= 1
+        self.hooks.on_terminated(txn)
+
+    # -- replies -----------------------------------------------------------------------
+    def receive_reply(self, reply: Response) -> bool:
+        """Feed a reply; False when it matches no branch (the caller forwards it statelessly)."""
+        branch = self._branches.get(reply.via.branch or "")
+        if branch is None:
+            return False
+        self.stats_rpl_received.value += 1
+        method = reply.cseq.method
+        if method == "CANCEL":
+            branch.cancel_replied()
+        elif method == branch.txn.method:
+            branch.receive(reply)
+        else:
+            self.stats_rpl_absorbed.value += 1
+        return True

@@ -1,0 +1,604 @@
+"""Stateful proxy transactions (RFC 3261 §16–17), sans-IO.
+
+A :class:`Transaction` is Kamailio's *cell*: one server transaction (the request we received)
+plus the client transactions we started for it, one :class:`Branch` each. Nothing here touches
+a socket or a clock directly: bytes leave through the layer's ``send`` callable, time comes
+from its :class:`~kamrouter.timers.Scheduler`, and routing decisions (reply route, failure
+route) are delegated to the layer's hooks.
+
+Server side states::
+
+    PROCEEDING --final 2xx (INVITE)--> ACCEPTED --wait_timer--> TERMINATED
+    PROCEEDING --final >=300 (INVITE)--> COMPLETED --ACK--> CONFIRMED --wait_timer--> TERMINATED
+               (retransmit the final every T1..T2 over UDP until ACK or 64*T1)
+    PROCEEDING --final (non-INVITE)--> COMPLETED --wait_timer--> TERMINATED
+
+Client (branch) states::
+
+    CALLING --1xx--> PROCEEDING --2xx--> ACCEPTED (INVITE: forward 2xx retransmissions)
+    CALLING/PROCEEDING --final >=300--> COMPLETED (ACK sent for INVITE) --wait_timer--> done
+    CALLING/PROCEEDING --fr timer--> COMPLETED with a local 408
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from kamrouter.net import Endpoint
+from kamrouter.sip import Request, Response, generate_tag, make_ack, make_cancel, make_response
+
+if TYPE_CHECKING:
+    from kamrouter.timers import Timer
+    from kamrouter.tm.layer import TransactionLayer
+
+# Server-side states.
+PROCEEDING, COMPLETED, CONFIRMED, ACCEPTED, TERMINATED = (
+    "proceeding", "completed", "confirmed", "accepted", "terminated")
+# Client-side (branch) states.
+CALLING = "calling"
+
+#: Status of a locally generated timeout reply, and of a reply we could not send.
+TIMEOUT_STATUS, SEND_ERROR_STATUS = 408, 477
+
+
+def reply_priority(status: int, faked: bool = False) -> int:
+    """Kamailio's best-response order: lower wins (6xx, then 3xx, 4xx, 5xx)."""
+    cls = status // 100
+    if cls == 6:
+        prio = 1000 + status % 100
+    elif cls == 3:
+        prio = 3000 + status % 100
+    elif cls == 4:
+        prio = (4000 if status in (401, 407, 415, 420, 484) else 4100) + status % 100
+    elif cls == 5:
+        prio = 5000 + status % 100
+    elif cls == 2:
+        prio = status % 100
+    elif cls == 1:
+        prio = 11000 + status % 100
+    elif status >= 700:
+        prio = 10000 + status
+    else:
+        prio = 32000 + status
+    return prio + (1 if faked else 0)
+
+
+class Branch:
+    """One client transaction of a proxied request."""
+
+    __slots__ = (
+        "txn", "index", "leg", "request", "data", "dest", "local", "branch_id", "state",
+        "status", "reply", "faked", "replied", "timed_out", "fr_timer", "fr_inv_timer",
+        "_retr_timer", "_retr_interval", "_fr", "_wait", "cancel_state", "cancel_data",
+        "_cancel_timer", "_cancel_interval", "ack_data", "attrs",
+    )
+
+    def __init__(self, txn: Transaction, index: int, request: Request, dest: Endpoint | None,
+                 local: Endpoint | None, branch_id: str) -> None:
+        self.txn = txn
+        self.index = index
+        self.leg = txn.leg
+        self.request = request
+        self.data = b""
+        self.dest = dest
+        self.local = local
+        self.branch_id = branch_id
+        self.state = CALLING
+        self.status = 0
+        self.reply: Response | None = None
+        self.faked = False
+        self.replied = False
+        self.timed_out = False
+        self.fr_timer = txn.fr_timer
+        self.fr_inv_timer = txn.fr_inv_timer
+        self._retr_timer: Timer | None = None
+        self._retr_interval = 0.0
+        self._fr: Timer | None = None
+        self._wait: Timer | None = None
+        #: None, "pending" (waiting for a 1xx before sending CANCEL) or "sent".
+        self.cancel_state: str | None = None
+        self.cancel_data = b""
+        self._cancel_timer: Timer | None = None
+        self._cancel_interval = 0.0
+        self.ack_data = b""
+        #: Opaque per-branch data of the router core (e.g. the destination URI).
+        self.attrs: dict[str, Any] = {}
+
+    @property
+    def pending(self) -> bool:
+        """Still waiting for a final reply."""
+        return self.state in (CALLING, PROCEEDING)
+
+    # -- sending -----------------------------------------------------------------
+    def start(self, data: bytes) -> None:
+        layer = self.txn.layer
+        self.data = data
+        layer.send(data, self.dest, self.local, self._send_failed)
+        sched = layer.scheduler
+        if not self.dest.reliable:
+            self._retr_interval = layer.params.t1
+            self._retr_timer = sched.call_later(self._retr_interval, self._retransmit)
+        self._fr = sched.call_later(self.fr_timer, self._fr_expired)
+
+    def _retransmit(self) -> None:
+        if self.state not in (CALLING, PROCEEDING):
+            return
+        layer = self.txn.layer
+        layer.send(self.data, self.dest, self.local, None)
+        self._retr_interval = min(self._retr_interval * 2, layer.params.t2)
+        self._retr_timer = layer.scheduler.call_later(self._retr_interval, self._retransmit)
+
+    def _stop_retransmissions(self) -> None:
+        if self._retr_timer is not None:
+            self._retr_timer.cancel()
+            self._retr_timer = None
+
+    def _send_failed(self) -> None:
+        """The transport could not deliver (e.g. TCP connect refused): fail the branch now."""
+        if self.pending:
+            self._local_final(SEND_ERROR_STATUS, "Unfortunately error on sending to next hop")
+
+    def _fr_expired(self) -> None:
+        if not self.pending:
+            return
+        self.timed_out = True
+        if self.status and self.txn.is_invite:
+            # It rang but never answered: tell it to stop before we give up on it.
+            self._send_cancel()
+        self._local_final(TIMEOUT_STATUS, "Request Timeout")
+
+    def _local_final(self, status: int, reason: str) -> None:
+        self._stop_retransmissions()
+        self._cancel_fr()
+        self.state = COMPLETED
+        self.status = status
+        self.faked = True
+        self.reply = make_response(self.txn.request, status, reason, to_tag=self.txn.local_tag)
+        self._linger()
+        self.txn.branch_final(self)
+
+    def _cancel_fr(self) -> None:
+        if self._fr is not None:
+            self._fr.cancel()
+            self._fr = None
+
+    def _linger(self) -> None:
+        """Stay matchable for ``wait_timer`` to absorb retransmitted finals."""
+        self._wait = self.txn.layer.scheduler.call_later(
+            self.txn.layer.params.wait_timer, self.release)
+
+    def release(self) -> None:
+        """Forget this branch: timers off, reply matching off."""
+        self._stop_retransmissions()
+        self._cancel_fr()
+        for timer in (self._wait, self._cancel_timer):
+            if timer is not None:
+                timer.cancel()
+        self._wait = self._cancel_timer = None
+        self.state = TERMINATED
+        self.txn.layer.forget_branch(self)
+
+    # -- replies -----------------------------------------------------------------
+    def receive(self, reply: Response) -> None:
+        """A reply whose top Via carries our branch id and whose CSeq method is ours."""
+        status = reply.status
+        layer = self.txn.layer
+        if self.state in (COMPLETED, TERMINATED):
+            # A retransmitted final: re-ACK non-2xx (INVITE) and absorb.
+            if self.ack_data and status >= 300:
+                layer.send(self.ack_data, self.dest, self.local, None)
+            layer.stats_rpl_absorbed.value += 1
+            return
+        if self.state == ACCEPTED:
+            if 200 <= status < 300:  # 2xx retransmission or another 2xx: pass it on
+                self.txn.relay_reply(self, reply)
+            else:
+                layer.stats_rpl_absorbed.value += 1
+            return
+        self.replied = True
+        if status < 200:
+            self._provisional(reply)
+            return
+        self._stop_retransmissions()
+        self._cancel_fr()
+        self.status = status
+        self.reply = reply
+        if self.txn.is_invite and status < 300:
+            self.state = ACCEPTED
+            self._linger()
+        else:
+            self.state = COMPLETED
+            if self.txn.is_invite:
+                self.ack_data = make_ack(self.request, reply).to_bytes()
+                layer.send(self.ack_data, self.dest, self.local, None)
+            self._linger()
+        if self._cancel_timer is not None:
+            self._cancel_timer.cancel()
+            self._cancel_timer = None
+        if layer.hooks.on_branch_reply(self.txn, self, reply):
+            self.txn.branch_final(self)
+        else:
+            self.txn.branch_final(self, drop=True)
+
+    def _provisional(self, reply: Response) -> None:
+        txn = self.txn
+        layer = txn.layer
+        first = self.state == CALLING
+        self.state = PROCEEDING
+        if self.status < reply.status:
+            self.status = reply.status
+        if txn.is_invite:
+            self._stop_retransmissions()
+            # A provisional switches the branch to fr_inv_timer (restarted on each 1xx).
+            self._cancel_fr()
+            self._fr = layer.scheduler.call_later(self.fr_inv_timer, self._fr_expired)
+            if self.cancel_state == "pending":
+                self._send_cancel()
+        elif first and self._retr_timer is not None:
+            # Non-INVITE keeps retransmitting, at T2 (RFC 3261 §17.1.2.2).
+            self._retr_interval = layer.params.t2
+        if layer.hooks.on_branch_reply(txn, self, reply):
+            txn.relay_provisional(self, reply)
+
+    # -- CANCEL ----------------------------------------------------------------------
+    def cancel(self, reason: str | None = None) -> None:
+        """Cancel this INVITE branch (RFC 3261 §9.1: only after it sent a provisional)."""
+        if not self.pending or self.cancel_state == "sent" or not self.txn.is_invite:
+            return
+        if reason is not None:
+            self.attrs["cancel_reason"] = reason
+        if self.state == PROCEEDING:
+            self._send_cancel()
+        else:
+            self.cancel_state = "pending"
+
+    def _send_cancel(self) -> None:
+        if self.cancel_state == "sent":
+            return
+        self.cancel_state = "sent"
+        cancel = make_cancel(self.request)
+        reason = self.attrs.get("cancel_reason")
+        if reason:
+            cancel.append_header("Reason", reason)
+        self.cancel_data = cancel.to_bytes()
+        layer = self.txn.layer
+        layer.send(self.cancel_data, self.dest, self.local, None)
+        if not self.dest.reliable:
+            self._cancel_interval = layer.params.t1
+            self._cancel_timer = layer.scheduler.call_later(self._cancel_interval,
+                                                            self._retransmit_cancel)
+
+    def _retransmit_cancel(self) -> None:
+        if not self.pending:
+            return
+        layer = self.txn.layer
+        layer.send(self.cancel_data, self.dest, self.local, None)
+        self._cancel_interval = min(self._cancel_interval * 2, layer.params.t2)
+        self._cancel_timer = layer.scheduler.call_later(self._cancel_interval,
+                                                        self._retransmit_cancel)
+
+    def cancel_replied(self) -> None:
+        """A reply to our CANCEL: stop retransmitting it (the INVITE's 487 follows)."""
+        if self._cancel_timer is not None:
+            self._cancel_timer.cancel()
+            self._cancel_timer = None
+
+
+class Transaction:
+    """A server transaction and its branches (Kamailio's transaction *cell*)."""
+
+    __slots__ = (
+        "layer", "request", "method", "is_invite", "source", "local", "reply_dest", "key",
+        "tindex", "tlabel", "state", "branches", "leg", "final_status", "last_reply",
+        "last_status", "canceled", "in_failure", "suspended", "failure_handler",
+        "branch_handler", "reply_handler", "fr_timer", "fr_inv_timer", "user", "_local_tag",
+        "_retr_timer", "_retr_interval", "_wait", "_timeout_timer", "created", "_failure_leg",
+        "uac_callback", "building",
+    )
+
+    def __init__(self, layer: TransactionLayer, request: Request, source: Endpoint,
+                 local: Endpoint | None, reply_dest: Endpoint, key: tuple,
+                 tindex: int, tlabel: int) -> None:
+        self.layer = layer
+        self.request = request
+        self.method = request.method
+        self.is_invite = request.method == "INVITE"
+        self.source = source
+        self.local = local
+        self.reply_dest = reply_dest
+        self.key = key
+        self.tindex = tindex
+        self.tlabel = tlabel
+        self.state = PROCEEDING
+        self.branches: list[Branch] = []
+        #: Serial-forking round; best-response selection looks at the newest leg only.
+        self.leg = 0
+        self.final_status = 0
+        self.last_reply: bytes | None = None
+        self.last_status = 0
+        self.canceled = False
+        self.in_failure = False
+        self.suspended = False
+        self.failure_handler: Any = None
+        self.branch_handler: Any = None
+        self.reply_handler: Any = None
+        self.fr_timer = layer.params.fr_timer
+        self.fr_inv_timer = layer.params.fr_inv_timer
+        #: Free-form storage of the router core and script (vars, flags, ...).
+        self.user: dict[str, Any] = {}
+        self._local_tag: str | None = None
+        self._retr_timer: Timer | None = None
+        self._retr_interval = 0.0
+        self._wait: Timer | None = None
+        self._timeout_timer: Timer | None = None
+        self.created = layer.scheduler.clock()
+        self._failure_leg = 0
+        #: Set for requests this proxy originates (e.g. OPTIONS probes): receives the final
+        #: status and reply instead of an upstream peer.
+        self.uac_callback: Callable[[int, Response | None], None] | None = None
+        #: True while the core creates a round of branches: no verdict until it is done.
+        self.building = False
+
+    @property
+    def local_tag(self) -> str:
+        """To-tag of every reply this proxy generates itself for the transaction."""
+        if self._local_tag is None:
+            self._local_tag = generate_tag()
+        return self._local_tag
+
+    @property
+    def active(self) -> bool:
+        return self.final_status == 0
+
+    def pending_branches(self) -> list[Branch]:
+        return [b for b in self.branches if b.pending]
+
+    # -- branches ---------------------------------------------------------------------
+    def add_branch(self, request: Request, dest: Endpoint | None, local: Endpoint | None,
+                   branch_id: str) -> Branch:
+        """Register a branch; the core sets ``dest``/``local``, serialises ``request`` and
+        calls ``branch.start`` (maybe after a DNS lookup: until then it is pending)."""
+        if self.in_failure and not self._leg_started():
+            self.leg += 1
+        branch = Branch(self, len(self.branches), request, dest, local, branch_id)
+        self.branches.append(branch)
+        self.layer.register_branch(branch)
+        return branch
+
+    def _leg_started(self) -> bool:
+        return any(b.leg == self.leg and b.pending for b in self.branches)
+
+    def branch_final(self, branch: Branch, drop: bool = False) -> None:
+        """A branch got (or faked) its final reply: relay, cancel others, or pick the best."""
+        status = branch.status
+        if self.final_status and not (self.is_invite and 200 <= status < 300):
+            return  # a final was already sent upstream; only 2xx to INVITE still pass
+        if 200 <= status < 300:
+            if drop:
+                return
+            self.relay_reply(branch, branch.reply)  # type: ignore[arg-type]
+            if self.is_invite:
+                self.cancel_branches(reason="SIP;cause=200;text=\"Call completed elsewhere\"")
+            return
+        if status >= 600 and self.is_invite:
+            self.cancel_branches(reason=f"SIP;cause={status}")
+        if drop:
+            branch.reply = None
+        if self.in_failure or self.suspended or self.building:
+            return
+        if any(b.pending for b in self.branches):
+            return
+        self.all_branches_done()
+
+    def all_branches_done(self) -> None:
+        """Every branch is final and none was 2xx: failure route, then the best reply."""
+        if self.failure_handler is not None:
+            handler, self.failure_handler = self.failure_handler, None
+            self.in_failure = True
+            self._failure_leg = self.leg
+            self.layer.hooks.on_failure(self, handler)
+            return
+        self.send_best_reply()
+
+    def end_failure(self) -> None:
+        """The failure route returned: wait for its new branches, or send the best reply.
+
+        The failure route runs again only when it started a new leg that failed at once
+        (e.g. a send error); a route that re-arms itself without relaying cannot loop.
+        """
+        self.in_failure = False
+        if self.final_status or any(b.pending for b in self.branches):
+            return
+        if self.leg > self._failure_leg:
+            self.all_branches_done()
+        else:
+            self.send_best_reply()
+
+    def best_branch(self) -> Branch | None:
+        candidates = [b for b in self.branches
+                      if b.leg == self.leg and b.status >= 300 and b.reply is not None]
+        if not candidates:
+            return None
+        return min(candidates, key=lambda b: reply_priority(b.status, b.faked))
+
+    def send_best_reply(self) -> None:
+        best = self.best_branch()
+        if best is None:
+            self.reply_local(500, "No destination available")
+            return
+        reply = best.reply
+        assert reply is not None
+        if self.canceled and (best.faked or best.status == 408):
+            self.reply_local(487, "Request Terminated")
+            return
+        if best.faked:
+            self.reply_local(best.status, reply.reason)
+            return
+        reply = reply.copy()
+        if best.status in (401, 407):
+            self._merge_challenges(best, reply)
+        elif best.status == 503:
+            reply.set_status(500, "Service Unavailable Downstream")
+        self.relay_reply(best, reply)
+
+    def _merge_challenges(self, best: Branch, reply: Response) -> None:
+        """RFC 3261 §16.7 step 7: one 401/407 upstream carrying every branch's challenge."""
+        for other in self.branches:
+            if other is best or other.leg != self.leg or other.status not in (401, 407):
+                continue
+            if other.reply is None or other.faked:
+                continue
+            for name in ("WWW-Authenticate", "Proxy-Authenticate"):
+                for value in other.reply.get_all(name):
+                    reply.append_header(name, value)
+
+    def cancel_branches(self, reason: str | None = None) -> None:
+        for branch in self.branches:
+            if branch.pending:
+                branch.cancel(reason)
+
+    # -- upstream -----------------------------------------------------------------------
+    def relay_provisional(self, branch: Branch, reply: Response) -> None:
+        if reply.status == 100 or self.final_status or self.uac_callback is not None:
+            self.layer.stats_rpl_absorbed.value += 1
+            return
+        reply = reply.copy()
+        reply.pop_via()
+        self._send_upstream(reply.to_bytes(), reply.status, relayed=True)
+
+    def relay_reply(self, branch: Branch, reply: Response) -> None:
+        """Forward a downstream final (or 2xx retransmission) upstream, our Via popped."""
+        if self.uac_callback is not None:
+            self._deliver_local(reply.status, reply)
+            return
+        if reply is branch.reply:
+            reply = reply.copy()
+        reply.pop_via()
+        self._send_upstream(reply.to_bytes(), reply.status, relayed=True)
+
+    def reply_local(self, status: int, reason: str | None = None,
+                    headers: tuple[tuple[str, str], ...] = (), body: bytes = b"") -> bytes:
+        """Answer the request ourselves (statefully); returns the bytes sent."""
+        if self.uac_callback is not None:
+            self._deliver_local(status, None)
+            return b""
+        tag = self.local_tag if status > 100 else None
+        reply = make_response(self.request, status, reason, to_tag=tag, headers=headers,
+                              body=body)
+        data = reply.to_bytes()
+        self.layer.stats_rpl_generated.value += 1
+        self._send_upstream(data, status, relayed=False)
+        if status >= 200:
+            self.cancel_branches(reason=f"SIP;cause={status}")
+        return data
+
+    def _send_upstream(self, data: bytes, status: int, relayed: bool) -> None:
+        layer = self.layer
+        if status >= 200 and self.final_status and not (self.is_invite and 200 <= status < 300):
+            layer.stats_rpl_absorbed.value += 1
+            return
+        layer.send(data, self.reply_dest, self.local, None)
+        layer.stats_rpl_sent.value += 1
+        if relayed:
+            layer.stats_rpl_relayed.value += 1
+        if status < 200:
+            self.last_reply, self.last_status = data, status
+            return
+        first_final = not self.final_status
+        self.last_reply, self.last_status = data, status
+        self.final_status = self.final_status or status
+        if first_final:
+            layer.transaction_completed(self, status)
+            self._enter_final_state(status)
+
+    def _deliver_local(self, status: int, reply: Response | None) -> None:
+        """Final outcome of a request we originated: hand it to its callback once."""
+        if self.final_status:
+            return
+        self.final_status = status
+        callback, self.uac_callback = self.uac_callback, None
+        self.layer.transaction_completed(self, status)
+        self.state = COMPLETED
+        self._wait = self.layer.scheduler.call_later(self.layer.params.wait_timer,
+                                                     self.terminate)
+        callback(status, reply)  # type: ignore[misc]
+        self.uac_callback = callback
+
+    def _enter_final_state(self, status: int) -> None:
+        layer = self.layer
+        if self._timeout_timer is not None:
+            self._timeout_timer.cancel()
+        if self.is_invite and status >= 300:
+            self.state = COMPLETED
+            if not self.reply_dest.reliable:
+                self._retr_interval = layer.params.t1
+                self._retr_timer = layer.scheduler.call_later(self._retr_interval,
+                                                              self._retransmit_final)
+            self._wait = layer.scheduler.call_later(layer.params.timer_b, self.terminate)
+        else:
+            self.state = ACCEPTED if self.is_invite else COMPLETED
+            self._wait = layer.scheduler.call_later(layer.params.wait_timer, self.terminate)
+
+    def _retransmit_final(self) -> None:
+        if self.state != COMPLETED or self.last_reply is None:
+            return
+        layer = self.layer
+        layer.send(self.last_reply, self.reply_dest, self.local, None)
+        self._retr_interval = min(self._retr_interval * 2, layer.params.t2)
+        self._retr_timer = layer.scheduler.call_later(self._retr_interval,
+                                                      self._retransmit_final)
+
+    # -- requests matching this transaction ------------------------------------------------
+    def retransmission(self) -> None:
+        """The same request again: replay the last reply (or absorb before any)."""
+        if self.last_reply is not None:
+            self.layer.send(self.last_reply, self.reply_dest, self.local, None)
+
+    def ack(self) -> None:
+        """Hop-by-hop ACK for our non-2xx final: stop retransmitting, linger, end."""
+        if self.state != COMPLETED or not self.is_invite:
+            return
+        self.state = CONFIRMED
+        if self._retr_timer is not None:
+            self._retr_timer.cancel()
+            self._retr_timer = None
+        if self._wait is not None:
+            self._wait.cancel()
+        wait = 0.0 if self.reply_dest.reliable else self.layer.params.t4
+        self._wait = self.layer.scheduler.call_later(wait, self.terminate)
+
+    def cancel(self) -> None:
+        """A CANCEL matched this INVITE: cancel every pending branch; 487 follows."""
+        if self.final_status:
+            return
+        self.canceled = True
+        self.cancel_branches()
+        if not self.branches and not self.in_failure:
+            # Parked (async hook) with no branch yet: answer for it.
+            self.reply_local(487, "Request Terminated")
+
+    def arm_timeout(self, seconds: float) -> None:
+        """Bound a parked transaction (async hook) that never relays nor replies."""
+        self._timeout_timer = self.layer.scheduler.call_later(seconds, self._parked_timeout)
+
+    def _parked_timeout(self) -> None:
+        if not self.final_status and not self.branches:
+            self.reply_local(500, "Routing did not finish in time")
+
+    def terminate(self) -> None:
+        if self.state == TERMINATED:
+            return
+        if any(b.pending for b in self.branches):
+            # Cancelled branches still owe us their 487: keep matching their replies.
+            self._wait = self.layer.scheduler.call_later(self.layer.params.wait_timer,
+                                                         self.terminate)
+            return
+        self.state = TERMINATED
+        for timer in (self._retr_timer, self._wait, self._timeout_timer):
+            if timer is not None:
+                timer.cancel()
+        for branch in self.branches:
+            if branch.state != TERMINATED:
+                branch.release()
+        self.layer.forget_transaction(self)
+

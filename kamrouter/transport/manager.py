@@ -1,0 +1,79 @@
+"""All listening sockets of the router, and the one ``send`` every layer uses."""
+from __future__ import annotations
+
+import socket as socket_module
+from collections.abc import Callable
+
+import trio
+
+from kamrouter.core.settings import TcpConfig
+from kamrouter.net import Endpoint, parse_socket
+from kamrouter.stats import StatsRegistry
+from kamrouter.transport.tcp import OnMessage, TcpTransport
+from kamrouter.transport.udp import UdpSocket
+
+
+class Transports:
+    def __init__(self, listens: list[Endpoint], tcp_config: TcpConfig, max_size: int,
+                 stats: StatsRegistry, clock: Callable[[], float]) -> None:
+        unsupported = [str(e) for e in listens if e.proto not in ("udp", "tcp")]
+        if unsupported:
+            raise ValueError(f"core.listen: unsupported transport in {', '.join(unsupported)}"
+                             " (udp and tcp are available)")
+        # UDP sockets bind at once, so the port is ours before anything else starts.
+        self.udp = [UdpSocket(e, stats) for e in listens if e.proto == "udp"]
+        tcp_listens = [e for e in listens if e.proto == "tcp"]
+        self.tcp = TcpTransport(tcp_listens, tcp_config, max_size, stats, clock) \
+            if tcp_listens else None
+        self._udp_by_endpoint = {s.endpoint: s for s in self.udp}
+
+    @property
+    def sockets(self) -> list[Endpoint]:
+        tcp = self.tcp.listens if self.tcp is not None else []
+        return [s.endpoint for s in self.udp] + list(tcp)
+
+    async def serve(self, on_message: OnMessage,
+                    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            if self.tcp is not None:
+                await nursery.start(self.tcp.serve, on_message)
+            for sock in self.udp:
+                nursery.start_soon(sock.serve, on_message)
+            task_status.started()
+
+    def local_for(self, dest: Endpoint, socket: str | None = None) -> Endpoint | None:
+        """The local socket to send to ``dest`` from (``socket`` forces one of ours)."""
+        if socket:
+            wanted = parse_socket(socket)
+            for endpoint in self.sockets:
+                if (endpoint.proto, endpoint.host, endpoint.port) == wanted:
+                    return endpoint if endpoint.proto == dest.proto else None
+            return None
+        if dest.proto == "tcp":
+            return self.tcp.local_for(dest) if self.tcp is not None else None
+        v6 = ":" in dest.host
+        for sock in self.udp:
+            if (sock.family == socket_module.AF_INET6) == v6:
+                return sock.endpoint
+        return None
+
+    def send(self, data: bytes, dest: Endpoint, local: Endpoint | None,
+             on_error: Callable[[], None] | None) -> None:
+        if dest.proto == "udp":
+            sock = self._udp_by_endpoint.get(local) if local is not None else None  # type: ignore[arg-type]
+            if sock is None:
+                chosen = self.local_for(dest)
+                sock = self._udp_by_endpoint.get(chosen) if chosen else None  # type: ignore[arg-type]
+            if sock is None:
+                if on_error is not None:
+                    on_error()
+                return
+            sock.send(data, dest)
+        elif self.tcp is not None and dest.proto == "tcp":
+            self.tcp.send(data, dest, on_error)
+        elif on_error is not None:
+            on_error()
+
+    def close(self) -> None:
+        for sock in self.udp:
+            sock.close()
