@@ -96,6 +96,14 @@ class RpcConfig:
     mode: int = 0o660
     user: str = ""
     group: str = ""
+    #: Largest accepted request document, bytes (bigger ones get an error, then a close).
+    max_request_size: int = 1 << 20
+    #: Concurrent stream + HTTP connections; more are refused with an error reply.
+    max_clients: int = 64
+    #: Seconds a client may take to finish sending a request, or to read its reply.
+    client_timeout: float = 10.0
+    #: Seconds an idle stream/HTTP connection stays open (kamcli shell reconnects after).
+    idle_timeout: float = 300.0
 
 
 @dataclass

@@ -1,9 +1,11 @@
 """The RPC method registry: modules register methods here; the transports dispatch to them.
 
-A method is a plain or ``async`` callable. Its positional parameters are the RPC params (by
-position, as Kamailio's jsonrpcs does); its docstring is what ``system.methodHelp`` returns.
+A method is a plain or ``async`` callable. Its parameters are the RPC params: a JSON array
+binds them by position (as Kamailio's jsonrpcs does), a JSON object by name. The first
+paragraph of its docstring is what ``system.methodHelp`` returns.
 A method signals failure by raising :class:`RpcError` with a Kamailio-style code (400, 404,
-500) and a message.
+500) and a message. Annotated parameters are type-checked before the call (see
+:mod:`kamrouter.rpc.params`), so a method may trust that ``table: str`` is a string.
 """
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from kamrouter.rpc.params import ParamCheck, param_checks, usage
 
 
 class RpcError(Exception):
@@ -28,10 +32,18 @@ class RpcMethod:
     func: Callable[..., Any]
     signature: inspect.Signature
     is_async: bool
+    #: Type checks of annotated parameters, by parameter name.
+    checks: dict[str, ParamCheck]
 
     @property
     def help(self) -> str:
-        return inspect.cleandoc(self.func.__doc__ or "").split("\n\n")[0] or "No help available."
+        first_paragraph = inspect.cleandoc(self.func.__doc__ or "").split("\n\n")[0]
+        return " ".join(first_paragraph.split()) or "No help available."
+
+    @property
+    def usage(self) -> str:
+        """``htable.get(table, key)``."""
+        return usage(self.name, self.signature)
 
 
 class MethodRegistry:
@@ -43,8 +55,9 @@ class MethodRegistry:
     def register(self, name: str, func: Callable[..., Any]) -> None:
         if name in self._methods:
             raise ValueError(f"RPC method {name!r} is already registered")
+        signature = inspect.signature(func)
         self._methods[name] = RpcMethod(
-            name, func, inspect.signature(func), inspect.iscoroutinefunction(func)
+            name, func, signature, inspect.iscoroutinefunction(func), param_checks(func, signature)
         )
 
     def method(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -1,0 +1,114 @@
+"""Starting the control plane: every configured RPC transport under one nursery.
+
+The router calls::
+
+    listening = await nursery.start(partial(serve_rpc, settings.rpc, router.rpc,
+                                            stats=router.stats))
+
+and gets a :class:`Listening` record of what is actually bound (the HTTP port when ``0`` was
+configured). Problems with the configuration or with binding raise
+:class:`~kamrouter.config.ConfigError` naming the ``rpc.*`` key, before ``started``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import partial
+
+import trio
+
+from kamrouter.config import ConfigError
+from kamrouter.core.settings import RpcConfig
+from kamrouter.rpc import metrics
+from kamrouter.rpc.dispatch import Dispatcher
+from kamrouter.rpc.registry import MethodRegistry
+from kamrouter.rpc.transports.dgram import serve_dgram
+from kamrouter.rpc.transports.fifo import serve_fifo
+from kamrouter.rpc.transports.http import serve_http
+from kamrouter.rpc.transports.limits import Limits
+from kamrouter.rpc.transports.socketfile import Ownership, prepare_run_dir
+from kamrouter.rpc.transports.stream import serve_stream
+from kamrouter.stats import StatsRegistry
+
+#: File name of the default stream socket inside ``run_dir`` (kamcli looks for the same).
+STREAM_SOCKET_NAME = "kamrouter_rpc.sock"
+
+
+@dataclass(frozen=True)
+class Listening:
+    """What the control plane is bound to (None: that transport is off)."""
+
+    stream_socket: str | None
+    dgram_socket: str | None
+    fifo: str | None
+    http: tuple[str, int] | None
+
+
+def socket_paths(config: RpcConfig) -> tuple[str | None, str | None, str | None]:
+    """Stream socket, datagram socket and FIFO paths; relative names live in ``run_dir``."""
+    def resolve(value: str | None, default: str | None = None) -> str | None:
+        if value is None:
+            value = default
+        return os.path.join(config.run_dir, value) if value else None
+
+    return (resolve(config.stream_socket, STREAM_SOCKET_NAME), resolve(config.dgram_socket),
+            resolve(config.fifo))
+
+
+def http_address(text: str) -> tuple[str, int] | None:
+    """``"8080"`` → loopback:8080; ``"0.0.0.0:8080"``, ``"[::1]:8080"``; ``""`` → off."""
+    if not text:
+        return None
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        host = "127.0.0.1"
+    host = host.strip("[]")
+    if not port_text.isdigit() or not 0 <= int(port_text) < 65536 or (sep and not host):
+        raise ConfigError([f"rpc.http: expected [host:]port, e.g. 127.0.0.1:8080, got {text!r}"])
+    return host, int(port_text)
+
+
+async def serve_rpc(config: RpcConfig, registry: MethodRegistry, *,
+                    stats: StatsRegistry | None = None,
+                    task_status: trio.TaskStatus[Listening] = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve JSON-RPC on every transport enabled in ``config`` until cancelled.
+
+    ``stats`` feeds ``GET /metrics`` on the HTTP listener (no /metrics without it).
+    ``task_status.started`` is called once every transport is listening.
+    """
+    ownership = Ownership.from_config(config)
+    http = http_address(config.http)
+    stream_path, dgram_path, fifo_path = socket_paths(config)
+    if any(path is not None and os.path.dirname(path) == config.run_dir
+           for path in (stream_path, dgram_path, fifo_path)):
+        prepare_run_dir(config.run_dir, ownership)
+    dispatcher = Dispatcher(registry)
+    limits = Limits.from_config(config)
+    render = partial(metrics.render, stats) if stats is not None else None
+    failure: ConfigError | None = None
+    async with trio.open_nursery() as nursery:
+        try:
+            if stream_path:
+                await nursery.start(serve_stream, stream_path, dispatcher, limits, ownership)
+            if dgram_path:
+                await nursery.start(serve_dgram, dgram_path, dispatcher, limits, ownership)
+            if fifo_path:
+                await nursery.start(serve_fifo, fifo_path, config.fifo_reply_dir, dispatcher,
+                                    limits, ownership)
+            bound_http = None
+            if http is not None:
+                try:
+                    listeners = await nursery.start(serve_http, *http, dispatcher, render, limits)
+                except OSError as exc:
+                    raise ConfigError([f"rpc.http: cannot listen on {config.http}: "
+                                       f"{exc.strerror}"]) from None
+                bound_http = (http[0], listeners[0].socket.getsockname()[1])
+        except ConfigError as exc:
+            # Leave the nursery cleanly so the caller gets the ConfigError itself, not an
+            # ExceptionGroup around it; transports already started unwind on cancel.
+            failure = exc
+            nursery.cancel_scope.cancel()
+        else:
+            task_status.started(Listening(stream_path, dgram_path, fifo_path, bound_http))
+    if failure is not None:
+        raise failure

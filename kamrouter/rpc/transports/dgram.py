@@ -1,0 +1,95 @@
+"""Unix datagram socket transport, as Kamailio's jsonrpcs ``dgram_socket``.
+
+One request per datagram; the reply goes back to the sender's address, so the client binds a
+socket of its own (kamcli binds an abstract, autobound address: nothing to clean up, no
+permission dance). A reply too large for one datagram is replaced by an error naming the
+stream socket, instead of Kamailio's out-of-band ``store_path`` file.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import socket
+
+import trio
+from jsonrpcserver.codes import ERROR_INVALID_REQUEST, ERROR_SERVER_ERROR
+
+from kamrouter.rpc.dispatch import Dispatcher, error_reply
+from kamrouter.rpc.transports.limits import Limits
+from kamrouter.rpc.transports.socketfile import (
+    Ownership,
+    bind_unix,
+    clear_stale_socket,
+    remove_if_ours,
+)
+
+log = logging.getLogger("kamrouter.rpc")
+
+#: Send buffer asked for, which bounds the largest reply datagram (the kernel may cap it).
+SEND_BUFFER = 4 << 20
+#: Requests handled at once; datagrams beyond that wait in the socket's receive queue.
+MAX_IN_FLIGHT = 16
+
+
+async def serve_dgram(path: str, dispatcher: Dispatcher, limits: Limits, ownership: Ownership,
+                      *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve requests arriving on the Unix datagram socket ``path`` until cancelled."""
+    clear_stale_socket(path, socket.SOCK_DGRAM, "rpc.dgram_socket")
+    sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+    inode = await bind_unix(sock, path, "rpc.dgram_socket", ownership)
+    in_flight = trio.Semaphore(MAX_IN_FLIGHT)
+    try:
+        async with trio.open_nursery() as nursery:
+            task_status.started()
+            while True:
+                await in_flight.acquire()
+                data, sender = await sock.recvfrom(limits.max_request_size + 1)
+                nursery.start_soon(_answer, sock, dispatcher, limits, data, sender, in_flight)
+    finally:
+        sock.close()
+        remove_if_ours(path, inode)
+
+
+async def _answer(sock: trio.socket.SocketType, dispatcher: Dispatcher, limits: Limits,
+                  data: bytes, sender: str | bytes, in_flight: trio.Semaphore) -> None:
+    try:
+        if len(data) > limits.max_request_size:
+            reply: bytes | None = error_reply(
+                ERROR_INVALID_REQUEST, "Invalid Request",
+                data=f"request larger than {limits.max_request_size} bytes")
+        else:
+            reply = await dispatcher.handle(data)
+        if reply is None or not sender:  # a notification, or nowhere to answer
+            return
+        await _send(sock, reply, sender, data, limits)
+    finally:
+        in_flight.release()
+
+
+async def _send(sock: trio.socket.SocketType, reply: bytes, sender: str | bytes,
+                request: bytes, limits: Limits) -> None:
+    with trio.move_on_after(limits.client_timeout):
+        try:
+            await sock.sendto(reply, sender)
+        except OSError as exc:
+            if exc.errno != errno.EMSGSIZE:
+                log.debug("RPC datagram reply to %r failed: %s", sender, exc.strerror)
+                return
+            log.warning("RPC datagram reply of %d bytes is too large", len(reply))
+            await sock.sendto(error_reply(
+                ERROR_SERVER_ERROR, "Server error", _request_id(request),
+                f"the reply ({len(reply)} bytes) does not fit in a datagram; "
+                "use the stream socket"), sender)
+        return
+    log.warning("RPC datagram client %r did not take its reply within %ss",
+                sender, limits.client_timeout)
+
+
+def _request_id(request: bytes) -> object:
+    try:
+        document = json.loads(request)
+    except ValueError:
+        return None
+    return document.get("id") if isinstance(document, dict) else None

@@ -1,0 +1,115 @@
+"""Unix stream socket transport: the default control socket.
+
+A connection carries any number of requests, one JSON document each (compact one-liners,
+pretty-printed documents or several back to back; see :mod:`kamrouter.rpc.framing`), and gets
+one reply line (compact JSON + ``\\n``) per request that needs one, in order. Replies have no
+size limit. A client may also write its request and shut down its sending side
+(``echo '{...}' | socat - UNIX-CONNECT:path``): the reply still arrives.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+from functools import partial
+
+import trio
+from jsonrpcserver.codes import ERROR_INVALID_REQUEST, ERROR_SERVER_ERROR
+
+from kamrouter.rpc.dispatch import Dispatcher, error_reply
+from kamrouter.rpc.framing import DocumentTooLarge, JsonSplitter
+from kamrouter.rpc.transports.limits import RECEIVE_SIZE, Limits
+from kamrouter.rpc.transports.socketfile import (
+    Ownership,
+    bind_unix,
+    clear_stale_socket,
+    remove_if_ours,
+)
+
+log = logging.getLogger("kamrouter.rpc")
+
+
+async def serve_stream(path: str, dispatcher: Dispatcher, limits: Limits, ownership: Ownership,
+                       *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Listen on the Unix stream socket ``path`` until cancelled, then remove it."""
+    clear_stale_socket(path, socket.SOCK_STREAM, "rpc.stream_socket")
+    sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    inode = await bind_unix(sock, path, "rpc.stream_socket", ownership)
+    try:
+        sock.listen(128)
+        handler = partial(serve_connection, dispatcher=dispatcher, limits=limits)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(trio.serve_listeners, handler, [trio.SocketListener(sock)])
+            task_status.started()
+    finally:
+        remove_if_ours(path, inode)
+
+
+async def serve_connection(stream: trio.abc.Stream, *, dispatcher: Dispatcher,
+                           limits: Limits) -> None:
+    """Answer the requests of one client connection until it closes or idles out."""
+    async with stream:
+        try:
+            limits.connections.acquire_nowait()
+        except trio.WouldBlock:
+            log.warning("RPC: refusing a connection, %d clients already connected",
+                        limits.connections.total_tokens)
+            await _refuse(stream, limits)
+            return
+        try:
+            await _converse(stream, dispatcher, limits)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            log.debug("RPC client went away")
+        finally:
+            limits.connections.release()
+
+
+async def _refuse(stream: trio.abc.Stream, limits: Limits) -> None:
+    reply = error_reply(ERROR_SERVER_ERROR, "Server error", data="too many RPC clients connected")
+    try:
+        await send_reply(stream, reply, limits)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+
+
+async def _converse(stream: trio.abc.Stream, dispatcher: Dispatcher, limits: Limits) -> None:
+    splitter = JsonSplitter(limits.max_request_size)
+    while True:
+        data = None
+        with trio.move_on_after(limits.client_timeout if splitter.pending else limits.idle_timeout):
+            data = await stream.receive_some(RECEIVE_SIZE)
+        if data is None:
+            log.debug("RPC client timed out (%s)", "mid-request" if splitter.pending else "idle")
+            return
+        if not data:
+            last = splitter.finish()
+            if last is not None:
+                await _answer(stream, dispatcher, last, limits)
+            return
+        try:
+            documents = splitter.feed(data)
+        except DocumentTooLarge as exc:
+            for document in exc.documents:
+                if not await _answer(stream, dispatcher, document, limits):
+                    return
+            await send_reply(stream, error_reply(ERROR_INVALID_REQUEST, "Invalid Request",
+                                                 data=str(exc)), limits)
+            return
+        for document in documents:
+            if not await _answer(stream, dispatcher, document, limits):
+                return
+
+
+async def _answer(stream: trio.abc.Stream, dispatcher: Dispatcher, document: bytes,
+                  limits: Limits) -> bool:
+    reply = await dispatcher.handle(document)
+    return reply is None or await send_reply(stream, reply, limits)
+
+
+async def send_reply(stream: trio.abc.Stream, reply: bytes, limits: Limits) -> bool:
+    """Write one reply line; False when the client did not take it in time."""
+    with trio.move_on_after(limits.client_timeout):
+        await stream.send_all(reply + b"\n")
+        return True
+    log.warning("RPC client did not read its %d-byte reply within %ss; closing",
+                len(reply), limits.client_timeout)
+    return False
