@@ -184,9 +184,16 @@ class Branch:
         status = reply.status
         layer = self.txn.layer
         if self.state in (COMPLETED, TERMINATED):
-            # A retransmitted final: re-ACK non-2xx (INVITE) and absorb.
-            if self.ack_data and status >= 300:
+            if self.txn.is_invite and status >= 300:
+                # A retransmitted final, or the 487 owed after our timeout's CANCEL: ACK it.
+                if not self.ack_data:
+                    self.ack_data = make_ack(self.request, reply).to_bytes()
                 layer.send(self.ack_data, self.dest, self.local, None)
+            elif self.txn.is_invite and status >= 200 and self.faked:
+                # Answered just after we gave up on it: the caller must still get the 2xx.
+                self.state = ACCEPTED
+                self.txn.relay_reply(self, reply)
+                return
             layer.stats_rpl_absorbed.value += 1
             return
         if self.state == ACCEPTED:
@@ -269,8 +276,8 @@ class Branch:
                                                             self._retransmit_cancel)
 
     def _retransmit_cancel(self) -> None:
-        if not self.pending:
-            return
+        if self.state == TERMINATED or (self.reply is not None and not self.faked):
+            return  # the branch answered for real: the CANCEL is moot
         layer = self.txn.layer
         layer.send(self.cancel_data, self.dest, self.local, None)
         self._cancel_interval = min(self._cancel_interval * 2, layer.params.t2)

@@ -278,3 +278,15 @@ def test_transactions_are_freed_after_the_wait_timer() -> None:
     w.advance(5.1)
     assert len(w.tm) == 0
     assert w.stats.get("tmx", "inuse_transactions").value == 0
+
+
+def test_487_after_timeout_cancel_is_acknowledged() -> None:
+    w = World(fr_inv_timer=1.0)
+    txn = w.tm.create(w.request(), UPSTREAM, PROXY)
+    branch = w.relay(txn, CALLEE_A)
+    w.reply(branch, 180)
+    w.advance(1.1)
+    w.reply(branch, 487)
+    methods = [m.method for m in w.sent_to(CALLEE_A) if m.is_request]
+    assert methods[-2:] == ["CANCEL", "ACK"]
+    assert statuses(w.sent_to(UPSTREAM)) == [100, 180, 408]
