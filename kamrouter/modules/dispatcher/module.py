@@ -1,0 +1,106 @@
+"""The dispatcher module: wires the sans-IO core to the router (config, scheduler, tm, RPC,
+events) and does the little I/O there is (reading the list file, resolving host names)."""
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from kamrouter.config import ConfigError
+from kamrouter.modules.base import Module, RouterServices
+from kamrouter.modules.dispatcher.api import DispatcherApi
+from kamrouter.modules.dispatcher.config import DispatcherConfig
+from kamrouter.modules.dispatcher.core import Dispatcher
+from kamrouter.modules.dispatcher.flags import NODNSARES
+from kamrouter.modules.dispatcher.listfile import DestinationSpec, ListError
+from kamrouter.modules.dispatcher.probing import Prober
+from kamrouter.modules.dispatcher.rpc import DispatcherRpc
+from kamrouter.timers import Timer
+
+log = logging.getLogger("kamrouter.dispatcher")
+
+
+def _resolve(host: str, port: int) -> frozenset[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    return frozenset(str(info[4][0]) for info in infos)
+
+
+class DispatcherModule(Module):
+    name = "dispatcher"
+    Config = DispatcherConfig
+
+    def __init__(self, router: RouterServices, config: DispatcherConfig) -> None:
+        super().__init__(router, config)
+        list_path = None
+        if config.list_file:
+            list_path = Path(config.list_file)
+            base_dir = getattr(getattr(router, "settings", None), "base_dir", None)
+            if not list_path.is_absolute() and base_dir is not None:
+                list_path = Path(base_dir) / list_path
+        try:
+            self.dispatcher = Dispatcher(
+                config, router.stats, router.clock,
+                lambda event, data: router.emit(event, **data), list_path)
+            self.dispatcher.replace_list(self.dispatcher.read_sources())
+        except ListError as exc:
+            raise ConfigError([f"dispatcher: {problem}" for problem in exc.problems]) from None
+        self.prober = Prober(self.dispatcher, router.scheduler, self._send_request)
+        self._api = DispatcherApi(self.dispatcher, self._append_branch)
+        DispatcherRpc(self.dispatcher, self.reload).register(router.rpc)
+        self._reload_lock = trio.Lock()
+        self._sweep: Timer | None = None
+
+    def api(self) -> DispatcherApi:
+        return self._api
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        await self._resolve_names(self.dispatcher.list.specs())
+        self.prober.start()
+        self._arm_sweep()
+
+    async def stop(self) -> None:
+        self.prober.stop()
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+
+    async def reload(self) -> None:
+        """Re-read the sources and swap the list; concurrent reloads run one after another."""
+        async with self._reload_lock:
+            specs = await trio.to_thread.run_sync(self.dispatcher.read_sources)
+            await self._resolve_names(specs)
+            self.dispatcher.replace_list(specs)
+
+    async def _resolve_names(self, specs: list[DestinationSpec]) -> None:
+        """Look up host-name targets (for is_from_list) without blocking the router."""
+        for spec in specs:
+            address = spec.address
+            if address.ip is not None or spec.flags & NODNSARES:
+                continue
+            try:
+                found = await trio.to_thread.run_sync(_resolve, address.host_ip,
+                                                      address.effective_port)
+            except OSError as exc:
+                log.warning("dispatcher: cannot resolve %s (%s): is_from_list will not match it",
+                            spec.uri, exc)
+                continue
+            self.dispatcher.set_resolved(address.host_ip, found)
+
+    def _arm_sweep(self) -> None:
+        def sweep() -> None:
+            self.dispatcher.calls.expire_due(self.router.clock())
+            self._arm_sweep()
+
+        self._sweep = self.router.scheduler.call_later(self.config.call_load_check_interval, sweep)
+
+    def _send_request(self, method: str, ruri: str, **kwargs: Any) -> None:
+        self.router.send_request(method, ruri, **kwargs)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _append_branch(msg: Any, uri: str, dst_uri: str | None, socket: str | None) -> None:
+        from kamrouter.script import tm  # the script APIs are set up after the modules
+
+        tm.append_branch(msg, uri, dst_uri=dst_uri, socket=socket)
