@@ -9,6 +9,7 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,8 @@ from kamrouter.core.settings import Settings
 from kamrouter.modules.base import Module
 from kamrouter.net import Endpoint, parse_socket
 from kamrouter.rpc import MethodRegistry
-try:  # TEMPORARY until the control plane lands
-    from kamrouter.rpc.core_methods import register_core_methods
-    from kamrouter.rpc.server import serve_rpc
-except ImportError:
-    register_core_methods = lambda *a: None  # noqa: E731
-    async def serve_rpc(config, registry, task_status=trio.TASK_STATUS_IGNORED):  # type: ignore
-        task_status.started()
+from kamrouter.rpc.core_methods import register_core_methods
+from kamrouter.rpc.server import serve_rpc
 from kamrouter.script.api import builtin_apis
 from kamrouter.script.loader import Script, ScriptError, load_script, set_apis
 from kamrouter.sip import Response, generate_branch, make_request
@@ -236,7 +232,7 @@ class Router:
             await nursery.start(self.transports.serve, self.proxy.on_message)
             for endpoint in self.sockets:
                 self.proxy.identity.add(endpoint)
-            await nursery.start(serve_rpc, self.settings.rpc, self.rpc)
+            await nursery.start(partial(serve_rpc, stats=self.stats), self.settings.rpc, self.rpc)
             nursery.start_soon(self._run_timers)
             nursery.start_soon(self._handle_signals, nursery.cancel_scope)
             for module in self.modules.values():

@@ -1,0 +1,4 @@
+"""``python -m kamrouter`` runs the router CLI."""
+from kamrouter.core.main import main
+
+main()
