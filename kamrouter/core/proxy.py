@@ -170,18 +170,30 @@ class Proxy:
             return
         try:
             hook(msg)
+        except SipParseError as exc:
+            self._bad_header(msg, exc)
         except Exception:  # noqa: BLE001 - operator code
             self._script_failed(msg, "request_route")
 
     async def _run_async_request(self, msg: ScriptMessage, hook: Callable[..., Any]) -> None:
         try:
             await hook(msg)
+        except SipParseError as exc:
+            self._bad_header(msg, exc)
+            return
         except Exception:  # noqa: BLE001 - operator code
             self._script_failed(msg, "request_route")
             return
         txn = msg.txn
         if txn is not None and not txn.branches and not txn.final_status and not txn.suspended:
             txn.terminate()  # the script dropped the request
+
+    def _bad_header(self, msg: ScriptMessage, exc: SipParseError) -> None:
+        """The script read a header that turned out malformed: answer what is wrong."""
+        self.err_requests.value += 1
+        log.info("bad request from %s: %s", msg.source, exc)
+        if msg.method != "ACK" and not msg.replied:
+            self.send_reply(msg, exc.status, exc.reason)
 
     def _script_failed(self, msg: ScriptMessage, where: str) -> None:
         self.script_errors.value += 1
@@ -280,12 +292,10 @@ class Proxy:
     def _stateless_reply(self, req: Request, source: Endpoint, local: Endpoint | None,
                          status: int, reason: str | None,
                          headers: tuple[tuple[str, str], ...] = (), body: bytes = b"") -> None:
-        tag = None
-        if status > 100 and req.to_tag is None:
-            # Stateless: the tag must be the same for retransmissions of this request.
-            tag = hashlib.blake2s(
-                f"{req.call_id}|{req.from_tag}|{req.cseq.number}".encode(),
-                digest_size=8).hexdigest()
+        # Stateless: the To tag (added only when To has none) must be the same for
+        # retransmissions. Raw values: this also answers requests that failed to parse.
+        seed = "|".join(req.get(name) or "" for name in ("Call-ID", "From", "CSeq"))
+        tag = hashlib.blake2s(seed.encode(), digest_size=8).hexdigest()
         reply = make_response(req, status, reason, to_tag=tag, headers=headers, body=body)
         dest = self.tm.reply_destination(req, source)
         self.transports.send(reply.to_bytes(), dest, local, None)

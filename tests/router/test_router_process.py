@@ -1,0 +1,221 @@
+"""A real kamrouter process fed raw SIP over UDP: bad input, script failures, async hooks,
+script reload, DNS failures, and ``--check``."""
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support.ports import LOOPBACK, free_port
+from support.proxy import ProxyProcess, kamrouter_binary, kamrouter_proxy
+
+CONFORMANCE = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "rfc4475"
+
+
+class SipClient:
+    """A UDP socket that sends raw requests and collects what comes back."""
+
+    def __init__(self, proxy_port: int) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((LOOPBACK, 0))
+        self.port = self.sock.getsockname()[1]
+        self.proxy = (LOOPBACK, proxy_port)
+
+    def request(self, method: str, ruri: str, *, call_id: str = "call-1", cseq: str = "1",
+                branch: str = "z9hG4bKtest1", extra: str = "") -> bytes:
+        return (f"{method} {ruri} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP {LOOPBACK}:{self.port};branch={branch}\r\n"
+                f"Max-Forwards: 70\r\nFrom: <sip:alice@{LOOPBACK}>;tag=a1\r\n"
+                f"To: <{ruri}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n"
+                f"{extra}Content-Length: 0\r\n\r\n").encode()
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendto(data, self.proxy)
+
+    def replies(self, wait: float, until_final: bool = True) -> list[str]:
+        """Status lines received within ``wait`` s (stop at the first final if asked)."""
+        lines: list[str] = []
+        deadline = time.monotonic() + wait
+        while (left := deadline - time.monotonic()) > 0:
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(65535)
+            except TimeoutError:
+                break
+            line = data.split(b"\r\n", 1)[0].decode(errors="replace")
+            lines.append(line)
+            if until_final and not line.startswith("SIP/2.0 1"):
+                break
+        return lines
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator:
+    started: list[tuple[ProxyProcess, SipClient]] = []
+
+    def start_router(script: str, **tm: int) -> tuple[ProxyProcess, SipClient]:
+        proxy = kamrouter_proxy(tmp_path / f"router{len(started)}", free_port(), script=script,
+                                tm=tm or None).start()
+        client = SipClient(proxy.port)
+        started.append((proxy, client))
+        return proxy, client
+
+    yield start_router
+    for proxy, client in started:
+        client.close()
+        proxy.stop()
+        assert "Traceback" not in proxy.log_tail() or "routing script raised" in proxy.log_tail()
+
+
+ANSWER_ALL = '''
+from kamrouter.script import sanity, sl
+
+def request_route(msg):
+    if not sanity.check(msg):
+        return
+    if msg.method != "ACK":
+        sl.send_reply(msg, 200, "OK")
+'''
+
+
+def test_malformed_request_gets_400_naming_the_problem(start) -> None:
+    proxy, client = start(ANSWER_ALL)
+    client.send(client.request("OPTIONS", f"sip:x@{LOOPBACK}", cseq="99999999999"))
+    (reply,) = client.replies(2)
+    assert reply.startswith("SIP/2.0 400 ") and "CSeq" in reply
+    client.send(client.request("OPTIONS", f"sip:x@{LOOPBACK}", call_id="call-2"))
+    assert client.replies(2) == ["SIP/2.0 200 OK"]
+
+
+def test_unsupported_uri_scheme_gets_416(start) -> None:
+    proxy, client = start(ANSWER_ALL)
+    client.send(client.request("OPTIONS", "mailto:bob@example.com"))
+    (reply,) = client.replies(2)
+    assert reply.startswith("SIP/2.0 416")
+
+
+@pytest.mark.skipif(not CONFORMANCE.is_dir(), reason="shared/conformance not beside the repo")
+def test_torture_messages_never_hurt_the_router(start) -> None:
+    proxy, client = start(ANSWER_ALL)
+    for path in sorted(CONFORMANCE.glob("*.dat")):
+        client.send(path.read_bytes())
+    time.sleep(0.5)
+    assert proxy.running()
+    client.replies(0.5, until_final=False)  # whatever went to our port: drain it
+    client.send(client.request("OPTIONS", f"sip:x@{LOOPBACK}", call_id="alive"))
+    assert "SIP/2.0 200 OK" in client.replies(2)
+    assert "Traceback" not in proxy.log_tail()
+
+
+def test_script_exception_answers_500_and_router_keeps_running(start) -> None:
+    proxy, client = start('''
+from kamrouter.script import sl
+
+def request_route(msg):
+    if msg.call_id == "boom":
+        raise RuntimeError("operator bug")
+    sl.send_reply(msg, 200, "OK")
+''')
+    client.send(client.request("OPTIONS", f"sip:x@{LOOPBACK}", call_id="boom"))
+    (reply,) = client.replies(2)
+    assert reply.startswith("SIP/2.0 500")
+    client.send(client.request("OPTIONS", f"sip:x@{LOOPBACK}", call_id="fine"))
+    assert client.replies(2) == ["SIP/2.0 200 OK"]
+    assert "RuntimeError: operator bug" in proxy.log_tail()
+
+
+def test_async_route_parks_the_transaction_and_absorbs_retransmissions(start) -> None:
+    proxy, client = start('''
+import trio
+from kamrouter.script import sl
+
+runs = 0
+
+async def request_route(msg):
+    global runs
+    runs += 1
+    await trio.sleep(0.6)
+    sl.send_reply(msg, 486, f"Busy after {runs} run(s)")
+''')
+    invite = client.request("INVITE", f"sip:bob@{LOOPBACK}")
+    client.send(invite)
+    assert client.replies(0.3, until_final=False) == ["SIP/2.0 100 Trying"]
+    client.send(invite)  # a retransmission while the script awaits
+    replies = client.replies(2)
+    assert replies[-1] == "SIP/2.0 486 Busy after 1 run(s)"
+
+
+def test_sighup_reloads_the_script(start, tmp_path: Path) -> None:
+    proxy, client = start('''
+from kamrouter.script import sl
+
+def request_route(msg):
+    sl.send_reply(msg, 480, "Version one")
+''')
+    client.send(client.request("OPTIONS", f"sip:x@{LOOPBACK}", call_id="v1"))
+    assert client.replies(2) == ["SIP/2.0 480 Version one"]
+    (proxy.workdir / "routes.py").write_text('''
+from kamrouter.script import sl
+
+def request_route(msg):
+    sl.send_reply(msg, 481, "Version two")
+''')
+    proxy._process.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
+    for attempt in range(20):
+        client.send(client.request("OPTIONS", f"sip:x@{LOOPBACK}", call_id=f"v2-{attempt}"))
+        (reply,) = client.replies(2)
+        if reply == "SIP/2.0 481 Version two":
+            break
+        time.sleep(0.1)
+    assert reply == "SIP/2.0 481 Version two"
+
+
+def test_unresolvable_next_hop_gets_478_not_a_hang(start) -> None:
+    proxy, client = start('''
+from kamrouter.script import tm
+
+def request_route(msg):
+    msg.ruri = "sip:bob@no-such-host.invalid"
+    tm.relay(msg)
+''')
+    client.send(client.request("OPTIONS", f"sip:x@{LOOPBACK}"))
+    replies = client.replies(10)
+    assert replies and replies[-1].startswith("SIP/2.0 478")
+
+
+def check(tmp_path: Path, toml: str) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "kamrouter.toml"
+    config.write_text(toml)
+    return subprocess.run([kamrouter_binary(), "--check", "-c", str(config)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_check_accepts_a_valid_config(tmp_path: Path) -> None:
+    result = check(tmp_path, '[core]\nlisten = ["udp:127.0.0.1:5090"]\n[tm]\nfr_inv_timer = 60000\n')
+    assert result.returncode == 0, result.stderr
+
+
+def test_check_names_every_problem(tmp_path: Path) -> None:
+    result = check(tmp_path, '[core]\nlisten = ["sctp:1.2.3.4"]\n'
+                             '[tm]\nfr_timer = "soon"\nfr_timr = 1\n'
+                             '[routing]\nscript = "missing.py"\n')
+    assert result.returncode == 1
+    for expected in ("core: listen[0]", "tm.fr_timer: expected integer",
+                     "tm: unknown key 'fr_timr' (did you mean 'fr_timer'?)"):
+        assert expected in result.stderr
+    result = check(tmp_path, '[routing]\nscript = "missing.py"\n')
+    assert result.returncode == 1 and "missing.py: routing script not found" in result.stderr
+
+
+def test_check_reports_script_syntax_errors_with_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.py").write_text("def request_route(msg):\n    return (\n")
+    result = check(tmp_path, '[routing]\nscript = "bad.py"\n')
+    assert result.returncode == 1 and "bad.py:" in result.stderr
