@@ -90,6 +90,22 @@ def key_of(name: str) -> str:
     return key
 
 
+# Parsing looks header lines up by their text up to and including the colon ("Via :"), so a
+# line without a colon can never hit the cache; misses go through line_key().
+LINE_KEYS: dict[str, str] = {}
+
+
+def line_key(line: str) -> str:
+    """Header key of a raw header line; SipParseError when it has no ``name:``."""
+    colon = line.find(":")
+    if colon < 1:
+        raise SipParseError(400, f"Malformed header line {line[:40]!r}")
+    key = key_of(line[:colon])
+    if len(LINE_KEYS) < _KEYS_LIMIT:
+        LINE_KEYS[line[: colon + 1]] = key
+    return key
+
+
 def display_name(key: str, as_given: str) -> str:
     """Spelling to write for a header: canonical for known headers, else as given."""
     return CANONICAL.get(key) or as_given.strip()
@@ -122,26 +138,26 @@ def split_commas(value: str) -> list[str]:
 
 def first_comma(value: str) -> int:
     """Index of the first comma outside quotes and ``<>``, or -1."""
+    if "," not in value:
+        return -1
     if '"' not in value and "<" not in value:
         return value.find(",")
-    in_quotes = in_angle = False
-    i = 0
-    n = len(value)
-    while i < n:
-        ch = value[i]
-        if in_quotes:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                in_quotes = False
-        elif ch == '"':
-            in_quotes = True
-        elif in_angle:
-            if ch == ">":
-                in_angle = False
-        elif ch == "<":
-            in_angle = True
-        elif ch == ",":
-            return i
-        i += 1
+    pos = 0
+    search = _DELIMITER.search
+    while (m := search(value, pos)) is not None:
+        ch = m.group()
+        if ch == ",":
+            return m.start()
+        if ch == "<":
+            close = value.find(">", m.end())
+        else:
+            quoted = _QUOTED.match(value, m.start())
+            close = quoted.end() - 1 if quoted else -1
+        if close < 0:
+            return -1  # unbalanced: the rest is one item, its parser reports the error
+        pos = close + 1
     return -1
+
+
+_DELIMITER = re.compile(r'[",<]')
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)

@@ -16,12 +16,14 @@ from .errors import SipParseError, bad
 from .headers import (
     _KEYS,
     CANONICAL,
+    LINE_KEYS,
     LIST_HEADERS,
     MANDATORY,
     SINGLE_VALUED,
     display_name,
     first_comma,
     key_of,
+    line_key,
     split_commas,
     unfold,
 )
@@ -38,6 +40,7 @@ _DIGITS = re.compile(r"[ \t]*([0-9]+)[ \t]*\Z")
 _CALL_ID = re.compile(r"[!-~]+\Z")
 _CR_LF = re.compile(r"[\r\n]")
 _T = TypeVar("_T")
+_MANDATORY = frozenset(MANDATORY)
 
 
 class CSeq:
@@ -74,7 +77,7 @@ def _value(line: str) -> str:
 
 def _new_line(name: str, value: str) -> tuple[str, str]:
     """(key, line) for a header written by us; refuses values that would inject lines."""
-    if _CR_LF.search(value):
+    if "\r" in value or "\n" in value:
         raise ValueError(f"value for header {name!r} contains CR or LF")
     key = key_of(name)
     return key, f"{display_name(key, name)}: {value}"
@@ -123,7 +126,10 @@ class Message:
         return result
 
     def _lines_of(self, key: str) -> list[str]:
-        return [line for k, line in zip(self._names, self._lines) if k == key]
+        names = self._names
+        if key not in names:
+            return []
+        return [line for k, line in zip(names, self._lines) if k == key]
 
     def _cached(self, key: str, build: Callable[[], _T]) -> _T:
         cache = self._cache
@@ -188,12 +194,7 @@ class Message:
     def via(self) -> Via:
         """Top Via value."""
 
-        def build() -> Via:
-            value = self._single("via")
-            comma = first_comma(value)
-            return Via(value[:comma].rstrip() if comma >= 0 else value)
-
-        return self._cached("via@top", build)
+        return self._cached("via@top", lambda: _top_via(self._single("via")))
 
     @property
     def max_forwards(self) -> int | None:
@@ -572,40 +573,41 @@ def _parse(data: bytes, max_size: int) -> Request | Response:
     if head.count("\n") != breaks or head.count("\r") != breaks:
         raise SipParseError(400, "Malformed message: bare CR or LF in the header section")
 
-    first = lines[0]
-    msg, start_error = _start_line(first)
+    msg, start_error = _start_line(lines[0])
     del lines[0]
-    if "\r\n " in head or "\r\n\t" in head:
-        lines = _join_folded(lines)
+    get = LINE_KEYS.get
+    names = [get(line[: line.find(":") + 1]) for line in lines]
+    if None in names:  # a name seen for the first time, a folded line, or garbage
+        try:
+            if "\r\n " in head or "\r\n\t" in head:
+                lines = _join_folded(lines)
+                names = [get(line[: line.find(":") + 1]) for line in lines]
+            names = [key or line_key(line) for key, line in zip(names, lines)]
+        except SipParseError as err:
+            err.message = msg
+            _index_salvageable(msg, lines)
+            raise
     msg._lines = lines
-    msg._names = names = []
-    append = names.append
-    keys = _KEYS
-    try:
-        for line in lines:
-            colon = line.find(":")
-            if colon < 1:
-                raise SipParseError(400, f"Malformed header line {line[:40]!r}")
-            name = line[:colon]
-            append(keys.get(name) or key_of(name))
-    except SipParseError as err:
-        err.message = msg
-        raise
+    msg._names = names  # type: ignore[assignment]
     if start_error is not None:
         start_error.message = msg
         raise start_error
 
-    for key in SINGLE_VALUED:
-        if names.count(key) > 1:
-            raise SipParseError(400, f"Duplicate {CANONICAL[key]} header", msg)
-    for key in MANDATORY:
-        if key not in names:
-            raise SipParseError(400, f"Missing {CANONICAL[key]} header", msg)
+    present = set(names)
+    if len(present) != len(names):  # some name repeats: is it one that must not?
+        for key in SINGLE_VALUED:
+            if names.count(key) > 1:
+                raise SipParseError(400, f"Duplicate {CANONICAL[key]} header", msg)
+    if not _MANDATORY <= present:
+        for key in MANDATORY:
+            if key not in present:
+                raise SipParseError(400, f"Missing {CANONICAL[key]} header", msg)
 
     body_start = head_end + 4
     try:
         if "content-length" in names:
-            length = parse_content_length(_value(lines[names.index("content-length")]))
+            value = _value(lines[names.index("content-length")])
+            length = int(value) if value.isdigit() and len(value) < 10 and value.isascii() else parse_content_length(value)
             end = body_start + length
             if end > size:
                 raise bad("Content-Length", f"{length} is larger than the body ({size - body_start} bytes)")
@@ -614,8 +616,8 @@ def _parse(data: bytes, max_size: int) -> Request | Response:
         cseq = parse_cseq(_value(lines[names.index("cseq")]))
         if msg.is_request and cseq.method != msg.method:  # type: ignore[attr-defined]
             raise bad("CSeq", f"method {cseq.method} does not match the request method")
-        msg._cache = {"cseq": cseq}
-        msg.via  # top Via: branch and sent-by are what transactions match on
+        # top Via: branch and sent-by are what transactions match on
+        msg._cache = {"cseq": cseq, "via@top": _top_via(_value(lines[names.index("via")]))}
     except SipParseError as err:
         err.message = msg
         raise
@@ -659,6 +661,23 @@ def _start_line(line: str) -> tuple[Request | Response, SipParseError | None]:
     msg._body = b""
     msg._raw = None
     return msg, error
+
+
+def _index_salvageable(msg: Message, lines: list[str]) -> None:
+    """Index the well-formed header lines only, so a reply can still copy Via, From, ..."""
+    msg._lines, msg._names = [], []
+    for line in lines:
+        try:
+            key = line_key(line)
+        except SipParseError:
+            continue
+        msg._lines.append(line)
+        msg._names.append(key)
+
+
+def _top_via(value: str) -> Via:
+    comma = first_comma(value)
+    return Via(value[:comma].rstrip() if comma >= 0 else value)
 
 
 def _join_folded(lines: list[str]) -> list[str]:

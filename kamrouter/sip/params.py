@@ -5,10 +5,15 @@ import re
 
 from .errors import bad
 
-_TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~\-]+\Z")
+_T = r"[A-Za-z0-9.!%*_+`'~\-]+"
 # gen-value = token / host / quoted-string; host may be an IPv6 reference, and RFC 5118 §4.5
 # asks to accept an unbracketed IPv6 address in Via received=.
-_VALUE = re.compile(r"""[A-Za-z0-9.!%*_+`'~\-:\[\]]+\Z|"(?:[^"\\]|\\.)*"\Z""", re.S)
+_V = r"[A-Za-z0-9.!%*_+`'~\-:\[\]]+|" + r'"(?:[^"\\]|\\.)*"'
+_TOKEN = re.compile(_T + r"\Z")
+_VALUE = re.compile(rf"(?:{_V})\Z", re.S)
+# Fast path: one regex validates the whole list, another pulls out the items.
+_WELL_FORMED = re.compile(rf"(?:[ \t]*;[ \t]*{_T}(?:[ \t]*=[ \t]*(?:{_V}))?)*[ \t]*\Z", re.S)
+_ITEM = re.compile(rf";[ \t]*({_T})(?:[ \t]*=[ \t]*({_V}))?", re.S)
 
 
 def split_semicolons(text: str) -> list[str]:
@@ -49,6 +54,11 @@ def parse_params(text: str, what: str) -> dict[str, str | None]:
     params: dict[str, str | None] = {}
     if not text:
         return params
+    if _WELL_FORMED.match(text):
+        for name, value in _ITEM.findall(text):
+            params.setdefault(name.lower(), value or None)
+        return params
+    # slow path: find the item at fault and name it
     try:
         items = split_semicolons(text)
     except ValueError:
@@ -67,4 +77,4 @@ def parse_params(text: str, what: str) -> dict[str, str | None]:
             params.setdefault(name.lower(), value)
         else:
             params.setdefault(name.lower(), None)
-    return params
+    return params  # only reached for input the fast path should have accepted

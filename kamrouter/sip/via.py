@@ -28,17 +28,23 @@ class Via:
             raise bad("Via", f"malformed value {text[:60]!r}")
         name, version, transport, host, port, param_text = m.groups()
         self._text = text
-        self.protocol = f"{name}/{version}".upper()
+        self.protocol = "SIP/2.0" if name == "SIP" and version == "2.0" else f"{name}/{version}".upper()
         self.transport = transport.upper()
         self.host = host
-        if port is not None and int(port) > 65535:
+        if port is None:
+            self.port = None
+        elif (number := int(port)) > 65535:
             raise bad("Via", f"port out of range: {port}")
-        self.port = int(port) if port is not None else None
-        self.params = parse_params(param_text, "Via") if param_text else {}
-        ttl = self.params.get("ttl")
+        else:
+            self.port = number
+        if not param_text:
+            self.params: dict[str, str | None] = {}
+            return
+        self.params = params = parse_params(param_text, "Via")
+        ttl = params.get("ttl")
         if ttl is not None and not (ttl.isdigit() and ttl.isascii() and int(ttl) <= 255):
             raise bad("Via", f"bad ttl {ttl[:20]!r}")
-        rport = self.params.get("rport")
+        rport = params.get("rport")
         if rport is not None and not (rport.isdigit() and rport.isascii() and int(rport) <= 65535):
             raise bad("Via", f"bad rport {rport[:20]!r}")
 

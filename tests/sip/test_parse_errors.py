@@ -73,3 +73,12 @@ def test_datagram_body_longer_than_content_length_is_truncated() -> None:
 def test_memoryview_and_bytearray_input() -> None:
     assert parse(bytearray(INVITE)).to_bytes() == INVITE
     assert parse(memoryview(INVITE)).to_bytes() == INVITE  # type: ignore[arg-type]
+
+
+def test_salvage_skips_only_the_malformed_header_line() -> None:
+    with pytest.raises(SipParseError) as info:
+        parse(INVITE.replace(b"Max-Forwards: 70", b"Max Forwards: 70"))
+    salvaged = info.value.message
+    assert salvaged is not None and not salvaged.has("Max-Forwards")
+    assert salvaged.get("Call-ID") == "a84b4c76e66710@pc33.example.org"
+    assert make_response(salvaged, 400).to_bytes().count(b"\r\nVia: ") == 1  # type: ignore[arg-type]
