@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from kamrouter.net import Endpoint
 from kamrouter.sip import SipParseError, SipUri, parse_uri
@@ -18,6 +19,7 @@ class NextHop:
     port: int
 
 
+@lru_cache(maxsize=4096)  # a pure function of the text; the same targets recur per call
 def next_hop(uri_text: str) -> NextHop:
     """Transport, host and port a request for ``uri_text`` goes to (maddr wins over host).
 
@@ -59,16 +61,26 @@ class Identity:
             else:
                 self._any_port.add(alias.strip("[]").lower())
 
+        self._uri_cache: dict[str, bool] = {}
+
     def add(self, sock: Endpoint) -> None:
         self._names.add((sock.host.lower(), sock.port))
+        self._uri_cache.clear()
 
     def is_me(self, host: str, port: int | None) -> bool:
         host = host.strip("[]").lower()
         return (host, port or DEFAULT_PORT) in self._names or host in self._any_port
 
     def is_my_uri(self, uri_text: str) -> bool:
+        known = self._uri_cache.get(uri_text)
+        if known is not None:
+            return known
         try:
             uri = parse_uri(uri_text)
         except SipParseError:
             return False
-        return isinstance(uri, SipUri) and self.is_me(uri.host_ip, uri.port)
+        mine = isinstance(uri, SipUri) and self.is_me(uri.host_ip, uri.port)
+        if len(self._uri_cache) > 4096:
+            self._uri_cache.clear()
+        self._uri_cache[uri_text] = mine
+        return mine

@@ -9,10 +9,12 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable
+from functools import lru_cache
 
 import trio
 
 
+@lru_cache(maxsize=4096)
 def ip_literal(host: str) -> str | None:
     """``host`` without IPv6 brackets if it is an IP address, else None."""
     bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host

@@ -219,3 +219,11 @@ def test_check_reports_script_syntax_errors_with_line(tmp_path: Path) -> None:
     (tmp_path / "bad.py").write_text("def request_route(msg):\n    return (\n")
     result = check(tmp_path, '[routing]\nscript = "bad.py"\n')
     assert result.returncode == 1 and "bad.py:" in result.stderr
+
+
+@pytest.mark.parametrize("config", sorted((Path(__file__).resolve().parents[2] / "etc")
+                                          .glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_configs_pass_check(config: Path) -> None:
+    result = subprocess.run([kamrouter_binary(), "--check", "-c", str(config)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
