@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from kamrouter.config import ConfigError, build_section, read_toml
 from kamrouter.net import parse_socket
+from kamrouter.transport.tcp import TcpConfig
 
 LogLevel = Literal["debug", "info", "notice", "warning", "error", "critical"]
 
@@ -65,13 +66,6 @@ class TmConfig:
     auto_100: bool = True
     #: Upper bound of live transactions; new requests above it get 503.
     max_transactions: int = 100000
-
-
-@dataclass
-class TcpConfig:
-    connection_lifetime: int = 120
-    max_connections: int = 2048
-    connect_timeout: float = 5.0
 
 
 @dataclass

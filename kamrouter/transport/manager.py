@@ -6,10 +6,9 @@ from collections.abc import Callable
 
 import trio
 
-from kamrouter.core.settings import TcpConfig
 from kamrouter.net import Endpoint, parse_socket
 from kamrouter.stats import StatsRegistry
-from kamrouter.transport.tcp import OnMessage, TcpTransport
+from kamrouter.transport.tcp import OnMessage, TcpConfig, TcpTransport
 from kamrouter.transport.udp import UdpSocket
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import trio
 
-from kamrouter.core.settings import TcpConfig
 from kamrouter.net import Endpoint
 from kamrouter.sip import SipParseError, StreamFramer
 from kamrouter.stats import StatsRegistry
@@ -22,6 +22,17 @@ log = logging.getLogger("kamrouter.transport")
 
 OnMessage = Callable[[bytes, Endpoint, Endpoint], None]
 SEND_QUEUE = 512
+
+
+@dataclass
+class TcpConfig:
+    """The ``[tcp]`` config section."""
+
+    #: Seconds an idle connection stays open.
+    connection_lifetime: int = 120
+    max_connections: int = 2048
+    #: Seconds to wait for an outgoing connection.
+    connect_timeout: float = 5.0
 
 
 class TcpConnection:
