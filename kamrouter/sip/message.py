@@ -139,10 +139,12 @@ class Message:
             pass
         try:
             value = build()
-        except SipParseError:
+        except SipParseError as err:
+            if err.message is None:
+                err.message = self
             raise
         except Exception as exc:  # a parser bug must still surface as a 400, never crash
-            raise SipParseError(400, f"Bad {key} header (internal {type(exc).__name__})") from exc
+            raise SipParseError(400, f"Bad {key} header (internal {type(exc).__name__})", self) from exc
         cache[key] = value
         return value
 

@@ -18,6 +18,7 @@ _HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-_.]*)\Z")
 _IPV6_REF = re.compile(r"\[[0-9A-Fa-f:.]+\]\Z")
 _PARAM_PART = re.compile(rf"(?:[A-Za-z0-9\-_.!~*'()\[\]/:&+$]|{_ESC})+\Z")
 _HEADER_PART = re.compile(rf"(?:[A-Za-z0-9\-_.!~*'()\[\]/?:+$]|{_ESC})*\Z")
+_KEEP = object()  # replace(): "leave the port as it is"
 _FORBIDDEN = re.compile(r'[\s<>"]')
 _TEL_NUMBER = re.compile(r"[0-9A-Fa-f*#+\-.()pPwW%]+\Z")
 
@@ -125,9 +126,9 @@ class SipUri:
             merged[name.lower()] = value
         return _build(self, self.host, self.port, merged)
 
-    def replace(self, *, host: str | None = None, port: int | None | bool = False) -> SipUri:
+    def replace(self, *, host: str | None = None, port: int | None | object = _KEEP) -> SipUri:
         """New URI with another host and/or port (``port=None`` removes the port)."""
-        new_port = self.port if port is False else port
+        new_port = self.port if port is _KEEP else port
         return _build(self, host or self.host, new_port, None)  # type: ignore[arg-type]
 
     def __str__(self) -> str:

@@ -2,8 +2,6 @@
 internal-error safety net); generated valid messages round-trip byte-identically."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

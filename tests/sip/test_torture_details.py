@@ -29,6 +29,14 @@ def test_wsinv_whitespace_folding_and_compact_forms() -> None:
     contact = msg.contacts[0]
     assert isinstance(contact, NameAddr) and contact.q == 0.33 and contact.params["newparam"] == "newvalue"
     assert "unknown-no-value" in msg.routes[0].uri.params  # type: ignore[union-attr]
+    # popping Via values out of the folded, comma-joined "v:" line keeps the rest as received
+    wire = msg.to_bytes()
+    assert msg.pop_via() == "SIP  /   2.0 /UDP 192.0.2.2;branch=390skdjuw"
+    assert msg.pop_via() == "SIP  / 2.0  / TCP     spindle.example.com   ; branch  =   z9hG4bK9ikj8"
+    assert msg.via.branch == "z9hG4bK30239" and len(msg.vias) == 1
+    assert msg.to_bytes() == wire.replace(
+        b"Via  : SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;branch=390skdjuw\r\n", b""
+    ).replace(b"v:  SIP  / 2.0  / TCP     spindle.example.com   ;\r\n  branch  =   z9hG4bK9ikj8  ,\r\n ", b"v: ")
 
 
 def test_intmeth_token_characters_everywhere() -> None:
