@@ -1,12 +1,9 @@
-"""Shared helpers of the dispatcher tests: real SIP messages, a dispatcher on a fake clock."""
+"""Helpers of the dispatcher unit tests: real SIP messages, a dispatcher on a fake clock."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from kamrouter.modules.dispatcher.api import DispatcherApi
 from kamrouter.modules.dispatcher.config import DispatcherConfig
@@ -74,8 +71,3 @@ class Bench:
 
     def flags(self, setid: int, uri: str) -> int:
         return self.dest(setid, uri).health.flags
-
-
-@pytest.fixture
-def bench() -> Callable[..., Bench]:
-    return Bench

@@ -6,7 +6,7 @@ from collections import Counter
 from kamrouter.modules.dispatcher.flags import INACTIVE
 from kamrouter.modules.dispatcher.hashing import ds_hash
 from kamrouter.modules.dispatcher.health import Origin
-from tests.dispatcher.conftest import Bench, make_msg
+from .bench import Bench, make_msg
 
 THREE = """
 1 sip:127.0.0.1:5071

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from kamrouter.modules.dispatcher.flags import state_letters
 from kamrouter.net import Endpoint
-from tests.dispatcher.conftest import Bench, make_msg
+from .bench import Bench, make_msg
 
 A, B, C = "sip:127.0.0.1:5071", "sip:127.0.0.1:5072", "sip:127.0.0.1:5073"
 LIST = f"""

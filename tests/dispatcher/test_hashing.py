@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kamrouter.modules.dispatcher.hashing import ds_hash, hash_slot, uri_hash_keys
-from tests.support.ports import free_port
+from support.ports import free_port
 
 #: (nslots, val1[, val2]) -> hashid, slot, from ``dispatcher.hash`` on Kamailio 5.6.3
 #: (the first two are the spec's reference values; the rest include non-ASCII bytes).

@@ -12,7 +12,7 @@ from kamrouter.modules.dispatcher.flags import DISABLED, state_letters
 from kamrouter.modules.dispatcher.health import Origin
 from kamrouter.modules.dispatcher.probing import Prober, parse_reply_codes
 from kamrouter.sip import Response
-from tests.dispatcher.conftest import Bench
+from .bench import Bench
 
 A, B, C = "sip:127.0.0.1:5071", "sip:127.0.0.1:5072", "sip:127.0.0.1:5073"
 LIST = f"1 {A} 8\n1 {B} 8 0 ping_from=sip:probe@lb.example;obproxy=sip:127.0.0.1:5999\n1 {C}\n"

@@ -8,7 +8,7 @@ import pytest
 from kamrouter.modules.dispatcher.flags import INACTIVE, state_letters
 from kamrouter.modules.dispatcher.health import Origin
 from kamrouter.modules.dispatcher.listfile import ListError, make_spec
-from tests.dispatcher.conftest import Bench, make_msg
+from .bench import Bench, make_msg
 
 A, B, C = "sip:127.0.0.1:5071", "sip:127.0.0.1:5072", "sip:127.0.0.1:5073"
 

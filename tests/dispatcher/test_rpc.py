@@ -18,7 +18,7 @@ from kamrouter.rpc.registry import MethodRegistry
 from kamrouter.sip import Response
 from kamrouter.stats import StatsRegistry
 from kamrouter.timers import Scheduler
-from tests.dispatcher.conftest import FakeClock
+from .bench import FakeClock
 
 LIST = """\
 1 sip:127.0.0.1:5070 8 10 duid=gw1;weight=60;foo=bar

@@ -1,0 +1,128 @@
+"""End to end: kamrouter with etc/examples/dispatcher_routing.py in front of sipp UASes.
+
+Bounded call counts and a short ping_interval keep this part of the suite short. No test
+asserts a duration: waits poll the router's state with a generous deadline; the time bound
+of "inactive after ping_interval * probing_threshold + ping_timeout" is checked on a fake
+clock in test_probing.py.
+"""
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kamrouter.modules.dispatcher.hashing import ds_hash
+
+from .lab import DispatcherLab
+
+pytestmark = pytest.mark.skipif(shutil.which("sipp") is None,
+                                reason="sipp is not installed (Debian package sip-tester)")
+
+PROBING = {"ping_interval": 0.5, "ping_timeout": 0.5, "probing_mode": 1}
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[DispatcherLab]:
+    dispatcher_lab = DispatcherLab(tmp_path)
+    yield dispatcher_lab
+    dispatcher_lab.close()
+
+
+def start(lab: DispatcherLab, names: str, alg: int, weights: dict[str, int] | None = None,
+          trace: bool = False) -> None:
+    for name in names:
+        lab.start_uas(name, trace=trace)
+    lab.write_list([f"1 {lab.uri(n)} 8 0 duid={n}" + (f";weight={weights[n]}" if weights else "")
+                    for n in names])
+    lab.start_router(alg, **PROBING)
+    lab.wait_for("all destinations active",
+                 lambda: set(lab.states().values()) == {"AP"})
+
+
+def calls_taken(lab: DispatcherLab, names: str) -> dict[str, int]:
+    return {name: lab.stop_uas(name).successful for name in names}
+
+
+def test_round_robin_spreads_300_calls_evenly(lab: DispatcherLab) -> None:
+    start(lab, "abc", alg=4)
+    result = lab.uac(300, rate=150).wait()
+    assert result.ok, result.report()
+    taken = calls_taken(lab, "abc")
+    assert sum(taken.values()) == 300
+    assert all(abs(count - 100) <= 2 for count in taken.values()), taken
+
+
+def test_weight_70_30_over_1000_calls(lab: DispatcherLab) -> None:
+    start(lab, "ab", alg=9, weights={"a": 70, "b": 30})
+    result = lab.uac(1000, rate=250).wait()
+    assert result.ok, result.report()
+    taken = calls_taken(lab, "ab")
+    assert sum(taken.values()) == 1000
+    assert abs(taken["a"] - 700) <= 50 and abs(taken["b"] - 300) <= 50, taken
+
+
+@pytest.mark.parametrize("alg", [0, 1])
+def test_hash_keeps_a_call_id_or_caller_on_its_kamailio_slot(lab: DispatcherLab, alg: int) -> None:
+    start(lab, "abc", alg=alg, trace=True)
+    uac = lab.uac(9, rate=50)
+    result = uac.wait()
+    assert result.ok, result.report()
+    slots = {}
+    for index, name in enumerate("abc"):
+        received = lab.stop_uas(name)
+        for invite in received.received("INVITE"):
+            (call_id,) = invite.headers("Call-ID")
+            slots[call_id] = index
+    assert len(slots) == 9
+    if alg == 0:
+        assert all(slot == ds_hash(call_id) % 3 for call_id, slot in slots.items())
+    else:  # every call comes From sip:caller@127.0.0.1:<uac port>
+        assert set(slots.values()) == {ds_hash("caller", f"127.0.0.1:{uac.port}") % 3}
+
+
+def test_dead_destination_goes_inactive_calls_are_rescued_and_it_comes_back(
+        lab: DispatcherLab) -> None:
+    start(lab, "abc", alg=4)
+    # b takes 20 calls, then stops answering anything (calls or probes) without dropping a
+    # call in progress.
+    lab.stop_uas("b")
+    lab.start_uas("b", calls=20)
+    b = lab.uri("b")
+    uac = lab.uac(300, rate=50)
+    lab.wait_for("b inactive", lambda: lab.states()[b] == "IP", timeout=20)
+    result = uac.wait()
+    assert result.ok, result.report()                   # no call failed, none was lost
+    stats = lab.rpc("stats.fetch", "dispatcher:")
+    assert stats["dispatcher.set1_failovers"] != "0"    # calls that hit b were rescued
+    assert lab.rpc("stats.fetch", "dispatcher:")["dispatcher.inactive_targets"] == "1"
+
+    lab.stop_uas("b")
+    lab.start_uas("b")                                   # back on the same port
+    lab.wait_for("b active again", lambda: lab.states()[b] == "AP")
+    result = lab.uac(30, rate=50).wait()
+    assert result.ok, result.report()
+    assert lab.stop_uas("b").successful >= 9
+
+
+def test_reload_under_load_drops_no_call_and_a_bad_list_changes_nothing(
+        lab: DispatcherLab) -> None:
+    start(lab, "ab", alg=4)
+    lab.start_uas("c")
+    a, b, c = lab.uri("a"), lab.uri("b"), lab.uri("c")
+    uac = lab.uac(200, rate=50)
+    lab.wait_for("calls flowing", lambda: lab.rpc("stats.fetch", "dispatcher:")
+                 ["dispatcher.set1_selections"] != "0")
+    lab.write_list([f"1 {b} 8", f"1 {c} 8"])                       # a out, c in
+    assert lab.rpc("dispatcher.reload") == "Ok. Dispatcher successfully reloaded."
+    lab.write_list([f"1 {b} 8", f"1 {c} 8", "1 sip:127.0.0.1:5 8 high"])
+    error = lab.rpc("dispatcher.reload")
+    assert error["code"] == 500
+    assert error["message"] == (f"Reload Failed: {lab.list_path}:3: "
+                                "priority 'high' is not an integer")
+    assert set(lab.states()) == {b, c}                               # the old list serves on
+    result = uac.wait()
+    assert result.ok, result.report()
+    taken = calls_taken(lab, "abc")
+    assert sum(taken.values()) == 200 and taken["c"] > 0 and taken["a"] < 200
