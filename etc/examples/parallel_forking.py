@@ -1,0 +1,46 @@
+"""Parallel forking: ring every destination at once; the first to answer takes the call.
+
+The Request-URI is set to the first destination and each other destination is added as a
+branch with ``tm.append_branch``; ``tm.relay`` sends all branches together. The first 2xx
+is relayed to the caller and the branches still ringing get a CANCEL.
+
+Configuration:
+  KAMROUTER_PARALLEL_TARGETS  environment variable: comma-separated SIP URIs rung
+                              together. Default: DEFAULT_TARGETS.
+"""
+from __future__ import annotations
+
+import os
+
+from kamrouter.script import maxfwd, rr, sl, tm
+
+DEFAULT_TARGETS = "sip:127.0.0.1:5080,sip:127.0.0.1:5090"
+TARGETS = [uri.strip() for uri in
+           os.environ.get("KAMROUTER_PARALLEL_TARGETS", DEFAULT_TARGETS).split(",") if uri.strip()]
+
+
+def request_route(msg):
+    if not maxfwd.process(msg, 70):
+        sl.send_reply(msg, 483, "Too Many Hops")
+        return
+    if msg.method == "CANCEL":
+        if tm.check_trans(msg):
+            tm.relay(msg)
+        return
+    if msg.to_tag:
+        route_in_dialog(msg)
+        return
+    rr.record_route(msg)
+    first, *others = TARGETS
+    msg.ruri = first
+    for uri in others:
+        tm.append_branch(msg, uri)
+    tm.relay(msg)
+
+
+def route_in_dialog(msg):
+    """ACK, BYE and re-INVITE follow the Route set this proxy recorded."""
+    if rr.loose_route(msg) or (msg.method == "ACK" and tm.check_trans(msg)):
+        tm.relay(msg)
+    elif msg.method != "ACK":
+        sl.send_reply(msg, 404, "Not here")

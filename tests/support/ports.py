@@ -1,0 +1,57 @@
+"""Loopback ports chosen at run time, and probes for when a peer is listening on one."""
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A port that is free on 127.0.0.1 for both UDP and TCP right now.
+
+    Proxies listen on both transports on one port number, so both must be free; another
+    process may still take it before our peer binds it, which only costs a failed start.
+    """
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((LOOPBACK, 0))
+            port = tcp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((LOOPBACK, port))
+                except OSError:
+                    continue
+            return port
+
+
+def udp_bound(port: int) -> bool:
+    """Whether some socket is bound to UDP ``port`` (read from /proc, so no bind race)."""
+    return _proc_net_has("udp", port, state=None)
+
+
+def tcp_listening(port: int) -> bool:
+    """Whether some socket is listening on TCP ``port``."""
+    return _proc_net_has("tcp", port, state="0A")
+
+
+def tcp_accepts(port: int, timeout: float = 0.5) -> bool:
+    """Whether a TCP connection to 127.0.0.1:``port`` is accepted."""
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _proc_net_has(table: str, port: int, state: str | None) -> bool:
+    wanted = f":{port:04X}"
+    for name in (table, table + "6"):
+        path = Path("/proc/net") / name
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(wanted) and (state is None or fields[3] == state):
+                return True
+    return False

@@ -1,0 +1,165 @@
+"""A proxy under test (kamrouter or Kamailio) as a process: config files, start, readiness, stop.
+
+Readiness is the same for both: the TCP listener on the proxy's port accepts a connection.
+A proxy that exits before that fails the start with its own output in the message.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .ports import LOOPBACK, tcp_accepts
+
+KAMAILIO = "/usr/sbin/kamailio"
+TomlValue = str | int | float | bool | Sequence[str]
+
+
+class ProxyStartError(AssertionError):
+    """The proxy exited or never listened; the message carries its output."""
+
+
+class ProxyProcess:
+    """One proxy process listening on UDP and TCP 127.0.0.1:``port``."""
+
+    def __init__(self, kind: str, argv: list[str], port: int, workdir: Path,
+                 env: Mapping[str, str] | None = None) -> None:
+        self.kind = kind
+        self.argv = argv
+        self.port = port
+        self.workdir = workdir
+        self.log_path = workdir / f"{kind}.log"
+        self._env = {**os.environ, **env} if env else None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{LOOPBACK}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise RuntimeError(f"{self.kind} is not running")
+        return self._process.pid
+
+    def start(self, timeout: float = 15) -> ProxyProcess:
+        with open(self.log_path, "wb") as log:
+            # Own session: stop() can signal the proxy's whole process group (Kamailio forks).
+            self._process = subprocess.Popen(self.argv, cwd=self.workdir, env=self._env,
+                                             stdin=subprocess.DEVNULL, stdout=log,
+                                             stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while not tcp_accepts(self.port):
+            if self._process.poll() is not None:
+                raise ProxyStartError(f"{self.kind} exited with {self._process.returncode} "
+                                      f"before listening on tcp:{self.address}\n"
+                                      f"{' '.join(self.argv)}\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise ProxyStartError(f"{self.kind} not listening on tcp:{self.address} after "
+                                      f"{timeout:g} s\n{self.log_tail()}")
+            time.sleep(0.05)
+        return self
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self, timeout: float = 10) -> None:
+        if self._process is None:
+            return
+        if self._process.poll() is not None:
+            return
+        self._process.terminate()  # Kamailio's main process stops its workers itself
+        try:
+            self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._kill_group()
+            self._process.wait()
+
+    def log_tail(self, max_chars: int = 8000) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return text if len(text) <= max_chars else "[...]\n" + text[-max_chars:]
+
+    def _kill_group(self) -> None:
+        assert self._process is not None
+        try:
+            os.killpg(self._process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def kamrouter_proxy(workdir: Path, port: int, *, script: Path | str | None = None,
+                    tm: Mapping[str, int] | None = None,
+                    env: Mapping[str, str] | None = None) -> ProxyProcess:
+    """kamrouter on udp+tcp:``port`` with a routing script (a path, or its source text;
+    None: the built-in default) and [tm] settings; not started yet."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    sections: dict[str, dict[str, TomlValue]] = {
+        "core": {"listen": [f"udp:{LOOPBACK}:{port}", f"tcp:{LOOPBACK}:{port}"]},
+        "rpc": {"run_dir": str(workdir / "run")},
+    }
+    if isinstance(script, str):
+        script_path = workdir / "routes.py"
+        script_path.write_text(script)
+        script = script_path
+    if script is not None:
+        sections["routing"] = {"script": str(script)}
+    if tm:
+        sections["tm"] = dict(tm)
+    config = workdir / "kamrouter.toml"
+    config.write_text(toml_document(sections))
+    return ProxyProcess("kamrouter", [kamrouter_binary(), "-c", str(config)], port, workdir, env)
+
+
+def kamailio_proxy(workdir: Path, port: int, *, cfg: Path,
+                   defines: Mapping[str, str | int] | None = None,
+                   children: int = 1, shm_mb: int = 64) -> ProxyProcess:
+    """Kamailio in the foreground on udp+tcp:``port`` with ``cfg``; not started yet.
+
+    ``defines`` become pre-processor defines: strings as string literals (-A NAME="value"),
+    ints bare (-A NAME=2000); ``children`` is the number of worker processes per listening
+    socket (-n for UDP, -N for TCP).
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    run_dir = workdir / "run"
+    run_dir.mkdir(exist_ok=True)
+    argv = [KAMAILIO, "-f", str(cfg), "-DD", "-E", "-Y", str(run_dir), "-w", str(workdir),
+            "-m", str(shm_mb), "-n", str(children), "-N", str(children),
+            "-l", f"udp:{LOOPBACK}:{port}", "-l", f"tcp:{LOOPBACK}:{port}"]
+    for name, value in (defines or {}).items():
+        argv += ["-A", f"{name}={json.dumps(value)}"]
+    return ProxyProcess("kamailio", argv, port, workdir)
+
+
+def kamrouter_binary() -> str:
+    """The ``kamrouter`` console script next to this interpreter (the project venv)."""
+    beside = Path(sys.executable).parent / "kamrouter"
+    found = str(beside) if beside.exists() else shutil.which("kamrouter")
+    if found is None:
+        raise RuntimeError("kamrouter is not installed: run `make install`")
+    return found
+
+
+def toml_document(sections: Mapping[str, Mapping[str, TomlValue]]) -> str:
+    """Render flat TOML tables (JSON string escapes are valid TOML basic strings)."""
+    lines = []
+    for table, values in sections.items():
+        lines.append(f"[{table}]")
+        for key, value in values.items():
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: TomlValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return json.dumps(value)
+    return "[" + ", ".join(json.dumps(item) for item in value) + "]"
