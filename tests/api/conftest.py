@@ -1,11 +1,15 @@
 """Fixtures for the API-routing modules' own tests (module level, before a whole router)."""
 from __future__ import annotations
 
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
+
+from support.lab import SipLab
 
 from kamrouter.rpc.registry import MethodRegistry
 from kamrouter.stats import StatsRegistry
@@ -43,3 +47,22 @@ class ModuleHost:
 @pytest.fixture
 def host() -> ModuleHost:
     return ModuleHost()
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[SipLab]:
+    """sipp peers and a kamrouter (API routing has no Kamailio twin config)."""
+    if shutil.which("sipp") is None:
+        pytest.skip("sipp is not installed (Debian package sip-tester; `make test` installs it)")
+    sip_lab = SipLab(tmp_path, "kamrouter")
+    yield sip_lab
+    sip_lab.close()
+
+
+@pytest.fixture
+def controllers() -> Iterator[list[Any]]:
+    """Controller processes a test starts; stopped after it."""
+    started: list[Any] = []
+    yield started
+    for controller in started:
+        controller.stop()

@@ -82,7 +82,10 @@ def test_the_brief_example_message() -> None:
     ({"routing": "serial", "routes": [{"uri": "http://x"}]},
      "routes[0].uri: expected a sip/sips/tel URI, got string 'http://x'"),
     ({"routing": "serial", "routes": [{"uri": "sip:"}]},
-     "routes[0].uri: expected a sip/sips/tel URI, got string 'sip:'"),
+     "routes[0].uri: expected a sip/sips/tel URI, got string 'sip:' (Bad URI: missing host)"),
+    ({"routing": "serial", "routes": [{"uri": "sip:a b@h"}]},
+     "routes[0].uri: expected a sip/sips/tel URI, got string 'sip:a b@h' "
+     "(Bad URI: whitespace or delimiter inside 'sip:a b@h')"),
     ({"routing": "serial", "routes": [{"dst_uri": "tel:+1"}]},
      "routes[0].dst_uri: expected a sip/sips URI, got string 'tel:+1'"),
     ({"routing": "serial", "routes": [{"uri": "sip:a@b\r\nX: y"}]},
@@ -140,7 +143,7 @@ def test_serial_walk_hands_out_one_route_at_a_time() -> None:
     assert walk.route_for_branch(0).uri == "sip:r0@h"
     assert walk.remaining() == 2
     assert walk.next().uri == "sip:r1@h"
-    # the branch number does not matter in serial mode: the last route handed out applies
+    # the position does not matter in serial mode: the last route handed out applies
     assert walk.route_for_branch(7).uri == "sip:r1@h"
     assert walk.next().uri == "sip:r2@h"
     assert walk.next() is None and walk.remaining() == 0

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,6 +180,8 @@ class HttpClientModule(Module):
 
     def __init__(self, router: RouterServices, config: HttpClientConfig) -> None:
         super().__init__(router, config)
+        # httpx logs every request at INFO: one line per call is too much on a call path.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         self.client = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=config.max_connections,
                                 max_keepalive_connections=config.max_keepalive,

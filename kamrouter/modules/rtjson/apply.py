@@ -14,8 +14,11 @@ from kamrouter.modules.rtjson.document import (
     parse_document,
 )
 from kamrouter.modules.rtjson.walk import RouteWalk
+from kamrouter.sip import NameAddr, parse_uri
 
 STATE_KEY = "_rtjson"
+#: Target attribute naming the route a parallel branch was made from (branch 0: absent).
+ROUTE_ATTR = "rtjson_route"
 
 
 class RtjsonApi:
@@ -35,19 +38,17 @@ class RtjsonApi:
     def push_routes(self, msg: Any) -> bool:
         """Point the request at the first route; in parallel mode append the others as branches.
 
-        Any branches appended earlier are dropped first, as Kamailio does.
+        Branches appended earlier are dropped first, as Kamailio does.
         """
         from kamrouter.script import tm
 
         walk = _walk(msg, "push_routes")
         first, *others = walk.push()
-        tm.clear_branches(msg)
+        msg.branches.clear()
         _target(msg, first)
-        if first.branch_flags:
-            msg.branch_flags |= first.branch_flags
-        for route in others:
-            tm.append_branch(msg, route.uri or msg.ruri, dst_uri=route.dst_uri, path=route.path,
-                             socket=route.socket, branch_flags=route.branch_flags)
+        for position, route in enumerate(others, start=1):
+            target = tm.append_branch(msg, route.uri or msg.ruri, route.dst_uri, route.socket)
+            target.attrs[ROUTE_ATTR] = position
         return True
 
     def next_route(self, msg: Any) -> bool:
@@ -63,23 +64,35 @@ class RtjsonApi:
         return True
 
     def update_branch(self, msg: Any) -> bool:
-        """In a branch route: apply the route's timers, extra headers and From/To rewrites."""
+        """In a branch route: apply the route's per-branch attributes to the branch.
+
+        Timers (``tm.set_timers``), ``path`` (Route headers on top), ``headers.extra``,
+        ``headers.from``/``to`` (display and/or URI; tag and parameters kept) and
+        ``branch_flags`` (kept in the branch's ``attrs["branch_flags"]``, visible to reply
+        routes as ``msg.branch.attrs``). False outside a branch route or without a document.
+        """
         from kamrouter.script import tm
 
         walk: RouteWalk | None = msg.vars.get(STATE_KEY)
-        route = walk.route_for_branch(msg.branch_index) if walk is not None else None
+        target = msg.target
+        if walk is None or target is None:
+            return False
+        route = walk.route_for_branch(target.attrs.get(ROUTE_ATTR, 0))
         if route is None:
             return False
-        timers = {name: value for name, value in (("fr_timer", route.fr_timer),
-                                                  ("fr_inv_timer", route.fr_inv_timer)) if value}
-        if timers:
-            tm.set_timers(msg, **timers)
+        if route.fr_timer or route.fr_inv_timer:
+            tm.set_timers(msg, fr_inv_timer=route.fr_inv_timer or None,
+                          fr_timer=route.fr_timer or None)
+        if route.path:
+            msg.sip.prepend_header("Route", route.path)
         for name, value in route.extra_headers:
             msg.append_header(name, value)
         if route.from_ is not None:
             msg.sip.set_header("From", rewritten(msg.sip.from_, route.from_))
         if route.to is not None:
             msg.sip.set_header("To", rewritten(msg.sip.to, route.to))
+        if route.branch_flags:
+            target.attrs["branch_flags"] = target.attrs.get("branch_flags", 0) | route.branch_flags
         return True
 
     def remaining(self, msg: Any) -> int:
@@ -100,17 +113,14 @@ def _target(msg: Any, route: Route) -> None:
     if route.uri:
         msg.ruri = route.uri
     msg.dst_uri = route.dst_uri
-    msg.path = route.path
     msg.socket = route.socket
 
 
-def rewritten(original: Any, rewrite: NameAddrRewrite) -> str:
-    """A From/To value with the display name and/or URI replaced; tag and params are kept."""
-    display = original.display if rewrite.display is None else rewrite.display
-    uri = rewrite.uri or str(original.uri)
-    params = "".join(f";{name}" if value is None else f";{name}={value}"
-                     for name, value in original.params.items())
-    if not display:
-        return f"<{uri}>{params}"
-    quoted = display.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{quoted}" <{uri}>{params}'
+def rewritten(original: NameAddr, rewrite: NameAddrRewrite) -> str:
+    """A From/To value with the display name and/or URI replaced; tag and params kept.
+
+    ``display: ""`` removes the display name, a missing one keeps the original.
+    """
+    display = original.display if rewrite.display is None else (rewrite.display or None)
+    uri = parse_uri(rewrite.uri) if rewrite.uri else original.uri
+    return str(NameAddr(uri, display, dict(original.params)))

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from kamrouter.config import _describe as describe
 from kamrouter.net import parse_socket
+from kamrouter.sip import SipParseError, parse_uri
 
 Routing = Literal["serial", "parallel"]
 
@@ -177,10 +178,15 @@ def _uri(value: Any, where: str, schemes: tuple[str, ...], problems: list[str]) 
     text = _text(value, where, problems)
     if text is None or len(problems) > before:
         return None
-    scheme, _, rest = text.partition(":")
-    if " " in text or f"{scheme.lower()}:" not in schemes or not rest:
-        names = "/".join(s.rstrip(":") for s in schemes)
+    names = "/".join(s.rstrip(":") for s in schemes)
+    scheme = text.partition(":")[0].lower() + ":"
+    if scheme not in schemes:
         problems.append(f"{where}: expected a {names} URI, got {describe(value)}")
+        return None
+    try:
+        parse_uri(text)
+    except SipParseError as exc:
+        problems.append(f"{where}: expected a {names} URI, got {describe(value)} ({exc.reason})")
         return None
     return text
 

@@ -40,17 +40,17 @@ class RouteWalk:
     def remaining(self) -> int:
         return len(self.document.routes) - self.used if self.serial else 0
 
-    def route_for_branch(self, branch_index: int) -> Route | None:
+    def route_for_branch(self, position: int) -> Route | None:
         """The route whose per-branch attributes (timers, headers) apply to a branch.
 
-        Serial: the route handed out last, whatever the branch number. Parallel (an
-        extension; Kamailio applies them in serial mode only): branch *i* is route *i*,
-        since push() makes the R-URI branch 0 and appends the others in document order.
+        Serial: the route handed out last. Parallel (an extension; Kamailio applies them in
+        serial mode only): route ``position``, the place in the document of the route the
+        branch was made from (push() marks appended branches; the R-URI branch is 0).
         """
         if self.used == 0:
             return None
         if self.serial:
             return self.document.routes[self.used - 1]
-        if 0 <= branch_index < len(self.document.routes):
-            return self.document.routes[branch_index]
+        if 0 <= position < len(self.document.routes):
+            return self.document.routes[position]
         return None

@@ -1,0 +1,209 @@
+"""Built-in API routing: ``[routing] mode = "api"`` routes every new call as an external
+routing API (the controller) decides, with no routing script to write.
+
+For each new request of ``[api] methods`` the router sends the event document
+(:mod:`.event`) over the configured transport and applies the answer: a route document
+(rtjson: serial failover / parallel forking, per-route timers and headers) or
+``{"reply": {"code": ..., "reason": ...}}``. In-dialog requests follow Record-Route without
+asking. When the API cannot answer (timeout, refused, malformed answer) ``on_error`` applies:
+a reply (default 503) or a dispatcher set. A circuit breaker (:mod:`.breaker`) makes a dead
+controller cost nothing per call: a refused connection opens it at once, and calls fall back
+immediately until a probe finds the API back.
+
+The router selects this mode in ``kamrouter.core.router``: with ``routing.mode == "api"`` it
+loads the ``api`` module and runs :data:`ROUTES_SCRIPT` (``routes.py`` here) as the script.
+
+Stats ``api:requests``, ``answers``, ``timeouts``, ``errors``, ``fallbacks``,
+``short_circuits`` (calls not sent because the circuit was open) and the answer latency
+histogram ``latency_le_<N>ms`` (cumulative, as Prometheus buckets) / ``latency_le_inf``.
+RPC ``api.status``.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from kamrouter.config import ConfigError
+from kamrouter.modules.api.breaker import CircuitBreaker
+from kamrouter.modules.api.config import ApiConfig, DispatcherFallback, parse_on_error
+from kamrouter.modules.api.controllers import (
+    Controller,
+    ControllerFailure,
+    EvapiController,
+    HttpController,
+    JsonRpcController,
+    SipRedirectController,
+)
+from kamrouter.modules.api.decision import Decision, fallback_decision, interpret
+from kamrouter.modules.api.event import build_event
+from kamrouter.modules.base import Module, RouterServices
+from kamrouter.modules.rtjson import RouteDocumentError
+
+__all__ = ["ROUTES_SCRIPT", "ApiConfig", "ApiModule", "ApiScriptApi", "Decision"]
+
+log = logging.getLogger("kamrouter.api")
+
+#: The routing script the core runs when ``routing.mode == "api"``.
+ROUTES_SCRIPT = str(Path(__file__).resolve().with_name("routes.py"))
+
+#: Upper bounds (ms) of the answer-latency histogram buckets.
+LATENCY_BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+
+
+class ApiScriptApi:
+    """``from kamrouter.script import api``: what the API routing script uses."""
+
+    def __init__(self, module: ApiModule) -> None:
+        self._module = module
+        config = module.config
+        self.methods = frozenset(config.methods)
+        self.failover_codes = config.failover_codes
+        self.record_route = config.record_route
+
+    async def decide(self, msg: Any) -> Decision:
+        """Ask the routing API about this call; never raises (on_error applies instead)."""
+        return await self._module.decide(msg)
+
+
+class ApiModule(Module):
+    name = "api"
+    Config = ApiConfig
+
+    def __init__(self, router: RouterServices, config: ApiConfig) -> None:
+        super().__init__(router, config)
+        self.fallback = parse_on_error(config.on_error)
+        self.breaker = CircuitBreaker(config.breaker_threshold, config.breaker_retry,
+                                      router.clock)
+        self.controller: Controller | None = None
+        #: Helper modules (evapi, http_client) made here because the config has no section.
+        self._owned: list[Module] = []
+        self.last_error = ""
+        counter = router.stats.counter
+        self.requests = counter("api", "requests")
+        self.answers = counter("api", "answers")
+        self.timeouts = counter("api", "timeouts")
+        self.errors = counter("api", "errors")
+        self.fallbacks = counter("api", "fallbacks")
+        self.short_circuits = counter("api", "short_circuits")
+        self.latency = [(bound / 1000, counter("api", f"latency_le_{bound}ms"))
+                        for bound in LATENCY_BUCKETS_MS]
+        self.latency_inf = counter("api", "latency_le_inf")
+        router.rpc.register("api.status", self.rpc_status)
+        self._api = ApiScriptApi(self)
+
+    def api(self) -> ApiScriptApi:
+        return self._api
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self, nursery: trio.Nursery) -> None:
+        self.controller = self._make_controller()
+        if isinstance(self.fallback, DispatcherFallback):
+            self._loaded("dispatcher", "on_error = 'dispatcher ...'")
+        for module in self._owned:
+            await module.start(nursery)
+        log.info("api routing via %s %s, on_error %r", self.config.transport,
+                 self.controller.target, self.config.on_error)
+
+    async def stop(self) -> None:
+        for module in self._owned:
+            await module.stop()
+
+    def _make_controller(self) -> Controller:
+        config = self.config
+        if config.transport == "evapi":
+            from kamrouter.modules.evapi import EvapiConfig, EvapiModule
+            evapi = self._helper("evapi", EvapiModule, EvapiConfig())
+            return EvapiController(evapi.server)  # type: ignore[attr-defined]
+        if config.transport == "sip":
+            return SipRedirectController(self.router, config.url)
+        from kamrouter.modules.http_client import HttpClientConfig, HttpClientModule
+        http = self._helper("http_client", HttpClientModule, HttpClientConfig()).api()
+        if config.transport == "jsonrpc":
+            return JsonRpcController(http, config.url, config.rpc_method)  # type: ignore[arg-type]
+        return HttpController(http, config.url)  # type: ignore[arg-type]
+
+    def _helper(self, name: str, cls: type[Module], config: Any) -> Module:
+        """The loaded module ``name``, or a private one with default settings."""
+        try:
+            return self.router.module(name)
+        except KeyError:
+            module = cls(self.router, config)
+            self._owned.append(module)
+            return module
+
+    def _loaded(self, name: str, needed_by: str) -> Module:
+        try:
+            return self.router.module(name)
+        except KeyError:
+            raise ConfigError([f"api: {needed_by} needs the {name} module: add a [{name}] "
+                               f"section"]) from None
+
+    # -- deciding --------------------------------------------------------------------------
+    async def decide(self, msg: Any) -> Decision:
+        self.requests.value += 1
+        assert self.controller is not None, "the api module was not started"
+        if not self.breaker.allow():
+            self.short_circuits.value += 1
+            return self._fall_back(msg, "circuit open", quiet=True)
+        started = self.router.clock()
+        try:
+            answer = await self.controller.ask(msg, build_event(msg, self.config.headers),
+                                               self.config.timeout)
+        except ControllerFailure as exc:
+            (self.timeouts if exc.kind == "timeout" else self.errors).value += 1
+            if exc.severity == "answered":
+                self.breaker.success()
+            else:
+                self.breaker.failure(down=exc.severity == "down")
+            return self._fall_back(msg, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a bug here must not lose the call
+            log.exception("api: asking %s failed", self.controller.target)
+            self.errors.value += 1
+            self.breaker.failure()
+            return self._fall_back(msg, f"internal error: {exc}")
+        self.breaker.success()
+        self._observe(self.router.clock() - started)
+        try:
+            decision = interpret(answer)
+        except RouteDocumentError as exc:
+            self.errors.value += 1
+            return self._fall_back(msg, f"unusable answer: {exc}")
+        self.answers.value += 1
+        return decision
+
+    def _fall_back(self, msg: Any, why: str, quiet: bool = False) -> Decision:
+        self.fallbacks.value += 1
+        if not quiet:
+            self.last_error = why
+            log.warning("api: call %s: %s; applying on_error %r", msg.call_id, why,
+                        self.config.on_error)
+        return fallback_decision(self.fallback)
+
+    def _observe(self, seconds: float) -> None:
+        for bound, counter in self.latency:
+            if seconds <= bound:
+                counter.value += 1
+        self.latency_inf.value += 1
+
+    # -- RPC -------------------------------------------------------------------------------
+    def rpc_status(self) -> dict[str, Any]:
+        """Routing API health: transport, target, circuit state, last error and counters."""
+        breaker = self.breaker
+        return {
+            "transport": self.config.transport,
+            "target": self.controller.target if self.controller else "",
+            "state": breaker.state,
+            "consecutive_failures": breaker.failures,
+            "retry_in": round(breaker.retry_in(), 3),
+            "last_error": self.last_error,
+            "on_error": self.config.on_error,
+            "requests": self.requests.value,
+            "answers": self.answers.value,
+            "timeouts": self.timeouts.value,
+            "errors": self.errors.value,
+            "fallbacks": self.fallbacks.value,
+            "short_circuits": self.short_circuits.value,
+        }

@@ -1,0 +1,100 @@
+"""Routing script of ``[routing] mode = "api"``: the routing API decides every new call.
+
+The router runs this file instead of an operator script. It uses only the public script API,
+so it is also a template for a script of your own that mixes API routing with local logic.
+"""
+from kamrouter.modules.rtjson import RtjsonApi
+from kamrouter.script import core, maxfwd, rr, sanity, sl, tm
+from kamrouter.script.loader import current_apis
+
+# `from kamrouter.script import api` would find the submodule kamrouter/script/api.py
+# (the built-in APIs) before this module's API; ask the registry directly.
+api = current_apis()["api"]
+rtjson = RtjsonApi()
+
+
+async def request_route(msg):
+    if not maxfwd.process(msg, 10):
+        sl.send_reply(msg, 483, "Too Many Hops")
+        return
+    if not sanity.check(msg):
+        return  # sanity answered with the reason
+    if msg.to_tag is not None:
+        follow_dialog(msg)  # in-dialog requests follow Record-Route; the API is not asked
+        return
+    if msg.method == "ACK":
+        return
+    if msg.method == "CANCEL":
+        # CANCELs of INVITEs in progress are matched by tm before the script runs.
+        sl.send_reply(msg, 481, "Call/Transaction Does Not Exist")
+        return
+    rr.loose_route(msg)
+    if msg.method not in api.methods:
+        local_or_relay(msg)
+        return
+    decision = await api.decide(msg)  # the controller's answer, or on_error's fallback
+    if decision.reply is not None:
+        sl.send_reply(msg, decision.reply.code, decision.reply.reason or None)
+        return
+    if decision.document is not None:
+        rtjson.init_routes(msg, decision.document)
+        rtjson.push_routes(msg)
+        tm.on_branch(msg, "per_route")
+        tm.on_failure(msg, "next_route")
+    else:
+        from kamrouter.script import dispatcher
+
+        fallback = decision.dispatcher
+        if not dispatcher.select_dst(msg, fallback.setid, fallback.alg):
+            sl.send_reply(msg, 503, "No Destination Available")
+            return
+        tm.on_failure(msg, "next_destination")
+    if api.record_route:
+        rr.record_route(msg)
+    tm.relay(msg)
+
+
+def per_route(msg):
+    """Branch route: the route's own timers, extra headers, From/To and path."""
+    rtjson.update_branch(msg)
+
+
+def next_route(msg):
+    """Failure route: serial documents move on to their next route."""
+    if tm.is_canceled(msg) or not tm.check_status(msg, api.failover_codes):
+        return
+    if rtjson.next_route(msg):
+        tm.on_failure(msg, "next_route")
+        tm.relay(msg)
+
+
+def next_destination(msg):
+    """Failure route of the dispatcher fallback: the set's next destination."""
+    from kamrouter.script import dispatcher
+
+    if tm.is_canceled(msg) or not tm.check_status(msg, api.failover_codes):
+        return
+    if dispatcher.next_dst(msg):
+        tm.on_failure(msg, "next_destination")
+        tm.relay(msg)
+
+
+def local_or_relay(msg):
+    """Methods the API does not route: OPTIONS pings to us are answered, others relayed."""
+    if core.is_myself(msg.ruri):
+        if msg.method == "OPTIONS":
+            sl.send_reply(msg, 200, "OK")
+        else:
+            sl.send_reply(msg, 404, "Not Found")
+        return
+    tm.relay(msg)
+
+
+def follow_dialog(msg):
+    if rr.loose_route(msg):
+        tm.relay(msg)  # ACK for a 2xx goes statelessly, everything else statefully
+    elif msg.method == "ACK":
+        if tm.check_trans(msg):
+            tm.relay(msg)
+    else:
+        sl.send_reply(msg, 404, "Not Here")
