@@ -6,6 +6,7 @@ through :func:`key_of`, which caches the mapping from names as received to keys.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from .errors import SipParseError
 
@@ -129,10 +130,11 @@ def split_commas(value: str) -> list[str]:
     if '"' not in value and "<" not in value:
         return [item.strip() for item in value.split(",")]
     items: list[str] = []
-    while (i := first_comma(value)) >= 0:
-        items.append(value[:i].strip())
-        value = value[i + 1:]
-    items.append(value.strip())
+    start = 0
+    for comma in _top_level_commas(value):
+        items.append(value[start:comma].strip())
+        start = comma + 1
+    items.append(value[start:].strip())
     return items
 
 
@@ -142,21 +144,26 @@ def first_comma(value: str) -> int:
         return -1
     if '"' not in value and "<" not in value:
         return value.find(",")
+    return next(_top_level_commas(value), -1)
+
+
+def _top_level_commas(value: str) -> Iterator[int]:
     pos = 0
     search = _DELIMITER.search
     while (m := search(value, pos)) is not None:
         ch = m.group()
         if ch == ",":
-            return m.start()
+            yield m.start()
+            pos = m.end()
+            continue
         if ch == "<":
             close = value.find(">", m.end())
         else:
             quoted = _QUOTED.match(value, m.start())
             close = quoted.end() - 1 if quoted else -1
         if close < 0:
-            return -1  # unbalanced: the rest is one item, its parser reports the error
+            return  # unbalanced: the rest is one item, its parser reports the error
         pos = close + 1
-    return -1
 
 
 _DELIMITER = re.compile(r'[",<]')

@@ -683,12 +683,13 @@ def _top_via(value: str) -> Via:
 
 
 def _join_folded(lines: list[str]) -> list[str]:
-    joined: list[str] = []
+    """Merge continuation lines into the header line they continue (inner CRLFs kept)."""
+    joined: list[list[str]] = []
     for line in lines:
         if line[:1] in (" ", "\t"):
             if not joined:
                 raise SipParseError(400, "Malformed message: continuation line after the start line")
-            joined[-1] += "\r\n" + line
+            joined[-1].append(line)
         else:
-            joined.append(line)
-    return joined
+            joined.append([line])
+    return ["\r\n".join(parts) for parts in joined]
