@@ -1,0 +1,86 @@
+"""The ``[[htable]]`` config section: one array element per table."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_PREFIX = re.compile(r"[A-Za-z0-9_.:-]+")
+_REDIS_SCHEMES = ("redis://", "rediss://", "redis+cluster://", "redis+sentinel://", "unix://")
+
+
+@dataclass
+class TableConfig:
+    """One table. Defaults and meanings follow Kamailio's ``htable`` modparam where it has one."""
+
+    name: str = ""
+    #: log2 of the bucket count, as in Kamailio. Only the layout of ``htable.dump`` and
+    #: ``htable.stats`` depends on it: it is *not* a limit on the number of items.
+    size: int = 8
+    #: Seconds an item lives after it is set (0: items never expire unless set with one).
+    autoexpire: int = 0
+    #: True: every update of an item restarts its autoexpire time; False: keep the deadline.
+    updateexpire: bool = True
+    #: Returned for missing keys instead of None; inc/dec create missing keys from it.
+    initval: int | None = None
+    #: "sqlite": load from ``db_file`` at start, write back on htable.store, at stop
+    #: (``store_on_stop``) and every ``write_behind`` seconds when set.
+    persist: Literal["", "sqlite"] = ""
+    db_file: str = "htable.sqlite"
+    write_behind: float = 0.0
+    store_on_stop: bool = True
+    #: A static CSV (key,value[,type[,expires]]) or TOML (key = value) file loaded at start
+    #: and on htable.reload.
+    load_file: str = ""
+    #: "redis": the table lives in Redis and every node serves reads from a coherent local copy.
+    backend: Literal["memory", "redis"] = "memory"
+    #: redis://[user:pass@]host:port/db, rediss://..., unix:///path.sock?db=0,
+    #: redis+cluster://host:port[,host:port...], redis+sentinel://host:port[,...]/service/db
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    #: Redis keys are ``{<prefix>:<table>}:<key>``: one hash slot per table in a cluster.
+    redis_prefix: str = "kamrouter:htable"
+    #: Writes waiting for Redis (while it is slow or away); above this, new writes are dropped.
+    redis_queue: int = 10000
+    #: How long start-up waits for the first full sync from Redis before serving anyway.
+    redis_sync_timeout: float = 5.0
+
+    @property
+    def slots(self) -> int:
+        return 1 << self.size
+
+    def validate(self) -> list[str]:
+        problems = []
+        if not self.name:
+            problems.append("name: missing (every [[htable]] needs a name)")
+        elif not _NAME.fullmatch(self.name):
+            problems.append(f"name: {self.name!r} may only contain letters, digits, '_', '.', '-'")
+        if not 2 <= self.size <= 31:
+            problems.append(f"size: {self.size} out of range 2..31 (log2 of the bucket count, "
+                            "not a maximum number of items)")
+        if self.autoexpire < 0:
+            problems.append(f"autoexpire: must be >= 0 seconds, got {self.autoexpire}")
+        if self.write_behind < 0:
+            problems.append(f"write_behind: must be >= 0 seconds, got {self.write_behind:g}")
+        if self.write_behind and self.persist != "sqlite":
+            problems.append("write_behind: needs persist = \"sqlite\"")
+        if self.backend == "redis":
+            if self.persist:
+                problems.append("persist: not available with backend = \"redis\" "
+                                "(Redis keeps the table)")
+            if self.load_file:
+                problems.append("load_file: not available with backend = \"redis\" "
+                                "(Redis keeps the table)")
+            if not self.redis_url.startswith(_REDIS_SCHEMES):
+                problems.append(f"redis_url: {self.redis_url!r} must start with one of "
+                                f"{', '.join(_REDIS_SCHEMES)}")
+            if not _PREFIX.fullmatch(self.redis_prefix):
+                problems.append(f"redis_prefix: {self.redis_prefix!r} may only contain letters, "
+                                "digits, '_', '.', ':', '-'")
+            if self.redis_queue < 1:
+                problems.append(f"redis_queue: must be >= 1, got {self.redis_queue}")
+        if self.persist == "sqlite" and self.load_file:
+            problems.append("load_file: choose either persist = \"sqlite\" or load_file")
+        if self.load_file and not self.load_file.endswith((".csv", ".toml")):
+            problems.append(f"load_file: {self.load_file!r} must end in .csv or .toml")
+        return problems

@@ -1,0 +1,51 @@
+"""Opening a coredis client (on trio through anyio) for a ``redis_url``.
+
+``redis://``/``rediss://``/``unix://`` URLs go to a single server; ``redis+cluster://h:p,h:p``
+to a Redis Cluster; ``redis+sentinel://h:p,h:p/service/db`` to the primary of a Sentinel
+service. Responses are decoded as UTF-8 text.
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import coredis
+from coredis.connection import TCPLocation
+
+CONNECT_TIMEOUT = 2.0
+STREAM_TIMEOUT = 5.0
+
+
+def _hosts(netloc: str, default_port: int) -> list[TCPLocation]:
+    hosts = []
+    for part in netloc.rpartition("@")[2].split(","):
+        host, _, port = part.rpartition(":") if ":" in part else (part, "", "")
+        hosts.append(TCPLocation(host or "127.0.0.1", int(port) if port else default_port))
+    return hosts
+
+
+@asynccontextmanager
+async def open_client(url: str) -> AsyncIterator[Any]:
+    """A connected-on-demand client; leaving the context closes its connections."""
+    timeouts: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT,
+                                "stream_timeout": STREAM_TIMEOUT, "decode_responses": True}
+    parts = urlsplit(url)
+    if parts.scheme == "redis+cluster":
+        client: Any = coredis.RedisCluster(startup_nodes=_hosts(parts.netloc, 6379), **timeouts)
+        async with client:
+            yield client
+    elif parts.scheme == "redis+sentinel":
+        service, _, db = parts.path.strip("/").partition("/")
+        if not service:
+            raise ValueError(f"{url!r}: expected redis+sentinel://host:port[,...]/service[/db]")
+        credentials = {"username": parts.username or None, "password": parts.password or None}
+        async with coredis.Sentinel(_hosts(parts.netloc, 26379), **timeouts) as sentinel:
+            primary = sentinel.primary_for(service, db=int(db or 0), **credentials)
+            async with primary:
+                yield primary
+    else:
+        client = coredis.Redis.from_url(url, **timeouts)
+        async with client:
+            yield client
