@@ -37,9 +37,12 @@ def connect(address: str) -> socket.socket:
     host, _, port = address.rpartition(":")
     while True:
         try:
-            return socket.create_connection((host, int(port)))
+            sock = socket.create_connection((host, int(port)))
         except ConnectionRefusedError:
             time.sleep(0.2)  # kamrouter not up yet
+            continue
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # answer each call at once
+        return sock
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ RPC ``api.status``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ LATENCY_BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 
 
 class ApiScriptApi:
-    """``from kamrouter.script import api``: what the API routing script uses."""
+    """``api`` in the API routing script: ask the routing API about a call."""
 
     def __init__(self, module: ApiModule) -> None:
         self._module = module
@@ -63,8 +64,20 @@ class ApiScriptApi:
         self.failover_codes = config.failover_codes
         self.record_route = config.record_route
 
+    def ask(self, msg: Any, then: Callable[[Any, Decision], object]) -> None:
+        """Park the call and ask the API; ``then(msg, decision)`` runs with the answer.
+
+        For a plain (synchronous) request_route: the transaction is created now (100
+        Trying, retransmissions absorbed) and the question runs in a task of its own, so
+        requests that need no answer (ACK, BYE, ...) keep being routed inline and in order.
+        """
+        from kamrouter.script import tm
+
+        tm.newtran(msg)
+        self._module.router.spawn(self._module.decide_then, msg, then)
+
     async def decide(self, msg: Any) -> Decision:
-        """Ask the routing API about this call; never raises (on_error applies instead)."""
+        """For an ``async def`` route: the API's decision; never raises (on_error instead)."""
         return await self._module.decide(msg)
 
 
@@ -142,6 +155,16 @@ class ApiModule(Module):
                                f"section"]) from None
 
     # -- deciding --------------------------------------------------------------------------
+    async def decide_then(self, msg: Any, then: Callable[[Any, Decision], object]) -> None:
+        decision = await self.decide(msg)
+        try:
+            then(msg, decision)
+        except Exception:  # noqa: BLE001 - operator-visible failure, the call gets an answer
+            log.exception("api: routing call %s by the decision failed", msg.call_id)
+            from kamrouter.script import sl
+
+            sl.send_reply(msg, 500, "Server Internal Error (routing failed)")
+
     async def decide(self, msg: Any) -> Decision:
         self.requests.value += 1
         assert self.controller is not None, "the api module was not started"

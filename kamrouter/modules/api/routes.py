@@ -13,7 +13,7 @@ api = current_apis()["api"]
 rtjson = RtjsonApi()
 
 
-async def request_route(msg):
+def request_route(msg):
     if not maxfwd.process(msg, 10):
         sl.send_reply(msg, 483, "Too Many Hops")
         return
@@ -32,7 +32,11 @@ async def request_route(msg):
     if msg.method not in api.methods:
         local_or_relay(msg)
         return
-    decision = await api.decide(msg)  # the controller's answer, or on_error's fallback
+    api.ask(msg, route_call)  # parks the call; route_call runs with the API's decision
+
+
+def route_call(msg, decision):
+    """The routing API answered (or on_error chose the fallback): route the call by it."""
     if decision.reply is not None:
         sl.send_reply(msg, decision.reply.code, decision.reply.reason or None)
         return

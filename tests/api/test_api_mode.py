@@ -1,0 +1,289 @@
+"""The api module's parts: config, circuit breaker, answer reading, and decide() over real
+HTTP, JSON-RPC and evapi peers on 127.0.0.1."""
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from kamrouter.config import build_section
+from kamrouter.modules.api import ApiConfig, ApiModule
+from kamrouter.modules.api.breaker import CircuitBreaker
+from kamrouter.modules.api.config import DispatcherFallback, ReplyFallback, parse_on_error
+from kamrouter.modules.api.controllers import ControllerFailure, redirect_document
+from kamrouter.modules.api.decision import interpret
+from kamrouter.modules.api.event import build_event
+from kamrouter.modules.evapi.framing import NetstringDecoder, encode_netstring
+from kamrouter.modules.rtjson import RouteDocumentError
+from kamrouter.sip import parse
+
+from .conftest import ModuleHost
+
+DOCUMENT = {"routing": "serial", "routes": [{"uri": "sip:a@127.0.0.1:5071"}]}
+
+
+def call(tindex: int = 7, tlabel: int = 9) -> Any:
+    headers = {"User-Agent": "sipp"}
+    return SimpleNamespace(
+        tindex=tindex, tlabel=tlabel, method="INVITE", ruri="sip:+4930123@proxy",
+        ruri_user="+4930123", from_user="alice", from_uri="sip:alice@example.com",
+        to_uri="sip:+4930123@example.com", call_id="c1", src_ip="127.0.0.1", src_port=5061,
+        proto="udp", get_header=headers.get)
+
+
+# -- config ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("reply 503", ReplyFallback(503, "Service Unavailable")),
+    ("reply 480 Try Later", ReplyFallback(480, "Try Later")),
+    ("dispatcher 2", DispatcherFallback(2, 4)),
+    ("dispatcher 1 8", DispatcherFallback(1, 8)),
+])
+def test_on_error_forms(text: str, expected: object) -> None:
+    assert parse_on_error(text) == expected
+
+
+def test_config_problems_name_their_keys() -> None:
+    problems: list[str] = []
+    build_section(ApiConfig, {"transport": "http", "url": "127.0.0.1:80", "timeout": 0,
+                              "methods": ["invite"], "on_error": "reply 200",
+                              "failover_codes": "4[0-9", "breaker_threshold": 0}, "api", problems)
+    assert problems == [
+        "api: url: transport 'http' needs an http:// or https:// URL, got '127.0.0.1:80'",
+        "api: timeout: must be positive (seconds)",
+        "api: methods[0]: expected an upper-case SIP method, got 'invite'",
+        "api: on_error: expected 'reply <300-699> [reason]' or 'dispatcher <set> [alg]', "
+        "got 'reply 200'",
+        "api: failover_codes: not a regular expression: unterminated character set at position 1",
+        "api: breaker_threshold: must be at least 1",
+    ]
+    problems.clear()
+    build_section(ApiConfig, {"transport": "sip", "url": "http://x"}, "api", problems)
+    assert problems == ["api: url: transport 'sip' needs the redirect server as a sip: URI, "
+                        "got 'http://x'"]
+    problems.clear()
+    build_section(ApiConfig, {"transport": "grpc"}, "api", problems)
+    assert problems == ["api.transport: expected one of 'http', 'evapi', 'jsonrpc', 'sip', "
+                        "got string 'grpc'",
+                        "api: url: transport 'http' needs an http:// or https:// URL, got ''"]
+
+
+# -- circuit breaker (fake clock) ------------------------------------------------------------
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_breaker_opens_after_threshold_and_probes_after_retry() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(threshold=3, retry_after=2.0, clock=clock)
+    for _ in range(2):
+        assert breaker.allow()
+        breaker.failure()
+    assert breaker.state == "closed"
+    breaker.failure()
+    assert breaker.state == "open" and not breaker.allow() and breaker.retry_in() == 2.0
+    clock.now += 1.5
+    assert not breaker.allow() and breaker.retry_in() == 0.5
+    clock.now += 0.5
+    assert breaker.allow() and breaker.state == "half-open"
+    assert not breaker.allow(), "only one probe at a time"
+    breaker.failure()
+    assert breaker.state == "open" and breaker.retry_in() == 2.0, "a failed probe re-opens"
+    clock.now += 2.0
+    assert breaker.allow()
+    breaker.success()
+    assert breaker.state == "closed" and breaker.failures == 0 and breaker.allow()
+
+
+def test_breaker_opens_at_once_when_the_api_is_down() -> None:
+    breaker = CircuitBreaker(threshold=3, retry_after=1.0, clock=FakeClock())
+    breaker.failure(down=True)
+    assert breaker.state == "open"
+
+
+def test_success_resets_the_count() -> None:
+    breaker = CircuitBreaker(threshold=2, retry_after=1.0, clock=FakeClock())
+    breaker.failure()
+    breaker.success()
+    breaker.failure()
+    assert breaker.state == "closed"
+
+
+# -- event and answers -------------------------------------------------------------------------
+
+def test_event_document() -> None:
+    assert build_event(call(), ["User-Agent", "X-Missing"]) == {
+        "event": "sip-routing", "version": "1.0", "id": "7:9", "tindex": 7, "tlabel": 9,
+        "method": "INVITE", "ruri": "sip:+4930123@proxy", "caller": "alice",
+        "callee": "+4930123", "from": "sip:alice@example.com", "to": "sip:+4930123@example.com",
+        "call_id": "c1", "source_address": "127.0.0.1", "source_port": 5061,
+        "transport": "udp", "headers": {"User-Agent": "sipp"}}
+
+
+def test_interpret_document_and_reply() -> None:
+    assert interpret(DOCUMENT).document.routes[0].uri == "sip:a@127.0.0.1:5071"
+    assert interpret({"reply": {"code": 404, "reason": "No Route"}}).reply == ReplyFallback(
+        404, "No Route")
+    with pytest.raises(RouteDocumentError, match=r"reply\.code: expected integer 300-699"):
+        interpret({"reply": {"code": 200}})
+    with pytest.raises(RouteDocumentError, match="routing: expected 'serial' or 'parallel'"):
+        interpret({"routes": [{}]})
+
+
+def test_redirect_contacts_ordered_by_q() -> None:
+    response = parse(
+        b"SIP/2.0 302 Moved\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1\r\n"
+        b"From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n"
+        b"Contact: <sip:low@h>;q=0.1, <sip:none@h>\r\nContact: <sip:mid@h>;q=0.5\r\n"
+        b"Content-Length: 0\r\n\r\n")
+    assert [r["uri"] for r in redirect_document(response)["routes"]] == [
+        "sip:none@h", "sip:mid@h", "sip:low@h"]
+    no_contact = parse(response.to_bytes().replace(b"Contact: <sip:low@h>;q=0.1, <sip:none@h>"
+                                                   b"\r\nContact: <sip:mid@h>;q=0.5\r\n", b""))
+    with pytest.raises(ControllerFailure, match="without Contacts"):
+        redirect_document(no_contact)
+
+
+# -- decide() against real peers ------------------------------------------------------------------
+
+class Peer(ThreadingHTTPServer):
+    """An HTTP controller answering every POST with ``answer`` (JSON-RPC aware)."""
+
+    daemon_threads = True
+
+    def __init__(self, answer: Any) -> None:
+        super().__init__(("127.0.0.1", 0), PeerHandler)
+        self.answer = answer
+        self.events: list[Any] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/"
+
+
+class PeerHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Peer
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.events.append(request)
+        answer = self.server.answer
+        if request.get("jsonrpc") == "2.0":
+            answer = {"jsonrpc": "2.0", "id": request["id"], **answer}
+        body = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def peer_factory() -> Iterator[Any]:
+    peers: list[Peer] = []
+
+    def make(answer: Any) -> Peer:
+        peer = Peer(answer)
+        threading.Thread(target=peer.serve_forever, args=(0.01,), daemon=True).start()
+        peers.append(peer)
+        return peer
+
+    yield make
+    for peer in peers:
+        peer.shutdown()
+        peer.server_close()
+
+
+@pytest.fixture
+async def nursery() -> AsyncIterator[trio.Nursery]:
+    async with trio.open_nursery() as nursery:
+        yield nursery
+        nursery.cancel_scope.cancel()
+
+
+async def api_module(host: ModuleHost, nursery: trio.Nursery, **options: Any) -> ApiModule:
+    problems: list[str] = []
+    config = build_section(ApiConfig, options, "api", problems)
+    assert not problems, problems
+    module = ApiModule(host, config)
+    await module.start(nursery)
+    return module
+
+
+async def test_http_answer_is_the_decision(host: ModuleHost, nursery: trio.Nursery,
+                                           peer_factory: Any) -> None:
+    peer = peer_factory(DOCUMENT)
+    module = await api_module(host, nursery, transport="http", url=peer.url)
+    decision = await module.decide(call())
+    assert decision.document is not None and not decision.fallback
+    assert peer.events[0]["event"] == "sip-routing" and peer.events[0]["callee"] == "+4930123"
+    assert host.stat("api:answers") == 1 and host.stat("api:latency_le_inf") == 1
+    assert host.stat("api:latency_le_5000ms") == 1
+    await module.stop()
+
+
+async def test_jsonrpc_result_is_the_decision(host: ModuleHost, nursery: trio.Nursery,
+                                              peer_factory: Any) -> None:
+    peer = peer_factory({"result": DOCUMENT})
+    module = await api_module(host, nursery, transport="jsonrpc", url=peer.url,
+                              rpc_method="route_call")
+    decision = await module.decide(call())
+    assert decision.document is not None
+    assert peer.events[0]["method"] == "route_call"
+    assert peer.events[0]["params"]["id"] == "7:9"
+    await module.stop()
+
+
+async def test_jsonrpc_error_falls_back_but_keeps_the_circuit_closed(
+        host: ModuleHost, nursery: trio.Nursery, peer_factory: Any) -> None:
+    peer = peer_factory({"error": {"code": -32601, "message": "Method not found"}})
+    module = await api_module(host, nursery, transport="jsonrpc", url=peer.url,
+                              on_error="reply 480 Later")
+    decision = await module.decide(call())
+    assert decision.fallback and decision.reply == ReplyFallback(480, "Later")
+    assert module.breaker.state == "closed"
+    assert "Method not found" in module.rpc_status()["last_error"]
+    await module.stop()
+
+
+async def test_evapi_without_controller_falls_back_then_recovers(
+        host: ModuleHost, nursery: trio.Nursery, mock_clock: trio.testing.MockClock) -> None:
+    module = await api_module(host, nursery, transport="evapi", breaker_retry=2.0)
+    evapi = module._owned[0]  # no [evapi] section: the api module made its own
+    assert (await module.decide(call(1))).fallback
+    assert module.breaker.state == "open"
+    assert (await module.decide(call(2))).fallback
+    assert host.stat("api:short_circuits") == 1 and host.stat("api:errors") == 1
+
+    stream = await trio.open_tcp_stream(*evapi.server.address)
+    while not list(evapi.server.clients()):
+        await trio.testing.wait_all_tasks_blocked()
+    mock_clock.jump(2.0)  # the retry time is up: the next call probes the API
+
+    async def controller() -> None:
+        decoder = NetstringDecoder()
+        events: list[bytes] = []
+        while not events:
+            events += decoder.feed(await stream.receive_some(65536))
+        answer = {"id": json.loads(events[0])["id"], **DOCUMENT}
+        await stream.send_all(encode_netstring(json.dumps(answer).encode()))
+
+    nursery.start_soon(controller)
+    decision = await module.decide(call(3))
+    assert decision.document is not None and module.breaker.state == "closed"
+    assert module.rpc_status()["answers"] == 1
