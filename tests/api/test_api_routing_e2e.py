@@ -85,14 +85,25 @@ def test_serial_document_fails_over_and_each_route_gets_its_headers(
 def test_parallel_document_rings_both_and_cancels_the_loser(
         lab: SipLab, controllers: list[Any], tmp_path: Path) -> None:
     answering, ringing = lab.uas("uas.xml"), lab.uas("uas_ring_until_cancel.xml")
+    # The ringing route names a Request-URI nobody listens on and reaches its callee by
+    # its path (a Route header on top).
+    decoy = f"sip:service@{LOOPBACK}:{free_port()}"
     controller, url = http_controller(tmp_path / "controller", {"": {
-        "routing": "parallel", "routes": [route_to(answering), route_to(ringing)]}})
+        "routing": "parallel",
+        "routes": [route_to(answering, headers={"extra": "X-Route: one\r\n"}),
+                   {"uri": decoy, "path": f"<sip:{ringing.address};lr>",
+                    "headers": {"extra": "X-Route: two\r\n"}}]}})
     controllers.append(controller)
     proxy = kamrouter_with(lab, api_mode(transport="http", url=url))
     outcome = lab.run(lab.uac("uac.xml", to=proxy.address), answering, ringing)
 
     assert outcome.uas[1].received("CANCEL"), "the ringing branch was cancelled"
     assert answering.address in outcome.uac.received(200, "INVITE")[0].headers("Contact")[0]
+    assert invite(outcome.uas[0]).headers("X-Route") == ["one"]
+    ringing_invite = invite(outcome.uas[1])
+    assert ringing_invite.headers("X-Route") == ["two"]
+    assert ringing_invite.first_line.startswith(f"INVITE {decoy} ")
+    assert ringing_invite.headers("Route") == [f"<sip:{ringing.address};lr>"]
 
 
 def test_per_route_fr_timer_fails_over_before_the_global_timer(

@@ -88,6 +88,11 @@ class ApiModule(Module):
     def __init__(self, router: RouterServices, config: ApiConfig) -> None:
         super().__init__(router, config)
         self.fallback = parse_on_error(config.on_error)
+        if isinstance(self.fallback, DispatcherFallback):
+            settings = router.settings  # type: ignore[attr-defined]
+            if "dispatcher" not in (*settings.modules, *settings.core.load_modules):
+                raise ConfigError(["api.on_error: 'dispatcher ...' needs the dispatcher "
+                                   "module: add a [dispatcher] section"])
         self.breaker = CircuitBreaker(config.breaker_threshold, config.breaker_retry,
                                       router.clock)
         self.controller: Controller | None = None
@@ -113,8 +118,6 @@ class ApiModule(Module):
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self, nursery: trio.Nursery) -> None:
         self.controller = self._make_controller()
-        if isinstance(self.fallback, DispatcherFallback):
-            self._loaded("dispatcher", "on_error = 'dispatcher ...'")
         for module in self._owned:
             await module.start(nursery)
         log.info("api routing via %s %s, on_error %r", self.config.transport,
@@ -146,13 +149,6 @@ class ApiModule(Module):
             module = cls(self.router, config)
             self._owned.append(module)
             return module
-
-    def _loaded(self, name: str, needed_by: str) -> Module:
-        try:
-            return self.router.module(name)
-        except KeyError:
-            raise ConfigError([f"api: {needed_by} needs the {name} module: add a [{name}] "
-                               f"section"]) from None
 
     # -- deciding --------------------------------------------------------------------------
     async def decide_then(self, msg: Any, then: Callable[[Any, Decision], object]) -> None:
