@@ -1,11 +1,17 @@
-"""Stand-ins for htable unit tests: a fake clock and a router with real registries and a
-real scheduler driven by that clock."""
+"""Stand-ins for htable tests: a fake clock, a router with real registries and a real
+scheduler driven by that clock, the module on it, and a real redis-server."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from kamrouter.config import build_section
 from kamrouter.core.settings import Settings
@@ -28,7 +34,7 @@ class Clock:
 @dataclass
 class StandInRouter:
     settings: Settings
-    clock: Clock = field(default_factory=Clock)
+    clock: Callable[[], float] = field(default_factory=Clock)
     stats: StatsRegistry = field(default_factory=StatsRegistry)
     rpc: MethodRegistry = field(default_factory=MethodRegistry)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -41,6 +47,7 @@ class StandInRouter:
 
     def advance(self, seconds: float) -> None:
         """Move the clock and run the timers that became due, as the router's loop does."""
+        assert isinstance(self.clock, Clock), "advance() needs the fake clock"
         self.clock.now += seconds
         self.scheduler.fire_due(self.clock.now)
 
@@ -57,8 +64,9 @@ def tables(*raw: dict[str, Any]) -> list[TableConfig]:
 class Htable:
     """The module on a stand-in router, with its RPC methods called through JSON-RPC."""
 
-    def __init__(self, tmp_path: Path, *raw: dict[str, Any]) -> None:
-        self.router = StandInRouter(Settings(base_dir=tmp_path))
+    def __init__(self, tmp_path: Path, *raw: dict[str, Any],
+                 clock: Callable[[], float] | None = None) -> None:
+        self.router = StandInRouter(Settings(base_dir=tmp_path), clock=clock or Clock())
         self.module = HtableModule(self.router, tables(*raw))
         self.api = self.module.api()
         self._jsonrpc = JsonRpc(self.router.rpc)
@@ -72,3 +80,55 @@ class Htable:
             self.error_data = reply["error"].get("data")
             return ("error", reply["error"]["code"], reply["error"]["message"])
         return reply["result"]
+
+
+class RedisServer:
+    """A real redis-server on a free loopback port, appending to a file in ``workdir`` so a
+    restart keeps the data (as a production Redis with persistence would)."""
+
+    def __init__(self, workdir: Path) -> None:
+        from tests.support.ports import free_port
+
+        self.workdir = workdir
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        from tests.support.ports import tcp_accepts
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
+             str(self.workdir), "--save", "", "--appendonly", "yes", "--appendfsync", "always"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not tcp_accepts(self.port, timeout=0.2):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self.process = None
+
+
+REDIS_SERVER = shutil.which("redis-server") or ""
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    if not REDIS_SERVER:
+        pytest.skip("redis-server not installed (Debian package redis-server; `make test` "
+                    "installs it)")
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -219,8 +219,13 @@ class RedisLink:
             try:
                 async with self.connect() as client:
                     await self._session(client)
-            except Exception as exc:  # noqa: BLE001 - any failure means: reconnect and resync
+            except BaseException as exc:  # noqa: BLE001 - any failure: reconnect and resync
                 problems = _leaves(exc)
+                cancelled = [p for p in problems if isinstance(p, trio.Cancelled)]
+                if cancelled:  # shutting down; drop the client's clean-up noise
+                    raise cancelled[0] from None
+                if not isinstance(exc, Exception):
+                    raise
                 self._buffer = None
                 was_connected, self.connected = self.connected, False
                 if all(isinstance(p, ResyncNeeded) for p in problems):
