@@ -65,6 +65,7 @@ class Proxy:
         self.sl_by_class = {c: counter("sl", f"{c}xx_replies") for c in range(1, 7)}
         self.sl_acks = counter("sl", "received_ACKs")
         self.script_errors = counter("core", "script_errors")
+        self._loop_marker = self.tm.branch_prefix.encode()
 
     # == receiving ==========================================================================
     def on_message(self, data: bytes, source: Endpoint, local: Endpoint) -> None:
@@ -76,6 +77,9 @@ class Proxy:
             return
         try:
             if msg.is_request:
+                if self._loop_marker in data and self._looped(msg):  # type: ignore[arg-type]
+                    self._stateless_reply(msg, source, local, 482, "Loop Detected")  # type: ignore[arg-type]
+                    return
                 self.on_request(msg, source, local)  # type: ignore[arg-type]
             else:
                 self.on_reply(msg, source, local)  # type: ignore[arg-type]
@@ -158,6 +162,21 @@ class Proxy:
         if not self.tm.receive_reply(reply):
             self.forward_reply_stateless(reply)
 
+    # == loop detection (RFC 3261 §16.3 step 4) ================================================
+    @staticmethod
+    def loop_tag(req: Request, received_ruri: str) -> str:
+        """Hash of what stays the same when a request comes back to us unchanged; a spiral
+        (the request returns with another Request-URI) hashes differently."""
+        seed = "|".join((received_ruri, req.from_tag or "", req.to_tag or "", req.call_id,
+                         str(req.cseq.number), req.get("Proxy-Require") or "",
+                         req.get("Proxy-Authorization") or ""))
+        return hashlib.blake2s(seed.encode(), digest_size=6).hexdigest()
+
+    def _looped(self, req: Request) -> bool:
+        """One of our Vias carries this very request's loop tag: it went round in a circle."""
+        ours = self.tm.branch_prefix + self.loop_tag(req, req.ruri)
+        return any((via.branch or "").startswith(ours) for via in req.vias)
+
     # == running script hooks ==================================================================
     def run_request_route(self, msg: ScriptMessage) -> None:
         script = self.router.script
@@ -231,6 +250,7 @@ class Proxy:
         msg = self._context(txn, "reply", reply)
         msg.sip = reply
         msg.branch = branch
+        msg.branch_index = branch.index
         msg.status, msg.reason = reply.status, reply.reason
         return self._call_hook(self.router.script.resolve(handler), msg) is not False
 
@@ -239,6 +259,7 @@ class Proxy:
         msg = self._context(txn, "failure", best.reply if best else None)
         if best is not None:
             msg.branch = best
+            msg.branch_index = best.index
             msg.status = best.status
             msg.reason = best.reply.reason if best.reply is not None else ""
         func = self.router.script.resolve(handler)
@@ -350,6 +371,8 @@ class Proxy:
             return False
         txn.user["relay_request"] = msg.sip
         txn.user["record_route"] = msg.record_route
+        if "loop_tag" not in txn.user:
+            txn.user["loop_tag"] = self.loop_tag(msg.sip, msg.received_ruri)  # type: ignore[arg-type]
         targets = [Target(msg.ruri, msg.dst_uri, msg.socket)] + msg.branches
         msg.branches = []
         started = 0
@@ -370,36 +393,41 @@ class Proxy:
         """Build and send (or schedule, pending DNS) one branch; False if it failed at once."""
         req: Request = msg.sip.copy()  # type: ignore[assignment]
         index = len(txn.branches)
-        if txn.branch_handler is not None:
-            branch_msg = ScriptMessage(req, msg.source, msg.local, route="branch")
-            branch_msg.txn, branch_msg.vars, branch_msg.flags = txn, msg.vars, msg.flags
-            branch_msg.target = target
-            branch_msg.dst_uri = target.dst_uri
-            if self._call_hook(self.router.script.resolve(txn.branch_handler),
-                               branch_msg) is False:
-                return False  # the branch route dropped this branch
-            target.dst_uri = branch_msg.dst_uri
+        if txn.branch_handler is not None and not self._branch_route(msg, txn, target, req,
+                                                                     index):
+            return False  # the branch route dropped this branch
         if target.uri != req.ruri:
             req.set_ruri(target.uri)
         for name, value in target.headers:
             req.append_header(name, value)
+        branch = txn.add_branch(req, None, None,
+                                self.tm.branch_id(txn, index, txn.user["loop_tag"]))
+        self._configure_branch(branch, target)
         try:
             hop = self._next_hop(req, target)
         except SipParseError as exc:
-            branch = txn.add_branch(req, None, None, self.tm.branch_id(txn, index))  # type: ignore[arg-type]
-            self._configure_branch(branch, target)
             branch._local_final(exc.status, exc.reason)
             return False
-        branch = txn.add_branch(req, None, None, self.tm.branch_id(txn, index))  # type: ignore[arg-type]
-        self._configure_branch(branch, target)
-        branch.attrs["dst_uri"] = target.dst_uri or target.uri
+        record_route = txn.user.get("record_route", False)
         known, address = self.router.resolver.cached(hop.host)
         if known:
-            self._send_branch(msg.local, branch, hop, address, target.socket,
-                              txn.user.get("record_route", False))
+            self._send_branch(msg.local, branch, hop, address, target.socket, record_route)
         else:
             self.router.spawn(self._resolve_and_send, msg.local, branch, hop, target.socket,
-                              txn.user.get("record_route", False))
+                              record_route)
+        return True
+
+    def _branch_route(self, msg: ScriptMessage, txn: Transaction, target: Target,
+                      req: Request, index: int) -> bool:
+        """Run the armed branch route on this branch's own copy; False drops the branch."""
+        branch_msg = ScriptMessage(req, msg.source, msg.local, route="branch")
+        branch_msg.txn, branch_msg.vars, branch_msg.flags = txn, msg.vars, msg.flags
+        branch_msg.target = target
+        branch_msg.dst_uri = target.dst_uri
+        branch_msg.branch_index = index
+        if self._call_hook(self.router.script.resolve(txn.branch_handler), branch_msg) is False:
+            return False
+        target.dst_uri = branch_msg.dst_uri
         return True
 
     @staticmethod
@@ -409,6 +437,7 @@ class Proxy:
         if target.fr_inv_timer is not None:
             branch.fr_inv_timer = target.fr_inv_timer
         branch.attrs.update(target.attrs)
+        branch.attrs["dst_uri"] = target.dst_uri or target.uri
 
     async def _resolve_and_send(self, inbound: Endpoint | None, branch: Branch, hop: NextHop,
                                 socket: str | None, record_route: bool) -> None:

@@ -221,11 +221,14 @@ class CoreMethods:
         return values
 
     def _select(self, selectors: tuple[str, ...]) -> list[Stat]:
+        """The statistics matching any selector, each once, grouped by group (groups in
+        registration order, statistics in registration order within a group)."""
         chosen: dict[tuple[str, str], Stat] = {}
         for selector in selectors or ("all",):
             for stat in self.router.stats.select(selector):
                 chosen.setdefault((stat.group, stat.name), stat)
-        return list(chosen.values())
+        group_rank = {group: rank for rank, group in enumerate(self.router.stats.groups())}
+        return sorted(chosen.values(), key=lambda stat: group_rank[stat.group])
 
     # -- tm ------------------------------------------------------------------------------
 
@@ -262,9 +265,10 @@ def _parse_level(level: int | str) -> int:
 
 
 def _task_names(task: trio.lowlevel.Task) -> Iterator[str]:
-    """Names of ``task``'s descendants, depth first, without trio's own ``<...>`` tasks."""
+    """Names of ``task``'s descendants, depth first, without trio's own tasks (``<...>``
+    system tasks and ``trio.*`` helpers such as the listener loops)."""
     for nursery in task.child_nurseries:
         for child in nursery.child_tasks:
-            if not child.name.startswith("<"):
+            if not child.name.startswith(("<", "trio.")):
                 yield child.name
             yield from _task_names(child)

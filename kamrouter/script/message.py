@@ -36,7 +36,7 @@ class ScriptMessage:
     __slots__ = (
         "sip", "source", "local", "txn", "dst_uri", "socket", "vars", "flags", "branches",
         "record_route", "mf_done", "status", "reason", "reply", "branch", "target", "route",
-        "replied",
+        "replied", "received_ruri", "branch_index",
     )
 
     def __init__(self, sip: Request | Response, source: Endpoint, local: Endpoint | None,
@@ -58,14 +58,17 @@ class ScriptMessage:
         self.reason = ""
         #: In failure routes: the winning reply; in reply routes: the reply itself.
         self.reply: Response | None = None
-        #: In branch and reply routes: the branch concerned.
+        #: In branch and reply routes: the branch concerned ($T_branch_idx: its index).
         self.branch: Branch | None = None
+        self.branch_index: int | None = None
         #: In branch routes: the destination-set entry being sent.
         self.target: Target | None = None
         #: "request", "reply", "failure", "branch" or "event".
         self.route = route
         #: True once a reply was sent (sl or tm) from request context.
         self.replied = False
+        #: The Request-URI as it arrived, before the script rewrote it (loop detection).
+        self.received_ruri = sip.ruri if sip.is_request else ""  # type: ignore[union-attr]
 
     # -- request line ---------------------------------------------------------------
     @property
@@ -146,10 +149,6 @@ class ScriptMessage:
     @property
     def tlabel(self) -> int | None:
         return self.txn.tlabel if self.txn is not None else None
-
-    @property
-    def branch_index(self) -> int | None:
-        return self.branch.index if self.branch is not None else None
 
     # -- headers --------------------------------------------------------------------------
     def get_header(self, name: str) -> str | None:

@@ -134,8 +134,15 @@ class TransactionLayer:
             return source
         return Endpoint(source.proto, source.host, via.port or 5060)
 
-    def branch_id(self, txn: Transaction, index: int) -> str:
-        return f"{MAGIC_COOKIE}{self._salt}.{txn.tlabel:x}.{index}"
+    @property
+    def branch_prefix(self) -> str:
+        """How every branch id this process generates starts (loop detection looks for it)."""
+        return f"{MAGIC_COOKIE}{self._salt}"
+
+    def branch_id(self, txn: Transaction, index: int, loop_tag: str = "") -> str:
+        """``z9hG4bK<salt><loop tag>.<label>.<index>``: unique, and carrying the request's
+        loop-detection hash (RFC 3261 §16.6 step 8)."""
+        return f"{MAGIC_COOKIE}{self._salt}{loop_tag}.{txn.tlabel:x}.{index}"
 
     def register_branch(self, branch: Branch) -> None:
         self._branches[branch.branch_id] = branch

@@ -227,3 +227,22 @@ def test_shipped_configs_pass_check(config: Path) -> None:
     result = subprocess.run([kamrouter_binary(), "--check", "-c", str(config)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_request_looping_back_unchanged_gets_482(tmp_path: Path) -> None:
+    port = free_port()
+    proxy = kamrouter_proxy(tmp_path, port, script=f'''
+from kamrouter.script import tm
+
+def request_route(msg):
+    msg.dst_uri = "sip:{LOOPBACK}:{port}"  # a misconfigured next hop: ourselves
+    tm.relay(msg)
+''').start()
+    client = SipClient(port)
+    try:
+        client.send(client.request("OPTIONS", "sip:bob@example.com"))
+        replies = client.replies(5)
+        assert replies and replies[-1].startswith("SIP/2.0 482")
+    finally:
+        client.close()
+        proxy.stop()

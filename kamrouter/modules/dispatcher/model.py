@@ -49,13 +49,16 @@ class SetCounters:
 
 
 class DestinationSet:
-    """Targets of one set id, sorted by priority, highest first (stable for equal ones)."""
+    """Targets of one set id, ordered as Kamailio orders them: by priority, highest first,
+    and targets of equal priority in *reverse* definition order (Kamailio prepends each
+    line it reads). The hash algorithms index this order and the failover list follows it,
+    so both pick what Kamailio picks for the same list; ``dispatcher.list`` shows it."""
 
     __slots__ = ("setid", "targets", "counters", "rr_next", "weighted", "relative")
 
     def __init__(self, setid: int, targets: list[Destination], counters: SetCounters) -> None:
         self.setid = setid
-        self.targets = sorted(targets, key=lambda d: -d.priority)
+        self.targets = sorted(reversed(targets), key=lambda d: -d.priority)
         self.counters = counters
         #: Round-robin position (algorithms 4 and 13).
         self.rr_next = 0
