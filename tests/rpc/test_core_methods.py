@@ -113,7 +113,7 @@ async def test_stats_selectors(router, stats):
         "core.rcv_requests": "7", "sl.200_replies": "2"}
     assert await rpc(router, "stats.fetchn", "rpl_sent") == {"tmx.rpl_sent": 12}
     everything = await rpc(router, "stats.fetchn", "all")
-    assert everything == await rpc(router, "stats.fetchn")
+    assert everything.keys() == (await rpc(router, "stats.fetchn")).keys()  # memory moves
     assert {"core.rcv_requests", "tmx.inuse_transactions", "shmem.real_used_size"} <= everything.keys()
     # Overlapping selectors list a statistic once; unknown ones match nothing (as Kamailio).
     assert list(await rpc(router, "stats.fetch", "core:", "rcv_requests")) == [

@@ -1,0 +1,4 @@
+"""``python -m kamcli``."""
+from kamcli.main import main
+
+main()

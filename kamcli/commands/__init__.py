@@ -1,0 +1,25 @@
+"""kamcli's built-in commands: ``name -> "module:attribute"`` of a Click command or group.
+
+Modules are imported only when their command runs (or ``--help`` lists them), so each one
+keeps heavy imports (rich, httpx, prompt_toolkit, yaml) inside its functions.
+"""
+
+BUILTIN_COMMANDS: dict[str, str] = {
+    "completion": "kamcli.commands.completion:completion",
+    "dispatcher": "kamcli.commands.dispatcher:cli",
+    "htable": "kamcli.commands.htable:cli",
+    "moni": "kamcli.commands.moni:moni",
+    "plugins": "kamcli.commands.plugins:plugins",
+    "ps": "kamcli.commands.core:ps",
+    "rpc": "kamcli.commands.rpc:rpc",
+    "rpchelp": "kamcli.commands.rpc:rpchelp",
+    "rpcmethods": "kamcli.commands.rpc:rpcmethods",
+    "shell": "kamcli.commands.shell:shell",
+    "srv": "kamcli.commands.srv:cli",
+    "stats": "kamcli.commands.stats:stats",
+    "uptime": "kamcli.commands.core:uptime",
+    "version": "kamcli.commands.core:version",
+}
+
+#: Other names of built-in commands (Kamailio kamcli habits), not listed in --help.
+ALIASES: dict[str, str] = {"jsonrpc": "rpc", "sht": "htable"}

@@ -1,0 +1,95 @@
+"""Refreshing views (``stats --watch``, ``moni``): sample, compute per-second rates, redraw.
+
+On a terminal with table output the view is a Rich Live display redrawn in place; otherwise
+each sample is one JSON line on stdout (``kamcli -o json stats --watch 5 | jq``). Ctrl-C ends
+the loop normally (exit 0). One connection serves every sample.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kamcli.context import Context
+
+Sample = dict[str, Any]
+
+
+def number(value: Any) -> Any:
+    """Statistic values arrive as strings from ``stats.fetch``: make numbers of them."""
+    if isinstance(value, str):
+        for kind in (int, float):
+            try:
+                return kind(value)
+            except ValueError:
+                pass
+    return value
+
+
+class Rates:
+    """Per-second change of each numeric value between consecutive samples."""
+
+    def __init__(self) -> None:
+        self._previous: dict[str, float] = {}
+        self._when: float | None = None
+
+    def update(self, values: dict[str, Any], now: float) -> dict[str, float | None]:
+        elapsed = None if self._when is None else now - self._when
+        rates: dict[str, float | None] = {}
+        for key, value in values.items():
+            before = self._previous.get(key)
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            rates[key] = ((value - before) / elapsed
+                          if numeric and before is not None and elapsed else None)
+        self._previous = {k: v for k, v in values.items()
+                          if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        self._when = now
+        return rates
+
+
+def rate_text(rate: float | None) -> str:
+    if rate is None:
+        return ""
+    return f"{rate:.1f}" if rate % 1 else f"{rate:.0f}"
+
+
+def run_watch(ctx: Context, interval: float, count: int | None,
+              sample: Callable[[], Sample], view: Callable[[Sample, dict[str, float | None]], Any],
+              rate_keys: Callable[[Sample], dict[str, Any]]) -> None:
+    """Sample every ``interval`` seconds, ``count`` times (None: until Ctrl-C)."""
+    rates = Rates()
+    live_view = ctx.output_format == "table" and ctx.console.is_terminal
+    try:
+        if live_view:
+            from rich.live import Live
+
+            with Live(console=ctx.console, auto_refresh=False, transient=False) as live:
+                for data, current in _samples(sample, rates, rate_keys, interval, count):
+                    live.update(view(data, current), refresh=True)
+        else:
+            for data, current in _samples(sample, rates, rate_keys, interval, count):
+                if ctx.output_format == "table":
+                    ctx.console.print(view(data, current))
+                else:
+                    line = {"time": time.time(), **data,
+                            "rates": {k: round(v, 3) for k, v in current.items()
+                                      if v is not None}}
+                    sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+                    sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+
+
+def _samples(sample: Callable[[], Sample], rates: Rates,
+             rate_keys: Callable[[Sample], dict[str, Any]], interval: float,
+             count: int | None) -> Any:
+    taken = 0
+    while count is None or taken < count:
+        started = time.monotonic()
+        data = sample()
+        yield data, rates.update(rate_keys(data), started)
+        taken += 1
+        if count is None or taken < count:
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))

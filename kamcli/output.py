@@ -1,0 +1,92 @@
+"""Rendering results: Rich tables for people, JSON/YAML for scripts, raw for shell pipes.
+
+Only data goes to stdout. ``table`` builds a table from the result's shape:
+
+- a list of objects: one row per object, columns = ``columns`` or the union of the keys;
+- an object of objects: one row per member, its name in the first column;
+- a flat object: two columns, name and value;
+- a list of scalars: one column; a scalar: printed as is.
+
+Nested values inside a cell are shown as compact JSON. ``json`` is indented JSON (coloured on
+a terminal), ``yaml`` block-style YAML, ``raw`` a string as is or compact JSON on one line.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+
+def render(result: Any, fmt: str, console: Callable[[], Console], *,
+           columns: Sequence[str] | None = None, title: str | None = None) -> None:
+    """Print ``result`` on stdout; ``console()`` is asked for only when Rich is needed."""
+    if fmt == "json":
+        text = json.dumps(result, indent=2, ensure_ascii=False)
+        if sys.stdout.isatty():
+            console().print_json(text)
+        else:
+            sys.stdout.write(text + "\n")
+    elif fmt == "yaml":
+        import yaml  # imported on use: it costs ~15 ms at startup
+
+        sys.stdout.write(yaml.safe_dump(result, sort_keys=False, allow_unicode=True,
+                                        default_flow_style=False))
+    elif fmt == "raw":
+        sys.stdout.write(cell(result) + "\n")
+    else:
+        table = build_table(result, columns=columns, title=title)
+        if table is None:
+            console().print(cell(result), highlight=False, markup=False, soft_wrap=True)
+        else:
+            console().print(table)
+    sys.stdout.flush()
+
+
+def cell(value: Any) -> str:
+    """One value as text: strings as is, nothing for null, compact JSON for the rest."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def build_table(result: Any, *, columns: Sequence[str] | None = None,
+                title: str | None = None) -> Table | None:
+    """The table for ``result``, or None when it is a scalar best printed bare."""
+    if isinstance(result, list):
+        if result and all(isinstance(row, dict) for row in result):
+            names = list(columns or _union_of_keys(result))
+            return _table(names, ([row.get(name) for name in names] for row in result), title)
+        return _table(list(columns or ["value"])[:1], ([item] for item in result), title)
+    if isinstance(result, dict):
+        if result and all(isinstance(v, dict) for v in result.values()):
+            inner = _union_of_keys(list(result.values()))
+            names = list(columns or ["name", *inner])
+            return _table(names, ([key, *(value.get(n) for n in names[1:])]
+                                  for key, value in result.items()), title)
+        names = list(columns or ["name", "value"])[:2]
+        return _table(names, ([key, value] for key, value in result.items()), title)
+    return None
+
+
+def _union_of_keys(rows: list[dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(key for row in rows for key in row))
+
+
+def _table(names: list[str], rows: Any, title: str | None) -> Table:
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, highlight=True)
+    for name in names:
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*(escape(cell(value)) for value in row))
+    return table

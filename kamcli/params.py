@@ -1,0 +1,44 @@
+"""Typing RPC params given on the command line.
+
+Each word is parsed as JSON, so ``42`` is an integer, ``1.5`` a number, ``true``/``null`` what
+they say, ``[1,2]`` an array and ``{"a":1}`` an object; anything that is not JSON is a string.
+``s:TEXT`` forces a string (``s:42``, ``s:true``), ``i:N`` an integer (both kamcli habits).
+With ``--named`` the words are ``NAME=VALUE`` pairs sent as a JSON object.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")  # NaN/Infinity: keep them strings
+
+
+def parse_param(text: str, position: int) -> Any:
+    if text.startswith("s:"):
+        return text[2:]
+    if text.startswith("i:"):
+        try:
+            return int(text[2:])
+        except ValueError:
+            raise click.BadParameter(f"param {position} {text!r}: 'i:' must be followed by an "
+                                     "integer") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except ValueError:
+        return text
+
+
+def parse_params(words: tuple[str, ...], named: bool) -> list[Any] | dict[str, Any]:
+    if not named:
+        return [parse_param(word, i) for i, word in enumerate(words, start=1)]
+    params: dict[str, Any] = {}
+    for i, word in enumerate(words, start=1):
+        name, sep, value = word.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"param {i} {word!r}: with --named, write NAME=VALUE")
+        params[name] = parse_param(value, i)
+    return params

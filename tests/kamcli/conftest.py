@@ -1,0 +1,136 @@
+"""A real kamrouter process for the kamcli tests, and a way to run the real kamcli.
+
+The router runs with no ``[rpc] run_dir``: it and kamcli both find the control socket through
+``$XDG_RUNTIME_DIR`` (set to a temporary directory for both), which is what lets a bare
+``kamcli uptime`` reach a bare ``kamrouter``. Every RPC transport is enabled.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 for both UDP and TCP right now."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((LOOPBACK, 0))
+            port = tcp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((LOOPBACK, port))
+                except OSError:
+                    continue
+            return port
+
+
+def rpc_socket_accepts(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
+
+
+@dataclass
+class Router:
+    process: subprocess.Popen[bytes]
+    home: Path            # HOME, XDG dirs and working directory of kamcli runs
+    env: dict[str, str]   # the environment both processes share
+    sip_port: int
+    http_port: int
+    stream_socket: str
+    dgram_socket: str
+    fifo: str
+    fifo_reply_dir: str
+    log: Path
+
+    def kamcli(self, *args: str, stdin: str | None = None, env: dict[str, str] | None = None,
+               cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the installed ``kamcli`` console script (stdout is a pipe, not a terminal)."""
+        return subprocess.run([str(BIN / "kamcli"), *args], input=stdin, capture_output=True,
+                              text=True, env={**self.env, **(env or {})},
+                              cwd=cwd or self.home, timeout=60)
+
+    def kamcli_json(self, *args: str) -> object:
+        done = self.kamcli("-o", "json", *args)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+
+def start_router(workdir: Path) -> Router:
+    home = workdir / "home"
+    runtime = workdir / "xdg-runtime"
+    for path in (home, runtime):
+        path.mkdir(mode=0o700)
+    replies = workdir / "replies"
+    replies.mkdir()
+    sip_port, http_port = free_port(), free_port()
+    config = workdir / "kamrouter.toml"
+    config.write_text(f"""
+[core]
+listen = ["udp:{LOOPBACK}:{sip_port}", "tcp:{LOOPBACK}:{sip_port}"]
+[rpc]
+dgram_socket = "kamrouter_rpc.dgram"
+fifo = "kamrouter_rpc.fifo"
+fifo_reply_dir = "{replies}"
+http = "{LOOPBACK}:{http_port}"
+""")
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home),
+           "XDG_RUNTIME_DIR": str(runtime), "XDG_CONFIG_HOME": str(home / ".config"),
+           "XDG_STATE_HOME": str(home / ".local/state"), "LANG": "C.UTF-8", "COLUMNS": "120"}
+    run_dir = runtime / "kamrouter"
+    log = workdir / "kamrouter.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([str(BIN / "kamrouter"), "-c", str(config)], env=env,
+                                   cwd=workdir, stdin=subprocess.DEVNULL, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    router = Router(process, home, env, sip_port, http_port,
+                    str(run_dir / "kamrouter_rpc.sock"), str(run_dir / "kamrouter_rpc.dgram"),
+                    str(run_dir / "kamrouter_rpc.fifo"), str(replies), log)
+    deadline = time.monotonic() + 30
+    while not rpc_socket_accepts(router.stream_socket):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_router(router)
+            pytest.fail(f"kamrouter did not come up:\n{log.read_text()}")
+        time.sleep(0.05)
+    return router
+
+
+def stop_router(router: Router) -> None:
+    if router.process.poll() is None:
+        router.process.terminate()
+        try:
+            router.process.wait(10)
+        except subprocess.TimeoutExpired:
+            router.process.kill()
+            router.process.wait()
+
+
+@pytest.fixture(scope="session")
+def router() -> Iterator[Router]:
+    workdir = Path(tempfile.mkdtemp(prefix="kcli-"))  # short: Unix socket paths are limited
+    started = start_router(workdir)
+    yield started
+    stop_router(started)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def unused_port() -> int:
+    return free_port()

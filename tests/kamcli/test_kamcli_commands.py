@@ -1,0 +1,182 @@
+"""Every kamcli command against a real kamrouter, in table and json output."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import Router
+
+
+COMMANDS = [
+    ["uptime"], ["version"], ["ps"], ["stats"], ["stats", "core:", "tmx"],
+    ["stats", "core:rcv_requests", "shmem:real_used_size"], ["rpc", "system.listMethods"],
+    ["rpc", "--list"], ["rpcmethods"], ["rpchelp", "core.psx"], ["rpc", "tm.stats"],
+    ["srv", "sockets"], ["srv", "info"], ["srv", "shm", "k"], ["srv", "version"],
+    ["srv", "debug"], ["moni", "--once"], ["plugins"],
+    ["stats", "--watch", "0.1", "--count", "2", "core:"],
+]
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_command_in_table_output(router: Router, args: list[str]) -> None:
+    done = router.kamcli("-o", "table", *args)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_command_in_json_output(router: Router, args: list[str]) -> None:
+    done = router.kamcli("-o", "json", *args)
+    assert done.returncode == 0, done.stderr
+    if "--watch" in args:
+        lines = done.stdout.splitlines()
+        assert len(lines) == 2
+        assert all("core:rcv_requests" in json.loads(line)["stats"] for line in lines)
+    else:
+        json.loads(done.stdout)
+    assert done.stderr == ""
+
+
+def test_json_is_the_default_when_piped_and_shapes_are_kamailios(router: Router) -> None:
+    uptime = json.loads(router.kamcli("uptime").stdout)
+    assert set(uptime) == {"now", "up_since", "uptime"}
+    assert router.kamcli_json("rpc", "system.listMethods") == sorted(
+        router.kamcli_json("rpcmethods"))
+    assert router.kamcli_json("srv", "sockets")[0]["PORT"] == str(router.sip_port)
+    assert router.kamcli_json("ps")[0]["IDX"] == 0
+
+
+def test_stats_json_feeds_jq(router: Router) -> None:
+    stats = router.kamcli("stats")
+    jq = subprocess.run(["jq", '.["core:rcv_requests"]'], input=stats.stdout,
+                        capture_output=True, text=True, check=True)
+    assert jq.stdout.strip().isdigit()
+    assert router.kamcli_json("stats", "tmx")["tmx:inuse_transactions"] == 0
+
+
+def test_table_output_reads_well(router: Router) -> None:
+    uptime = router.kamcli("-o", "table", "uptime").stdout
+    assert "up since" in uptime and "uptime" in uptime
+    stats = router.kamcli("-o", "table", "stats", "core:rcv_requests").stdout.split()
+    assert stats[:3] == ["group", "name", "value"] and "rcv_requests" in stats
+    assert router.kamcli("-o", "table", "version").stdout.startswith("kamrouter ")
+    assert "main process" in router.kamcli("-o", "table", "ps").stdout
+    yaml_out = router.kamcli("-o", "yaml", "uptime").stdout
+    assert yaml_out.startswith("now: ") and "uptime: " in yaml_out
+    assert router.kamcli("-o", "raw", "version").stdout.startswith("kamrouter ")
+
+
+def test_params_are_typed(router: Router) -> None:
+    echoed = router.kamcli_json("rpc", "core.echo", "1", "s:1", "i:2", "true", "null", "1.5",
+                                "[1,2]", '{"a":1}', 'a"b', "NaN", "-3")
+    assert echoed == [1, "1", 2, True, None, 1.5, [1, 2], {"a": 1}, 'a"b', "NaN", -3]
+    dry = router.kamcli("rpc", "--dry-run", "htable.sets", "t", "s:1000", 'x "y"')
+    assert json.loads(dry.stdout) == {"jsonrpc": "2.0", "method": "htable.sets",
+                                      "params": ["t", "1000", 'x "y"'], "id": 1}
+    named = router.kamcli_json("rpc", "--named", "system.methodHelp", "method=core.uptime")
+    assert "uptime" in named.lower()
+
+
+def test_debug_level_round_trip(router: Router) -> None:
+    before = router.kamcli_json("srv", "debug")["debug"]
+    changed = router.kamcli_json("srv", "debug", "3")
+    assert changed["old"] == before and changed["new"] == 3
+    assert router.kamcli_json("srv", "debug", "info")["new"] == 2
+
+
+def test_router_error_exits_1(router: Router) -> None:
+    done = router.kamcli("rpc", "no.such.method")
+    assert done.returncode == 1 and done.stdout == ""
+    assert "no.such.method: Method not found (code -32601)" in done.stderr
+    done = router.kamcli("rpc", "core.shmmem", "x")
+    assert done.returncode == 1 and "unit" in done.stderr and "(code 400)" in done.stderr
+    done = router.kamcli("rpc", "stats.fetch", "[1]")
+    assert done.returncode == 1 and "selectors[0]" in done.stderr
+
+
+def test_usage_errors_exit_2(router: Router) -> None:
+    assert router.kamcli("no-such-command").returncode == 2
+    assert router.kamcli("-o", "xml", "uptime").returncode == 2
+    both = router.kamcli("-s", "/x", "-u", "http://h/RPC", "uptime")
+    assert both.returncode == 2 and "not both" in both.stderr
+    assert router.kamcli("rpc").returncode == 2
+    assert router.kamcli("stats", "--count", "2").returncode == 2
+
+
+def test_unreachable_exits_3_naming_the_path(router: Router) -> None:
+    missing = f"{router.home}/nowhere.sock"
+    done = router.kamcli("-s", missing, "uptime")
+    assert done.returncode == 3 and done.stdout == ""
+    assert missing in done.stderr and "-s PATH" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    done = router.kamcli("uptime", env={"XDG_RUNTIME_DIR": str(router.home)})
+    assert done.returncode == 3 and f"{router.home}/kamrouter/kamrouter_rpc.sock" in done.stderr
+    port = router.http_port + 1 if router.http_port < 65535 else router.http_port - 1
+    done = router.kamcli("-u", f"http://127.0.0.1:{port}/RPC", "uptime")
+    assert done.returncode == 3
+
+
+@pytest.mark.parametrize("how", ["socket", "url"])
+@pytest.mark.parametrize("transport", ["stream", "dgram", "fifo", "http"])
+def test_every_transport(router: Router, transport: str, how: str) -> None:
+    path = {"stream": router.stream_socket, "dgram": router.dgram_socket,
+            "fifo": router.fifo}.get(transport)
+    if transport == "http":
+        option = ["-u", f"http://127.0.0.1:{router.http_port}/RPC"]
+    elif how == "socket":
+        option = ["-s", path]  # the transport is detected from the file
+    else:
+        option = ["-u", f"{'unix' if transport == 'stream' else transport}:{path}"]
+    config = router.home / "fifo.toml"
+    config.write_text(f'fifo_reply_dir = "{router.fifo_reply_dir}"\n')
+    for args in (["uptime"], ["stats", "core:"], ["rpc", "system.listMethods"]):
+        done = router.kamcli("-c", str(config), *option, "-o", "json", *args)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)
+    assert os.listdir(router.fifo_reply_dir) == []  # reply FIFOs are always removed
+
+
+def test_http_metrics(router: Router) -> None:
+    metrics = httpx.get(f"http://127.0.0.1:{router.http_port}/metrics").text
+    assert "# TYPE kamrouter_core_rcv_requests_total counter" in metrics
+
+
+def test_environment_and_config_file(router: Router, tmp_path) -> None:
+    env = {"KAMCLI_OUTPUT": "yaml", "KAMCLI_SOCKET": router.stream_socket,
+           "XDG_RUNTIME_DIR": str(tmp_path)}
+    assert router.kamcli("uptime", env=env).stdout.startswith("now: ")
+    (tmp_path / "kamcli.toml").write_text(
+        f'socket = "{router.dgram_socket}"\noutput = "raw"\n[aliases]\nv = "rpc core.version"\n')
+    done = router.kamcli("v", cwd=tmp_path, env={"XDG_RUNTIME_DIR": str(tmp_path)})
+    assert done.returncode == 0 and done.stdout.startswith("kamrouter "), done.stderr
+    # The command line beats the environment, which beats the file.
+    done = router.kamcli("-o", "json", "version", cwd=tmp_path, env={"KAMCLI_OUTPUT": "yaml"})
+    assert json.loads(done.stdout).startswith("kamrouter")
+    (tmp_path / "bad.toml").write_text('sockett = "/x"\ntimeout = "soon"\n')
+    done = router.kamcli("-c", str(tmp_path / "bad.toml"), "uptime")
+    assert done.returncode == 2
+    assert "unknown key 'sockett' (did you mean 'socket'?)" in done.stderr
+    assert "timeout: expected a number" in done.stderr
+
+
+def test_timeout_exits_3(router: Router, tmp_path) -> None:
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.bind(str(tmp_path / "silent.sock"))
+    silent.listen()
+    try:
+        done = router.kamcli("--timeout", "0.2", "-s", str(tmp_path / "silent.sock"), "uptime")
+    finally:
+        silent.close()
+    assert done.returncode == 3 and "no reply within 0.2s" in done.stderr
+
+
+def test_version_option(router: Router) -> None:
+    assert router.kamcli("--version").stdout.startswith("kamcli, version ")

@@ -1,0 +1,74 @@
+"""kamcli's pure parts: parameter typing, table shapes, rates, targets, config validation."""
+from __future__ import annotations
+
+import click
+import pytest
+from rich.console import Console
+
+from kamcli.commands.core import duration
+from kamcli.config import load_file_settings
+from kamcli.errors import ConfigFileError
+from kamcli.live import Rates, number
+from kamcli.output import build_table
+from kamcli.params import parse_params
+from kamcli.transport import Target
+
+
+def rendered(result, **kwargs) -> str:
+    console = Console(width=100, record=True, color_system=None)
+    table = build_table(result, **kwargs)
+    assert table is not None
+    console.print(table)
+    return console.export_text()
+
+
+def test_params() -> None:
+    assert parse_params(("42", "s:42", "i:7", "x y", "[1]", "Infinity"), named=False) == [
+        42, "42", 7, "x y", [1], "Infinity"]
+    assert parse_params(("a=1", "b=s:1", "c=x=y"), named=True) == {"a": 1, "b": "1", "c": "x=y"}
+    with pytest.raises(click.BadParameter, match="param 1 'i:x'"):
+        parse_params(("i:x",), named=False)
+    with pytest.raises(click.BadParameter, match="NAME=VALUE"):
+        parse_params(("novalue",), named=True)
+
+
+def test_table_shapes() -> None:
+    rows = rendered([{"IDX": 0, "DSC": "main"}, {"IDX": 1, "DSC": "[bold]x", "EXTRA": [1]}])
+    assert "IDX" in rows and "EXTRA" in rows and "[bold]x" in rows and "[1]" in rows
+    nested = rendered({"t1": {"size": 2}, "t2": {"size": 3, "auto": True}})
+    assert nested.split()[:3] == ["name", "size", "auto"] and "t1" in nested
+    flat = rendered({"now": "today", "uptime": 5}, columns=["key", "val"])
+    assert flat.split()[:2] == ["key", "val"]
+    assert "core.psx" in rendered(["core.psx"], columns=["method"])
+    assert build_table("a string") is None and build_table(5) is None
+
+
+def test_rates_and_numbers() -> None:
+    rates = Rates()
+    assert rates.update({"a": 10, "b": "x"}, now=100.0) == {"a": None, "b": None}
+    assert rates.update({"a": 30, "b": "x"}, now=102.0) == {"a": 10.0, "b": None}
+    assert number("12") == 12 and number("1.5") == 1.5 and number("n/a") == "n/a"
+    assert duration(93784) == "1d 2h 3m 4s" and duration(5) == "5s"
+
+
+def test_targets() -> None:
+    assert Target.from_url("http://h:1/RPC") == Target("http", "http://h:1/RPC")
+    assert Target.from_url("dgram:///run/k.sock") == Target("dgram", "/run/k.sock")
+    assert Target.from_url("fifo:/tmp/f") == Target("fifo", "/tmp/f")
+    assert Target.from_socket("/x.sock").kind == "auto"
+    with pytest.raises(ValueError, match="expected http://"):
+        Target.from_url("ftp://x")
+
+
+def test_config_file_problems_name_file_and_key(tmp_path) -> None:
+    path = tmp_path / "k.toml"
+    path.write_text('output = "xml"\ndebug = 1\n[aliases]\nu = ""\n')
+    with pytest.raises(ConfigFileError) as failure:
+        load_file_settings(str(path))
+    message = failure.value.format_message()
+    assert str(path) in message and "output: expected one of" in message
+    assert "debug: expected true or false" in message and "aliases.u" in message
+    path.write_text("timeout = 2\n")
+    assert load_file_settings(str(path)).timeout == 2.0
+    with pytest.raises(ConfigFileError, match="not found"):
+        load_file_settings(str(tmp_path / "missing.toml"))
