@@ -124,20 +124,23 @@ def test_per_route_fr_timer_fails_over_before_the_global_timer(
 
 # -- controllers over evapi and SIP ----------------------------------------------------------
 
+@pytest.mark.parametrize("routing", ["api mode", "script"])
 def test_evapi_async_relay_200_calls_at_50_cps(
-        lab: SipLab, controllers: list[Any], tmp_path: Path) -> None:
+        lab: SipLab, controllers: list[Any], tmp_path: Path, routing: str) -> None:
     uas = lab.uas("uas.xml", calls=200)
     evapi_port = free_port()
-    proxy = kamrouter_with(lab, {**api_mode(transport="evapi"),
-                                 "evapi": {"bind_addr": f"{LOOPBACK}:{evapi_port}"}})
+    mode = (api_mode(transport="evapi") if routing == "api mode" else
+            {"core": {"load_modules": ["rtjson"]},
+             "routing": {"script": str(EXAMPLES / "evapi_routing.py")}})
+    proxy = kamrouter_with(lab, {**mode, "evapi": {"bind_addr": f"{LOOPBACK}:{evapi_port}"}})
     controllers.append(evapi_controller(tmp_path / "controller", {"": {
         "routing": "serial", "routes": [route_to(uas)]}}, evapi_port))
     wait_for_evapi_client(proxy)
     outcome = lab.run(lab.uac("uac.xml", to=proxy.address, calls=200, rate=50), uas)
 
     assert (outcome.uac.successful, outcome.uac.failed) == (200, 0)
-    counters = stats(proxy, "api")
-    assert (counters["answers"], counters["fallbacks"]) == (200, 0)
+    counters = stats(proxy, "evapi")
+    assert (counters["sent"], counters["received"], counters["timeouts"]) == (200, 200, 0)
 
 
 def wait_for_evapi_client(proxy: ProxyProcess) -> None:

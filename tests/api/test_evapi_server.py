@@ -164,6 +164,20 @@ async def test_full_queue_drops_without_blocking(host: ModuleHost, nursery: trio
     assert [await controller.receive() for _ in range(3)] == [b"0", b"1", b"2"]
 
 
+async def test_a_client_that_stops_reading_is_dropped(
+        host: ModuleHost, nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
+    module = await start(host, nursery, queue_size=1000, send_timeout=1.0)
+    stalled = await connect(module, host, 1)  # connected, never reads
+    chunk = b"x" * 65536
+    queued = [module.api().relay(chunk) for _ in range(500)]  # 32 MB: more than the kernel
+    assert queued == [1] * 500                                 # buffers, and no waiting here
+    while host.stat("evapi:clients"):
+        await trio.sleep(0.1)
+    assert host.events[-1][0] == "evapi:connection-closed"
+    assert 0 < host.stat("evapi:sent") < 500
+    await stalled.stream.aclose()
+
+
 async def test_async_relay_resumes_with_the_matching_answer(host: ModuleHost,
                                                             nursery: trio.Nursery) -> None:
     module = await start(host, nursery)
