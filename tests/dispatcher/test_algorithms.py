@@ -14,6 +14,8 @@ THREE = """
 1 sip:127.0.0.1:5073
 """
 A, B, C = "sip:127.0.0.1:5071", "sip:127.0.0.1:5072", "sip:127.0.0.1:5073"
+#: Kamailio's order of THREE (equal priority: reverse list order): what hash slots index.
+ORDER = [C, B, A]
 
 
 def picks(bench: Bench, alg: int, n: int, setid: int = 1, **msg_args: object) -> Counter[str]:
@@ -46,7 +48,7 @@ def test_hash_call_id_uses_kamailio_slots() -> None:
     for i in range(20):
         msg = make_msg(call_id=f"call-{i}@host")
         bench.api.select_dst(msg, 1, 0)
-        assert msg.dst_uri == [A, B, C][ds_hash(f"call-{i}@host") % 3]
+        assert msg.dst_uri == ORDER[ds_hash(f"call-{i}@host") % 3]
 
 
 def test_hash_from_keeps_a_caller_on_one_target() -> None:
@@ -65,7 +67,7 @@ def test_hash_to_and_ruri() -> None:
     assert len(picks(bench, 3, 10, ruri="sip:queue7@example.net")) == 1
     msg = make_msg(ruri="sip:queue7@example.net:5080")
     bench.api.select_dst(msg, 1, 3)
-    assert msg.dst_uri == [A, B, C][ds_hash("queue7", "example.net:5080") % 3]
+    assert msg.dst_uri == ORDER[ds_hash("queue7", "example.net:5080") % 3]
 
 
 def test_dead_target_share_goes_to_the_next_one_by_default() -> None:
@@ -74,7 +76,7 @@ def test_dead_target_share_goes_to_the_next_one_by_default() -> None:
     down(bench, B)
     after = {key: next(iter(picks(bench, 0, 1, call_id=key))) for key in before}
     moved = {before[k]: after[k] for k in before if before[k] != after[k]}
-    assert moved == {B: C}                                   # Kamailio's walk forward
+    assert moved == {B: A}                 # Kamailio's walk forward: to the next in ORDER
     assert all(after[k] == before[k] for k in before if before[k] != B)
 
 
@@ -123,27 +125,29 @@ def test_serial_by_priority_and_failover_order() -> None:
 
 
 def test_failover_order_wraps_after_the_chosen_target_and_honours_limit() -> None:
-    bench = Bench(THREE + "1 sip:127.0.0.1:5074\n")
+    d = "sip:127.0.0.1:5074"
+    bench = Bench(THREE + f"1 {d}\n")
+    assert [t.uri for t in bench.ds.list.sets[1].targets] == [d, C, B, A]
     down(bench, C)
     msg = make_msg()
     bench.ds.list.sets[1].rr_next = 1
-    bench.api.select_dst(msg, 1, 4)
-    assert failover(bench, msg) == [B, "sip:127.0.0.1:5074", A]
+    bench.api.select_dst(msg, 1, 4)                       # lands on C (down): walks to B
+    assert failover(bench, msg) == [B, A, d]
     msg = make_msg()
     bench.api.select_dst(msg, 1, 4, limit=2)
-    assert failover(bench, msg) == ["sip:127.0.0.1:5074", A]
+    assert failover(bench, msg) == [A, d]
 
 
 def test_use_default_reserves_the_last_target() -> None:
-    bench = Bench(THREE, use_default=True)
-    assert picks(bench, 4, 10) == {A: 5, B: 5}
+    bench = Bench(THREE, use_default=True)                # the last of ORDER: A
+    assert picks(bench, 4, 10) == {C: 5, B: 5}
     msg = make_msg()
     bench.api.select_dst(msg, 1, 4)
-    assert failover(bench, msg)[-1] == C
-    down(bench, A)
-    down(bench, B)
-    assert picks(bench, 4, 3) == {C: 3}
+    assert failover(bench, msg)[-1] == A
     down(bench, C)
+    down(bench, B)
+    assert picks(bench, 4, 3) == {A: 3}
+    down(bench, A)
     assert not bench.api.select_dst(make_msg(), 1, 4)
 
 
@@ -159,7 +163,7 @@ def test_nothing_usable_fails_and_counts() -> None:
 
 
 def test_call_load_picks_least_loaded_under_maxload() -> None:
-    bench = Bench("2 sip:127.0.0.1:5081 0 0 maxload=2\n2 sip:127.0.0.1:5082 0 0 maxload=1\n")
+    bench = Bench("2 sip:127.0.0.1:5081 0 1 maxload=2\n2 sip:127.0.0.1:5082 0 0 maxload=1\n")
     x, y = "sip:127.0.0.1:5081", "sip:127.0.0.1:5082"
     m1, m2, m3, m4 = (make_msg(call_id=f"load-{i}") for i in range(4))
     assert bench.api.select_dst(m1, 2, 10) and m1.dst_uri == x
@@ -200,9 +204,9 @@ def test_parallel_forks_to_every_usable_target() -> None:
     down(bench, B)
     msg = make_msg(ruri="sip:conf@example.net")
     assert bench.api.select_dst(msg, 1, 12)
-    assert msg.dst_uri == A
+    assert (msg.dst_uri, msg.socket) == ("sip:127.0.0.1:5074", "udp:127.0.0.1:5060")
     assert bench.branches == [("sip:conf@example.net", C, None),
-                              ("sip:conf@example.net", "sip:127.0.0.1:5074", "udp:127.0.0.1:5060")]
+                              ("sip:conf@example.net", A, None)]
     assert not bench.api.next_dst(msg)
 
 
@@ -220,14 +224,14 @@ def test_auth_username_hash_falls_back_to_round_robin() -> None:
     bench = Bench(THREE)
     creds = ('Digest username="alice", realm="x", nonce="n", uri="sip:x", response="r"',)
     counts = picks(bench, 5, 12, headers=(("Proxy-Authorization", creds[0]),))
-    assert counts == {[A, B, C][ds_hash("alice") % 3]: 12}
+    assert counts == {ORDER[ds_hash("alice") % 3]: 12}
     assert picks(bench, 5, 12) == {A: 4, B: 4, C: 4}
 
 
 def test_hash_key_template() -> None:
     bench = Bench(THREE, hash_key="{header:X-Tenant}")
     counts = picks(bench, 7, 10, headers=(("X-Tenant", "acme"),))
-    assert counts == {[A, B, C][ds_hash("acme") % 3]: 10}
+    assert counts == {ORDER[ds_hash("acme") % 3]: 10}
 
 
 def test_random_uses_every_target() -> None:
@@ -238,4 +242,4 @@ def test_random_uses_every_target() -> None:
 
 def test_unknown_algorithm_takes_the_first_target() -> None:
     bench = Bench(THREE)
-    assert picks(bench, 99, 5) == {A: 5}
+    assert picks(bench, 99, 5) == {C: 5}

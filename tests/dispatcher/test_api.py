@@ -7,8 +7,8 @@ from .bench import Bench, make_msg
 
 A, B, C = "sip:127.0.0.1:5071", "sip:127.0.0.1:5072", "sip:127.0.0.1:5073"
 LIST = f"""
-1 {A} 0 0 socket=udp:127.0.0.1:5060;tier=gold
-1 {B}
+1 {A} 0 10 socket=udp:127.0.0.1:5060;tier=gold
+1 {B} 0 5
 1 {C}
 2 sip:[::1]:5090;transport=tcp 0 0 duid=v6
 3 sip:media.example.net 16

@@ -70,7 +70,7 @@ def test_hash_keeps_a_call_id_or_caller_on_its_kamailio_slot(lab: DispatcherLab,
     result = uac.wait()
     assert result.ok, result.report()
     slots = {}
-    for index, name in enumerate("abc"):
+    for index, name in enumerate("cba"):      # Kamailio's order: equal priorities reversed
         received = lab.stop_uas(name)
         for invite in received.received("INVITE"):
             (call_id,) = invite.headers("Call-ID")
@@ -126,3 +126,19 @@ def test_reload_under_load_drops_no_call_and_a_bad_list_changes_nothing(
     assert result.ok, result.report()
     taken = calls_taken(lab, "abc")
     assert sum(taken.values()) == 200 and taken["c"] > 0 and taken["a"] < 200
+
+
+def test_call_load_counts_calls_until_their_bye(lab: DispatcherLab) -> None:
+    start(lab, "ab", alg=10)
+
+    def loads() -> list[int]:
+        listing = lab.rpc("dispatcher.list")
+        return [t["DEST"]["RUNTIME"]["DLGLOAD"] for t in listing["RECORDS"][0]["SET"]["TARGETS"]]
+
+    uac = lab.uac(40, rate=100, pause_ms=500)
+    lab.wait_for("calls counted on both destinations", lambda: min(loads()) > 0)
+    result = uac.wait()
+    assert result.ok, result.report()
+    assert loads() == [0, 0]                                # every BYE released its call
+    taken = calls_taken(lab, "ab")
+    assert sum(taken.values()) == 40 and min(taken.values()) >= 10

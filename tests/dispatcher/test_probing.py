@@ -15,7 +15,7 @@ from kamrouter.sip import Response
 from .bench import Bench
 
 A, B, C = "sip:127.0.0.1:5071", "sip:127.0.0.1:5072", "sip:127.0.0.1:5073"
-LIST = f"1 {A} 8\n1 {B} 8 0 ping_from=sip:probe@lb.example;obproxy=sip:127.0.0.1:5999\n1 {C}\n"
+LIST = f"1 {A} 8 3\n1 {B} 8 2 ping_from=sip:probe@lb.example;obproxy=sip:127.0.0.1:5999\n1 {C} 0 1\n"
 
 
 class FakeTm:

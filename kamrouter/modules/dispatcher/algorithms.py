@@ -19,6 +19,9 @@ With ``dead_target_share = "spread"`` the hash, random and weight algorithms ins
 re-pick among the usable targets (hash modulo their number, random, weighted), so the share
 spreads evenly and a given key still always lands on the same live target.
 
+Indexes are positions in the set's Kamailio order (see ``model.DestinationSet``), so a hash
+slot names the same target as in Kamailio (tests/dispatcher/test_kamailio_parity.py).
+
 Failover order (Kamailio's): the chosen target, the ones after it to the end of the set,
 then the ones before it, skipping unusable ones (and for alg 10 full ones), the default
 target (``use_default``) last; at most ``limit`` of them. Alg 13 orders by adjusted priority.
