@@ -21,6 +21,8 @@ from kamrouter.rpc.dispatch import Dispatcher as JsonRpc
 from kamrouter.rpc.registry import MethodRegistry
 from kamrouter.stats import StatsRegistry
 from kamrouter.timers import Scheduler
+from support.ports import free_port, tcp_accepts
+from support.proxy import ProxyProcess, kamrouter_binary
 
 
 class Clock:
@@ -87,8 +89,6 @@ class RedisServer:
     restart keeps the data (as a production Redis with persistence would)."""
 
     def __init__(self, workdir: Path) -> None:
-        from tests.support.ports import free_port
-
         self.workdir = workdir
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -98,8 +98,6 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        from tests.support.ports import tcp_accepts
-
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
@@ -132,3 +130,70 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+class RouterUnderTest:
+    """A real ``kamrouter -c CONFIG`` process with [[htable]] tables and a routing script,
+    and kamcli (in-process, over the router's control socket) to operate it."""
+
+    def __init__(self, workdir: Path, *, tables: str, script: str) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = workdir
+        self.port = free_port()
+        self.run_dir = workdir / "run"
+        (workdir / "routes.py").write_text(script)
+        config = workdir / "kamrouter.toml"
+        config.write_text(f"""\
+[core]
+listen = ["udp:127.0.0.1:{self.port}", "tcp:127.0.0.1:{self.port}"]
+
+[routing]
+script = "routes.py"
+
+[rpc]
+run_dir = "{self.run_dir}"
+
+{tables}""")
+        self.process = ProxyProcess("kamrouter", [kamrouter_binary(), "-c", str(config)],
+                                    self.port, workdir)
+
+    @property
+    def address(self) -> str:
+        return self.process.address
+
+    @property
+    def socket(self) -> str:
+        return str(self.run_dir / "kamrouter_rpc.sock")
+
+    def start(self, timeout: float = 15) -> RouterUnderTest:
+        """Start and wait until the router says it is ready (modules started: tables
+        loaded, Redis synced)."""
+        self.process.start(timeout)
+        deadline = time.monotonic() + timeout
+        while "kamrouter ready" not in self.process.log_tail():
+            if not self.process.running() or time.monotonic() > deadline:
+                raise AssertionError(f"kamrouter not ready:\n{self.process.log_tail()}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def kamcli(self, *args: str, output: str = "json") -> Any:
+        """Run ``kamcli -s SOCKET -o OUTPUT ARGS`` in-process; return the click Result."""
+        from click.testing import CliRunner
+
+        from kamcli.main import cli
+
+        return CliRunner().invoke(cli, ["-s", self.socket, "-o", output, *args],
+                                  prog_name="kamcli")
+
+    def kamcli_ok(self, *args: str, output: str = "json") -> Any:
+        """Like :meth:`kamcli`, requiring exit 0; returns parsed JSON stdout (or the text)."""
+        result = self.kamcli(*args, output=output)
+        assert result.exit_code == 0, (f"kamcli {' '.join(args)} -> {result.exit_code}\n"
+                                       f"{result.output}\n{self.process.log_tail()}")
+        text = result.stdout
+        if output == "json" and text.strip():
+            return json.loads(text)
+        return text
