@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 
 from kamrouter.config import ConfigError
 from kamrouter.core.settings import Settings
@@ -191,3 +192,19 @@ def test_bad_list_at_startup_is_a_config_error(tmp_path: Path) -> None:
         Rpc(tmp_path, "1 sip:ok\nbroken line here\n")
     assert err.value.problems == [
         f"dispatcher: {tmp_path / 'dispatcher.list'}:2: setid 'broken' is not an integer"]
+
+
+async def test_module_start_resolves_names_arms_timers_and_stop_cancels(tmp_path: Path) -> None:
+    rpc = Rpc(tmp_path, LIST + "3 sip:localhost:5080\n", ping_interval=1.0, probing_mode=1)
+    router = rpc.router
+    async with trio.open_nursery() as nursery:
+        await rpc.module.start(nursery)
+    assert "127.0.0.1" in rpc.module.dispatcher.resolved["localhost"]
+    full = await rpc("dispatcher.list", "full")
+    assert full["RECORDS"][2]["SET"]["TARGETS"][0]["DEST"]["IPADDR"] is not None
+    router.scheduler.fire_due(router.clock.now)
+    assert len(router.probes) == 4                       # the first round runs at once
+    await rpc.module.stop()
+    router.clock.now += 3600
+    router.scheduler.fire_due(router.clock.now)
+    assert len(router.probes) == 4 and router.scheduler.next_deadline() is None

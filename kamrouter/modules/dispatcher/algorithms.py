@@ -6,7 +6,7 @@
 | 4   | round robin |
 | 6   | random |
 | 8   | serial: highest priority first |
-| 9   | ``weight`` (relative shares, smooth weighted round robin over all targets) |
+| 9   | ``weight`` as relative shares, smooth weighted round robin over all targets (Kamailio: percent slots of a 100-slot table, the rest to the last target); none weighted: equal shares |
 | 10  | call load: fewest active calls under ``maxload`` (INVITE only; other methods: first target) |
 | 11  | ``rweight`` among usable targets only (equal shares when none has one) |
 | 12  | parallel: the first target, all others become branches (done by the caller) |
@@ -115,10 +115,10 @@ def select_targets(dset: DestinationSet, alg: int, msg: Any, options: SelectOpti
         room = [i for i in range(span) if usable[i] and not _is_full(targets[i])]
         if room:
             chosen = min(room, key=lambda i: targets[i].health.load)
-        elif not (options.use_default and n > 1 and usable[n - 1] and not _is_full(targets[n - 1])):
-            return []
-        else:
+        elif options.use_default and n > 1 and usable[n - 1] and not _is_full(targets[n - 1]):
             chosen = n - 1
+        else:
+            return []
     elif alg == RELATIVE_WEIGHT:
         live = [i for i in range(span) if usable[i]]
         if live:

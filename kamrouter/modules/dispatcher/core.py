@@ -3,6 +3,11 @@
 The script API, the RPC methods and the prober all act through one :class:`Dispatcher`;
 it owns the current :class:`DispatchList` (swapped whole on reload/add/remove), the call
 load table, the ``dispatcher:`` statistics and the dst-up / dst-down events.
+
+Events fire whenever a target turns usable or unusable, whoever caused it; their data says
+who (``origin``: ping, script, rpc, reload) besides Kamailio's code/reason/uri/setid/flags.
+Kamailio raises none for RPC changes and none for the initial state; here RPC changes do,
+and ``initial_events = true`` announces every target that appears (startup, reload, add).
 """
 from __future__ import annotations
 
@@ -99,6 +104,8 @@ class Dispatcher:
                     self._notify(DST_UP if dest.health.usable else DST_DOWN, dest, origin, 0, "")
 
     def reload(self) -> None:
+        """Read the sources and swap the list (blocking: the module's RPC reload reads the
+        file in a worker thread instead)."""
         self.replace_list(self.read_sources())
 
     def add(self, spec: DestinationSpec) -> None:

@@ -44,7 +44,7 @@ class DispatcherModule(Module):
             self.dispatcher = Dispatcher(
                 config, router.stats, router.clock,
                 lambda event, data: router.emit(event, **data), list_path)
-            self.dispatcher.replace_list(self.dispatcher.read_sources())
+            self.dispatcher.reload()
         except ListError as exc:
             raise ConfigError([f"dispatcher: {problem}" for problem in exc.problems]) from None
         self.prober = Prober(self.dispatcher, router.scheduler, self._send_request)

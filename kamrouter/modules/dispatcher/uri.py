@@ -33,10 +33,6 @@ class TargetAddress:
         """RFC 3263 defaults when the URI names no transport: UDP for sip, TLS for sips."""
         return self.transport or ("tls" if self.scheme == "sips" else "udp")
 
-    @property
-    def hostport(self) -> str:
-        return self.host if self.port is None else f"{self.host}:{self.port}"
-
 
 def canonical_ip(text: str) -> str | None:
     """``text`` as ipaddress prints it (so ``::01`` and ``::1`` compare equal), None when it
