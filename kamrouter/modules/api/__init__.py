@@ -74,7 +74,8 @@ class ApiScriptApi:
         from kamrouter.script import tm
 
         tm.newtran(msg)
-        self._module.router.spawn(self._module.decide_then, msg, then)
+        self._module.router.spawn(  # type: ignore[attr-defined]
+            self._module.decide_then, msg, then)
 
     async def decide(self, msg: Any) -> Decision:
         """For an ``async def`` route: the API's decision; never raises (on_error instead)."""
