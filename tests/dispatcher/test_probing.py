@@ -10,6 +10,7 @@ from typing import Any
 
 from kamrouter.modules.dispatcher.flags import DISABLED, state_letters
 from kamrouter.modules.dispatcher.health import Origin
+from kamrouter.modules.dispatcher.listfile import make_spec
 from kamrouter.modules.dispatcher.probing import Prober, parse_reply_codes
 from kamrouter.sip import Response
 from .bench import Bench
@@ -185,3 +186,15 @@ def test_interval_zero_means_no_probing() -> None:
     bench, tm, prober = make(1, ping_interval=0)
     advance(bench, 3)
     assert tm.sent == [] and bench.scheduler.next_deadline() is None
+
+
+def test_a_target_added_at_run_time_is_probed_next_round() -> None:
+    bench, tm, _ = make(0)
+    bench.scheduler.fire_due(bench.clock.now)
+    tm.probed()
+    bench.ds.add(make_spec(1, "sip:127.0.0.1:5079", 8, origin="rpc"))   # kamailio#4212
+    tm.down.add("sip:127.0.0.1:5079")
+    advance(bench, 2.0)
+    assert "sip:127.0.0.1:5079" in tm.probed()
+    advance(bench, 1.5)
+    assert state_letters(bench.flags(1, "sip:127.0.0.1:5079")) == "IP"
