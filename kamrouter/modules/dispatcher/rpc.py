@@ -1,9 +1,11 @@
 """``dispatcher.*`` RPC methods: Kamailio's names, positional params, result shapes and
 fault messages (each fault message may carry a detail after a colon).
 
-Additions over Kamailio: sets are listed in ascending order; every DEST carries ``LATENCY``,
-``RUNTIME`` and a ``PROBE`` object (last probe time, status, reason, probes sent/failed);
-``dispatcher.list`` and ``set_state`` accept integers sent as decimal strings.
+Differences from Kamailio: sets are listed in ascending order; every DEST carries
+``LATENCY``, ``RUNTIME`` and a ``PROBE`` object (last probe time, status, reason, probes
+sent/failed); integer params may also come as decimal strings; ``set_state ... all`` on a
+set that does not exist fails ("State Update Failed") where Kamailio 5.6 answered OK; there
+is no ``reload_delta`` (reloads are serialised and swap atomically, so none is needed).
 """
 from __future__ import annotations
 
