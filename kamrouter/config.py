@@ -41,7 +41,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 _TYPE_NAMES = {int: "integer", float: "number", str: "string", bool: "boolean", dict: "table"}
 
 
-def _describe(value: Any) -> str:
+def describe_value(value: Any) -> str:
     kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
             dict: "table"}.get(type(value), type(value).__name__)
     shown = repr(value)
@@ -98,7 +98,7 @@ def _convert(value: Any, tp: Any, where: str, problems: list[str]) -> Any:
             return value
     elif isinstance(tp, type) and isinstance(value, tp):
         return value
-    problems.append(f"{where}: expected {_type_name(tp)}, got {_describe(value)}")
+    problems.append(f"{where}: expected {_type_name(tp)}, got {describe_value(value)}")
     return None
 
 

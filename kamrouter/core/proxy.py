@@ -7,6 +7,7 @@ transaction absorbs retransmissions.
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 import inspect
 import logging
 from collections.abc import Callable
@@ -66,6 +67,8 @@ class Proxy:
         self.sl_acks = counter("sl", "received_ACKs")
         self.script_errors = counter("core", "script_errors")
         self._loop_marker = self.tm.branch_prefix.encode()
+        #: Call-ID → requests waiting for the call's async request_route to finish.
+        self._async_calls: dict[str, deque[ScriptMessage]] = {}
 
     # == receiving ==========================================================================
     def on_message(self, data: bytes, source: Endpoint, local: Endpoint) -> None:
@@ -185,7 +188,12 @@ class Proxy:
             if msg.method != "ACK":
                 txn = self.transaction_for(msg)
                 txn.arm_timeout(self.tm.params.fr_timer)
-            self.router.spawn(self._run_async_request, msg, hook)
+            waiting = self._async_calls.get(msg.call_id)
+            if waiting is not None:
+                waiting.append(msg)  # keep a call's requests in arrival order (ACK before BYE)
+            else:
+                self._async_calls[msg.call_id] = deque()
+                self.router.spawn(self._run_async_call, msg)
             return
         try:
             hook(msg)
@@ -194,9 +202,24 @@ class Proxy:
         except Exception:  # noqa: BLE001 - operator code
             self._script_failed(msg, "request_route")
 
+    async def _run_async_call(self, msg: ScriptMessage) -> None:
+        """Route one call's requests one after the other through an async request_route."""
+        call_id = msg.call_id
+        waiting = self._async_calls[call_id]
+        try:
+            while True:
+                await self._run_async_request(msg, self.router.script.request_route)
+                if not waiting:
+                    return
+                msg = waiting.popleft()
+        finally:
+            del self._async_calls[call_id]
+
     async def _run_async_request(self, msg: ScriptMessage, hook: Callable[..., Any]) -> None:
         try:
-            await hook(msg)
+            result = hook(msg)
+            if inspect.isawaitable(result):  # a SIGHUP may have swapped in a plain hook
+                await result
         except SipParseError as exc:
             self._bad_header(msg, exc)
             return
@@ -400,6 +423,8 @@ class Proxy:
             req.set_ruri(target.uri)
         for name, value in target.headers:
             req.append_header(name, value)
+        if target.path:
+            req.prepend_header("Route", target.path)
         branch = txn.add_branch(req, None, None,
                                 self.tm.branch_id(txn, index, txn.user["loop_tag"]))
         self._configure_branch(branch, target)

@@ -25,7 +25,7 @@ from kamrouter.net import Endpoint, parse_socket
 from kamrouter.rpc import MethodRegistry
 from kamrouter.rpc.core_methods import register_core_methods
 from kamrouter.rpc.server import serve_rpc
-from kamrouter.script.api import builtin_apis
+from kamrouter.script.builtins import builtin_apis
 from kamrouter.script.loader import Script, ScriptError, load_script, set_apis
 from kamrouter.sip import Response, generate_branch, make_request
 from kamrouter.core.addressing import format_hostport, next_hop

@@ -18,8 +18,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     import trio
 
+    from kamrouter.core.settings import Settings
     from kamrouter.rpc.registry import MethodRegistry
     from kamrouter.stats import StatsRegistry
     from kamrouter.timers import Scheduler
@@ -31,9 +34,13 @@ class RouterServices(Protocol):
     stats: StatsRegistry
     rpc: MethodRegistry
     scheduler: Scheduler
+    settings: Settings
 
     def clock(self) -> float:
         """Monotonic seconds; the same clock the scheduler uses."""
+
+    def spawn(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run ``func(*args)`` as a task of the router (work that awaits I/O)."""
 
     def emit(self, event: str, **data: Any) -> None:
         """Run the routing script's ``event`` hook for ``event`` (e.g. ``dispatcher:dst-down``)."""

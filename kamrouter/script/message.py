@@ -18,12 +18,16 @@ if TYPE_CHECKING:
 class Target:
     """One entry of the destination set: where a branch goes and how."""
 
-    __slots__ = ("uri", "dst_uri", "socket", "fr_timer", "fr_inv_timer", "headers", "attrs")
+    __slots__ = ("uri", "dst_uri", "socket", "path", "fr_timer", "fr_inv_timer", "headers",
+                 "attrs")
 
-    def __init__(self, uri: str, dst_uri: str | None = None, socket: str | None = None) -> None:
+    def __init__(self, uri: str, dst_uri: str | None = None, socket: str | None = None,
+                 path: str | None = None) -> None:
         self.uri = uri
         self.dst_uri = dst_uri
         self.socket = socket
+        #: Route set to put in front of the branch (Kamailio's branch ``path``).
+        self.path = path
         self.fr_timer: float | None = None
         self.fr_inv_timer: float | None = None
         self.headers: list[tuple[str, str]] = []

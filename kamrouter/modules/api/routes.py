@@ -4,12 +4,7 @@ The router runs this file instead of an operator script. It uses only the public
 so it is also a template for a script of your own that mixes API routing with local logic.
 """
 from kamrouter.modules.rtjson import RtjsonApi
-from kamrouter.script import core, maxfwd, rr, sanity, sl, tm
-from kamrouter.script.loader import current_apis
-
-# `from kamrouter.script import api` would find the submodule kamrouter/script/api.py
-# (the built-in APIs) before this module's API; ask the registry directly.
-api = current_apis()["api"]
+from kamrouter.script import api, core, maxfwd, rr, sanity, sl, tm
 rtjson = RtjsonApi()
 
 

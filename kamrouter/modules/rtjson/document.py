@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from kamrouter.config import _describe as describe
+from kamrouter.config import describe_value as describe
 from kamrouter.net import parse_socket
 from kamrouter.sip import SipParseError, parse_uri
 

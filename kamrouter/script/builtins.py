@@ -70,10 +70,12 @@ class Tm:
         self._proxy.transaction_for(msg).reply_handler = handler
 
     def append_branch(self, msg: ScriptMessage, uri: str | None = None,
-                      dst_uri: str | None = None, socket: str | None = None) -> Target:
-        """Add a parallel branch (default: the current R-URI/$du, like Kamailio)."""
+                      dst_uri: str | None = None, socket: str | None = None,
+                      path: str | None = None) -> Target:
+        """Add a parallel branch (default: the current R-URI/$du, like Kamailio); ``path``
+        is a Route set (comma-separated) the branch is sent through."""
         target = Target(uri or msg.ruri, dst_uri if uri else (dst_uri or msg.dst_uri),
-                        socket or msg.socket)
+                        socket or msg.socket, path)
         msg.branches.append(target)
         return target
 
