@@ -1,6 +1,9 @@
 """``kamcli``: operate a running kamrouter (or Kamailio's jsonrpcs) over JSON-RPC."""
 from __future__ import annotations
 
+import os
+import sys
+
 import click
 
 from kamcli import __version__
@@ -19,7 +22,7 @@ Exit codes: 0 ok, 1 the router answered with an error, 2 usage or config error,
 """
 
 
-@click.group(cls=KamcliGroup, epilog=EPILOG,
+@click.group(cls=KamcliGroup, epilog=EPILOG, invoke_without_command=True,
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-c", "--config", metavar="FILE", envvar="KAMCLI_CONFIG",
               help="Config file (TOML); replaces the default search.")
@@ -40,10 +43,27 @@ def cli(click_ctx: click.Context, **_: object) -> None:
     from kamcli.context import Context
     from kamcli.options import resolve_options
 
+    if click_ctx.invoked_subcommand is None:
+        click.echo(click_ctx.get_help())
+        return
     if not isinstance(click_ctx.obj, Context):
         click_ctx.obj = Context(resolve_options(click_ctx))
         click_ctx.call_on_close(click_ctx.obj.close)
 
 
 def main() -> None:
-    cli(prog_name="kamcli")
+    """Console entry point: Click's standalone handling, plus Ctrl-C = 130 (not Click's 1,
+    which means "the router answered with an error") and quiet ends of closed pipes."""
+    try:
+        status = cli.main(prog_name="kamcli", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        status = exc.exit_code
+    except click.Abort as exc:
+        interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
+        click.echo("Interrupted." if interrupted else "Aborted!", err=True)
+        status = 130 if interrupted else 1
+    except BrokenPipeError:  # e.g. `kamcli stats | head -3`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 141
+    sys.exit(status if isinstance(status, int) else 0)

@@ -26,26 +26,34 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import warnings
 from typing import Any
 
-from jsonrpcserver.codes import (
-    ERROR_INTERNAL_ERROR,
-    ERROR_INVALID_PARAMS,
-    ERROR_INVALID_REQUEST,
-    ERROR_METHOD_NOT_FOUND,
-    ERROR_PARSE_ERROR,
-    ERROR_SERVER_ERROR,
-)
-from jsonrpcserver.response import (
-    ErrorResponse,
-    SuccessResponse,
-    serialize_error,
-    serialize_success,
-)
-from jsonrpcserver.sentinels import NODATA
+with warnings.catch_warnings():
+    # jsonrpcserver 5 loads its bundled schema through a deprecated importlib.resources call.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from jsonrpcserver.codes import (
+        ERROR_INTERNAL_ERROR,
+        ERROR_INVALID_PARAMS,
+        ERROR_INVALID_REQUEST,
+        ERROR_METHOD_NOT_FOUND,
+        ERROR_PARSE_ERROR,
+        ERROR_SERVER_ERROR,
+    )
+    from jsonrpcserver.response import (
+        ErrorResponse,
+        SuccessResponse,
+        serialize_error,
+        serialize_success,
+    )
+    from jsonrpcserver.sentinels import NODATA
 
 from kamrouter.rpc.params import InvalidParams, bind
 from kamrouter.rpc.registry import MethodRegistry, RpcError
+
+__all__ = ["Dispatcher", "encode", "error_reply", "ERROR_INTERNAL_ERROR", "ERROR_INVALID_PARAMS",
+           "ERROR_INVALID_REQUEST", "ERROR_METHOD_NOT_FOUND", "ERROR_PARSE_ERROR",
+           "ERROR_SERVER_ERROR"]
 
 log = logging.getLogger("kamrouter.rpc")
 

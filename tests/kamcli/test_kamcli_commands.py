@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -12,6 +15,8 @@ import pytest
 
 if TYPE_CHECKING:
     from conftest import Router
+
+BIN = Path(sys.executable).parent
 
 
 COMMANDS = [
@@ -180,3 +185,18 @@ def test_timeout_exits_3(router: Router, tmp_path) -> None:
 
 def test_version_option(router: Router) -> None:
     assert router.kamcli("--version").stdout.startswith("kamcli, version ")
+
+
+def test_ctrl_c_ends_a_watch_cleanly(router: Router) -> None:
+    watch = subprocess.Popen([str(BIN / "kamcli"), "stats", "--watch", "0.1", "core:"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=router.env, cwd=router.home)
+    assert watch.stdout is not None
+    assert "core:rcv_requests" in watch.stdout.readline()
+    watch.send_signal(signal.SIGINT)
+    assert watch.wait(30) == 0
+
+
+def test_no_arguments_shows_help(router: Router) -> None:
+    done = router.kamcli()
+    assert done.returncode == 0 and "Commands:" in done.stdout

@@ -71,7 +71,7 @@ def test_ctrl_d_leaves_and_usage_errors_do_not(shell: Shell, capsys) -> None:
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_in_a_real_terminal(router: Router, tmp_path) -> None:
-    """Tab completion of a method name, table output on a TTY, history: through tmux."""
+    """Tab completion of a method name, table output and live views on a TTY, history."""
     tmux = ["tmux", "-S", str(tmp_path / "tmux.sock")]
 
     def send(*keys: str) -> None:
@@ -99,6 +99,10 @@ def test_in_a_real_terminal(router: Router, tmp_path) -> None:
         wait_for("up_since")
         send("stats core:rcv_requests", "Enter")
         wait_for("rcv_requests")
+        send("stats --watch 0.2 --count 3 core:", "Enter")  # a Rich Live view with rates
+        wait_for("statistics, every 0.2s")
+        send("moni -i 0.2 -n 2", "Enter")
+        wait_for("Transactions")
         send("exit", "Enter")
         history = Path(router.env["XDG_STATE_HOME"]) / "kamcli" / "history"
         deadline = time.monotonic() + 20

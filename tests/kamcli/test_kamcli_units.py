@@ -72,3 +72,39 @@ def test_config_file_problems_name_file_and_key(tmp_path) -> None:
     assert load_file_settings(str(path)).timeout == 2.0
     with pytest.raises(ConfigFileError, match="not found"):
         load_file_settings(str(tmp_path / "missing.toml"))
+
+
+def test_stream_transport_reconnects_after_the_server_closed_an_idle_connection(
+        tmp_path) -> None:
+    """The router closes idle connections; the next call (e.g. in the shell) reconnects."""
+    import socket
+    import threading
+
+    from kamcli.transport import StreamTransport
+
+    path = str(tmp_path / "s.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen()
+
+    first_closed = threading.Event()
+
+    def serve_two_connections() -> None:
+        for answer in (b'{"n": 1}\n', b'{"n": 2}\n'):
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(1000)
+                conn.sendall(answer)
+            first_closed.set()  # closing after the reply: an idle timeout, compressed
+
+    thread = threading.Thread(target=serve_two_connections)
+    thread.start()
+    client = StreamTransport(path, timeout=10)
+    try:
+        assert client.exchange(b"{}") == b'{"n": 1}\n'
+        assert first_closed.wait(10)
+        assert client.exchange(b"{}") == b'{"n": 2}\n'
+    finally:
+        client.close()
+        thread.join(10)
+        server.close()

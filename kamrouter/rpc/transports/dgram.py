@@ -13,9 +13,13 @@ import logging
 import socket
 
 import trio
-from jsonrpcserver.codes import ERROR_INVALID_REQUEST, ERROR_SERVER_ERROR
 
-from kamrouter.rpc.dispatch import Dispatcher, error_reply
+from kamrouter.rpc.dispatch import (
+    ERROR_INVALID_REQUEST,
+    ERROR_SERVER_ERROR,
+    Dispatcher,
+    error_reply,
+)
 from kamrouter.rpc.transports.limits import Limits
 from kamrouter.rpc.transports.socketfile import (
     Ownership,

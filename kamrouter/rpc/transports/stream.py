@@ -13,9 +13,13 @@ import socket
 from functools import partial
 
 import trio
-from jsonrpcserver.codes import ERROR_INVALID_REQUEST, ERROR_SERVER_ERROR
 
-from kamrouter.rpc.dispatch import Dispatcher, error_reply
+from kamrouter.rpc.dispatch import (
+    ERROR_INVALID_REQUEST,
+    ERROR_SERVER_ERROR,
+    Dispatcher,
+    error_reply,
+)
 from kamrouter.rpc.framing import DocumentTooLarge, JsonSplitter
 from kamrouter.rpc.transports.limits import RECEIVE_SIZE, Limits
 from kamrouter.rpc.transports.socketfile import (
