@@ -151,3 +151,14 @@ async def test_a_full_queue_drops_writes_and_reads_the_table_again(
         await eventually(lambda: link(a).connected and stat(a, "redis_resyncs") >= 2
                          and not link(a).queue, "resynced after the drop")
         assert sorted(k for k, _ in a.api.items("shared")) == ["k0", "k1", "k2"]
+
+
+async def test_writes_still_queued_at_shutdown_are_handed_to_redis(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    async with nodes(tmp_path, redis_server, count=1) as (a,):
+        pass
+    a.api.set("shared", "late", "write")  # the link task is gone: only the queue has it
+    assert len(link(a).queue) == 1
+    await a.module.stop()
+    async with coredis.Redis.from_url(redis_server.url, decode_responses=True) as r:
+        assert await r.get("{kamrouter:htable:shared}:late") == "s:write"

@@ -29,7 +29,9 @@ from contextlib import AbstractAsyncContextManager
 from itertools import islice
 from typing import Any
 
+import anyio
 import trio
+from coredis.exceptions import RedisError
 
 from kamrouter.modules.htable.config import TableConfig
 from kamrouter.modules.htable.table import Op, Row, Table, Value
@@ -136,7 +138,6 @@ class RedisLink:
         self._work = trio.Event()
         self._resync_wanted = False
         self._buffer: list[str] | None = None
-        self._script: Any = None
         table.on_write = self.enqueue
 
     # -- the local side --------------------------------------------------------------------
@@ -228,7 +229,7 @@ class RedisLink:
                     raise
                 self._buffer = None
                 was_connected, self.connected = self.connected, False
-                if all(isinstance(p, ResyncNeeded) for p in problems):
+                if any(isinstance(p, ResyncNeeded) for p in problems):
                     log.warning("htable %s: reading the table again from Redis", self.table.name)
                     continue
                 self.stats.errors.value += 1
@@ -247,7 +248,6 @@ class RedisLink:
             delay = min(delay * 2, RETRY_MAX)
 
     async def _session(self, client: Any) -> None:
-        self._script = client.register_script(_APPLY_OP)
         async with client.pubsub(channels=[self.channel], ignore_subscribe_messages=True,
                                  retry_policy=None) as pubsub:
             self._buffer = []
@@ -293,6 +293,7 @@ class RedisLink:
 
     async def send_queued(self, client: Any) -> None:
         """Send every queued op in order; an op leaves the queue once Redis has it."""
+        script = client.register_script(_APPLY_OP)
         while self.queue:
             if self.queue[0][0] == "flush":
                 await self._flush_remote(client)
@@ -303,11 +304,11 @@ class RedisLink:
             batch = batch[:cut]
             async with client.pipeline(transaction=False) as pipe:
                 for op in batch:
-                    self._send_op(pipe, op)
+                    self._send_op(script, pipe, op)
             for _ in batch:
                 self.queue.popleft()
 
-    def _send_op(self, pipe: Any, op: Op) -> Any:
+    def _send_op(self, script: Any, pipe: Any, op: Op) -> Any:
         kind, key = op[0], op[1]
         arg, explicit = "", ""
         if kind == "set":
@@ -315,7 +316,7 @@ class RedisLink:
             explicit = "" if op[3] is None else str(int(op[3] * 1000))
         elif kind in ("inc", "expire"):
             arg = str(op[2]) if kind == "inc" else str(int(op[2] * 1000))
-        return self._script(keys=[self.key_prefix + key],
+        return script(keys=[self.key_prefix + key],
                             args=[self.channel, self.node_id, key, kind, *self._rules, arg,
                                   explicit], client=pipe)
 
@@ -354,10 +355,11 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 
 
 def _is_redis_problem(exc: BaseException) -> bool:
-    import coredis.exceptions
-
-    return isinstance(exc, (coredis.exceptions.RedisError, OSError, TimeoutError,
-                            ResyncNeeded, trio.BrokenResourceError, trio.ClosedResourceError))
+    """A lost or refused connection (worth a warning), not a bug (worth a traceback)."""
+    return isinstance(exc, (RedisError, OSError, TimeoutError, ResyncNeeded,
+                            trio.BrokenResourceError, trio.ClosedResourceError,
+                            anyio.BrokenResourceError, anyio.ClosedResourceError,
+                            anyio.EndOfStream))
 
 
 def _describe(problems: list[BaseException]) -> str:
