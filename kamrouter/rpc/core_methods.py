@@ -59,7 +59,7 @@ def register_core_methods(registry: MethodRegistry, router: Router) -> None:
         ("used_size", lambda: memory().rss),
         ("real_used_size", lambda: memory().rss),
         ("max_used_size", lambda: memory().peak_rss),
-        ("free_size", lambda: max(memory().total - memory().rss, 0)),
+        ("free_size", lambda: memory().free),
     ):
         router.stats.gauge("shmem", name, read)
 
@@ -138,7 +138,7 @@ class CoreMethods:
         if divisor is None:
             raise RpcError(400, f"unit: expected one of b, k, m, g, got {unit!r}")
         mem = memory()
-        values = {"total": mem.total, "free": max(mem.total - mem.rss, 0), "used": mem.rss,
+        values = {"total": mem.total, "free": mem.free, "used": mem.rss,
                   "real_used": mem.rss, "max_used": mem.peak_rss, "virtual": mem.virtual}
         return {key: value // divisor for key, value in values.items()}
 

@@ -16,6 +16,10 @@ class Memory:
     peak_rss: int
     virtual: int
 
+    @property
+    def free(self) -> int:
+        return max(self.total - self.rss, 0)
+
 
 def _status_fields() -> dict[str, int]:
     """``/proc/self/status`` sizes in bytes (``VmRSS: 1234 kB`` → ``{"VmRSS": 1263616}``)."""
