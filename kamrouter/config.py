@@ -105,8 +105,9 @@ def _convert(value: Any, tp: Any, where: str, problems: list[str]) -> Any:
 def build_section(cls: type[T], raw: dict[str, Any], where: str, problems: list[str]) -> T:
     """Build dataclass ``cls`` from ``raw``; unknown keys and bad types become problems.
 
-    A dataclass may define ``validate(self) -> list[str]`` for cross-field checks; its
-    messages are prefixed with ``where``.
+    A dataclass may define ``validate(self) -> list[str]`` for cross-field checks; each
+    message starts with the key it is about (``"listen[0]: ..."``) and gets ``where.``
+    in front.
     """
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
@@ -124,5 +125,6 @@ def build_section(cls: type[T], raw: dict[str, Any], where: str, problems: list[
     instance = cls(**values)
     validate = getattr(instance, "validate", None)
     if validate is not None:
-        problems.extend(f"{where}: {message}" if where else message for message in validate())
+        # validate() messages start with the key they are about: "listen[0]: ...".
+        problems.extend(f"{where}.{message}" if where else message for message in validate())
     return instance

@@ -13,7 +13,9 @@ from kamrouter.config import ConfigError
 from kamrouter.core.settings import Settings, load_settings
 from kamrouter.net import parse_socket
 
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "notice": logging.INFO,
+NOTICE = 25  # Kamailio's NOTICE sits between INFO and WARNING
+logging.addLevelName(NOTICE, "NOTICE")
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "notice": NOTICE,
           "warning": logging.WARNING, "error": logging.ERROR, "critical": logging.CRITICAL}
 
 
@@ -106,4 +108,10 @@ def main(config: Path | None, listen: tuple[str, ...], check_only: bool,
     except OSError as exc:
         click.echo(f"kamrouter: cannot listen: {exc}", err=True)
         sys.exit(1)
-    trio.run(router.run)
+    try:
+        trio.run(router.run)
+    except* ConfigError as group:  # e.g. the control socket is in use by another router
+        for exc in group.exceptions:
+            for problem in exc.problems:  # type: ignore[attr-defined]
+                click.echo(f"kamrouter: {problem}", err=True)
+        sys.exit(1)

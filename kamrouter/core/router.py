@@ -31,7 +31,7 @@ from kamrouter.sip import Response, generate_branch, make_request
 from kamrouter.core.addressing import format_hostport, next_hop
 from kamrouter.stats import StatsRegistry
 from kamrouter.timers import Scheduler
-from kamrouter.tm import TmParams, TransactionLayer
+from kamrouter.tm import TmParams, Transaction, TransactionLayer
 
 log = logging.getLogger("kamrouter")
 
@@ -83,6 +83,7 @@ class Router:
             tm_params(settings), self.scheduler, self.transports.send, hooks, self.stats))
         self.tm = self.proxy.tm
         self.modules: dict[str, Module] = {}
+        self._transaction_end: list[Callable[[Transaction], None]] = []
         self._load_modules()
         set_apis({**builtin_apis(self.proxy), **self._module_apis()})
         self.script: Script = load_script(script_path(settings))
@@ -206,8 +207,17 @@ class Router:
                 send(await self.resolver.resolve(hop.host))
             self.spawn(resolve_then_send)
 
-    def transaction_terminated(self, txn: Any) -> None:
-        """Hook point for per-call bookkeeping when a transaction is freed."""
+    def on_transaction_end(self, callback: Callable[[Transaction], None]) -> None:
+        """Call ``callback(txn)`` when a transaction is freed (``txn.final_status`` tells how
+        it ended, 0 if never answered); for modules that keep per-call state."""
+        self._transaction_end.append(callback)
+
+    def transaction_terminated(self, txn: Transaction) -> None:
+        for callback in self._transaction_end:
+            try:
+                callback(txn)
+            except Exception:  # noqa: BLE001 - one module's bug must not stop the others
+                log.exception("transaction end hook %r failed", callback)
 
     # -- script reload --------------------------------------------------------------------------
     def reload_script(self) -> None:
@@ -229,14 +239,18 @@ class Router:
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            # Control socket first: whoever sees the SIP port open can already use kamcli.
+            listening = await nursery.start(partial(serve_rpc, stats=self.stats),
+                                            self.settings.rpc, self.rpc)
+            log.info("control interface: %s", listening)
+            nursery.start_soon(self._run_timers)
+            nursery.start_soon(self._handle_signals, nursery.cancel_scope)
+            # Modules before SIP: shared tables sync before the first call reads them.
+            for module in self.modules.values():
+                await module.start(nursery)
             await nursery.start(self.transports.serve, self.proxy.on_message)
             for endpoint in self.sockets:
                 self.proxy.identity.add(endpoint)
-            await nursery.start(partial(serve_rpc, stats=self.stats), self.settings.rpc, self.rpc)
-            nursery.start_soon(self._run_timers)
-            nursery.start_soon(self._handle_signals, nursery.cancel_scope)
-            for module in self.modules.values():
-                await module.start(nursery)
             log.info("kamrouter ready: listening on %s",
                      ", ".join(str(s) for s in self.sockets))
             task_status.started()

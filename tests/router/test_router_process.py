@@ -208,7 +208,7 @@ def test_check_names_every_problem(tmp_path: Path) -> None:
                              '[tm]\nfr_timer = "soon"\nfr_timr = 1\n'
                              '[routing]\nscript = "missing.py"\n')
     assert result.returncode == 1
-    for expected in ("core: listen[0]", "tm.fr_timer: expected integer",
+    for expected in ("core.listen[0]", "tm.fr_timer: expected integer",
                      "tm: unknown key 'fr_timr' (did you mean 'fr_timer'?)"):
         assert expected in result.stderr
     result = check(tmp_path, '[routing]\nscript = "missing.py"\n')
