@@ -96,11 +96,14 @@ class ProxyProcess:
 
 def kamrouter_proxy(workdir: Path, port: int, *, script: Path | str | None = None,
                     tm: Mapping[str, int] | None = None,
-                    env: Mapping[str, str] | None = None) -> ProxyProcess:
+                    env: Mapping[str, str] | None = None,
+                    sections: Mapping[str, Mapping[str, TomlValue]] | None = None,
+                    ) -> ProxyProcess:
     """kamrouter on udp+tcp:``port`` with a routing script (a path, or its source text;
-    None: the built-in default) and [tm] settings; not started yet."""
+    None: the built-in default), [tm] settings and any further config ``sections``
+    (merged key by key into the tables written here); not started yet."""
     workdir.mkdir(parents=True, exist_ok=True)
-    sections: dict[str, dict[str, TomlValue]] = {
+    document: dict[str, dict[str, TomlValue]] = {
         "core": {"listen": [f"udp:{LOOPBACK}:{port}", f"tcp:{LOOPBACK}:{port}"]},
         "rpc": {"run_dir": str(workdir / "run")},
     }
@@ -109,11 +112,13 @@ def kamrouter_proxy(workdir: Path, port: int, *, script: Path | str | None = Non
         script_path.write_text(script)
         script = script_path
     if script is not None:
-        sections["routing"] = {"script": str(script)}
+        document["routing"] = {"script": str(script)}
     if tm:
-        sections["tm"] = dict(tm)
+        document["tm"] = dict(tm)
+    for table, values in (sections or {}).items():
+        document.setdefault(table, {}).update(values)
     config = workdir / "kamrouter.toml"
-    config.write_text(toml_document(sections))
+    config.write_text(toml_document(document))
     return ProxyProcess("kamrouter", [kamrouter_binary(), "-c", str(config)], port, workdir, env)
 
 

@@ -132,7 +132,7 @@ class Sipp:
         if trace_messages:
             argv += ["-trace_msg", "-message_file", str(self._files["messages"])]
         if trace_rtt:
-            argv += ["-trace_rtt", "-rtt_freq", "1"]
+            argv += ["-trace_rtt", "-rtt_freq", "1"]  # sipp drops an unflushed batch at exit
         self.argv = argv + list(extra_args)
         self._process: subprocess.Popen[bytes] | None = None
         self.result: SippResult | None = None

@@ -1,0 +1,331 @@
+#!/usr/bin/env python3
+"""Call-rate benchmark: sipp UAC -> router -> sipp UAS at stepped rates, side by side.
+
+For each router (kamrouter, then Kamailio with 1 and with 8 UDP workers) and each rate in
+``--rates`` ascending, a fresh router relays ``rate x --duration`` calls (INVITE, 180, 200,
+ACK, BYE, 200, no hold time) between two sipp processes on 127.0.0.1; the router stops at
+the first rate with a failed call. Reported per router, at its highest rate with zero
+failed calls:
+
+- the router's CPU seconds per 1,000 calls (utime+stime of the router's processes, from
+  /proc/<pid>/stat, over the UAC's run);
+- p50/p99 call-setup time, INVITE sent -> 200 received at the caller (sipp -trace_rtt,
+  1 ms resolution).
+
+Everything (both sipps and the router) shares the machine's cores, so the rates are those of
+the whole setup; the CPU figures are the router's own. Kamailio runs ``benchmarks/kamailio/
+relay.cfg`` (the job of kamrouter's default script) in every routing mode.
+
+    .venv/bin/python benchmarks/cps.py                         # default rates, 20 s per step
+    .venv/bin/python benchmarks/cps.py --duration 3 --rates 250,500
+    .venv/bin/python benchmarks/cps.py --routers kamrouter --routing api-http
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # the e2e harness: tests/support
+
+from api_routing import KINDS as API_KINDS  # noqa: E402
+from api_routing import ApiRouting, Kind  # noqa: E402
+from support.ports import free_port  # noqa: E402
+from support.proxy import KAMAILIO, ProxyProcess, kamailio_proxy, kamrouter_proxy  # noqa: E402
+from support.sipp import Sipp, SippResult  # noqa: E402
+
+DEFAULT_RATES = (250, 500, 1000, 1500, 2000, 3000, 4000, 5000, 6000)
+KAMAILIO_CFG = REPO / "benchmarks" / "kamailio" / "relay.cfg"
+#: Kamailio's default number of workers per socket, and the one-worker run to compare a
+#: single-process kamrouter with.
+KAMAILIO_CHILDREN = (1, 8)
+KAMAILIO_SHM_MB = 1024  # high rates keep many transactions in wait state
+ROUTING_MODES = ("script", *API_KINDS)
+
+
+@dataclass
+class Running:
+    """A started router and what to undo after the step."""
+
+    proxy: ProxyProcess
+    cleanup: Callable[[], None] = lambda: None
+
+
+#: Starts a router for one step: (workdir, port, UAS host:port) -> Running.
+RouterStarter = Callable[[Path, int, str], Running]
+
+
+@dataclass
+class Step:
+    router: str
+    rate: int
+    calls: int
+    successful: int
+    failed: int
+    seconds: float
+    cpu_seconds: float
+    setup_ms: list[int]
+
+    @property
+    def passed(self) -> bool:
+        return self.failed == 0 and self.successful == self.calls
+
+    @property
+    def cpu_per_1000(self) -> float:
+        return self.cpu_seconds / max(self.successful, 1) * 1000
+
+    def percentile(self, fraction: float) -> float | None:
+        if not self.setup_ms:
+            return None
+        ordered = sorted(self.setup_ms)
+        return float(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))])
+
+
+# -- routers: one starter per (router, routing mode) ---------------------------------------
+
+def kamrouter_starter(routing: str) -> RouterStarter:
+    """kamrouter with its embedded default script, or routed by a reference API controller."""
+    quiet = {"core": {"log_level": "warning"}}
+
+    def start(workdir: Path, port: int, uas: str) -> Running:
+        if routing == "script":
+            return Running(kamrouter_proxy(workdir, port, sections=quiet).start())
+        api = ApiRouting(cast(Kind, routing), target=uas, workdir=workdir)
+        try:
+            proxy = kamrouter_proxy(workdir, port, sections={**api.sections, **quiet}).start()
+            api.start_controller()
+        except BaseException:
+            api.stop()
+            raise
+        return Running(proxy, api.stop)
+
+    return start
+
+
+def kamailio_starter(children: int) -> RouterStarter:
+    def start(workdir: Path, port: int, uas: str) -> Running:
+        return Running(kamailio_proxy(workdir, port, cfg=KAMAILIO_CFG, children=children,
+                                      shm_mb=KAMAILIO_SHM_MB).start())
+
+    return start
+
+
+def router_setups(routers: list[str], routing: str) -> list[tuple[str, RouterStarter]]:
+    setups = []
+    for router in routers:
+        if router == "kamrouter":
+            label = "kamrouter" if routing == "script" else f"kamrouter ({routing})"
+            setups.append((label, kamrouter_starter(routing)))
+        else:
+            for children in KAMAILIO_CHILDREN:
+                setups.append((f"kamailio ({children} worker{'s' * (children > 1)})",
+                               kamailio_starter(children)))
+    return setups
+
+
+# -- one step ------------------------------------------------------------------------------
+
+def run_step(label: str, start_router: RouterStarter, rate: int, duration: float,
+             workdir: Path) -> Step:
+    calls = max(1, round(rate * duration))
+    # Bounded: sipp gives up after the duration plus time for the last calls to finish.
+    timeout_s = duration + 15
+    uas = Sipp("uas", "uas.xml", workdir, port=free_port(), calls=calls, timeout_s=timeout_s)
+    running = start_router(workdir / "router", free_port(), uas.address)
+    # -l: room for 10 s worth of open calls, so sipp does not throttle a slow router.
+    uac = Sipp("uac", "uac.xml", workdir, port=free_port(), remote=uas.address,
+               outbound_proxy=running.proxy.address, calls=calls, rate=rate,
+               timeout_s=timeout_s, trace_rtt=True, extra_args=("-l", str(rate * 10)))
+    try:
+        uas.start()
+        uas.wait_listening()
+        cpu_before, started = process_tree_cpu(running.proxy.pid), time.monotonic()
+        result = uac.start().wait()
+        seconds = time.monotonic() - started
+        cpu = process_tree_cpu(running.proxy.pid) - cpu_before
+        uas.wait(timeout=5)
+    finally:
+        uac.kill()
+        uas.kill()
+        running.proxy.stop()
+        running.cleanup()
+    return Step(label, rate, calls, result.successful, result.failed, seconds, cpu,
+                setup_times(result))
+
+
+def setup_times(result: SippResult) -> list[int]:
+    """INVITE -> 200 times in ms of every call (sipp -trace_rtt rows of the "setup" rtd)."""
+    times = []
+    for path in result.rtt_files:
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split(";")
+            if len(fields) >= 3 and fields[2] == "setup":
+                times.append(int(float(fields[1])))
+    return times
+
+
+def process_tree_cpu(pid: int) -> float:
+    """utime+stime in seconds of ``pid`` and all its descendants (Kamailio forks workers)."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)"
+        parents[int(entry.name)] = int(fields[1])
+        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
+
+
+# -- running and reporting -----------------------------------------------------------------
+
+def benchmark(label: str, start_router: RouterStarter, rates: list[int], duration: float,
+              workdir: Path) -> list[Step]:
+    steps = []
+    for rate in rates:
+        step = run_step(label, start_router, rate, duration, workdir / f"{label}-{rate}")
+        steps.append(step)
+        print(f"  {label:<24} {rate:>6} cps: {step.successful}/{step.calls} ok, "
+              f"{step.failed} failed, {step.calls / step.seconds:,.0f} cps offered over "
+              f"{step.seconds:.1f} s, {step.cpu_per_1000:.3f} CPU s/1000 calls",
+              file=sys.stderr, flush=True)
+        if not step.passed:
+            break
+    return steps
+
+
+def best(steps: list[Step]) -> Step | None:
+    """The highest-rate step with zero failed calls."""
+    passed = [step for step in steps if step.passed]
+    return passed[-1] if passed else None
+
+
+def summary_table(results: dict[str, list[Step]]) -> str:
+    rows = ["| router | max calls/s, 0 failed | CPU s / 1,000 calls | setup p50 ms | "
+            "setup p99 ms | first failing rate |",
+            "|---|---:|---:|---:|---:|---:|"]
+    for label, steps in results.items():
+        top = best(steps)
+        failing = next((f"{s.rate} ({s.failed} failed)" for s in steps if not s.passed), "-")
+        if top is None:
+            rows.append(f"| {label} | none | - | - | - | {failing} |")
+            continue
+        rows.append(f"| {label} | {top.rate:,} | {top.cpu_per_1000:.3f} | "
+                    f"{_ms(top.percentile(0.5))} | {_ms(top.percentile(0.99))} | {failing} |")
+    return "\n".join(rows)
+
+
+def ratio_lines(results: dict[str, list[Step]]) -> list[str]:
+    """Each Kamailio run against kamrouter: how many times the rate, and the CPU per call."""
+    ours = {label: best(steps) for label, steps in results.items()
+            if label.startswith("kamrouter")}
+    lines = []
+    for label, steps in results.items():
+        theirs = best(steps)
+        if label.startswith("kamrouter") or theirs is None:
+            continue
+        for our_label, our in ours.items():
+            if our is None:
+                continue
+            lines.append(f"{label} / {our_label}: {theirs.rate / our.rate:.1f}x the call rate, "
+                         f"{our.cpu_per_1000 / max(theirs.cpu_per_1000, 1e-9):.1f}x less CPU "
+                         f"per call")
+    return lines
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+# -- command line --------------------------------------------------------------------------
+
+def ensure_command(command: str, package: str) -> None:
+    """Install a Debian package when its command is missing (the benchmark machine is root)."""
+    if shutil.which(command) or Path(command).exists():
+        return
+    print(f"installing {package} (for {command}) with apt-get", file=sys.stderr)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True, env=env)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--routers", default="kamrouter,kamailio",
+                        help="comma-separated: kamrouter, kamailio (default: both)")
+    parser.add_argument("--rates", default=",".join(map(str, DEFAULT_RATES)),
+                        help="comma-separated call rates in calls/s, tried in ascending order")
+    parser.add_argument("--duration", type=float, default=20.0,
+                        help="seconds of calls per rate step (default 20)")
+    parser.add_argument("--routing", choices=ROUTING_MODES, default="script",
+                        help="how kamrouter routes: its default script, or a reference API "
+                             "controller over HTTP or evapi (Kamailio: always relay.cfg)")
+    parser.add_argument("--workdir", type=Path,
+                        help="keep sipp and router files here (default: a temp dir, removed)")
+    args = parser.parse_args(argv)
+    args.routers = [name.strip() for name in args.routers.split(",") if name.strip()]
+    unknown = sorted(set(args.routers) - {"kamrouter", "kamailio"})
+    if unknown:
+        parser.error(f"--routers: unknown {', '.join(unknown)} (known: kamrouter, kamailio)")
+    try:
+        args.rates = sorted({int(rate) for rate in args.rates.split(",") if rate.strip()})
+    except ValueError:
+        parser.error(f"--rates: expected comma-separated integers, got {args.rates!r}")
+    if not args.rates or args.rates[0] <= 0:
+        parser.error("--rates: give at least one positive rate")
+    if args.duration <= 0:
+        parser.error("--duration: must be positive")
+    return args
+
+
+@contextmanager
+def workspace(keep: Path | None) -> Iterator[Path]:
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep
+    else:
+        with tempfile.TemporaryDirectory(prefix="kamrouter-cps-") as tmp:
+            yield Path(tmp)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    ensure_command("sipp", "sip-tester")
+    if "kamailio" in args.routers:
+        ensure_command(KAMAILIO, "kamailio")
+    results: dict[str, list[Step]] = {}
+    with workspace(args.workdir) as workdir:
+        for label, start_router in router_setups(args.routers, args.routing):
+            results[label] = benchmark(label, start_router, args.rates, args.duration, workdir)
+    print(f"\nCall-rate steps of {args.duration:g} s (rates {', '.join(map(str, args.rates))}"
+          f" calls/s), {os.cpu_count()} CPUs shared by sipp UAC, sipp UAS and the router:\n")
+    print(summary_table(results))
+    for line in ratio_lines(results):
+        print(f"\n{line}", end="")
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
