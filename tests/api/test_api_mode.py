@@ -56,23 +56,23 @@ def test_config_problems_name_their_keys() -> None:
                               "methods": ["invite"], "on_error": "reply 200",
                               "failover_codes": "4[0-9", "breaker_threshold": 0}, "api", problems)
     assert problems == [
-        "api: url: transport 'http' needs an http:// or https:// URL, got '127.0.0.1:80'",
-        "api: timeout: must be positive (seconds)",
-        "api: methods[0]: expected an upper-case SIP method, got 'invite'",
-        "api: on_error: expected 'reply <300-699> [reason]' or 'dispatcher <set> [alg]', "
+        "api.url: transport 'http' needs an http:// or https:// URL, got '127.0.0.1:80'",
+        "api.timeout: must be positive (seconds)",
+        "api.methods[0]: expected an upper-case SIP method, got 'invite'",
+        "api.on_error: expected 'reply <300-699> [reason]' or 'dispatcher <set> [alg]', "
         "got 'reply 200'",
-        "api: failover_codes: not a regular expression: unterminated character set at position 1",
-        "api: breaker_threshold: must be at least 1",
+        "api.failover_codes: not a regular expression: unterminated character set at position 1",
+        "api.breaker_threshold: must be at least 1",
     ]
     problems.clear()
     build_section(ApiConfig, {"transport": "sip", "url": "http://x"}, "api", problems)
-    assert problems == ["api: url: transport 'sip' needs the redirect server as a sip: URI, "
+    assert problems == ["api.url: transport 'sip' needs the redirect server as a sip: URI, "
                         "got 'http://x'"]
     problems.clear()
     build_section(ApiConfig, {"transport": "grpc"}, "api", problems)
     assert problems == ["api.transport: expected one of 'http', 'evapi', 'jsonrpc', 'sip', "
                         "got string 'grpc'",
-                        "api: url: transport 'http' needs an http:// or https:// URL, got ''"]
+                        "api.url: transport 'http' needs an http:// or https:// URL, got ''"]
 
 
 # -- circuit breaker (fake clock) ------------------------------------------------------------

@@ -73,8 +73,8 @@ def call(tindex: int, tlabel: int) -> Any:
 def test_config_validation_names_keys() -> None:
     problems: list[str] = []
     build_section(EvapiConfig, {"bind_addr": "localhost", "max_clients": 0}, "evapi", problems)
-    assert problems == ["evapi: bind_addr: expected host:port, got 'localhost'",
-                        "evapi: max_clients: must be at least 1"]
+    assert problems == ["evapi.bind_addr: expected host:port, got 'localhost'",
+                        "evapi.max_clients: must be at least 1"]
     with pytest.raises(ConfigError):
         raise ConfigError(problems)
 

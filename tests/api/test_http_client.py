@@ -156,8 +156,8 @@ async def test_jsonrpc(http: HttpClientModule, peer: Peer) -> None:
 def test_config_validation() -> None:
     problems: list[str] = []
     build_section(HttpClientConfig, {"timeout": 0, "max_keepalive": -1}, "http_client", problems)
-    assert problems == ["http_client: timeout: must be positive",
-                        "http_client: max_keepalive: must be 0 or more"]
+    assert problems == ["http_client.timeout: must be positive",
+                        "http_client.max_keepalive: must be 0 or more"]
 
 
 @pytest.mark.parametrize(("value", "param", "user"), [

@@ -133,7 +133,7 @@ def test_config_errors_name_the_key(tmp_path: Path) -> None:
     build_section(TableConfig, {"size": 40, "autoexpire": -1, "backend": "redis",
                                 "persist": "sqlite", "updateexpire": 1}, "htable[0]", problems)
     text = "\n".join(problems)
-    for fragment in ("htable[0].updateexpire: expected boolean", "htable[0]: name: missing",
+    for fragment in ("htable[0].updateexpire: expected boolean", "htable[0].name: missing",
                      "size: 40 out of range 2..31", "autoexpire: must be >= 0",
                      "persist: not available with backend = \"redis\""):
         assert fragment in text
