@@ -3,6 +3,7 @@ writes, expiry and flush reach the other node, as on a single server."""
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -10,19 +11,37 @@ from pathlib import Path
 
 import pytest
 
-from support.ports import free_port, tcp_accepts
+from support.ports import LOOPBACK, free_port, tcp_accepts
 
 from .conftest import REDIS_SERVER
 from .test_redis import eventually, nodes
 
 REDIS_CLI = shutil.which("redis-cli") or ""
+#: Redis Cluster talks to its peers on port + 10000, which must be a valid, free port too.
+CLUSTER_BUS_OFFSET = 10000
+
+
+def cluster_port() -> int:
+    while True:
+        port = free_port()
+        if port + CLUSTER_BUS_OFFSET < 65536 and port_is_free(port + CLUSTER_BUS_OFFSET):
+            return port
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
 
 
 @pytest.fixture
 def cluster_url(tmp_path: Path) -> Iterator[str]:
     if not (REDIS_SERVER and REDIS_CLI):
         pytest.skip("redis-server/redis-cli not installed (Debian package redis-server)")
-    ports = [free_port() for _ in range(3)]
+    ports = [cluster_port() for _ in range(3)]
     processes = []
     try:
         for port in ports:
