@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -79,6 +78,7 @@ class Step:
 
     @property
     def passed(self) -> bool:
+        """Every call completed: none failed, none still open when sipp gave up."""
         return self.failed == 0 and self.successful == self.calls
 
     @property
@@ -206,10 +206,9 @@ def benchmark(label: str, start_router: RouterStarter, rates: list[int], duratio
     for rate in rates:
         step = run_step(label, start_router, rate, duration, workdir / f"{label}-{rate}")
         steps.append(step)
-        print(f"  {label:<24} {rate:>6} cps: {step.successful}/{step.calls} ok, "
-              f"{step.failed} failed, {step.calls / step.seconds:,.0f} cps offered over "
-              f"{step.seconds:.1f} s, {step.cpu_per_1000:.3f} CPU s/1000 calls",
-              file=sys.stderr, flush=True)
+        print(f"  {label:<24} {rate:>6} calls/s: {step.successful}/{step.calls} completed, "
+              f"{step.failed} failed, in {step.seconds:.1f} s, "
+              f"{step.cpu_per_1000:.3f} CPU s/1000 calls", file=sys.stderr, flush=True)
         if not step.passed:
             break
     return steps
@@ -227,7 +226,8 @@ def summary_table(results: dict[str, list[Step]]) -> str:
             "|---|---:|---:|---:|---:|---:|"]
     for label, steps in results.items():
         top = best(steps)
-        failing = next((f"{s.rate} ({s.failed} failed)" for s in steps if not s.passed), "-")
+        failing = next((f"{s.rate} ({s.calls - s.successful} of {s.calls} not completed)"
+                        for s in steps if not s.passed), "-")
         if top is None:
             rows.append(f"| {label} | none | - | - | - | {failing} |")
             continue

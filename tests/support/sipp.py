@@ -198,7 +198,7 @@ def _last_stats_row(path: Path) -> dict[str, str]:
     rows = [line for line in _read(path).splitlines() if line.strip()]
     if len(rows) < 2:
         return {}
-    return dict(zip(rows[0].split(";"), rows[-1].split(";")))
+    return dict(zip(rows[0].split(";"), rows[-1].split(";"), strict=False))
 
 
 def _read(path: Path) -> str:

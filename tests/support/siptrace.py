@@ -7,7 +7,8 @@ from pathlib import Path
 
 _SEPARATOR = re.compile(r"^-{20,} .*$", re.MULTILINE)
 _HEADLINE = re.compile(r"^(?P<transport>\w+) message (?P<direction>received|sent)\b")
-_COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact", "l": "content-length"}
+_COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact",
+            "l": "content-length"}
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class TracedMessage:
         return cseq[0].split()[-1] if cseq else ""
 
     def headers(self, name: str) -> list[str]:
-        """Every value of header ``name``: all its lines, comma lists split (not inside <> or "")."""
+        """Every value of header ``name``: all its lines, comma lists split (not in <> or "")."""
         wanted = name.lower()
         values: list[str] = []
         for line in self.text.split("\n\n", 1)[0].split("\n")[1:]:
