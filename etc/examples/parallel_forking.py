@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import os
 
-from kamrouter.script import maxfwd, rr, sl, tm
+from kamrouter.script import ScriptMessage, maxfwd, rr, sl, tm
 
 DEFAULT_TARGETS = "sip:127.0.0.1:5080,sip:127.0.0.1:5090"
 TARGETS = [uri.strip() for uri in
            os.environ.get("KAMROUTER_PARALLEL_TARGETS", DEFAULT_TARGETS).split(",") if uri.strip()]
 
 
-def request_route(msg):
+def request_route(msg: ScriptMessage) -> None:
     if not maxfwd.process(msg, 70):
         sl.send_reply(msg, 483, "Too Many Hops")
         return
@@ -38,7 +38,7 @@ def request_route(msg):
     tm.relay(msg)
 
 
-def route_in_dialog(msg):
+def route_in_dialog(msg: ScriptMessage) -> None:
     """ACK, BYE and re-INVITE follow the Route set this proxy recorded."""
     if rr.loose_route(msg) or (msg.method == "ACK" and tm.check_trans(msg)):
         tm.relay(msg)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from kamrouter.script import maxfwd, rr, sl, tm
+from kamrouter.script import ScriptMessage, maxfwd, rr, sl, tm
 
 DEFAULT_TARGETS = "sip:127.0.0.1:5080,sip:127.0.0.1:5090"
 TARGETS = [uri.strip() for uri in
@@ -25,7 +25,7 @@ TARGETS = [uri.strip() for uri in
 RETRY_ON = "486|480|408|5[0-9][0-9]"
 
 
-def request_route(msg):
+def request_route(msg: ScriptMessage) -> None:
     if not maxfwd.process(msg, 70):
         sl.send_reply(msg, 483, "Too Many Hops")
         return
@@ -44,7 +44,7 @@ def request_route(msg):
     tm.relay(msg)
 
 
-def route_in_dialog(msg):
+def route_in_dialog(msg: ScriptMessage) -> None:
     """ACK, BYE and re-INVITE follow the Route set this proxy recorded."""
     if rr.loose_route(msg) or (msg.method == "ACK" and tm.check_trans(msg)):
         tm.relay(msg)
@@ -52,7 +52,7 @@ def route_in_dialog(msg):
         sl.send_reply(msg, 404, "Not here")
 
 
-def next_target(msg):
+def next_target(msg: ScriptMessage) -> None:
     """Failure route: the current destination failed; try the next one, if any."""
     if tm.is_canceled(msg):
         return

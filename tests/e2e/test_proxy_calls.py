@@ -23,10 +23,10 @@ DEFAULT = Routing(kamailio_cfg=KAMAILIO_CFG / "default.cfg")
 
 STATELESS = Routing(kamailio_cfg=KAMAILIO_CFG / "stateless.cfg", script='''\
 """Stateless relay with record-routing: no transactions, replies relayed by Via."""
-from kamrouter.script import core, rr, sl
+from kamrouter.script import ScriptMessage, core, rr, sl
 
 
-def request_route(msg):
+def request_route(msg: ScriptMessage) -> None:
     if msg.to_tag:
         if rr.loose_route(msg):
             core.forward(msg)
