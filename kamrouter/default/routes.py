@@ -35,12 +35,10 @@ def request_route(msg):
 
 
 def within_dialog(msg):
-    """Requests with a To tag follow the route set recorded at dialog creation."""
-    if rr.loose_route(msg):
+    """Requests with a To tag follow the route set recorded at dialog creation or, when the
+    peers did not keep one (e.g. sipp's built-in scenarios), their Request-URI."""
+    if rr.loose_route(msg) or not core.is_myself(msg.ruri):
         tm.relay(msg)  # an ACK for a 2xx goes statelessly; everything else statefully
         return
-    if msg.method == "ACK":
-        if tm.check_trans(msg):
-            tm.relay(msg)
-        return
-    sl.send_reply(msg, 404, "Not Here")
+    if msg.method != "ACK":
+        sl.send_reply(msg, 404, "Not Here")
