@@ -97,7 +97,7 @@ class SipLab:
         uac_result = uac.start().wait()
         outcome = Outcome(uac_result, [uas.wait() for uas in uases])
         results = [outcome.uac, *outcome.uas]
-        if not all(result.ok for result in results):
+        if not all(result.complete for result in results):
             raise AssertionError(self.report(results))
         return outcome
 

@@ -46,6 +46,8 @@ class SippResult:
 
     name: str
     argv: list[str]
+    #: The run's call limit (-m).
+    calls: int
     returncode: int
     stats: dict[str, str]
     errors: str
@@ -66,6 +68,11 @@ class SippResult:
     def ok(self) -> bool:
         return self.returncode == 0 and self.failed == 0
 
+    @property
+    def complete(self) -> bool:
+        """Every one of its calls succeeded (not merely none failed before sipp stopped)."""
+        return self.ok and self.successful == self.calls
+
     def received(self, kind: str | int, cseq_method: str | None = None) -> list[TracedMessage]:
         """Messages received of a method ("ACK") or a status (200, optionally only replies
         to ``cseq_method``), in arrival order."""
@@ -83,7 +90,9 @@ class SippResult:
                     if k.startswith("Failed") and k.endswith("(C)") and v not in ("", "0")}
         if failures:
             lines.append(f"    failure counters: {failures}")
-        for title, text in (("error log", self.errors), ("stderr", self.stderr),
+        # sipp echoes its error log on stderr: show stderr only when there is no log.
+        stderr = "" if self.errors.strip() else self.stderr
+        for title, text in (("error log", self.errors), ("stderr", stderr),
                             ("final screen", self.screen)):
             if text.strip():
                 lines.append(f"    {title}:\n{_tail(text, max_chars)}")
@@ -100,6 +109,7 @@ class Sipp:
                  trace_messages: bool = False, trace_rtt: bool = False,
                  extra_args: tuple[str, ...] = ()) -> None:
         self.name = name
+        self.calls = calls
         self.port = port
         self.transport = transport
         self.timeout_s = timeout_s
@@ -184,7 +194,7 @@ class Sipp:
         process = self._process
         returncode = process.poll() if process else None
         return SippResult(
-            name=self.name, argv=self.argv,
+            name=self.name, argv=self.argv, calls=self.calls,
             returncode=-9 if returncode is None else returncode,
             stats=_last_stats_row(self._files["stats"]),
             errors=_read(self._files["errors"]), screen=_read(self._files["screen"]),
