@@ -7,6 +7,7 @@ transaction absorbs retransmissions.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import deque
 import inspect
 import logging
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from kamrouter.core.router import Router
 
 log = logging.getLogger("kamrouter.proxy")
+
+#: A bare ``;rport`` Via parameter (the sender asks for its source port, RFC 3581).
+_EMPTY_RPORT = re.compile(r";\s*rport(?=\s*(?:;|$))", re.IGNORECASE)
 
 COUNTED_METHODS = ("invite", "cancel", "ack", "bye", "info", "register", "subscribe", "notify",
                    "message", "options", "prack", "update", "refer", "publish")
@@ -133,8 +137,25 @@ class Proxy:
             if txn is not None:
                 txn.retransmission()
                 return
+        self._stamp_via(req, source)
         msg = ScriptMessage(req, source, local)
         self.run_request_route(msg)
+
+    @staticmethod
+    def _stamp_via(req: Request, source: Endpoint) -> None:
+        """RFC 3261 §18.2.1 / RFC 3581: record where the request really came from in its
+        top Via (``received`` when sent-by is not the source address, ``rport=<port>`` when
+        the sender asked), so replies find their way back through NATs."""
+        via = req.via
+        needs_received = via.host.strip("[]") != source.host
+        if not needs_received and not via.has_rport:
+            return
+        value = req.pop_via()
+        if via.has_rport:
+            value = _EMPTY_RPORT.sub(f";rport={source.port}", value, count=1)
+        if needs_received and via.received is None:
+            value += f";received={source.host}"
+        req.prepend_via(value)
 
     def _cancel(self, cancel: Request, invite: Transaction, source: Endpoint,
                 local: Endpoint) -> None:

@@ -246,3 +246,24 @@ def request_route(msg):
     finally:
         client.close()
         proxy.stop()
+
+
+def test_via_gets_received_and_rport_for_the_next_hop(start) -> None:
+    """RFC 3581: the forwarded request's client Via says where it really came from."""
+    proxy, client = start('''
+from kamrouter.script import tm
+
+def request_route(msg):
+    msg.dst_uri = msg.get_header("X-Next-Hop")
+    tm.relay(msg)
+''')
+    callee = SipClient(proxy.port)
+    request = client.request("OPTIONS", f"sip:bob@{LOOPBACK}",
+                             extra=f"X-Next-Hop: sip:{LOOPBACK}:{callee.port}\r\n")
+    client.send(request.replace(f"{LOOPBACK}:{client.port};branch".encode(),
+                                f"client.invalid:5060;rport;branch".encode()))
+    callee.sock.settimeout(3)
+    relayed = callee.sock.recv(65535).decode()
+    callee.close()
+    client_via = [line for line in relayed.split("\r\n") if line.startswith("Via:")][1]
+    assert f";rport={client.port}" in client_via and f";received={LOOPBACK}" in client_via
