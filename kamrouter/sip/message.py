@@ -213,7 +213,13 @@ class Message:
 
     @view("via")
     def _vias(self) -> list[Via]:
-        return [v for line in self._lines_of("via") for v in parse_via_list(_value(line))]
+        lines = self._lines_of("via")
+        if not lines:
+            return []
+        vias = parse_via_list(_value(lines[0]), self.via)  # the top one is parsed already
+        for line in lines[1:]:
+            vias += parse_via_list(_value(line))
+        return vias
 
     @view("via@top")
     def via(self) -> Via:

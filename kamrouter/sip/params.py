@@ -8,7 +8,12 @@ from .errors import bad
 _T = r"[A-Za-z0-9.!%*_+`'~\-]+"
 # gen-value = token / host / quoted-string; host may be an IPv6 reference, and RFC 5118 §4.5
 # asks to accept an unbracketed IPv6 address in Via received=.
-_V = r"[A-Za-z0-9.!%*_+`'~\-:\[\]]+|" + r'"(?:[^"\\]|\\.)*"'
+_HOST_OR_TOKEN = r"[A-Za-z0-9.!%*_+`'~\-:\[\]]+"
+_V = _HOST_OR_TOKEN + "|" + r'"(?:[^"\\]|\\.)*"'
+# Pattern for the parameter lists nearly every message carries: ``;name`` / ``;name=value``
+# with token or host values, no whitespace, no quotes. Text it matches can be split at ``;``
+# and ``=`` without further checks (split_plain_params).
+PLAIN_PARAMS = rf"(?:;{_T}(?:={_HOST_OR_TOKEN})?)*"
 _TOKEN = re.compile(_T + r"\Z")
 _VALUE = re.compile(rf"(?:{_V})\Z", re.S)
 # Fast path: one regex validates the whole list, another pulls out the items.
@@ -42,6 +47,15 @@ def split_semicolons(text: str) -> list[str]:
         raise ValueError("unterminated quoted string")
     items.append(text[start:])
     return items
+
+
+def split_plain_params(text: str) -> dict[str, str | None]:
+    """{lower-case name: value} of a list that matched PLAIN_PARAMS; the first name wins."""
+    params: dict[str, str | None] = {}
+    for item in text[1:].split(";"):
+        name, eq, value = item.partition("=")
+        params.setdefault(name.lower(), value if eq else None)
+    return params
 
 
 def parse_params(text: str, what: str) -> dict[str, str | None]:

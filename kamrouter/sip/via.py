@@ -5,16 +5,19 @@ import re
 
 from .errors import bad
 from .headers import split_commas
-from .params import parse_params
+from .params import PLAIN_PARAMS, parse_params, split_plain_params
 
 MAGIC_COOKIE = "z9hG4bK"
 _T = r"[A-Za-z0-9.!%*_+`'~\-]+"
+_HOST = r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9\-_.]*)"
 _VIA = re.compile(
-    rf"({_T})[ \t]*/[ \t]*({_T})[ \t]*/[ \t]*({_T})[ \t]+"
-    r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9\-_.]*)"
+    rf"({_T})[ \t]*/[ \t]*({_T})[ \t]*/[ \t]*({_T})[ \t]+{_HOST}"
     r"(?:[ \t]*:[ \t]*([0-9]{1,5}))?[ \t]*(;.*)?\Z",
     re.S,
 )
+# The shape nearly every Via has (``SIP/2.0/UDP host:port;branch=...;rport``, no whitespace
+# or quotes): one match validates all of it, parameters included.
+_PLAIN_VIA = re.compile(rf"SIP/2\.0/([A-Z]+) {_HOST}(?::([0-9]{{1,5}}))?({PLAIN_PARAMS})\Z")
 
 
 class Via:
@@ -23,24 +26,25 @@ class Via:
     __slots__ = ("protocol", "transport", "host", "port", "params", "_text")
 
     def __init__(self, text: str) -> None:
-        m = _VIA.match(text)
-        if m is None:
-            raise bad("Via", f"malformed value {text[:60]!r}")
-        name, version, transport, host, port, param_text = m.groups()
         self._text = text
-        self.protocol = "SIP/2.0" if name == "SIP" and version == "2.0" else f"{name}/{version}".upper()
-        self.transport = transport.upper()
-        self.host = host
-        if port is None:
-            self.port = None
-        elif (number := int(port)) > 65535:
-            raise bad("Via", f"port out of range: {port}")
+        m = _PLAIN_VIA.match(text)
+        if m is not None:
+            self.transport, self.host, port, param_text = m.groups()
+            self.protocol = "SIP/2.0"
+            self.port = _port(port)
+            self.params: dict[str, str | None] = split_plain_params(param_text) if param_text else {}
         else:
-            self.port = number
-        if not param_text:
-            self.params: dict[str, str | None] = {}
+            m = _VIA.match(text)
+            if m is None:
+                raise bad("Via", f"malformed value {text[:60]!r}")
+            name, version, transport, self.host, port, param_text = m.groups()
+            self.protocol = f"{name}/{version}".upper()
+            self.transport = transport.upper()
+            self.port = _port(port)
+            self.params = parse_params(param_text, "Via") if param_text else {}
+        params = self.params
+        if not params:
             return
-        self.params = params = parse_params(param_text, "Via")
         ttl = params.get("ttl")
         if ttl is not None and not (ttl.isdigit() and ttl.isascii() and int(ttl) <= 255):
             raise bad("Via", f"bad ttl {ttl[:20]!r}")
@@ -98,11 +102,20 @@ class Via:
         return hash(self._text)
 
 
-def parse_via_list(value: str) -> list[Via]:
-    """All Via values of one header line; an empty item is an error."""
+def _port(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if (number := int(text)) > 65535:
+        raise bad("Via", f"port out of range: {text}")
+    return number
+
+
+def parse_via_list(value: str, known: Via | None = None) -> list[Via]:
+    """All Via values of one header line; an empty item is an error. ``known`` (the top Via,
+    parsed already) is reused for the item with its text."""
     result = []
     for item in split_commas(value):
         if not item:
             raise bad("Via", "empty value in list")
-        result.append(Via(item))
+        result.append(known if known is not None and item == known._text else Via(item))
     return result
