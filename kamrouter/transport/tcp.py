@@ -4,7 +4,8 @@ Replies go back on the connection their request came in on (the table is keyed b
 address); outgoing requests reuse a connection to the same peer or open one. Each connection
 has a reader task and a writer task with a bounded queue, so a slow peer costs memory up to
 its queue bound and never stalls the router. Idle connections close after
-``connection_lifetime`` seconds; ``max_connections`` caps the table.
+``connection_lifetime`` seconds; ``max_connections`` caps the table. A stream that cannot be
+framed is answered (when the request can be salvaged) and then closed.
 """
 from __future__ import annotations
 
@@ -15,13 +16,18 @@ from dataclasses import dataclass
 import trio
 
 from kamrouter.net import Endpoint
-from kamrouter.sip import SipParseError, StreamFramer
+from kamrouter.sip import Request, SipParseError, StreamFramer, make_response
 from kamrouter.stats import StatsRegistry
 
 log = logging.getLogger("kamrouter.transport")
 
 OnMessage = Callable[[bytes, Endpoint, Endpoint], None]
+OnError = Callable[[], None]
 SEND_QUEUE = 512
+#: Seconds a connection that failed framing gets to deliver its error reply before closing.
+CLOSE_LINGER = 2.0
+#: How often the reaper looks for idle connections at most (seconds).
+REAP_INTERVAL = 5.0
 
 
 @dataclass
@@ -33,6 +39,28 @@ class TcpConfig:
     max_connections: int = 2048
     #: Seconds to wait for an outgoing connection.
     connect_timeout: float = 5.0
+
+    def validate(self) -> list[str]:
+        problems = []
+        if self.connection_lifetime < 1:
+            problems.append("connection_lifetime: must be at least 1 second")
+        if self.max_connections < 1:
+            problems.append("max_connections: must be at least 1")
+        if self.connect_timeout <= 0:
+            problems.append("connect_timeout: must be more than 0 seconds")
+        return problems
+
+
+def framing_error_reply(exc: SipParseError) -> bytes | None:
+    """The reply to a request that could not be cut out of the stream; None when what the
+    framer salvaged is no request to answer (a reply, an ACK, or too broken)."""
+    request = exc.message
+    if not isinstance(request, Request) or request.method == "ACK":
+        return None
+    try:
+        return make_response(request, exc.status, exc.reason).to_bytes()
+    except SipParseError:  # e.g. no Via to copy
+        return None
 
 
 class TcpConnection:
@@ -46,50 +74,89 @@ class TcpConnection:
         self.last_activity = clock()
         self.outgoing, self._queue = trio.open_memory_channel[bytes](SEND_QUEUE)
         self.cancel_scope = trio.CancelScope()
+        #: The peer reset the connection (for the tcp:con_reset statistic).
+        self.reset_by_peer = False
 
     def queue(self, data: bytes) -> bool:
+        """Queue ``data`` for the writer; False when the queue is full or closed."""
         try:
             self.outgoing.send_nowait(data)
         except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
             return False
         return True
 
+    @property
+    def queue_full(self) -> bool:
+        stats = self.outgoing.statistics()
+        return stats.current_buffer_used >= stats.max_buffer_size
+
     async def run(self, on_message: OnMessage) -> None:
         with self.cancel_scope:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._write)
-                await self._read(on_message)
-                nursery.cancel_scope.cancel()
+                reply = await self._read(on_message)
+                if reply is None:
+                    nursery.cancel_scope.cancel()
+                else:
+                    # Let the writer send what is queued, the error reply last, then stop.
+                    self.queue(reply)
+                    self.outgoing.close()
+                    nursery.cancel_scope.deadline = trio.current_time() + CLOSE_LINGER
+            if reply is not None:
+                await self._linger()
         with trio.CancelScope(shield=True):
             await self.stream.aclose()
 
-    async def _read(self, on_message: OnMessage) -> None:
+    async def _read(self, on_message: OnMessage) -> bytes | None:
+        """Read until EOF, a broken connection or a framing error; the reply to send before
+        closing (only after a framing error that left a request to answer)."""
         framer = self.framer
         try:
             while True:
                 data = await self.stream.receive_some(65536)
                 if not data:
-                    return
+                    return None
                 self.last_activity = self.clock()
                 framer.feed(data)
-                while (message := framer.next_message()) is not None:
+                while True:
+                    message = framer.next_message()
+                    if framer.keepalives:
+                        # RFC 5626 double-CRLF ping: a CRLF pong each, before what follows.
+                        self.queue(b"\r\n" * framer.keepalives)
+                        framer.keepalives = 0
+                    if message is None:
+                        break
                     on_message(message, self.remote, self.local)
-                if framer.keepalives:
-                    # RFC 5626 double-CRLF ping: answer with a single CRLF pong.
-                    framer.keepalives = 0
-                    self.queue(b"\r\n")
         except SipParseError as exc:
             log.info("closing tcp connection from %s: %s", self.remote, exc)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            return
+            return framing_error_reply(exc)
+        except trio.BrokenResourceError:
+            self.reset_by_peer = True
+            return None
+        except (trio.ClosedResourceError, OSError):
+            return None
 
     async def _write(self) -> None:
         try:
             async for data in self._queue:
                 await self.stream.send_all(data)
                 self.last_activity = self.clock()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        except trio.BrokenResourceError:
+            self.reset_by_peer = True
             self.cancel_scope.cancel()
+        except (trio.ClosedResourceError, OSError):
+            self.cancel_scope.cancel()
+
+    async def _linger(self) -> None:
+        """Half-close, then drop what the peer still sends: closing a socket with unread
+        input resets the connection, and some peers' stacks then discard the unread reply."""
+        with trio.move_on_after(CLOSE_LINGER):
+            try:
+                await self.stream.send_eof()
+                while await self.stream.receive_some(65536):
+                    pass
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass
 
 
 class TcpTransport:
@@ -100,7 +167,8 @@ class TcpTransport:
         self.max_size = max_size
         self.clock = clock
         self.connections: dict[Endpoint, TcpConnection] = {}
-        self._connecting: dict[Endpoint, list[tuple[bytes, Callable[[], None] | None]]] = {}
+        #: Destinations being connected to, with what waits to be sent there.
+        self._connecting: dict[Endpoint, list[tuple[bytes, OnError | None]]] = {}
         self._nursery: trio.Nursery | None = None
         self._on_message: OnMessage | None = None
         counter = stats.counter
@@ -110,8 +178,13 @@ class TcpTransport:
         self.connect_failed = counter("tcp", "connect_failed")
         self.local_reject = counter("tcp", "local_reject")
         self.con_timeout = counter("tcp", "con_timeout")
+        self.con_reset = counter("tcp", "con_reset")
         self.sendq_full = counter("tcp", "sendq_full")
         stats.gauge("tcp", "current_opened_connections", lambda: len(self.connections))
+
+    def _at_cap(self) -> bool:
+        """Open connections, counting those being opened, have reached ``max_connections``."""
+        return len(self.connections) + len(self._connecting) >= self.config.max_connections
 
     async def serve(self, on_message: OnMessage,
                     task_status: trio.TaskStatus[list[Endpoint]] = trio.TASK_STATUS_IGNORED
@@ -133,13 +206,18 @@ class TcpTransport:
             task_status.started(bound)
 
     async def _accepted(self, stream: trio.SocketStream, local: Endpoint) -> None:
-        host, port = stream.socket.getpeername()[:2]
-        remote = Endpoint("tcp", host, port)
-        if len(self.connections) >= self.config.max_connections:
+        try:
+            host, port = stream.socket.getpeername()[:2]
+        except OSError:  # the peer is already gone (reset before we got to it)
+            self.con_reset.value += 1
+            await stream.aclose()
+            return
+        if self._at_cap():
             self.local_reject.value += 1
             await stream.aclose()
             return
         self.passive_open.value += 1
+        remote = Endpoint("tcp", host, port)
         await self._run(TcpConnection(stream, remote, local, self.max_size, self.clock))
 
     async def _run(self, conn: TcpConnection) -> None:
@@ -150,6 +228,8 @@ class TcpTransport:
         finally:
             if self.connections.get(conn.remote) is conn:
                 del self.connections[conn.remote]
+            if conn.reset_by_peer:
+                self.con_reset.value += 1
 
     def local_for(self, dest: Endpoint) -> Endpoint | None:
         family_v6 = ":" in dest.host
@@ -158,51 +238,74 @@ class TcpTransport:
                 return listen
         return None
 
-    def send(self, data: bytes, dest: Endpoint, on_error: Callable[[], None] | None) -> None:
+    def send(self, data: bytes, dest: Endpoint, on_error: OnError | None) -> None:
+        """Queue ``data`` to ``dest`` on its connection, opening one if needed; ``on_error``
+        runs later, from a task of its own, if it cannot be sent."""
         conn = self.connections.get(dest)
         if conn is not None:
             if not conn.queue(data):
-                self.sendq_full.value += 1
+                if conn.queue_full:
+                    self.sendq_full.value += 1
+                self._fail_later(on_error)
             return
         waiting = self._connecting.get(dest)
         if waiting is not None:
             waiting.append((data, on_error))
             return
-        if self._nursery is None:
-            if on_error is not None:
-                on_error()
+        if self._nursery is None or self.local_for(dest) is None:
+            self._fail_later(on_error)
+            return
+        if self._at_cap():
+            self.local_reject.value += 1
+            log.info("tcp connect to %s refused: max_connections (%d) reached", dest,
+                     self.config.max_connections)
+            self._fail_later(on_error)
             return
         self._connecting[dest] = [(data, on_error)]
         self._nursery.start_soon(self._connect, dest)
 
+    def _fail_later(self, on_error: OnError | None) -> None:
+        if on_error is None:
+            return
+        if self._nursery is None:  # not serving (yet): there is no later to run it in
+            on_error()
+        else:
+            self._nursery.start_soon(_call, on_error)
+
     async def _connect(self, dest: Endpoint) -> None:
-        local = self.local_for(dest)
         stream = None
-        if len(self.connections) < self.config.max_connections:
-            with trio.move_on_after(self.config.connect_timeout):
-                try:
-                    stream = await trio.open_tcp_stream(dest.host, dest.port)
-                except OSError as exc:
-                    log.info("tcp connect to %s failed: %s", dest, exc)
+        with trio.move_on_after(self.config.connect_timeout):
+            try:
+                stream = await trio.open_tcp_stream(dest.host, dest.port)
+            except OSError as exc:
+                log.info("tcp connect to %s failed: %s", dest, exc)
         waiting = self._connecting.pop(dest, [])
-        if stream is None or local is None:
+        if stream is None:
             self.connect_failed.value += 1
             for _, on_error in waiting:
                 if on_error is not None:
                     on_error()
             return
         self.connect_success.value += 1
+        local = self.local_for(dest)
+        assert local is not None  # send() opens connections only where we have a listener
         conn = TcpConnection(stream, dest, local, self.max_size, self.clock)
-        for data, _ in waiting:
-            conn.queue(data)
+        for data, on_error in waiting:
+            if not conn.queue(data):
+                self.sendq_full.value += 1
+                self._fail_later(on_error)
         await self._run(conn)
 
     async def _reap_idle(self) -> None:
         lifetime = self.config.connection_lifetime
         while True:
-            await trio.sleep(min(lifetime, 5.0))
+            await trio.sleep(min(lifetime, REAP_INTERVAL))
             deadline = self.clock() - lifetime
             for conn in list(self.connections.values()):
-                if conn.last_activity < deadline:
+                if conn.last_activity < deadline and not conn.cancel_scope.cancel_called:
                     self.con_timeout.value += 1
                     conn.cancel_scope.cancel()
+
+
+async def _call(callback: OnError) -> None:
+    callback()
