@@ -5,10 +5,17 @@ import re
 
 from .errors import SipParseError, bad
 from .headers import split_commas
-from .params import parse_params
+from .params import PLAIN_PARAMS, parse_params, split_plain_params
 from .uri import Uri, parse_uri
 
 _TOKENS = re.compile(r"[A-Za-z0-9.!%*_+`'~\-]+(?:[ \t]+[A-Za-z0-9.!%*_+`'~\-]+)*\Z")
+# The shapes nearly every From/To/Route value has: ``<uri>``, ``Display Name <uri>``,
+# ``"Display" <uri>`` (no escapes) or a bare ``uri`` without ``?,;``, then token parameters.
+# One match validates all but the URI, which parse_uri checks (usually from its cache).
+_PLAIN = re.compile(
+    r"""(?:(?:([A-Za-z0-9.!%*_+`'~\-]+(?:[ \t]+[A-Za-z0-9.!%*_+`'~\-]+)*)[ \t]*|"([^"\\]*)"[ \t]*)?"""
+    rf"""<([^\s<>"]+)>|([^\s<>"?,;]+))({PLAIN_PARAMS})\Z"""
+)
 _QUOTED_PAIR = re.compile(r"\\(.)", re.S)
 _NEEDS_QUOTES = re.compile(r"[^A-Za-z0-9.!%*_+`'~\- ]")
 MAX_DELTA_SECONDS = 2**32 - 1  # RFC 3261 §20.19: larger values are taken as 2**32-1
@@ -93,6 +100,16 @@ class NameAddr:
 
 def parse_name_addr(text: str, what: str = "name-addr") -> NameAddr:
     """Parse a name-addr (``"Alice" <sip:a@x>;tag=1``) or addr-spec (``sip:a@x;tag=1``)."""
+    plain = _PLAIN.match(text)
+    if plain is None:
+        return _parse_general(text, what)
+    display, quoted, uri_text, bare_uri_text, param_text = plain.groups()
+    params = split_plain_params(param_text) if param_text else {}
+    uri = _uri(bare_uri_text if uri_text is None else uri_text, what)
+    return NameAddr(uri, display if quoted is None else quoted, params, _text=text)
+
+
+def _parse_general(text: str, what: str) -> NameAddr:
     s = text.strip(" \t")
     if s[:1] == '"':
         end = _closing_quote(s)

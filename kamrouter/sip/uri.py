@@ -9,6 +9,7 @@ import re
 from urllib.parse import unquote
 
 from .errors import SipParseError, bad
+from .params import split_plain_params
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*\Z")
 _ESC = r"%[0-9A-Fa-f]{2}"
@@ -21,6 +22,13 @@ _HEADER_PART = re.compile(rf"(?:[A-Za-z0-9\-_.!~*'()\[\]/?:+$]|{_ESC})*\Z")
 _KEEP = object()  # replace(): "leave the port as it is"
 _FORBIDDEN = re.compile(r'[\s<>"]')
 _TEL_NUMBER = re.compile(r"[0-9A-Fa-f*#+\-.()pPwW%]+\Z")
+# The shape nearly every SIP URI has: ``user@host:port;param=value`` without escapes, a
+# password or headers. One match (after the scheme) validates all of it.
+_PLAIN_PARAM = r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$]+"
+_PLAIN_SIP = re.compile(
+    r"(?:([A-Za-z0-9\-_.!~*'()&=+$,/]+)@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9\-_.]*)"
+    rf"(?::([0-9]{{1,5}}))?((?:;{_PLAIN_PARAM}(?:={_PLAIN_PARAM})?)*)\Z"
+)
 
 
 class AbsoluteUri:
@@ -68,10 +76,22 @@ class SipUri:
         "_param_text", "_header_text",
     )
 
-    def __init__(self, text: str, scheme: str) -> None:
+    def __init__(self, text: str, scheme: str, plain: re.Match[str] | None = None) -> None:
+        """``plain``: parse_uri's match of the common shape (then nothing is left to check)."""
         self._text = text
         self.scheme = scheme
-        rest = text[len(scheme) + 1:]
+        if plain is None:
+            self._parse(text[len(scheme) + 1:])
+            return
+        self.user, self.host, port, self._param_text = plain.groups()
+        self.password = None
+        self.port = None if port is None else _port(port)
+        self.params = split_plain_params(self._param_text) if self._param_text else {}
+        self._header_text = ""
+        self.headers = {}
+
+    def _parse(self, rest: str) -> None:
+        """The general grammar: escapes, password, headers, IPv6 references."""
         at = rest.find("@")
         if at >= 0:
             userinfo, rest = rest[:at], rest[at + 1:]
@@ -92,8 +112,8 @@ class SipUri:
         self._param_text = rest[s:] if s >= 0 else ""
         hostport = rest[:s] if s >= 0 else rest
         self.host, self.port = _split_hostport(hostport)
-        self.params = _uri_params(self._param_text) if self._param_text else {}
-        self.headers = _uri_headers(self._header_text[1:]) if self._header_text else {}
+        self.params: dict[str, str | None] = _uri_params(self._param_text) if self._param_text else {}
+        self.headers: dict[str, str] = _uri_headers(self._header_text[1:]) if self._header_text else {}
 
     @property
     def host_ip(self) -> str:
@@ -173,11 +193,15 @@ def _split_hostport(hostport: str) -> tuple[str, int | None]:
         port_text = port_text_ if colon else None
         if not _HOSTNAME.match(host):
             raise bad("URI", f"bad host {host[:60]!r}" if host else "missing host")
-    if port_text is None:
-        return host, None
-    if not port_text.isdigit() or not port_text.isascii() or len(port_text) > 5 or int(port_text) > 65535:
-        raise bad("URI", f"bad port {port_text[:20]!r}")
-    return host, int(port_text)
+    return host, _port(port_text)
+
+
+def _port(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not text.isdigit() or not text.isascii() or len(text) > 5 or int(text) > 65535:
+        raise bad("URI", f"bad port {text[:20]!r}")
+    return int(text)
 
 
 def _uri_params(text: str) -> dict[str, str | None]:
@@ -208,20 +232,26 @@ def parse_uri(text: str, require_sip: bool = False) -> Uri:
     """Parse a URI. Unknown schemes give an AbsoluteUri, or 416 when ``require_sip``."""
     uri = _CACHE.get(text)
     if uri is None:
-        colon = text.find(":")
-        scheme = text[:colon].lower() if colon > 0 else ""
-        if not _SCHEME.match(scheme):
-            raise bad("URI", f"no scheme in {text[:60]!r}")
-        if _FORBIDDEN.search(text):
-            raise bad("URI", f"whitespace or delimiter inside {text[:60]!r}")
-        if scheme == "sip" or scheme == "sips":
-            uri = SipUri(text, scheme)
-        elif scheme == "tel":
-            uri = TelUri(text, scheme)
-        else:
-            uri = AbsoluteUri(text, scheme)
+        uri = _new_uri(text)
         if len(_CACHE) < _CACHE_LIMIT:
             _CACHE[text] = uri
     if require_sip and type(uri) is AbsoluteUri:
         raise SipParseError(416, f"Unsupported URI Scheme: {uri.scheme}")
     return uri
+
+
+def _new_uri(text: str) -> Uri:
+    colon = text.find(":")
+    scheme = text[:colon].lower() if colon > 0 else ""
+    is_sip = scheme == "sip" or scheme == "sips"
+    if is_sip and (plain := _PLAIN_SIP.match(text, colon + 1)) is not None:
+        return SipUri(text, scheme, plain)
+    if not _SCHEME.match(scheme):
+        raise bad("URI", f"no scheme in {text[:60]!r}")
+    if _FORBIDDEN.search(text):
+        raise bad("URI", f"whitespace or delimiter inside {text[:60]!r}")
+    if is_sip:
+        return SipUri(text, scheme)
+    if scheme == "tel":
+        return TelUri(text, scheme)
+    return AbsoluteUri(text, scheme)
