@@ -41,6 +41,7 @@ _CALL_ID = re.compile(r"[!-~]+\Z")
 _CR_LF = re.compile(r"[\r\n]")
 _T = TypeVar("_T")
 _MANDATORY = frozenset(MANDATORY)
+_MISSING = object()
 
 
 class CSeq:
@@ -102,10 +103,20 @@ class _View(Generic[_T]):
     def __get__(self, msg: Message | None, owner: type | None = None) -> _T | _View[_T]:
         if msg is None:
             return self
+        cache = msg._cache
+        value = cache.get(self.key, _MISSING)  # not try/except: a miss would raise
+        if value is not _MISSING:
+            return value  # type: ignore[return-value]
         try:
-            return msg._cache[self.key]  # type: ignore[return-value]
-        except KeyError:
-            return msg._build(self.key, self.parse)
+            value = self.parse(msg)
+        except SipParseError as err:
+            if err.message is None:
+                err.message = msg
+            raise
+        except Exception as exc:  # a parser bug must still surface as a 400, never crash
+            raise SipParseError(400, f"Bad {self.key} header (internal {type(exc).__name__})", msg) from exc
+        cache[self.key] = value
+        return value
 
 
 def view(key: str) -> Callable[[Callable[[Message], _T]], _View[_T]]:
@@ -138,7 +149,7 @@ class Message:
     def get_all(self, name: str) -> list[str]:
         """All values of ``name``; list-grammar headers are split at top-level commas."""
         key = _KEYS.get(name) or key_of(name)
-        values = [_value(line) for k, line in zip(self._names, self._lines) if k == key]
+        values = [_value(line) for line in self._lines_of(key)]
         if key not in LIST_HEADERS:
             return values
         return [item for value in values for item in split_commas(value) if item]
@@ -157,21 +168,10 @@ class Message:
 
     def _lines_of(self, key: str) -> list[str]:
         names = self._names
-        if key not in names:
-            return []
+        count = names.count(key)
+        if count < 2:  # the usual case: no scan in Python
+            return [self._lines[names.index(key)]] if count else []
         return [line for k, line in zip(names, self._lines) if k == key]
-
-    def _build(self, key: str, parse: Callable[[Message], _T]) -> _T:
-        try:
-            value = parse(self)
-        except SipParseError as err:
-            if err.message is None:
-                err.message = self
-            raise
-        except Exception as exc:  # a parser bug must still surface as a 400, never crash
-            raise SipParseError(400, f"Bad {key} header (internal {type(exc).__name__})", self) from exc
-        self._cache[key] = value
-        return value
 
     # ----------------------------------------------------------------- typed views
     @view("call-id")

@@ -30,13 +30,13 @@ def sanity_check(
     """
     try:
         if isinstance(msg, Request):
-            return _check_request(msg, frozenset(o.lower() for o in supported), check_max_forwards)
+            return _check_request(msg, supported, check_max_forwards)
         return _check_response(msg)
     except SipParseError as err:
         return err
 
 
-def _check_request(req: Request, supported: frozenset[str], check_max_forwards: bool) -> SipParseError | None:
+def _check_request(req: Request, supported: Iterable[str], check_max_forwards: bool) -> SipParseError | None:
     uri = req.uri
     if type(uri) is AbsoluteUri or uri.scheme not in ROUTABLE_SCHEMES:
         return SipParseError(416, f"Unsupported URI Scheme: {uri.scheme}", req)
@@ -47,7 +47,11 @@ def _check_request(req: Request, supported: frozenset[str], check_max_forwards: 
     req.call_id, req.from_, req.to, req.vias  # noqa: B018 - parse errors are the answer
     if check_max_forwards and req.max_forwards == 0:
         return SipParseError(483, "Too Many Hops", req)
-    unknown = [opt for opt in req.proxy_require if opt.lower() not in supported]
+    required = req.proxy_require
+    if not required:
+        return None
+    known = {option.lower() for option in supported}
+    unknown = [opt for opt in required if opt.lower() not in known]
     if unknown:
         listed = ", ".join(unknown)
         return SipParseError(420, f"Bad Extension: {listed}", req, [("Unsupported", listed)])
