@@ -18,7 +18,8 @@ from kamrouter.core.addressing import (Identity, NextHop, format_hostport, next_
                                        record_route_value)
 from kamrouter.net import Endpoint
 from kamrouter.script.message import ScriptMessage, Target
-from kamrouter.sip import Request, Response, SipParseError, SipUri, make_response, parse
+from kamrouter.sip import (Request, Response, SipParseError, SipUri, make_request, make_response,
+                           parse)
 from kamrouter.tm import MAGIC_COOKIE, Branch, Transaction, TransactionLayer
 
 if TYPE_CHECKING:
@@ -454,14 +455,34 @@ class Proxy:
         except SipParseError as exc:
             branch._local_final(exc.status, exc.reason)
             return False
-        record_route = txn.user.get("record_route", False)
+        self._dispatch_branch(msg.local, branch, hop, target.socket,
+                              txn.user.get("record_route", False))
+        return True
+
+    def _dispatch_branch(self, inbound: Endpoint | None, branch: Branch, hop: NextHop,
+                         socket: str | None, record_route: bool) -> None:
+        """Send now when the next hop's address is known, else after a DNS lookup."""
         known, address = self.router.resolver.cached(hop.host)
         if known:
-            self._send_branch(msg.local, branch, hop, address, target.socket, record_route)
+            self._send_branch(inbound, branch, hop, address, socket, record_route)
         else:
-            self.router.spawn(self._resolve_and_send, msg.local, branch, hop, target.socket,
+            self.router.spawn(self._resolve_and_send, inbound, branch, hop, socket,
                               record_route)
-        return True
+
+    def originate(self, method: str, ruri: str, *, from_uri: str, to_uri: str | None,
+                  dst_uri: str | None, socket: str | None, headers: tuple[tuple[str, str], ...],
+                  timeout: float | None, on_reply: Callable[[int, Response | None], None]
+                  ) -> None:
+        """A request of the router's own (e.g. an OPTIONS probe) through a tm branch."""
+        hop = next_hop(dst_uri or ruri)
+        request = make_request(method, ruri, from_uri=from_uri, to_uri=to_uri or ruri,
+                               via="SIP/2.0/UDP 0.0.0.0", headers=headers)
+        request.pop_via()  # the real Via names the socket chosen when it is sent
+        txn = self.tm.create_uac(request, on_reply)
+        if timeout is not None:
+            txn.fr_timer = timeout
+        branch = txn.add_branch(request, None, None, self.tm.branch_id(txn, 0))
+        self._dispatch_branch(None, branch, hop, socket, record_route=False)
 
     def _branch_route(self, msg: ScriptMessage, txn: Transaction, target: Target,
                       req: Request, index: int) -> bool:

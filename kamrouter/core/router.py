@@ -27,8 +27,7 @@ from kamrouter.rpc.core_methods import register_core_methods
 from kamrouter.rpc.server import serve_rpc
 from kamrouter.script.builtins import builtin_apis
 from kamrouter.script.loader import Script, ScriptError, load_script, set_apis
-from kamrouter.sip import Response, generate_branch, make_request
-from kamrouter.core.addressing import format_hostport, next_hop
+from kamrouter.sip import Response
 from kamrouter.stats import StatsRegistry
 from kamrouter.timers import Scheduler
 from kamrouter.tm import TmParams, Transaction, TransactionLayer
@@ -176,36 +175,8 @@ class Router:
                      on_reply: Callable[[int, Response | None], None]) -> None:
         """Originate a request through tm (e.g. an OPTIONS probe); ``on_reply`` gets the
         final status once (408 on timeout, 477/478/503 when it could not be sent)."""
-        hop = next_hop(dst_uri or ruri)
-        probe = make_request(method, ruri, from_uri=from_uri, to_uri=to_uri or ruri,
-                             via="SIP/2.0/UDP 0.0.0.0:0", headers=headers)
-        probe.pop_via()
-        txn = self.tm.create_uac(probe, on_reply)
-        if timeout is not None:
-            txn.fr_timer = timeout
-        branch = txn.add_branch(probe, None, None, generate_branch())
-        known, address = self.resolver.cached(hop.host)
-
-        def send(address: str | None) -> None:
-            if address is None:
-                branch._local_final(478, "Unresolvable destination")
-                return
-            dest = Endpoint(hop.proto, address, hop.port)
-            local = self.transports.local_for(dest, socket)
-            if local is None:
-                branch._local_final(503, f"No {hop.proto} socket to reach {dest}")
-                return
-            probe.prepend_via(f"SIP/2.0/{local.proto.upper()} "
-                              f"{format_hostport(local.host, local.port)};branch={branch.branch_id}")
-            branch.dest, branch.local = dest, local
-            branch.start(probe.to_bytes())
-
-        if known:
-            send(address)
-        else:
-            async def resolve_then_send() -> None:
-                send(await self.resolver.resolve(hop.host))
-            self.spawn(resolve_then_send)
+        self.proxy.originate(method, ruri, from_uri=from_uri, to_uri=to_uri, dst_uri=dst_uri,
+                             socket=socket, headers=headers, timeout=timeout, on_reply=on_reply)
 
     def on_transaction_end(self, callback: Callable[[Transaction], None]) -> None:
         """Call ``callback(txn)`` when a transaction is freed (``txn.final_status`` tells how
