@@ -20,22 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from support.ports import LOOPBACK, free_port
+
 BIN = Path(sys.executable).parent
-LOOPBACK = "127.0.0.1"
-
-
-def free_port() -> int:
-    """A port free on 127.0.0.1 for both UDP and TCP right now."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((LOOPBACK, 0))
-            port = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind((LOOPBACK, port))
-                except OSError:
-                    continue
-            return port
 
 
 def rpc_socket_accepts(path: str) -> bool:
