@@ -127,6 +127,8 @@ def split_commas(value: str) -> list[str]:
 
     Empty items are kept (callers decide whether ``a,,b`` is an error).
     """
+    if "," not in value:
+        return [value.strip()]
     if '"' not in value and "<" not in value:
         return [item.strip() for item in value.split(",")]
     items: list[str] = []

@@ -202,10 +202,11 @@ class Message:
         return self.to.tag
 
     def _single(self, key: str) -> str:
-        value = self.get(key)
-        if value is None:
-            raise SipParseError(400, f"Missing {CANONICAL.get(key, key)} header")
-        return value
+        """Value of the first line of a mandatory header (by key); 400 when missing."""
+        try:
+            return _value(self._lines[self._names.index(key)])
+        except ValueError:
+            raise SipParseError(400, f"Missing {CANONICAL.get(key, key)} header") from None
 
     @property
     def vias(self) -> list[Via]:
