@@ -16,16 +16,21 @@ _DIALOG_METHODS = frozenset({"INVITE", "SUBSCRIBE", "REFER", "NOTIFY"})
 def _copy_lines(src: Message, dst: Message, keys: Iterable[str]) -> None:
     """Copy header lines of ``keys`` from src to dst, raw (they may be unparseable)."""
     for key in keys:
-        for k, line in zip(src._names, src._lines):
-            if k == key:
-                dst._names.append(k)
-                dst._lines.append(line)
+        lines = src._lines_of(key)
+        dst._names += [key] * len(lines)
+        dst._lines += lines
+
+
+def _add_line(msg: Message, key: str, line: str) -> None:
+    """Append a line we wrote from parsed values (no CR/LF to check) to a new message."""
+    msg._names.append(key)
+    msg._lines.append(line)
 
 
 def _add(msg: Message, headers: Iterable[tuple[str, str]], body: bytes) -> None:
     for name, value in headers:
         msg.append_header(name, value)
-    msg.append_header("Content-Length", str(len(body)))
+    _add_line(msg, "content-length", f"Content-Length: {len(body)}")
     msg._body = bytes(body)
 
 
@@ -60,15 +65,12 @@ def make_response(
     if not 100 <= status <= 699:
         raise ValueError(f"status must be in 100..699, got {status}")
     _copy_lines(request, resp, ("via", "from"))
-    for k, line in zip(request._names, request._lines):
-        if k == "to":
-            value = _value(line)
-            if status > 100 and not _has_tag(value):
-                value += f";tag={to_tag or generate_tag()}"
-                line = f"To: {value}"
-            resp._names.append(k)
-            resp._lines.append(line)
-            break
+    to_lines = request._lines_of("to")
+    if to_lines:
+        line = to_lines[0]
+        if status > 100 and not _has_tag(value := _value(line)):
+            line = f"To: {value};tag={to_tag or generate_tag()}"
+        _add_line(resp, "to", line)
     _copy_lines(request, resp, ("call-id", "cseq"))
     if 100 < status < 300 and request.method in _DIALOG_METHODS:
         _copy_lines(request, resp, ("record-route",))
@@ -108,35 +110,30 @@ def make_request(
     return req
 
 
-def _top_via_only(src: Request, dst: Request) -> None:
-    dst.append_header("Via", str(src.via))
-
-
 def make_cancel(request: Request) -> Request:
     """CANCEL for an INVITE as sent on a branch (RFC 3261 §9.1): same Request-URI, Call-ID,
     From, To and CSeq number; only the top Via; the same Route values."""
-    cancel = Request("CANCEL", request.ruri, request.version)
-    _top_via_only(request, cancel)
-    cancel.append_header("Max-Forwards", str(request.max_forwards if request.max_forwards is not None else 70))
-    _copy_lines(request, cancel, ("from", "to", "call-id"))
-    cancel.append_header("CSeq", f"{request.cseq.number} CANCEL")
-    _copy_lines(request, cancel, ("route",))
-    _add(cancel, (), b"")
-    return cancel
+    return _same_hop("CANCEL", request, request)
 
 
 def make_ack(request: Request, response: Response) -> Request:
     """ACK for a non-2xx final response (RFC 3261 §17.1.1.3): Request-URI, Call-ID, From and
     top Via of the request; To of the response; CSeq number with method ACK; the request's
     Route values."""
-    ack = Request("ACK", request.ruri, request.version)
-    _top_via_only(request, ack)
-    ack.append_header("Max-Forwards", str(request.max_forwards if request.max_forwards is not None else 70))
-    _copy_lines(request, ack, ("from",))
-    _copy_lines(response, ack, ("to",))
-    _copy_lines(request, ack, ("call-id",))
-    ack.append_header("CSeq", f"{request.cseq.number} ACK")
-    _copy_lines(request, ack, ("route",))
-    _add(ack, (), b"")
-    return ack
+    return _same_hop("ACK", request, response)
 
+
+def _same_hop(method: str, request: Request, to_source: Message) -> Request:
+    """A request for the hop ``request`` was sent on: its Request-URI, top Via, Max-Forwards,
+    From, Call-ID, CSeq number and Route values; To copied from ``to_source``."""
+    new = Request(method, request.ruri, request.version)
+    _add_line(new, "via", f"Via: {request.via}")
+    max_forwards = request.max_forwards
+    _add_line(new, "max-forwards", f"Max-Forwards: {70 if max_forwards is None else max_forwards}")
+    _copy_lines(request, new, ("from",))
+    _copy_lines(to_source, new, ("to",))
+    _copy_lines(request, new, ("call-id",))
+    _add_line(new, "cseq", f"CSeq: {request.cseq.number} {method}")
+    _copy_lines(request, new, ("route",))
+    _add(new, (), b"")
+    return new
