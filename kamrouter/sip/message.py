@@ -141,10 +141,10 @@ class Message:
     def get(self, name: str) -> str | None:
         """Value of the first header line called ``name`` (any case, long or compact)."""
         key = _KEYS.get(name) or key_of(name)
-        try:
-            return _value(self._lines[self._names.index(key)])
-        except ValueError:
-            return None
+        names = self._names
+        if key in names:  # not try/except: absent headers are common, raising costs more
+            return _value(self._lines[names.index(key)])
+        return None
 
     def get_all(self, name: str) -> list[str]:
         """All values of ``name``; list-grammar headers are split at top-level commas."""
@@ -388,17 +388,14 @@ class Message:
         """Replace Max-Forwards (or add it when missing)."""
         if not 0 <= n <= 255:
             raise ValueError(f"Max-Forwards must be in 0..255, got {n}")
-        self.set_header("Max-Forwards", str(n))
+        self._set_line("max-forwards", f"Max-Forwards: {n}")
         self._cache["max-forwards"] = n
 
     def prepend_header(self, name: str, value: str) -> None:
         """Insert before the first line of that header (at the top when there is none)."""
         key, line = _new_line(name, value)
         names = self._names
-        try:
-            i = names.index(key)
-        except ValueError:
-            i = 0
+        i = names.index(key) if key in names else 0  # not try/except: raising costs more
         names.insert(i, key)
         self._lines.insert(i, line)
         self._touch(key)
@@ -412,17 +409,18 @@ class Message:
 
     def set_header(self, name: str, value: str) -> None:
         """Replace all lines of ``name`` by one line (in place of the first), or add it."""
-        key, line = _new_line(name, value)
+        self._set_line(*_new_line(name, value))
+
+    def _set_line(self, key: str, line: str) -> None:
         names = self._names
-        try:
+        if key in names:
             i = names.index(key)
-        except ValueError:
-            names.append(key)
-            self._lines.append(line)
-        else:
             self._lines[i] = line
             if names.count(key) > 1:
                 self._remove(key, keep=i)
+        else:
+            names.append(key)
+            self._lines.append(line)
         self._touch(key)
 
     def remove_header(self, name: str) -> int:
