@@ -43,6 +43,6 @@ def parse_socket(text: str, default_port: int = 5060) -> Endpoint:
         port = int(port_text) if port_text else default_port
     except ValueError:
         raise ValueError(f"{text!r}: port is not a number") from None
-    if not 0 < port < 65536:
+    if not 0 <= port < 65536:  # 0: any free port (tests, benchmarks)
         raise ValueError(f"{text!r}: port out of range")
     return Endpoint(proto.lower(), host, port)
