@@ -149,7 +149,10 @@ class Message:
     def get_all(self, name: str) -> list[str]:
         """All values of ``name``; list-grammar headers are split at top-level commas."""
         key = _KEYS.get(name) or key_of(name)
-        values = [_value(line) for line in self._lines_of(key)]
+        lines = self._lines_of(key)
+        if not lines:
+            return []
+        values = [_value(line) for line in lines]
         if key not in LIST_HEADERS:
             return values
         return [item for value in values for item in split_commas(value) if item]
@@ -217,7 +220,9 @@ class Message:
         lines = self._lines_of("via")
         if not lines:
             return []
-        vias = parse_via_list(_value(lines[0]), self.via)  # the top one is parsed already
+        if len(lines) == 1 and "," not in lines[0]:  # one value: the top Via, parsed already
+            return [self.via]
+        vias = parse_via_list(_value(lines[0]), self.via)
         for line in lines[1:]:
             vias += parse_via_list(_value(line))
         return vias
@@ -232,9 +237,9 @@ class Message:
         value = self.get("max-forwards")
         if value is None:
             return None
-        if not value.isdigit() or not value.isascii() or int(value) > 255:
-            raise bad("Max-Forwards", f"not a number in 0..255: {value[:20]!r}")
-        return int(value)
+        if value.isdigit() and value.isascii() and (number := int(value)) <= 255:
+            return number
+        raise bad("Max-Forwards", f"not a number in 0..255: {value[:20]!r}")
 
     @property
     def content_length(self) -> int:
@@ -267,7 +272,10 @@ class Message:
         return self._name_addrs("record-route", "Record-Route")
 
     def _name_addrs(self, key: str, what: str) -> list[NameAddr]:
-        return [na for line in self._lines_of(key) for na in parse_name_addr_list(_value(line), what)]
+        lines = self._lines_of(key)
+        if len(lines) < 2:  # the usual case: no nested loop
+            return parse_name_addr_list(_value(lines[0]), what) if lines else []
+        return [na for line in lines for na in parse_name_addr_list(_value(line), what)]
 
     @property
     def contacts(self) -> list[NameAddr] | Literal["*"]:
