@@ -617,7 +617,8 @@ class Proxy:
         req: Request = msg.sip  # type: ignore[assignment]
         identity = self.identity
         routes = req.routes
-        if identity.is_my_uri(req.ruri) and routes:
+        strict = bool(routes) and identity.is_my_uri(req.ruri)
+        if strict:
             # The previous hop was a strict router: the R-URI is our Record-Route entry and
             # the real R-URI is the last Route value.
             values = [str(r) for r in routes]
@@ -627,7 +628,7 @@ class Proxy:
             req.set_ruri(str(routes[-1].uri))
             routes = req.routes
         if not routes:
-            return False
+            return strict
         first = routes[0].uri
         if isinstance(first, SipUri) and identity.is_me(first.host_ip, first.port):
             req.pop_route()

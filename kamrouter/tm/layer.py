@@ -59,6 +59,7 @@ class TransactionLayer:
         self.stats_rpl_received = counter("tmx", "rpl_received")
         self.stats_rpl_absorbed = counter("tmx", "rpl_absorbed")
         self.stats_rpl_relayed = counter("tmx", "rpl_relayed")
+        self.stats_fwd_replies = counter("core", "fwd_replies")
         self.stats_rpl_generated = counter("tmx", "rpl_generated")
         self.stats_rpl_sent = counter("tmx", "rpl_sent")
         stats.gauge("tmx", "inuse_transactions", lambda: len(self._by_id))

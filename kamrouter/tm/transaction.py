@@ -508,6 +508,7 @@ class Transaction:
         layer.stats_rpl_sent.value += 1
         if relayed:
             layer.stats_rpl_relayed.value += 1
+            layer.stats_fwd_replies.value += 1
         if status < 200:
             self.last_reply, self.last_status = data, status
             return

@@ -2,6 +2,7 @@
 script reload, DNS failures, and ``--check``."""
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -27,11 +28,13 @@ class SipClient:
         self.proxy = (LOOPBACK, proxy_port)
 
     def request(self, method: str, ruri: str, *, call_id: str = "call-1", cseq: str = "1",
-                branch: str = "z9hG4bKtest1", extra: str = "") -> bytes:
+                branch: str = "z9hG4bKtest1", to_tag: str | None = None, extra: str = ""
+                ) -> bytes:
+        to_param = f";tag={to_tag}" if to_tag else ""
         return (f"{method} {ruri} SIP/2.0\r\n"
                 f"Via: SIP/2.0/UDP {LOOPBACK}:{self.port};branch={branch}\r\n"
                 f"Max-Forwards: 70\r\nFrom: <sip:alice@{LOOPBACK}>;tag=a1\r\n"
-                f"To: <{ruri}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n"
+                f"To: <{ruri}>{to_param}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n"
                 f"{extra}Content-Length: 0\r\n\r\n").encode()
 
     def send(self, data: bytes) -> None:
@@ -267,3 +270,67 @@ def request_route(msg):
     callee.close()
     client_via = [line for line in relayed.split("\r\n") if line.startswith("Via:")][1]
     assert f";rport={client.port}" in client_via and f";received={LOOPBACK}" in client_via
+
+
+def kamcli_stats(proxy: ProxyProcess, selector: str) -> dict[str, int]:
+    result = subprocess.run([str(Path(kamrouter_binary()).parent / "kamcli"), "-s",
+                             str(proxy.workdir / "run" / "kamrouter_rpc.sock"), "-o", "json",
+                             "stats", selector], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_reply_whose_top_via_is_not_ours_is_dropped_and_counted(start) -> None:
+    proxy, client = start(ANSWER_ALL)
+    stray = (f"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.99:5060;branch=z9hG4bKforeign\r\n"
+             f"Via: SIP/2.0/UDP {LOOPBACK}:{client.port};branch=z9hG4bKx\r\n"
+             f"From: <sip:a@{LOOPBACK}>;tag=1\r\nTo: <sip:b@{LOOPBACK}>;tag=2\r\n"
+             f"Call-ID: stray\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").encode()
+    client.send(stray)
+    assert client.replies(0.5) == []
+    assert kamcli_stats(proxy, "core:drop_replies")["core:drop_replies"] == 1
+
+
+def test_strict_router_request_uri_is_restored_from_the_route_set(start) -> None:
+    """RFC 3261 §16.4: a strict router put our Record-Route URI into the Request-URI."""
+    proxy, client = start(None)
+    callee = SipClient(proxy.port)
+    client.send(client.request("BYE", f"sip:{LOOPBACK}:{proxy.port};lr", to_tag="b",
+                               extra=f"Route: <sip:bob@{LOOPBACK}:{callee.port}>\r\n"))
+    callee.sock.settimeout(3)
+    relayed = callee.sock.recv(65535).decode()
+    callee.close()
+    assert relayed.startswith(f"BYE sip:bob@{LOOPBACK}:{callee.port} SIP/2.0")
+    assert "\r\nRoute:" not in relayed
+
+
+def test_config_with_only_an_htable_is_valid(tmp_path: Path) -> None:
+    result = check(tmp_path, '[[htable]]\nname = "bans"\n')
+    assert result.returncode == 0, result.stderr
+
+
+def test_transaction_counters_after_a_relayed_request(start) -> None:
+    proxy, client = start('''
+from kamrouter.script import tm
+
+def request_route(msg):
+    msg.dst_uri = msg.get_header("X-Next-Hop")
+    tm.relay(msg)
+''')
+    callee = SipClient(proxy.port)
+    client.send(client.request("OPTIONS", f"sip:bob@{LOOPBACK}",
+                               extra=f"X-Next-Hop: sip:{LOOPBACK}:{callee.port}\r\n"))
+    callee.sock.settimeout(3)
+    relayed = callee.sock.recv(65535).decode()
+    head, _, _ = relayed.partition("\r\n\r\n")
+    lines = head.split("\r\n")[1:]
+    answer = "SIP/2.0 200 OK\r\n" + "".join(
+        f"{line}\r\n" for line in lines if line.split(":")[0] in ("Via", "From", "To", "Call-ID", "CSeq")
+    ) + "Content-Length: 0\r\n\r\n"
+    callee.sock.sendto(answer.encode(), (LOOPBACK, proxy.port))
+    assert client.replies(3) == ["SIP/2.0 200 OK"]
+    callee.close()
+    stats = kamcli_stats(proxy, "all")
+    assert stats["tmx:UAS_transactions"] == 1 and stats["tmx:2xx_transactions"] == 1
+    assert stats["core:rcv_requests"] == 1 and stats["core:fwd_requests"] == 1
+    assert stats["core:rcv_replies"] == 1 and stats["core:fwd_replies"] == 1
