@@ -56,7 +56,7 @@ def _type_name(tp: Any) -> str:
         return f"array of {_type_name(get_args(tp)[0])}"
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in get_args(tp) if a is not type(None))
-    if dataclasses.is_dataclass(tp):
+    if dataclasses.is_dataclass(tp) or origin in (dict, typing.Dict):
         return "table"
     return _TYPE_NAMES.get(tp, getattr(tp, "__name__", str(tp)))
 

@@ -27,9 +27,14 @@ def ip_literal(host: str) -> str | None:
 class Resolver:
     """Cached asynchronous A/AAAA resolution."""
 
-    def __init__(self, clock: Callable[[], float], ttl: float = 60.0, negative_ttl: float = 10.0,
+    def __init__(self, clock: Callable[[], float], *, hosts: dict[str, str] | None = None,
+                 lookups: bool = True, ttl: float = 60.0, negative_ttl: float = 10.0,
                  timeout: float = 5.0) -> None:
         self.clock = clock
+        #: Static names (``[core] hosts``), answered before any lookup.
+        self.hosts = {name.lower(): address for name, address in (hosts or {}).items()}
+        #: False: only IP literals and static names resolve (``[core] dns = false``).
+        self.lookups = lookups
         self.ttl = ttl
         self.negative_ttl = negative_ttl
         self.timeout = timeout
@@ -40,7 +45,11 @@ class Resolver:
         literal = ip_literal(host)
         if literal is not None:
             return True, literal
-        entry = self._cache.get(host.lower())
+        name = host.lower()
+        static = self.hosts.get(name)
+        if static is not None or not self.lookups:
+            return True, static
+        entry = self._cache.get(name)
         if entry is not None and entry[0] > self.clock():
             return True, entry[1]
         return False, None

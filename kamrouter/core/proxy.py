@@ -34,15 +34,6 @@ COUNTED_METHODS = ("invite", "cancel", "ack", "bye", "info", "register", "subscr
                    "message", "options", "prack", "update", "refer", "publish")
 
 
-class RoutingError(Exception):
-    """A relay could not be attempted; carries the reply the script would get."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"{status} {reason}")
-        self.status = status
-        self.reason = reason
-
-
 class Proxy:
     """Request and reply processing of one router process; the tm layer's hooks."""
 
@@ -207,6 +198,8 @@ class Proxy:
         script = self.router.script
         hook = script.request_route
         if script.request_route_is_async:
+            if self.at_capacity(msg):
+                return
             if msg.method != "ACK":
                 txn = self.transaction_for(msg)
                 txn.arm_timeout(self.tm.params.fr_timer)
@@ -277,6 +270,18 @@ class Proxy:
             return None
 
     # == transactions ======================================================================
+    def at_capacity(self, msg: ScriptMessage) -> bool:
+        """``tm.max_transactions`` reached: answer 503 (so the peer retries elsewhere)."""
+        if msg.txn is not None or len(self.tm) < self.tm.params.max_transactions:
+            return False
+        self.drop_requests.value += 1
+        if msg.method != "ACK":
+            self._stateless_reply(msg.sip, msg.source, msg.local, 503,  # type: ignore[arg-type]
+                                  "Service Unavailable (transaction limit)",
+                                  (("Retry-After", "5"),))
+            msg.replied = True
+        return True
+
     def transaction_for(self, msg: ScriptMessage) -> Transaction:
         """The message's transaction, created on first need (Kamailio's t_newtran)."""
         txn = msg.txn
@@ -409,6 +414,8 @@ class Proxy:
         """tm.relay: statefully to the destination set (R-URI/$du plus appended branches)."""
         if msg.method == "ACK":
             return self.forward_stateless(msg)
+        if self.at_capacity(msg):
+            return False
         txn = self.transaction_for(msg)
         if txn.final_status or (txn.canceled and msg.route == "failure"):
             return False

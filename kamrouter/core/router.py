@@ -74,7 +74,8 @@ class Router:
         self.stats = StatsRegistry()
         self.rpc = MethodRegistry()
         self.scheduler = Scheduler(self.clock)
-        self.resolver = Resolver(self.clock)
+        self.resolver = Resolver(self.clock, hosts=settings.core.hosts,
+                                 lookups=settings.core.dns)
         listens = [parse_socket(text) for text in settings.core.listen]
         self.transports = Transports(listens, settings.tcp, settings.core.max_message_size,
                                      self.stats, self.clock)

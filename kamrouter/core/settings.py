@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kamrouter.config import ConfigError, build_section, read_toml
+from kamrouter.core.dns import ip_literal
 from kamrouter.net import parse_socket
 from kamrouter.transport.tcp import TcpConfig
 
@@ -38,6 +39,11 @@ class CoreConfig:
     #: Answer a request whose Max-Forwards is missing with this default (RFC 3261: 70).
     max_forwards: int = 70
     user_agent: str = "kamrouter"
+    #: Resolve next-hop host names with the system resolver (A/AAAA); false: only IP
+    #: addresses and ``hosts`` entries (a name that is neither gets 478).
+    dns: bool = True
+    #: Static host names for next hops, e.g. ``{ "sbc.internal" = "10.1.2.3" }``.
+    hosts: dict[str, str] = field(default_factory=dict)
 
     def validate(self) -> list[str]:
         problems = []
@@ -46,6 +52,9 @@ class CoreConfig:
                 parse_socket(text)
             except ValueError as exc:
                 problems.append(f"listen[{i}]: {exc}")
+        for name, address in self.hosts.items():
+            if ip_literal(str(address)) is None:
+                problems.append(f"hosts.{name}: expected an IP address, got {address!r}")
         if not 512 <= self.max_message_size <= 1 << 20:
             problems.append("max_message_size: must be between 512 and 1048576 bytes")
         return problems

@@ -181,17 +181,33 @@ def request_route(msg):
     assert reply == "SIP/2.0 481 Version two"
 
 
-def test_unresolvable_next_hop_gets_478_not_a_hang(start) -> None:
-    proxy, client = start('''
+def test_host_names_resolve_from_static_hosts_and_unknown_ones_get_478(tmp_path: Path) -> None:
+    """No DNS traffic leaves the machine here: ``[core] dns = false`` with static hosts."""
+    port = free_port()
+    callee = SipClient(port)
+    proxy = kamrouter_proxy(tmp_path, port, sections={"core": {
+        "listen": [f"udp:{LOOPBACK}:{port}", f"tcp:{LOOPBACK}:{port}"], "dns": False,
+        "hosts": {"callee.test": LOOPBACK}}}, script=f'''
 from kamrouter.script import tm
 
 def request_route(msg):
-    msg.ruri = "sip:bob@no-such-host.invalid"
+    msg.dst_uri = "sip:" + msg.get_header("X-Host") + ":{callee.port}"
     tm.relay(msg)
-''')
-    client.send(client.request("OPTIONS", f"sip:x@{LOOPBACK}"))
-    replies = client.replies(10)
-    assert replies and replies[-1].startswith("SIP/2.0 478")
+''').start()
+    client = SipClient(port)
+    try:
+        client.send(client.request("OPTIONS", "sip:bob@callee.test", call_id="unknown",
+                                   extra="X-Host: no-such-host.test\r\n"))
+        (reply,) = client.replies(5)
+        assert reply.startswith("SIP/2.0 478")
+        client.send(client.request("OPTIONS", "sip:bob@callee.test", call_id="static",
+                                   branch="z9hG4bKtest2", extra="X-Host: callee.test\r\n"))
+        callee.sock.settimeout(3)
+        assert callee.sock.recv(65535).startswith(b"OPTIONS sip:bob@callee.test SIP/2.0")
+    finally:
+        client.close()
+        callee.close()
+        proxy.stop()
 
 
 def check(tmp_path: Path, toml: str) -> subprocess.CompletedProcess[str]:
@@ -334,3 +350,21 @@ def request_route(msg):
     assert stats["tmx:UAS_transactions"] == 1 and stats["tmx:2xx_transactions"] == 1
     assert stats["core:rcv_requests"] == 1 and stats["core:fwd_requests"] == 1
     assert stats["core:rcv_replies"] == 1 and stats["core:fwd_replies"] == 1
+
+
+def test_transaction_limit_answers_503(start) -> None:
+    silent = SipClient(0)  # a bound socket that never answers: the transaction stays
+    proxy, client = start(f'''
+from kamrouter.script import tm
+
+def request_route(msg):
+    msg.dst_uri = "sip:{LOOPBACK}:{silent.port}"
+    tm.relay(msg)
+''', max_transactions=1)
+    client.send(client.request("INVITE", f"sip:bob@{LOOPBACK}", call_id="first"))
+    assert client.replies(1, until_final=False) == ["SIP/2.0 100 Trying"]
+    client.send(client.request("INVITE", f"sip:bob@{LOOPBACK}", call_id="second",
+                               branch="z9hG4bKtest2"))
+    (reply,) = client.replies(2)
+    assert reply.startswith("SIP/2.0 503")
+    silent.close()

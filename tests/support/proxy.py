@@ -18,7 +18,7 @@ from pathlib import Path
 from .ports import LOOPBACK, tcp_accepts
 
 KAMAILIO = "/usr/sbin/kamailio"
-TomlValue = str | int | float | bool | Sequence[str]
+TomlValue = str | int | float | bool | Sequence[str] | Mapping[str, str]
 
 
 class ProxyStartError(AssertionError):
@@ -167,4 +167,7 @@ def _toml_value(value: TomlValue) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float, str)):
         return json.dumps(value)
+    if isinstance(value, Mapping):  # an inline table: { key = value, ... }
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}"
+                                for k, v in value.items()) + " }"
     return "[" + ", ".join(json.dumps(item) for item in value) + "]"
