@@ -32,9 +32,12 @@ from .uri import SipUri, Uri, parse_uri
 from .via import Via, parse_via_list
 
 DEFAULT_MAX_SIZE = 65535
-_TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~\-]+\Z")
+_TOKEN_CHARS = r"[A-Za-z0-9.!%*_+`'~\-]+"
+_RURI_CHARS = r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>]+"
+_TOKEN = re.compile(_TOKEN_CHARS + r"\Z")
 _VERSION = re.compile(r"SIP/[0-9]+\.[0-9]+\Z", re.I)
-_RURI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>]+\Z")
+_RURI = re.compile(_RURI_CHARS + r"\Z")
+_REQUEST_LINE = re.compile(rf"({_TOKEN_CHARS}) ({_RURI_CHARS}) SIP/2\.0\Z")
 _CSEQ = re.compile(r"[ \t]*([0-9]+)[ \t\r\n]+([A-Za-z0-9.!%*_+`'~\-]+)[ \t]*\Z")
 _DIGITS = re.compile(r"[ \t]*([0-9]+)[ \t]*\Z")
 _CALL_ID = re.compile(r"[!-~]+\Z")
@@ -691,6 +694,10 @@ def _start_line(line: str) -> tuple[Request | Response, SipParseError | None]:
             code = "500"
         msg: Request | Response = Response.__new__(Response)
         msg.status, msg.reason, msg.version = int(code), reason, version
+    elif (plain := _REQUEST_LINE.match(line)) is not None:  # the usual shape, one match
+        msg = Request.__new__(Request)
+        msg.method, msg.ruri = plain.groups()
+        version = msg.version = "SIP/2.0"
     else:
         parts = line.split(" ")
         if len(parts) != 3:
@@ -729,6 +736,8 @@ def _index_salvageable(msg: Message, lines: list[str]) -> None:
 
 
 def _top_via(value: str) -> Via:
+    if "," not in value:
+        return Via(value)
     comma = first_comma(value)
     return Via(value[:comma].rstrip() if comma >= 0 else value)
 
