@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kamrouter.sip import make_ack, make_cancel, make_response, parse, sanity_check  # noqa: E402
+from kamrouter.sip import uri as uri_module  # noqa: E402
 from kamrouter.sip.message import _top_via, parse_cseq  # noqa: E402
 
 SDP = (
@@ -105,6 +106,13 @@ def proxy_request(data: bytes) -> bytes:
     return branch.to_bytes()
 
 
+def proxy_request_new_uris(data: bytes) -> bytes:
+    """As proxy_request, with every URI parsed anew (as for the many distinct users and
+    Contacts of a large deployment, which the bounded URI cache does not hold)."""
+    uri_module._CACHE.clear()
+    return proxy_request(data)
+
+
 def proxy_reply(data: bytes) -> bytes:
     """A reply through the router: transaction match on the top branch and CSeq, then a copy
     without our Via."""
@@ -175,6 +183,7 @@ def main() -> None:
         ("  eager checks inside parse (top Via, CSeq, C-L)", rate(eager_checks, INVITE)),
         ("parse + sanity_check, INVITE", rate(parse_and_sanity, INVITE)),
         ("proxy request path, INVITE", rate(proxy_request, INVITE)),
+        ("  the same, URIs not in the URI cache", rate(proxy_request_new_uris, INVITE)),
         ("proxy request path, in-dialog BYE with Route", rate(proxy_request, BYE)),
         ("proxy reply path, 200 OK", rate(proxy_reply, OK200)),
         ("make_response 100 Trying (+ to_bytes)", rate(trying, INVITE)),
