@@ -47,11 +47,10 @@ def _check_request(req: Request, supported: Iterable[str], check_max_forwards: b
     req.call_id, req.from_, req.to, req.vias  # noqa: B018 - parse errors are the answer
     if check_max_forwards and req.max_forwards == 0:
         return SipParseError(483, "Too Many Hops", req)
-    required = req.proxy_require
-    if not required:
+    if not req.has("proxy-require"):
         return None
     known = {option.lower() for option in supported}
-    unknown = [opt for opt in required if opt.lower() not in known]
+    unknown = [opt for opt in req.proxy_require if opt.lower() not in known]
     if unknown:
         listed = ", ".join(unknown)
         return SipParseError(420, f"Bad Extension: {listed}", req, [("Unsupported", listed)])
