@@ -37,6 +37,7 @@ from htable.conftest import Htable, RedisServer  # noqa: E402
 from kamrouter.script.loader import load_script, set_apis  # noqa: E402
 
 READS_PER_CALL = 10
+ROUNDS = 3
 PROPAGATION_SAMPLES = 300
 
 SCRIPT = f'''
@@ -62,21 +63,23 @@ class Msg:
 
 async def reads_per_second(node: Htable, table: str, workdir: Path, seconds: float) -> float:
     """Script calls on the event loop, yielding between batches as the router does between
-    packets, so the table's Redis link applies incoming changes meanwhile."""
+    packets, so the table's Redis link applies incoming changes meanwhile. Reads per second
+    of this process's CPU time: what applying those changes costs counts, what the other
+    processes on a shared machine take does not."""
     path = workdir / f"routes_{table}.py"
     path.write_text(SCRIPT.replace("{table}", table))
     set_apis({"htable": node.api})
     route = load_script(path).request_route
     messages = [Msg(f"10.0.{i % 256}.{i // 256 % 256}") for i in range(2048)]  # half hit
     calls = 0
-    start = time.perf_counter()
-    deadline = start + seconds
+    start = time.process_time()
+    deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         for msg in messages:
             route(msg)
         calls += len(messages)
         await trio.sleep(0)
-    return calls * READS_PER_CALL / (time.perf_counter() - start)
+    return calls * READS_PER_CALL / (time.process_time() - start)
 
 
 def other_node(workdir: Path, redis_url: str, seconds: float) -> None:
@@ -90,7 +93,7 @@ def other_node(workdir: Path, redis_url: str, seconds: float) -> None:
             while time.monotonic() < deadline:
                 node.api.set("shared", f"churn-{n % 5000}", n)
                 n += 1
-                if n % 50 == 0:
+                if n % 20 == 0:  # well below what one link sends to Redis (~20k writes/s)
                     await trio.sleep(0.001)
             nursery.cancel_scope.cancel()
         print(f"  (the other node wrote {n / seconds:,.0f} items/s meanwhile)")
@@ -121,9 +124,11 @@ async def measure(workdir: Path, server: RedisServer, items: int, seconds: float
             node.api.set("shared", key, "banned")
         await node.module.links["shared"].wait_sent()
 
-        results = {}
-        for label, table in (("memory", "mem"), ("redis-backed", "shared")):
-            results[label] = await reads_per_second(node, table, workdir, seconds)
+        results: dict[str, float] = {}
+        for _ in range(ROUNDS):  # alternating, best of each: the machine's load drifts
+            for label, table in (("memory", "mem"), ("redis-backed", "shared")):
+                rate = await reads_per_second(node, table, workdir, seconds / ROUNDS)
+                results[label] = max(rate, results.get(label, 0.0))
         writer = multiprocessing.get_context("spawn").Process(target=other_node,
             args=(workdir / "b", server.url, seconds + 1.5))
         writer.start()
@@ -137,7 +142,7 @@ async def measure(workdir: Path, server: RedisServer, items: int, seconds: float
           f"half hits):")
     base = results["memory"]
     for label, rate in results.items():
-        print(f"  {label:36s} {rate / 1e6:6.2f} M reads/s  {1e9 / rate:6.0f} ns/read  "
+        print(f"  {label:36s} {rate / 1e6:6.2f} M reads/CPU-s  {1e9 / rate:6.0f} ns/read  "
               f"x{base / rate:.2f} of memory")
     await propagation(workdir, server)
 

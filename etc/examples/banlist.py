@@ -8,19 +8,12 @@ Operators ban and unban by hand with kamcli, on any node when the table is Redis
 
 and a source sending more than KAMROUTER_FLOOD_LIMIT requests within one `flood` window
 (the table's autoexpire) is banned for KAMROUTER_FLOOD_BAN seconds. Banned sources get
-403 Forbidden; everything else is relayed like the default script does.
+403 Forbidden; everything else is relayed statefully, as by the default script
+(etc/routes.py).
 
-Tables (kamrouter.toml):
-
-    [[htable]]
-    name = "bans"        # source IP -> reason
-    persist = "sqlite"   # bans survive a restart (or backend = "redis" to share them)
-
-    [[htable]]
-    name = "flood"       # source IP -> requests in the current window
-    autoexpire = 10      # window length, seconds
-    updateexpire = false # the window starts at the first request and does not slide
-    initval = 0          # so inc() starts counting at 1
+Tables (etc/banlist.toml): ``bans`` (source IP -> reason, kept in SQLite or shared through
+Redis) and ``flood`` (source IP -> requests in the current window: autoexpire is the window
+length, updateexpire = false keeps it from sliding, initval = 0 makes inc() count from 1).
 """
 from __future__ import annotations
 
@@ -53,14 +46,17 @@ def request_route(msg):
     if not sanity.check(msg):
         return
     if msg.to_tag is not None:
-        if rr.loose_route(msg) or (msg.method == "ACK" and tm.check_trans(msg)):
+        # in-dialog: the recorded route set, or the Request-URI when the peers kept none
+        if rr.loose_route(msg) or not core.is_myself(msg.ruri):
             tm.relay(msg)
         elif msg.method != "ACK":
             sl.send_reply(msg, 404, "Not Here")
         return
-    if msg.method == "CANCEL":
+    if msg.method == "CANCEL":  # one matching a call in progress is tm's, before the script
         sl.send_reply(msg, 481, "Call/Transaction Does Not Exist")
         return
+    if msg.method == "ACK":
+        return  # a stray ACK outside any dialog
     rr.loose_route(msg)
     if core.is_myself(msg.ruri):
         sl.send_reply(msg, 404, "Not Found")

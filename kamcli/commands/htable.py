@@ -40,6 +40,8 @@ def cli() -> None:
 
 
 yes_option = click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+#: For the set commands: a value such as "-5" is a value, not an unknown option.
+VALUES_MAY_START_WITH_DASH = {"ignore_unknown_options": True}
 
 
 def dump_rows(ctx: Context, table: str, match: str | None = None) -> list[dict[str, Any]]:
@@ -119,7 +121,8 @@ def get(ctx: Context, table: str, keys: tuple[str, ...]) -> None:
 def dump(ctx: Context, table: str, match: str | None) -> None:
     """Show every item of TABLE: key, value, type, seconds until it expires."""
     rows = sorted(dump_rows(ctx, table, match), key=lambda row: str(row["key"]))
-    _print_rows(ctx, rows, ITEM_COLUMNS, f"htable {table} ({len(rows)} items)")
+    count = f"{len(rows)} item" + ("" if len(rows) == 1 else "s")
+    _print_rows(ctx, rows, ITEM_COLUMNS, f"htable {table} ({count})")
 
 
 @cli.command("stats")
@@ -132,7 +135,7 @@ def stats(ctx: Context) -> None:
 
 # -- writing ------------------------------------------------------------------------------
 
-@cli.command("sets")
+@cli.command("sets", context_settings=VALUES_MAY_START_WITH_DASH)
 @click.argument("table")
 @click.argument("key")
 @click.argument("value")
@@ -142,7 +145,7 @@ def sets(ctx: Context, table: str, key: str, value: str) -> None:
     ctx.info(ctx.rpc("htable.sets", table, key, value))
 
 
-@cli.command("seti")
+@cli.command("seti", context_settings=VALUES_MAY_START_WITH_DASH)
 @click.argument("table")
 @click.argument("key")
 @click.argument("value", type=int)
@@ -162,7 +165,7 @@ def setex(ctx: Context, table: str, key: str, seconds: int) -> None:
     ctx.info(ctx.rpc("htable.setex", table, key, seconds))
 
 
-@cli.command("setxs")
+@cli.command("setxs", context_settings=VALUES_MAY_START_WITH_DASH)
 @click.argument("table")
 @click.argument("key")
 @click.argument("value")
@@ -173,7 +176,7 @@ def setxs(ctx: Context, table: str, key: str, value: str, seconds: int) -> None:
     ctx.info(ctx.rpc("htable.setxs", table, key, value, seconds))
 
 
-@cli.command("setxi")
+@cli.command("setxi", context_settings=VALUES_MAY_START_WITH_DASH)
 @click.argument("table")
 @click.argument("key")
 @click.argument("value", type=int)

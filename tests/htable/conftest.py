@@ -117,6 +117,15 @@ class RedisServer:
         self.process = None
 
 
+def eventually(check: Callable[[], bool], what: str, timeout: float = 5) -> None:
+    """Poll ``check`` until it holds (bounded): for what another process does meanwhile."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened within {timeout:g} s: {what}")
+        time.sleep(0.01)
+
+
 REDIS_SERVER = shutil.which("redis-server") or ""
 
 
@@ -179,14 +188,15 @@ run_dir = "{self.run_dir}"
     def stop(self) -> None:
         self.process.stop()
 
-    def kamcli(self, *args: str, output: str = "json") -> Any:
+    def kamcli(self, *args: str, output: str = "json",
+               env: dict[str, str] | None = None) -> Any:
         """Run ``kamcli -s SOCKET -o OUTPUT ARGS`` in-process; return the click Result."""
         from click.testing import CliRunner
 
         from kamcli.main import cli
 
         return CliRunner().invoke(cli, ["-s", self.socket, "-o", output, *args],
-                                  prog_name="kamcli")
+                                  prog_name="kamcli", env=env)
 
     def kamcli_ok(self, *args: str, output: str = "json") -> Any:
         """Like :meth:`kamcli`, requiring exit 0; returns parsed JSON stdout (or the text)."""

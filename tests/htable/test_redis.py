@@ -96,11 +96,15 @@ async def test_autoexpire_and_updateexpire_rules_hold_in_redis(
         assert a.api.expire_left("shared", "k") <= 50
 
 
-async def test_flush_reaches_the_other_node(tmp_path: Path, redis_server: RedisServer) -> None:
+async def test_deletes_by_pattern_and_flush_reach_the_other_node(
+        tmp_path: Path, redis_server: RedisServer) -> None:  # Kamailio #2573
     async with nodes(tmp_path, redis_server) as (a, b):
         for i in range(20):
             a.api.set("shared", f"k{i}", i)
         await eventually(lambda: b.api.count_name("shared", "**") == 20, "20 items on b")
+        assert a.api.delete_name("shared", "%~k1") == 11  # k1, k10..k19
+        assert a.api.delete_value("shared", "eq5") == 1
+        await eventually(lambda: b.api.count_name("shared", "**") == 8, "8 left on b")
         assert await b.rpc("htable.flush", "shared") == "Ok. Htable flushed."
         await eventually(lambda: a.api.count_name("shared", "**") == 0, "flushed on a")
 

@@ -8,8 +8,7 @@ when it returns. Waits are bounded polls of the other router's copy, never timin
 from __future__ import annotations
 
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from support.ports import free_port
 from support.sipp import Sipp
 
-from .conftest import RedisServer, RouterUnderTest
+from .conftest import RedisServer, RouterUnderTest, eventually
 from .test_router import EXAMPLE, SCENARIOS, sipp_call
 
 BANNED = "127.0.0.1"  # sipp calls from loopback: this key decides their fate
@@ -36,14 +35,6 @@ autoexpire = 10
 updateexpire = false
 initval = 0
 """
-
-
-def eventually(check: Callable[[], bool], what: str, timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened within {timeout:g} s: {what}")
-        time.sleep(0.01)
 
 
 def has(router: RouterUnderTest, key: str) -> bool:

@@ -34,6 +34,8 @@ class TableConfig:
     #: and on htable.reload.
     load_file: str = ""
     #: "redis": the table lives in Redis and every node serves reads from a coherent local copy.
+    #: Redis is the source of truth: a node that (re)connects takes the table Redis has, so
+    #: Redis must keep its data across its own restarts (appendonly yes, or replicas).
     backend: Literal["memory", "redis"] = "memory"
     #: redis://[user:pass@]host:port/db, rediss://..., unix:///path.sock?db=0,
     #: redis+cluster://host:port[,host:port...], redis+sentinel://host:port[,...]/service/db

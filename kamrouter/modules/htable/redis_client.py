@@ -6,6 +6,7 @@ service. Responses are decoded as UTF-8 text.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +17,10 @@ from coredis.connection import TCPLocation
 
 CONNECT_TIMEOUT = 2.0
 STREAM_TIMEOUT = 5.0
+
+# coredis reports a lost connection at INFO with an empty traceback ("NoneType: None"); the
+# link logs the loss itself, naming the table and what it serves meanwhile.
+logging.getLogger("coredis").setLevel(logging.WARNING)
 
 
 def _hosts(netloc: str, default_port: int) -> list[TCPLocation]:

@@ -3,7 +3,9 @@
 Differences from Kamailio, on purpose: numeric-looking keys need no ``s:`` prefix (a JSON
 integer key is taken as its text); ``htable.setex`` on a missing key is a 404 instead of a
 silent "Ok"; per-item expiry works on every table, not only on autoexpire ones;
-``htable.dump`` takes an optional match expression and adds ``expires_in`` to each item.
+``htable.dump`` takes an optional match expression and adds ``expires_in`` to each item;
+``htable.listTables`` and ``htable.stats`` list tables in definition order (Kamailio: reversed)
+and ``htable.listTables`` adds ``backend`` and ``items``.
 """
 from __future__ import annotations
 
