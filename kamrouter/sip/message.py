@@ -43,6 +43,7 @@ _DIGITS = re.compile(r"[ \t]*([0-9]+)[ \t]*\Z")
 _CALL_ID = re.compile(r"[!-~]+\Z")
 _CR_LF = re.compile(r"[\r\n]")
 _T = TypeVar("_T")
+_M = TypeVar("_M", bound="Message")
 _MANDATORY = frozenset(MANDATORY)
 _MISSING = object()
 
@@ -87,23 +88,23 @@ def _new_line(name: str, value: str) -> tuple[str, str]:
     return key, f"{display_name(key, name)}: {value}"
 
 
-class _View(Generic[_T]):
+class _View(Generic[_M, _T]):
     """A typed view: parsed on first read, then served from the message's cache (under the
     header's key, so an edit of that header drops it). Cheaper than a property: a hit is one
     dict lookup, no closure."""
 
     __slots__ = ("key", "parse")
 
-    def __init__(self, key: str, parse: Callable[[Message], _T]) -> None:
+    def __init__(self, key: str, parse: Callable[[_M], _T]) -> None:
         self.key = key
         self.parse = parse
 
     @overload
-    def __get__(self, msg: None, owner: type) -> _View[_T]: ...
+    def __get__(self, msg: None, owner: type) -> _View[_M, _T]: ...
     @overload
-    def __get__(self, msg: Message, owner: type | None = None) -> _T: ...
+    def __get__(self, msg: _M, owner: type | None = None) -> _T: ...
 
-    def __get__(self, msg: Message | None, owner: type | None = None) -> _T | _View[_T]:
+    def __get__(self, msg: _M | None, owner: type | None = None) -> _T | _View[_M, _T]:
         if msg is None:
             return self
         cache = msg._cache
@@ -119,10 +120,10 @@ class _View(Generic[_T]):
         except Exception as exc:  # a parser bug must still surface as a 400, never crash
             raise SipParseError(400, f"Bad {self.key} header (internal {type(exc).__name__})", msg) from exc
         cache[self.key] = value
-        return value
+        return value  # type: ignore[return-value]
 
 
-def view(key: str) -> Callable[[Callable[[Message], _T]], _View[_T]]:
+def view(key: str) -> Callable[[Callable[[_M], _T]], _View[_M, _T]]:
     """Decorator: a method parsing a header becomes a cached typed view keyed by ``key``."""
     return lambda parse: _View(key, parse)
 
@@ -209,10 +210,10 @@ class Message:
 
     def _single(self, key: str) -> str:
         """Value of the first line of a mandatory header (by key); 400 when missing."""
-        try:
-            return _value(self._lines[self._names.index(key)])
-        except ValueError:
-            raise SipParseError(400, f"Missing {CANONICAL.get(key, key)} header") from None
+        names = self._names
+        if key not in names:
+            raise SipParseError(400, f"Missing {CANONICAL.get(key, key)} header")
+        return _value(self._lines[names.index(key)])
 
     @property
     def vias(self) -> list[Via]:
@@ -670,7 +671,7 @@ def _parse(data: bytes, max_size: int) -> Request | Response:
         else:
             end = size
         cseq = parse_cseq(_value(lines[names.index("cseq")]))
-        if msg.is_request and cseq.method != msg.method:  # type: ignore[attr-defined]
+        if isinstance(msg, Request) and cseq.method != msg.method:
             raise bad("CSeq", f"method {cseq.method} does not match the request method")
         # top Via: branch and sent-by are what transactions match on
         msg._cache = {"cseq": cseq, "via@top": _top_via(_value(lines[names.index("via")]))}
@@ -686,13 +687,14 @@ def _start_line(line: str) -> tuple[Request | Response, SipParseError | None]:
     """The message object for a start line, plus the error to raise once headers are indexed
     (so the error can carry the message for a reply)."""
     error: SipParseError | None = None
+    msg: Request | Response
     if line[:4].upper() == "SIP/":
         version, _, rest = line.partition(" ")
         code, _, reason = rest.partition(" ")
         if not (len(code) == 3 and code.isdigit() and code.isascii() and 100 <= int(code) <= 699):
             error = SipParseError(400, f"Bad status line: status code {code[:20]!r}")
             code = "500"
-        msg: Request | Response = Response.__new__(Response)
+        msg = Response.__new__(Response)
         msg.status, msg.reason, msg.version = int(code), reason, version
     elif (plain := _REQUEST_LINE.match(line)) is not None:  # the usual shape, one match
         msg = Request.__new__(Request)

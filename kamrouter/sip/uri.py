@@ -75,6 +75,12 @@ class SipUri:
         "_text", "scheme", "user", "password", "host", "port", "params", "headers",
         "_param_text", "_header_text",
     )
+    user: str | None
+    password: str | None
+    host: str
+    port: int | None
+    params: dict[str, str | None]
+    headers: dict[str, str]
 
     def __init__(self, text: str, scheme: str, plain: re.Match[str] | None = None) -> None:
         """``plain``: parse_uri's match of the common shape (then nothing is left to check)."""
@@ -100,8 +106,8 @@ class SipUri:
                 raise bad("URI", f"bad user part {user[:40]!r}")
             if colon and not _PASSWORD.match(password):
                 raise bad("URI", "bad password")
-            self.user: str | None = user
-            self.password: str | None = password if colon else None
+            self.user = user
+            self.password = password if colon else None
         else:
             self.user = self.password = None
         q = rest.find("?")
@@ -112,8 +118,8 @@ class SipUri:
         self._param_text = rest[s:] if s >= 0 else ""
         hostport = rest[:s] if s >= 0 else rest
         self.host, self.port = _split_hostport(hostport)
-        self.params: dict[str, str | None] = _uri_params(self._param_text) if self._param_text else {}
-        self.headers: dict[str, str] = _uri_headers(self._header_text[1:]) if self._header_text else {}
+        self.params = _uri_params(self._param_text) if self._param_text else {}
+        self.headers = _uri_headers(self._header_text[1:]) if self._header_text else {}
 
     @property
     def host_ip(self) -> str:
