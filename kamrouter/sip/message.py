@@ -42,6 +42,7 @@ _CSEQ = re.compile(r"[ \t]*([0-9]+)[ \t\r\n]+([A-Za-z0-9.!%*_+`'~\-]+)[ \t]*\Z")
 _DIGITS = re.compile(r"[ \t]*([0-9]+)[ \t]*\Z")
 _CALL_ID = re.compile(r"[!-~]+\Z")
 _CR_LF = re.compile(r"[\r\n]")
+_CRLF = "\r\n"
 _T = TypeVar("_T")
 _M = TypeVar("_M", bound="Message")
 _MANDATORY = frozenset(MANDATORY)
@@ -466,7 +467,7 @@ class Message:
     def to_bytes(self) -> bytes:
         raw = self._raw
         if raw is None:
-            head = self._start + "\r\n" + "\r\n".join(self._lines) + "\r\n\r\n"
+            head = f"{self._start}\r\n{_CRLF.join(self._lines)}\r\n\r\n"  # one copy, not four
             raw = self._raw = head.encode("utf-8", "surrogateescape") + self._body
         return raw
 
