@@ -25,3 +25,21 @@ def complete_method(ctx: click.Context, param: click.Parameter,
     except click.ClickException:  # bad options or config: completion stays quiet
         return []
     return [CompletionItem(name) for name in names if name.startswith(incomplete)]
+
+
+def complete_stat(ctx: click.Context, param: click.Parameter,
+                  incomplete: str) -> list[CompletionItem]:
+    """Statistic selectors: groups (``core:``) and bare names before a colon is typed (bash
+    splits words at colons, so it completes ``core:rcv`` as the bare ``rcv``), then
+    ``group:name``."""
+    try:
+        fetched = _kamcli_context(ctx).rpc("stats.fetch", "all")
+    except click.ClickException:
+        return []
+    keys = [key.replace(".", ":", 1) for key in fetched] if isinstance(fetched, dict) else []
+    if ":" in incomplete:
+        candidates = keys
+    else:
+        groups = (key.split(":", 1)[0] + ":" for key in keys)
+        candidates = list(dict.fromkeys([*groups, *(key.split(":", 1)[1] for key in keys)]))
+    return [CompletionItem(name) for name in candidates if name.startswith(incomplete)]

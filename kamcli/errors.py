@@ -13,6 +13,8 @@ EXIT_RPC_ERROR = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_BROKEN_COMMAND = 4
+#: JSON-RPC 2.0 "Method not found".
+METHOD_NOT_FOUND = -32601
 
 
 class RpcFault(click.ClickException):
@@ -22,7 +24,8 @@ class RpcFault(click.ClickException):
 
     def __init__(self, method: str, code: int, message: str, data: Any = None) -> None:
         detail = f": {data}" if data not in (None, "", method) else ""
-        super().__init__(f"{method}: {message}{detail} (code {code})")
+        hint = "; 'kamcli rpc --list' lists the methods" if code == METHOD_NOT_FOUND else ""
+        super().__init__(f"{method}: {message}{detail} (code {code}){hint}")
         self.method, self.code, self.rpc_message, self.data = method, code, message, data
 
 
@@ -42,3 +45,21 @@ class CommandLoadFailed(click.ClickException):
     """A built-in or plugin command module could not be imported."""
 
     exit_code = EXIT_BROKEN_COMMAND
+
+
+def error_line(exc: click.ClickException, *, in_shell: bool = False) -> str:
+    """The one line kamcli prints for a failure. A usage error points at the command's help
+    (``kamcli stats --help``, or ``stats --help`` inside ``kamcli shell``); a global option
+    given after the command (``kamcli stats -o json``) is shown where it belongs."""
+    line = f"Error: {exc.format_message().rstrip('.')}"
+    if not isinstance(exc, click.UsageError) or exc.ctx is None:
+        return line
+    root = exc.ctx.find_root()
+    program, _, command = exc.ctx.command_path.partition(" ")
+    prefix = "" if in_shell else f"{program} "  # the shell runs lines without the program
+    if isinstance(exc, click.NoSuchOption) and exc.ctx is not root and any(
+            exc.option_name in param.opts for param in root.command.params):
+        return (f"Error: {exc.option_name} goes before the command: "
+                f"{prefix}{exc.option_name} ... {command}")
+    path = f"{prefix}{command}".strip()
+    return line + (f"; see '{path} --help'" if path else "; type help for the commands")

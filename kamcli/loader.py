@@ -9,6 +9,7 @@ Aliases from the config file's ``[aliases]`` table expand to whole command lines
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 import shlex
 import traceback
@@ -93,9 +94,15 @@ class KamcliGroup(click.Group):
         if args and self.get_command(ctx, args[0]) is None:
             from kamcli.options import file_settings
 
-            expansion = file_settings(ctx).aliases.get(args[0])
+            aliases = file_settings(ctx).aliases
+            expansion = aliases.get(args[0])
             if expansion:
                 args = [*shlex.split(expansion), *args[1:]]
+            elif not ctx.resilient_parsing and not args[0].startswith("-"):
+                known = [*self.list_commands(ctx), *ALIASES, *aliases]
+                close = difflib.get_close_matches(args[0], known, n=1)
+                ctx.fail(f"no such command {args[0]!r}"
+                         + (f" (did you mean {close[0]!r}?)" if close else ""))
         return super().resolve_command(ctx, args)
 
 

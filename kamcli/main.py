@@ -8,6 +8,7 @@ import click
 
 from kamcli import __version__
 from kamcli.config import OUTPUT_FORMATS
+from kamcli.errors import error_line
 from kamcli.loader import KamcliGroup
 
 EPILOG = """\b
@@ -52,12 +53,13 @@ def cli(click_ctx: click.Context, **_: object) -> None:
 
 
 def main() -> None:
-    """Console entry point: Click's standalone handling, plus Ctrl-C = 130 (not Click's 1,
-    which means "the router answered with an error") and quiet ends of closed pipes."""
+    """Console entry point: Click's standalone handling, but every failure in one line on
+    stderr, Ctrl-C = 130 (not Click's 1, which means "the router answered with an error")
+    and quiet ends of closed pipes."""
     try:
         status = cli.main(prog_name="kamcli", standalone_mode=False)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(error_line(exc), err=True)
         status = exc.exit_code
     except click.Abort as exc:
         interrupted = isinstance(exc.__cause__, KeyboardInterrupt)

@@ -15,7 +15,7 @@ PANELS: dict[str, list[str]] = {
     "Requests": ["core:rcv_requests", "core:fwd_requests", "core:drop_requests",
                  "core:err_requests", "core:rcv_requests_invite", "core:rcv_requests_register"],
     "Replies": ["core:rcv_replies", "core:fwd_replies", "sl:sent_replies",
-                "sl:sent_err_replies", "sl:200_replies", "sl:404_replies"],
+                "sl:sent_err_replies", "sl:2xx_replies", "sl:4xx_replies", "sl:5xx_replies"],
     "Transactions": ["tmx:UAS_transactions", "tmx:UAC_transactions", "tmx:inuse_transactions",
                      "tmx:active_transactions", "tmx:2xx_transactions", "tmx:4xx_transactions",
                      "tmx:5xx_transactions", "tmx:6xx_transactions"],
@@ -42,10 +42,12 @@ def human_bytes(value: Any) -> str:
     return str(value)
 
 
-def dashboard(data: dict[str, Any], rates: dict[str, float | None], interval: float) -> Any:
+def dashboard(data: dict[str, Any], rates: dict[str, float | None], interval: float,
+              target: str) -> Any:
     from rich import box
     from rich.columns import Columns
     from rich.console import Group
+    from rich.markup import escape
     from rich.panel import Panel
     from rich.table import Table
 
@@ -64,8 +66,8 @@ def dashboard(data: dict[str, Any], rates: dict[str, float | None], interval: fl
                           "" if name.startswith("shmem:") else rate_text(rates.get(name)))
         panels.append(Panel(table, title=title, expand=False))
     uptime = data.get("uptime")
-    header = (f"[bold]kamrouter[/bold]  up {duration(uptime) if uptime is not None else '?'}"
-              f"  ·  refresh {interval:g}s  ·  Ctrl-C to quit")
+    up = duration(uptime) if uptime is not None else "?"
+    header = f"[bold]{escape(target)}[/bold]  up {up}  ·  refresh {interval:g}s  ·  Ctrl-C to quit"
     return Group(header, Columns(panels))
 
 
@@ -78,5 +80,6 @@ def dashboard(data: dict[str, Any], rates: dict[str, float | None], interval: fl
 def moni(ctx: Context, interval: float, count: int | None, once: bool) -> None:
     """Live dashboard of the key counters, with per-second rates."""
     run_watch(ctx, interval, 1 if once else count, sample=lambda: sample(ctx),
-              view=lambda data, rates: dashboard(data, rates, interval),
+              view=lambda data, rates: dashboard(data, rates, interval,
+                                                 str(ctx.options.target)),
               rate_keys=lambda data: data["stats"])

@@ -7,6 +7,7 @@ import click
 
 from kamcli.completion_sources import complete_method
 from kamcli.context import Context, pass_context
+from kamcli.errors import RpcFault
 from kamcli.params import parse_params
 
 
@@ -62,5 +63,17 @@ def _list_methods(ctx: Context) -> None:
 @click.argument("method", shell_complete=complete_method)
 @pass_context
 def rpchelp(ctx: Context, method: str) -> None:
-    """Show the help text of an RPC METHOD (system.methodHelp)."""
-    ctx.output(ctx.rpc("system.methodHelp", method))
+    """Show the help text of an RPC METHOD (system.methodHelp).
+
+    On a terminal the parameters come first (system.methodSignature), when the router
+    tells them as kamrouter does: htable.get(table, key).
+    """
+    text = ctx.rpc("system.methodHelp", method)
+    if ctx.output_format == "table":
+        try:
+            usage = ctx.rpc("system.methodSignature", method)
+        except RpcFault:  # Kamailio has no signatures to tell
+            usage = None
+        if isinstance(usage, str) and usage.startswith(f"{method}("):
+            text = f"{usage}\n{text}"
+    ctx.output(text)

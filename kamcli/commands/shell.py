@@ -18,6 +18,7 @@ import click
 
 from kamcli.config import OUTPUT_FORMATS
 from kamcli.context import Context, pass_context
+from kamcli.errors import error_line
 
 if TYPE_CHECKING:
     from prompt_toolkit.completion import CompleteEvent, Completer, Completion
@@ -26,6 +27,11 @@ if TYPE_CHECKING:
 SHELL_WORDS = {"help": "list the commands", "output": "switch the output format",
                "exit": "leave the shell", "quit": "leave the shell"}
 PROMPT = "kamcli> "
+SHELL_HELP = f"""
+In the shell (no "kamcli" in front of commands):
+  output FORMAT           switch the output format ({', '.join(OUTPUT_FORMATS)})
+  -o FORMAT COMMAND...    one command in another format
+  exit, quit, Ctrl-D      leave the shell"""
 
 
 class Shell:
@@ -58,7 +64,7 @@ class Shell:
         if words[0] in ("exit", "quit"):
             return False
         if words[0] == "help":
-            click.echo(self.root.get_help())
+            click.echo(self.root.get_help() + "\n" + SHELL_HELP)
             return True
         if words[0] == "output":
             self._switch_output(words[1:])
@@ -95,7 +101,7 @@ class Shell:
         except click.exceptions.Exit as exc:
             return exc.exit_code
         except click.ClickException as exc:
-            exc.show()
+            self.ctx.info(error_line(exc, in_shell=True))
             return exc.exit_code
         except click.Abort:
             self.ctx.info("Aborted.")

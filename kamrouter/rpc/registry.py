@@ -1,8 +1,8 @@
 """The RPC method registry: modules register methods here; the transports dispatch to them.
 
 A method is a plain or ``async`` callable. Its parameters are the RPC params: a JSON array
-binds them by position (as Kamailio's jsonrpcs does), a JSON object by name. The first
-paragraph of its docstring is what ``system.methodHelp`` returns.
+binds them by position (as Kamailio's jsonrpcs does), a JSON object by name. Its docstring
+is what ``system.methodHelp`` returns: one line per paragraph, so write it for operators.
 A method signals failure by raising :class:`RpcError` with a Kamailio-style code (400, 404,
 500) and a message. Annotated parameters are type-checked before the call (see
 :mod:`kamrouter.rpc.params`), so a method may trust that ``table: str`` is a string.
@@ -37,8 +37,9 @@ class RpcMethod:
 
     @property
     def help(self) -> str:
-        first_paragraph = inspect.cleandoc(self.func.__doc__ or "").split("\n\n")[0]
-        return " ".join(first_paragraph.split()) or "No help available."
+        paragraphs = inspect.cleandoc(self.func.__doc__ or "").replace("``", "").split("\n\n")
+        return "\n".join(" ".join(p.split()) for p in paragraphs if p.strip()) or (
+            "No help available.")
 
     @property
     def usage(self) -> str:

@@ -43,6 +43,16 @@ class Listening:
     fifo: str | None
     http: tuple[str, int] | None
 
+    def __str__(self) -> str:
+        """``stream socket /run/.../kamrouter_rpc.sock, http://127.0.0.1:8080/RPC`` (the log)."""
+        parts = [f"{kind} {where}" for kind, where in (
+            ("stream socket", self.stream_socket), ("datagram socket", self.dgram_socket),
+            ("fifo", self.fifo)) if where]
+        if self.http is not None:
+            host, port = self.http
+            parts.append(f"http://{f'[{host}]' if ':' in host else host}:{port}/RPC")
+        return ", ".join(parts) or "none (every [rpc] transport is off)"
+
 
 def socket_paths(config: RpcConfig) -> tuple[str | None, str | None, str | None]:
     """Stream socket, datagram socket and FIFO paths; relative names live in ``run_dir``."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -71,12 +72,46 @@ def test_table_output_reads_well(router: Router) -> None:
     uptime = router.kamcli("-o", "table", "uptime").stdout
     assert "up since" in uptime and "uptime" in uptime
     stats = router.kamcli("-o", "table", "stats", "core:rcv_requests").stdout.split()
-    assert stats[:3] == ["group", "name", "value"] and "rcv_requests" in stats
+    assert stats[:3] == ["core", "value", "rcv_requests"]
+    rpchelp = router.kamcli("-o", "table", "rpchelp", "core.shmmem").stdout.splitlines()
+    assert rpchelp[0] == "core.shmmem([unit])" and rpchelp[1].startswith("Returns the memory")
     assert router.kamcli("-o", "table", "version").stdout.startswith("kamrouter ")
     assert "main process" in router.kamcli("-o", "table", "ps").stdout
     yaml_out = router.kamcli("-o", "yaml", "uptime").stdout
     assert yaml_out.startswith("now: ") and "uptime: " in yaml_out
     assert router.kamcli("-o", "raw", "version").stdout.startswith("kamrouter ")
+
+
+def test_all_statistics_fit_in_columns_by_group(router: Router) -> None:
+    """Every statistic is shown under its group's header, groups side by side (COLUMNS=120),
+    so the whole set takes far fewer lines than there are statistics."""
+    values = router.kamcli_json("stats")
+    table = router.kamcli("-o", "table", "stats").stdout
+    lines = table.splitlines()
+    assert len(lines) < len(values) * 2 / 3
+    words = table.split()
+    groups = {key.split(":")[0] for key in values}
+    assert all(re.search(rf"(^|  ){group} +value\b", table, re.M) for group in groups)
+    assert all(key.split(":")[1] in words for key in values)
+    assert max(len(line.rstrip()) for line in lines) <= 120
+    watch = router.kamcli("-o", "table", "stats", "--watch", "0.1", "--count", "2").stdout
+    assert watch.count("statistics, every 0.1s") == 2 and "/s" in watch
+
+
+def test_moni_shows_statistics_the_router_has(router: Router) -> None:
+    from kamcli.commands.moni import PANELS
+
+    values = router.kamcli_json("stats")
+    assert [name for names in PANELS.values() for name in names if name not in values] == []
+    moni = router.kamcli("-o", "table", "moni", "--once").stdout
+    assert router.stream_socket in moni and "Transactions" in moni
+
+
+def test_one_megabyte_reply(router: Router) -> None:
+    chunk = "x" * 100_000  # ten of them: arguments are limited to 128 KiB each
+    done = router.kamcli("-o", "raw", "rpc", "core.echo", *[chunk] * 10)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout) > 1_000_000 and json.loads(done.stdout) == [chunk] * 10
 
 
 def test_params_are_typed(router: Router) -> None:
@@ -100,20 +135,30 @@ def test_debug_level_round_trip(router: Router) -> None:
 def test_router_error_exits_1(router: Router) -> None:
     done = router.kamcli("rpc", "no.such.method")
     assert done.returncode == 1 and done.stdout == ""
-    assert "no.such.method: Method not found (code -32601)" in done.stderr
+    assert done.stderr == ("Error: no.such.method: Method not found (code -32601); "
+                           "'kamcli rpc --list' lists the methods\n")
     done = router.kamcli("rpc", "core.shmmem", "x")
     assert done.returncode == 1 and "unit" in done.stderr and "(code 400)" in done.stderr
     done = router.kamcli("rpc", "stats.fetch", "[1]")
     assert done.returncode == 1 and "selectors[0]" in done.stderr
 
 
-def test_usage_errors_exit_2(router: Router) -> None:
-    assert router.kamcli("no-such-command").returncode == 2
-    assert router.kamcli("-o", "xml", "uptime").returncode == 2
-    both = router.kamcli("-s", "/x", "-u", "http://h/RPC", "uptime")
-    assert both.returncode == 2 and "not both" in both.stderr
-    assert router.kamcli("rpc").returncode == 2
-    assert router.kamcli("stats", "--count", "2").returncode == 2
+def test_usage_errors_exit_2_with_one_line(router: Router) -> None:
+    done = router.kamcli("stat")
+    assert (done.returncode, done.stderr) == (
+        2, "Error: no such command 'stat' (did you mean 'stats'?); see 'kamcli --help'\n")
+    done = router.kamcli("stats", "--count", "2")
+    assert (done.returncode, done.stderr) == (
+        2, "Error: --count goes with --watch; see 'kamcli stats --help'\n")
+    for args in (["-o", "xml", "uptime"], ["-s", "/x", "-u", "http://h/RPC", "uptime"],
+                 ["rpc"], ["srv", "nope"], ["stats", "--bogus"]):
+        done = router.kamcli(*args)
+        assert done.returncode == 2 and done.stdout == ""
+        assert len(done.stderr.splitlines()) == 1 and "--help'" in done.stderr, done.stderr
+    assert "not both" in router.kamcli("-s", "/x", "-u", "http://h/RPC", "uptime").stderr
+    done = router.kamcli("stats", "-o", "json")
+    assert (done.returncode, done.stderr) == (
+        2, "Error: -o goes before the command: kamcli -o ... stats\n")
 
 
 def test_unreachable_exits_3_naming_the_path(router: Router) -> None:

@@ -33,6 +33,7 @@ def test_bash_completes_commands_options_and_method_names(router: Router) -> Non
     assert "--watch" in bash_complete(router, "kamcli stats --wa")
     assert bash_complete(router, "kamcli rpc core.upt") == ["core.uptime"]
     assert "system.methodHelp" in bash_complete(router, "kamcli rpchelp system.")
+    assert bash_complete(router, "kamcli stats tm") == ["tmx:"]
 
 
 @pytest.mark.parametrize("shell, marker", [("zsh", "#compdef kamcli"),

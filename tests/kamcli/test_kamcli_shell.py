@@ -62,11 +62,14 @@ def test_commands_history_and_errors(shell: Shell, capsys, tmp_path) -> None:
 
 
 def test_ctrl_d_leaves_and_usage_errors_do_not(shell: Shell, capsys) -> None:
-    run_keys(shell, "stats --bogus\r\"unbalanced\rshell\r\x04")
-    _, err = capsys.readouterr()
-    assert "No such option '--bogus'" in err
+    run_keys(shell, "stats --bogus\rclear\r\"unbalanced\rshell\rhelp\r\x04")
+    out, err = capsys.readouterr()
+    assert "Error: No such option '--bogus'; see 'stats --help'\n" in err
+    assert "Error: no such command 'clear'; type help for the commands\n" in err
+    assert "Usage:" not in err
     assert "No closing quotation" in err
     assert "Already in the shell" in err
+    assert "Commands:" in out and "output FORMAT" in out
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
@@ -124,6 +127,10 @@ def test_completion_candidates(shell: Shell) -> None:
     assert {"sockets", "info", "debug"} <= set(words(shell, "srv "))
     assert words(shell, "stats --wat") == ["--watch"]
     assert words(shell, "output j") == ["json"]
+    assert words(shell, "stats tm") == ["tmx:"]
+    assert words(shell, "stats tmx:UAS") == ["tmx:UAS_transactions"]
+    assert words(shell, "stats core:rcv_requests_inv") == ["core:rcv_requests_invite"]
+    assert words(shell, "stats rcv_requests_inv") == ["rcv_requests_invite"]
     assert [start for _, start, _ in completions(shell, "rpc core.up")][0] == -len("core.up")
 
 

@@ -6,8 +6,9 @@ import pytest
 from rich.console import Console
 
 from kamcli.commands.core import duration
+from kamcli.commands.stats import Line, newspaper, stats_view
 from kamcli.config import load_file_settings
-from kamcli.errors import ConfigFileError
+from kamcli.errors import ConfigFileError, RpcFault, error_line
 from kamcli.live import Rates, number
 from kamcli.output import build_table
 from kamcli.params import parse_params
@@ -41,6 +42,58 @@ def test_table_shapes() -> None:
     assert flat.split()[:2] == ["key", "val"]
     assert "core.psx" in rendered(["core.psx"], columns=["method"])
     assert build_table("a string") is None and build_table(5) is None
+
+
+def test_newspaper_columns() -> None:
+    groups = {"core": [("a", "core:a", 1), ("b", "core:b", 0), ("c", "core:c", 0)],
+              "sl": [("d", "sl:d", 2)], "tmx": [("e", "tmx:e", 3)]}
+    assert newspaper(groups, 20) == [[
+        Line("core", header=True), Line("a", "core:a", 1), Line("b", "core:b", 0),
+        Line("c", "core:c", 0), Line(), Line("sl", header=True), Line("d", "sl:d", 2), Line(),
+        Line("tmx", header=True), Line("e", "tmx:e", 3)]]
+    # A group running on repeats its header; none starts at a column's foot.
+    assert newspaper(groups, 3) == [
+        [Line("core", header=True), Line("a", "core:a", 1), Line("b", "core:b", 0)],
+        [Line("core (cont.)", header=True), Line("c", "core:c", 0)],
+        [Line("sl", header=True), Line("d", "sl:d", 2)],
+        [Line("tmx", header=True), Line("e", "tmx:e", 3)]]
+
+
+def test_statistics_view_uses_the_width() -> None:
+    """150 statistics in 10 groups: side by side on a wide terminal, stacked on a narrow one."""
+    values = {f"group{g}:statistic_{n}": g * n for g in range(10) for n in range(15)}
+
+    def lines(width: int, shown: dict[str, int] = values) -> list[str]:
+        console = Console(width=width, record=True, color_system=None)
+        console.print(stats_view(shown, console, rates={"group1:statistic_2": 2.5}))
+        return console.export_text().splitlines()
+
+    assert len(lines(160, {f"tmx:s{n}": n for n in range(15)})) == 16  # a short list stays one
+    assert lines(160, {}) == [""]
+    wide, narrow = lines(160), lines(40)
+    assert len(narrow) == 10 * (15 + 2) - 1
+    assert len(wide) <= len(narrow) / 4 + 1 and max(len(line.rstrip()) for line in wide) <= 160
+    text = "\n".join(wide)
+    assert all(f"group{g}" in text for g in range(10)) and "2.5" in text
+
+
+def test_error_lines() -> None:
+    group = click.Group("kamcli", commands=[click.Command("stats")],
+                        params=[click.Option(["-o", "--output"])])
+    root = click.Context(group, info_name="kamcli")
+    sub = click.Context(group.commands["stats"], parent=root, info_name="stats")
+    assert error_line(click.UsageError("bad.", sub)) == "Error: bad; see 'kamcli stats --help'"
+    assert error_line(click.UsageError("bad", sub), in_shell=True) == (
+        "Error: bad; see 'stats --help'")
+    assert error_line(click.UsageError("bad", root), in_shell=True) == (
+        "Error: bad; type help for the commands")
+    assert error_line(RpcFault("x.y", 404, "not found")) == "Error: x.y: not found (code 404)"
+    assert error_line(click.NoSuchOption("-o", ctx=sub)) == (
+        "Error: -o goes before the command: kamcli -o ... stats")
+    assert error_line(click.NoSuchOption("-o", ctx=sub), in_shell=True) == (
+        "Error: -o goes before the command: -o ... stats")
+    assert error_line(click.NoSuchOption("-x", ctx=sub)) == (
+        "Error: No such option '-x'; see 'kamcli stats --help'")
 
 
 def test_rates_and_numbers() -> None:

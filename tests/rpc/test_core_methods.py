@@ -98,8 +98,13 @@ async def test_debug_gets_and_sets_the_router_logger(router):
 async def test_system_methods(router):
     names = await rpc(router, "system.listMethods")
     assert names == sorted(names) and {"core.uptime", "stats.fetch", "tm.stats"} <= set(names)
-    assert await rpc(router, "system.methodHelp", "core.psx") == (
-        "Returns the detailed description of running processes (and the router's tasks).")
+    assert (await rpc(router, "system.methodHelp", "core.psx")).startswith(
+        "Returns the detailed description of running processes (and the router's tasks).\n"
+        "kamrouter is one process;")
+    assert await rpc(router, "system.methodHelp", "core.shmmem") == (  # every paragraph
+        "Returns the memory usage of the router process (unit: b, k, m or g).\n"
+        "kamrouter has no shared-memory pool: used and real_used are the resident set, "
+        "max_used its peak, total the memory limit (cgroup) or the machine's RAM.")
     assert await rpc(router, "system.methodSignature", "stats.reset_statistics") == (
         "stats.reset_statistics(selector, [more...])")
     assert await rpc_error(router, "system.methodHelp", "nope") == {

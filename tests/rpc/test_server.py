@@ -62,6 +62,7 @@ async def test_default_socket_and_file_modes(nursery, router, rpc_config):
     listening = await start(nursery, router, rpc_config)
     assert listening.stream_socket == f"{rpc_config.run_dir}/kamrouter_rpc.sock"
     assert (listening.dgram_socket, listening.fifo, listening.http) == (None, None, None)
+    assert str(listening) == f"stream socket {listening.stream_socket}"  # as logged
     assert stat.S_IMODE(os.stat(rpc_config.run_dir).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(listening.stream_socket).st_mode) == 0o660
     client = await LineClient.connect(listening.stream_socket)
@@ -209,6 +210,7 @@ async def test_http_rpc_and_metrics(nursery, router, rpc_config):
     listening = await start(nursery, router, dataclasses.replace(rpc_config, http="0"))
     host, port = listening.http
     assert host == "127.0.0.1"
+    assert str(listening).endswith(f", http://127.0.0.1:{port}/RPC")
     async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as client:
         reply = await client.post("/RPC", json=req("stats.fetchn", "core:rcv_requests"))
         assert reply.json()["result"] == {"core.rcv_requests": 42}
