@@ -2,8 +2,10 @@
 
 ``list`` and ``watch`` turn ``dispatcher.list`` into one row per destination (set, uri, state,
 priority, weight, latency, active calls, last probe): a coloured table on a terminal, the rows
-as JSON with ``-o json``. ``watch`` redraws every second and highlights destinations whose
-state just changed, with a log of the transitions: the view to keep open during an incident.
+as JSON with ``-o json``. ``watch`` redraws every second with each destination's calls per
+second (so traffic is seen leaving a dead destination and coming back) and highlights
+destinations whose state just changed, with a log of the transitions: the view to keep open
+during an incident.
 """
 from __future__ import annotations
 
@@ -56,6 +58,7 @@ def destination_rows(listing: Any) -> list[dict[str, Any]]:
             attrs = dest.get("ATTRS") or {}
             latency = dest.get("LATENCY") or {}
             probe = dest.get("PROBE") or {}
+            runtime = dest.get("RUNTIME") or {}
             rows.append({
                 "set": group.get("ID"),
                 "uri": dest.get("URI"),
@@ -67,7 +70,8 @@ def destination_rows(listing: Any) -> list[dict[str, Any]]:
                 "rweight": attrs.get("RWEIGHT"),
                 "duid": attrs.get("DUID"),
                 "latency_ms": {key.lower(): value for key, value in latency.items()},
-                "active_calls": (dest.get("RUNTIME") or {}).get("DLGLOAD"),
+                "active_calls": runtime.get("DLGLOAD"),
+                "selected": runtime.get("SELECTED"),
                 "last_probe": probe.get("LAST"),
                 "last_probe_code": probe.get("CODE"),
                 "last_probe_reason": probe.get("REASON"),
@@ -107,7 +111,9 @@ def _probe_text(row: dict[str, Any], now: float) -> str:
 
 
 def destinations_table(rows: list[dict[str, Any]], now: float, title: str | None = None,
-                       highlight: set[tuple[Any, Any]] | None = None) -> Any:
+                       highlight: set[tuple[Any, Any]] | None = None,
+                       rates: dict[str, float | None] | None = None) -> Any:
+    """The destinations as a table; with ``rates`` (watch) a calls/s column too."""
     from rich import box
     from rich.markup import escape
     from rich.table import Table
@@ -121,19 +127,29 @@ def destinations_table(rows: list[dict[str, Any]], now: float, title: str | None
     table.add_column("weight", justify="right", min_width=6)
     table.add_column("latency", justify="right", no_wrap=True)
     table.add_column("calls", justify="right", min_width=5)
+    if rates is not None:
+        table.add_column("calls/s", justify="right", min_width=7)
     table.add_column("last probe")
     for row in rows:
         state = row["state"]
         marker = " ⟳" if row["probing"] else ""
         weight = row["weight"] or row["rweight"] or ""
         changed = highlight is not None and (row["set"], row["uri"]) in highlight
-        table.add_row(
+        cells = [
             str(row["set"]), escape(str(row["uri"])),
             f"[{_STATE_STYLE.get(state, 'white')}]{escape(state)}[/]{marker}",
             str(row["priority"]), str(weight), _latency_text(row["latency_ms"]),
-            "" if row["active_calls"] is None else str(row["active_calls"]),
-            escape(_probe_text(row, now)), style="reverse" if changed else None)
+            "" if row["active_calls"] is None else str(row["active_calls"])]
+        if rates is not None:
+            cells.append(rate_text(rates.get(selected_key(row))))
+        cells.append(escape(_probe_text(row, now)))
+        table.add_row(*cells, style="reverse" if changed else None)
     return table
+
+
+def selected_key(row: dict[str, Any]) -> str:
+    """The name under which ``watch`` tracks a destination's selections for its rate."""
+    return f"selected:{row['set']}:{row['uri']}"
 
 
 def _fetch_rows(ctx: Context, setid: int | None, state: str | None) -> list[dict[str, Any]]:
@@ -222,7 +238,8 @@ def watch_view(data: dict[str, Any], rates: dict[str, float | None],
               + escape("   ".join(per_set)))
     log = "\n".join(escape(_transition_text(c)) for c in reversed(tracker.log)) or \
         "no state change seen yet"
-    return Group(header, destinations_table(rows, now, highlight=tracker.recent(now)),
+    return Group(header, destinations_table(rows, now, highlight=tracker.recent(now),
+                                            rates=rates),
                  Panel(log, title="transitions", expand=False))
 
 
@@ -235,8 +252,8 @@ def watch_view(data: dict[str, Any], rates: dict[str, float | None],
 @pass_context
 def watch(ctx: Context, setid: int | None, state: str | None, interval: float,
           count: int | None) -> None:
-    """Live view of the destinations: state, latency and calls refreshed every second,
-    state changes highlighted and logged (-o json: one line per refresh)."""
+    """Live view of the destinations: state, latency, active calls and calls/s refreshed
+    every second, state changes highlighted and logged (-o json: one line per refresh)."""
     tracker = TransitionTracker()
 
     def sample() -> dict[str, Any]:
@@ -245,9 +262,13 @@ def watch(ctx: Context, setid: int | None, state: str | None, interval: float,
         return {"time": now, "targets": rows, "transitions": tracker.update(rows, now),
                 "stats": fetch_stats(ctx, ("dispatcher:",))}
 
+    def rate_keys(data: dict[str, Any]) -> dict[str, Any]:
+        selected = {selected_key(row): row["selected"] for row in data["targets"]}
+        return {**data["stats"], **selected}
+
     run_watch(ctx, interval, count, sample=sample,
               view=lambda data, rates: watch_view(data, rates, tracker, interval),
-              rate_keys=lambda data: data["stats"])
+              rate_keys=rate_keys)
 
 
 # -- changes ------------------------------------------------------------------------------

@@ -36,12 +36,13 @@ class DispatcherLab:
 
     # -- destinations -----------------------------------------------------------------------
 
-    def start_uas(self, name: str, calls: int = 1_000_000, trace: bool = False) -> Sipp:
+    def start_uas(self, name: str, calls: int = 1_000_000, trace: bool = False,
+                  scenario: str = "uas.xml") -> Sipp:
         """A UAS answering calls and OPTIONS; restarting a name reuses its port. With
         ``calls`` it exits once it has completed that many calls (a destination that goes
         away without dropping a call in progress)."""
         port = self._ports.setdefault(name, free_port())
-        uas = Sipp(f"{name}-{len(self._peers)}", "uas.xml", self.workdir, port=port,
+        uas = Sipp(f"{name}-{len(self._peers)}", scenario, self.workdir, port=port,
                    calls=calls, timeout_s=300, trace_messages=trace, extra_args=("-aa",))
         self._peers.append(uas)
         self.uases[name] = uas
@@ -67,13 +68,15 @@ class DispatcherLab:
 
     # -- the router -------------------------------------------------------------------------
 
-    def start_router(self, alg: int, fr_timer_ms: int = 1000, **dispatcher: Any) -> ProxyProcess:
+    def start_router(self, alg: int, fr_timer_ms: int = 1000, script: Path = ROUTING_SCRIPT,
+                     tm: dict[str, Any] | None = None, **dispatcher: Any) -> ProxyProcess:
         port = free_port()
         sections = {
             "core": {"listen": [f"udp:127.0.0.1:{port}", f"tcp:127.0.0.1:{port}"],
                      "log_level": "warning"},
-            "routing": {"script": str(ROUTING_SCRIPT)},
+            "routing": {"script": str(script)},
             "rpc": {"run_dir": str(self.run_dir)},
+            "tm": tm or {},
             "dispatcher": {"list_file": str(self.list_path), **dispatcher},
         }
         config = self.workdir / "kamrouter.toml"
@@ -118,11 +121,11 @@ class DispatcherLab:
 
     # -- callers ----------------------------------------------------------------------------
 
-    def uac(self, calls: int, rate: float, pause_ms: int = 0) -> Sipp:
+    def uac(self, calls: int, rate: float, pause_ms: int = 0, scenario: str = "uac.xml") -> Sipp:
         """A caller placing ``calls`` calls at ``rate`` calls/s through the router."""
         assert self.proxy is not None
         self._uac_count += 1
-        uac = Sipp(f"uac{self._uac_count}", "uac.xml", self.workdir, port=free_port(),
+        uac = Sipp(f"uac{self._uac_count}", scenario, self.workdir, port=free_port(),
                    remote=self.proxy.address, calls=calls, rate=rate, pause_ms=pause_ms,
                    timeout_s=60, trace_messages=calls <= 10)
         self._peers.append(uac)

@@ -205,9 +205,15 @@ def test_parallel_forks_to_every_usable_target() -> None:
     msg = make_msg(ruri="sip:conf@example.net")
     assert bench.api.select_dst(msg, 1, 12)
     assert (msg.dst_uri, msg.socket) == ("sip:127.0.0.1:5074", "udp:127.0.0.1:5060")
-    assert bench.branches == [("sip:conf@example.net", C, None),
-                              ("sip:conf@example.net", A, None)]
+    # Extra branches of tm.relay's destination set, each with its own target's socket.
+    assert [(t.uri, t.dst_uri, t.socket) for t in msg.branches] == [
+        ("sip:conf@example.net", C, None), ("sip:conf@example.net", A, None)]
     assert not bench.api.next_dst(msg)
+    msg = make_msg(ruri="sip:conf@example.net")
+    assert bench.api.select_domain(msg, 1, 12)
+    assert msg.ruri == "sip:conf@127.0.0.1:5074" and msg.dst_uri is None
+    assert [(t.uri, t.dst_uri) for t in msg.branches] == [
+        ("sip:conf@127.0.0.1:5073", None), ("sip:conf@127.0.0.1:5071", None)]
 
 
 def test_latency_prefers_the_fastest_and_round_robins_ties() -> None:

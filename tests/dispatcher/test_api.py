@@ -59,6 +59,7 @@ def test_failover_walks_the_list_skipping_targets_that_died_meanwhile() -> None:
     assert bench.api.next_dst(msg) and msg.dst_uri == C
     assert not bench.api.next_dst(msg)
     assert bench.api.selected(msg) is None and not bench.api.mark_dst(msg)
+    assert [bench.dest(1, uri).health.selected for uri in (A, B, C)] == [1, 0, 1]
     assert bench.stats.get("dispatcher", "set1_failovers").value == 1
     assert bench.stats.get("dispatcher", "failovers").value == 1
     assert bench.stats.get("dispatcher", "selections").value == 1
@@ -68,6 +69,7 @@ def test_mark_dst_takes_effect_at_once_and_raises_events() -> None:
     bench = Bench(LIST)
     msg = make_msg()
     bench.api.select_dst(msg, 1, 8)
+    msg.status, msg.reason = 408, "Request Timeout"   # as in a failure route
     bench.api.mark_dst(msg, "ip")
     assert state_letters(bench.flags(1, A)) == "IP"
     assert not bench.api.is_active(1, A) and bench.api.is_active(1)
@@ -76,6 +78,7 @@ def test_mark_dst_takes_effect_at_once_and_raises_events() -> None:
     (event, data), = bench.events
     assert event == "dispatcher:dst-down"
     assert (data["setid"], data["uri"], data["origin"], data["state"]) == (1, A, "script", "inactive")
+    assert (data["code"], data["reason"]) == (408, "Request Timeout")
     bench.api.mark_addr("a", 1, A)
     assert bench.events.names()[-1] == ("dispatcher:dst-up", A)
     assert not bench.api.mark_addr("a", 1, "sip:nowhere")

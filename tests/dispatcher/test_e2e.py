@@ -146,3 +146,32 @@ def test_call_load_counts_calls_until_their_bye(lab: DispatcherLab) -> None:
     assert loads() == [0, 0]                                # every BYE released its call
     taken = calls_taken(lab, "ab")
     assert sum(taken.values()) == 40 and min(taken.values()) >= 10
+
+
+#: Algorithm 10 with no load bookkeeping in the script (no load_update, no load_unset).
+BARE_CALL_LOAD_SCRIPT = """
+from kamrouter.script import dispatcher, sl, tm
+
+def request_route(msg):
+    if not dispatcher.select_dst(msg, 1, 10):
+        sl.send_reply(msg, 503, "No destination")
+        return
+    tm.relay(msg)
+"""
+
+
+def test_call_load_of_a_cancelled_call_goes_without_script_help(lab: DispatcherLab,
+                                                                 tmp_path: Path) -> None:
+    script = tmp_path / "bare_call_load.py"
+    script.write_text(BARE_CALL_LOAD_SCRIPT)
+    for name in "ab":
+        lab.start_uas(name, scenario="uas_ring_until_cancel.xml")
+    lab.write_list([f"1 {lab.uri(n)} 8 0 duid={n}" for n in "ab"])
+    lab.start_router(10, script=script, tm={"wait_timer": 200}, **PROBING)
+    lab.wait_for("all destinations active", lambda: set(lab.states().values()) == {"AP"})
+    result = lab.uac(10, rate=20, scenario="uac_cancel.xml").wait()
+    assert result.ok, result.report()
+    assert lab.rpc("stats.fetch", "dispatcher:")["dispatcher.set1_selections"] == "10"
+    # Each INVITE ended with 487: its transaction's end took the call off its target.
+    lab.wait_for("no call counted", lambda: lab.rpc("stats.fetch", "dispatcher:")
+                 ["dispatcher.active_calls"] == "0")

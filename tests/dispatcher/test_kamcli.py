@@ -20,7 +20,7 @@ LISTING = {"NRSETS": 2, "RECORDS": [
         {"DEST": {"URI": "sip:127.0.0.1:5070", "FLAGS": "AP", "PRIORITY": 10,
                   "ATTRS": {"BODY": "weight=70", "DUID": None, "WEIGHT": 70, "RWEIGHT": 0},
                   "LATENCY": {"AVG": 1.5, "STD": 0.1, "EST": 1.4, "MAX": 2.0, "TIMEOUT": 0},
-                  "RUNTIME": {"DLGLOAD": 3},
+                  "RUNTIME": {"DLGLOAD": 3, "SELECTED": 42},
                   "PROBE": {"LAST": 100.0, "CODE": 200, "REASON": "OK", "SENT": 5,
                             "FAILED": 0}}},
         {"DEST": {"URI": "sip:127.0.0.1:5071", "FLAGS": "IP", "PRIORITY": 5}}]}},
@@ -34,7 +34,8 @@ def test_rows_flatten_the_listing_and_filter() -> None:
         (1, "sip:127.0.0.1:5070", "active", True), (1, "sip:127.0.0.1:5071", "inactive", True),
         (2, "sip:127.0.0.1:5072", "disabled", False)]
     first = rows[0]
-    assert (first["weight"], first["active_calls"], first["last_probe_code"]) == (70, 3, 200)
+    assert (first["weight"], first["active_calls"], first["selected"],
+            first["last_probe_code"]) == (70, 3, 42, 200)
     assert first["latency_ms"] == {"avg": 1.5, "std": 0.1, "est": 1.4, "max": 2.0, "timeout": 0}
     assert [r["uri"] for r in select_rows(rows, 1, "inactive")] == ["sip:127.0.0.1:5071"]
     assert select_rows(rows, 3, None) == []
@@ -105,8 +106,9 @@ def test_commands_against_a_running_router(lab: DispatcherLab) -> None:
     samples = [json.loads(line) for line in lines]
     assert len(samples) == 2 and {t["uri"] for t in samples[0]["targets"]} == {a, dead}
     assert "dispatcher:set1_selections" in samples[0]["stats"]
+    assert samples[1]["rates"][f"selected:1:{a}"] == 0          # calls/s of each destination
     view = kamcli("watch", "-n", "1", output="table").stdout
-    assert "transitions" in view and dead in view
+    assert "transitions" in view and dead in view and "calls/s" in view
 
     error = runner.invoke(cli, ["-s", socket, "-o", "json", "dispatcher", "set-state", "x",
                                 "1", "all"])

@@ -3,7 +3,6 @@ router (real registries and scheduler, fake clock, recorded probes and events)."
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,36 +14,14 @@ from kamrouter.core.settings import Settings
 from kamrouter.modules.dispatcher import DispatcherModule
 from kamrouter.modules.dispatcher.config import DispatcherConfig
 from kamrouter.rpc.dispatch import Dispatcher as JsonRpc
-from kamrouter.rpc.registry import MethodRegistry
 from kamrouter.sip import Response
-from kamrouter.stats import StatsRegistry
-from kamrouter.timers import Scheduler
-from .bench import FakeClock
+from .bench import StandInRouter
 
 LIST = """\
 1 sip:127.0.0.1:5070 8 10 duid=gw1;weight=60;foo=bar
 1 sip:127.0.0.1:5071;transport=tcp 0 5 socket=udp:127.0.0.1:5060
 2 sip:127.0.0.1:5072
 """
-
-
-@dataclass
-class StandInRouter:
-    settings: Settings
-    clock: FakeClock = field(default_factory=FakeClock)
-    stats: StatsRegistry = field(default_factory=StatsRegistry)
-    rpc: MethodRegistry = field(default_factory=MethodRegistry)
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    probes: list[tuple[str, Any]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.scheduler = Scheduler(self.clock)
-
-    def emit(self, event: str, **data: Any) -> None:
-        self.events.append((event, data))
-
-    def send_request(self, method: str, ruri: str, **kwargs: Any) -> None:
-        self.probes.append((ruri, kwargs["on_reply"]))
 
 
 class Rpc:
@@ -75,7 +52,7 @@ async def test_list_shapes(tmp_path: Path) -> None:
         "ATTRS": {"BODY": "duid=gw1;weight=60;foo=bar", "DUID": "gw1", "MAXLOAD": 0,
                   "WEIGHT": 60, "RWEIGHT": 0, "SOCKET": None, "SOCKNAME": None, "OBPROXY": None},
         "LATENCY": {"AVG": 0, "STD": 0, "EST": 0, "MAX": 0, "TIMEOUT": 0},
-        "RUNTIME": {"DLGLOAD": 0},
+        "RUNTIME": {"DLGLOAD": 0, "SELECTED": 0},
         "PROBE": {"LAST": None, "CODE": None, "REASON": None, "SENT": 0, "FAILED": 0},
     }
     assert second["FLAGS"] == "AX" and second["ATTRS"]["SOCKET"] == "udp:127.0.0.1:5060"

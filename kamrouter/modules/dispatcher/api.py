@@ -19,7 +19,6 @@ matching target (or None).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from kamrouter.modules.dispatcher.algorithms import (
@@ -30,13 +29,11 @@ from kamrouter.modules.dispatcher.flags import parse_state
 from kamrouter.modules.dispatcher.health import Origin
 from kamrouter.modules.dispatcher.model import Destination
 from kamrouter.modules.dispatcher.uri import canonical_ip, parse_target, replace_hostport
+from kamrouter.script.message import Target
 
 VARS_KEY = "_dispatcher"
 #: ``is_from_list`` mode bits (Kamailio's).
 MATCH_IGNORE_PORT, MATCH_IGNORE_PROTO, MATCH_ACTIVE, MATCH_SOCKET, MATCH_CLOSEST = 1, 2, 4, 8, 16
-
-#: ``tm.append_branch(msg, uri, dst_uri, socket)``, for algorithm 12.
-AppendBranch = Callable[[Any, str, str | None, str | None], None]
 
 
 class Selection:
@@ -58,9 +55,8 @@ class Selection:
 
 
 class DispatcherApi:
-    def __init__(self, dispatcher: Dispatcher, append_branch: AppendBranch) -> None:
+    def __init__(self, dispatcher: Dispatcher) -> None:
         self._ds = dispatcher
-        self._append_branch = append_branch
 
     # -- selection --------------------------------------------------------------------------
 
@@ -93,18 +89,25 @@ class DispatcherApi:
         msg.vars[VARS_KEY] = selection
         chosen = targets[0]
         if alg == CALL_LOAD:
-            self._ds.calls.assign(msg.call_id, chosen.health, self._ds.clock())
+            self._ds.calls.assign(msg.call_id, chosen.health, self._ds.clock(), selection)
         self._apply(msg, selection, chosen)
+        chosen.health.selected += 1
         if alg == PARALLEL and apply != "none":
-            for other in targets[1:]:
-                socket = other.attrs.socket or self._ds.config.default_socket or None
-                if apply == "dst":
-                    self._append_branch(msg, msg.ruri, other.uri, socket)
-                else:
-                    self._append_branch(msg, replace_hostport(msg.ruri, other.address), None,
-                                        socket)
+            self._fork(msg, targets[1:], apply)
             selection.position = len(targets)  # every target is in use: nothing to fail over to
         return True
+
+    def _fork(self, msg: Any, targets: list[Destination], apply: str) -> None:
+        """Algorithm 12: one more branch of the message's destination set per target, each
+        with the target's own socket (not the one the first target put on the message)."""
+        ruri = msg.ruri
+        for dest in targets:
+            dest.health.selected += 1
+            socket = dest.attrs.socket or self._ds.config.default_socket or None
+            if apply == "dst":
+                msg.branches.append(Target(ruri, dest.uri, socket))
+            else:
+                msg.branches.append(Target(replace_hostport(ruri, dest.address), None, socket))
 
     def _apply(self, msg: Any, selection: Selection, dest: Destination) -> None:
         if selection.apply == "dst":
@@ -139,9 +142,10 @@ class DispatcherApi:
                 self._ds.calls.release(msg.call_id)
             return False
         if selection.alg == CALL_LOAD:
-            self._ds.calls.assign(msg.call_id, dest.health, self._ds.clock())
+            self._ds.calls.assign(msg.call_id, dest.health, self._ds.clock(), selection)
         selection.apply = apply
         self._apply(msg, selection, dest)
+        dest.health.selected += 1
         self._ds.counters_for(selection.setid).failovers.value += 1
         return True
 
@@ -154,11 +158,12 @@ class DispatcherApi:
 
     def mark_dst(self, msg: Any, state: str = "i") -> bool:
         """Change the state of this call's current target, e.g. ``"ip"`` in a failure
-        route: inactive at once and probed until it answers again."""
+        route: inactive at once and probed until it answers again. The dst-down event
+        carries the reply that made the script decide (a failure route's ``msg.status``)."""
         dest = self.selected(msg)
         if dest is None:
             return False
-        self._ds.change_state(dest, parse_state(state), Origin.SCRIPT)
+        self._ds.change_state(dest, parse_state(state), Origin.SCRIPT, msg.status, msg.reason)
         return True
 
     def mark_addr(self, state: str, set: int, uri: str) -> bool:
@@ -234,5 +239,6 @@ class DispatcherApi:
         return False
 
     def load_unset(self, msg: Any) -> bool:
-        """Remove this call's load (e.g. in the failure route when giving up)."""
+        """Remove this call's load now (e.g. in the failure route when giving up); without
+        it the load goes when the INVITE transaction ends without a 2xx."""
         return self._ds.calls.release(msg.call_id)

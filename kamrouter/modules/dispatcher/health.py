@@ -53,9 +53,9 @@ class Thresholds:
 class Health:
     """Mutable runtime data of one target; shared by the old and new list across a reload."""
 
-    __slots__ = ("flags", "failures", "successes", "latency", "load", "last_probe_at",
-                 "last_probe_code", "last_probe_reason", "probes_sent", "probes_failed",
-                 "retired")
+    __slots__ = ("flags", "failures", "successes", "latency", "load", "selected",
+                 "last_probe_at", "last_probe_code", "last_probe_reason", "probes_sent",
+                 "probes_failed", "retired")
 
     def __init__(self, flags: int, initial_latency: float = 0.0) -> None:
         self.flags = flags
@@ -64,6 +64,9 @@ class Health:
         self.latency = LatencyStats(initial_latency)
         #: Active calls (algorithm 10).
         self.load = 0
+        #: Times it was chosen (first choices, failovers, parallel forks): its growth shows
+        #: where traffic goes.
+        self.selected = 0
         #: Wall-clock time of the last probe reply, its status and reason.
         self.last_probe_at: float | None = None
         self.last_probe_code = 0

@@ -1,17 +1,19 @@
 """The dispatcher module: wires the sans-IO core to the router (config, scheduler, tm, RPC,
-events) and does the little I/O there is (reading the list file, resolving host names)."""
+events, transaction ends) and does the little I/O there is (reading the list file, resolving
+host names)."""
 from __future__ import annotations
 
 import logging
 import socket
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from kamrouter.config import ConfigError
 from kamrouter.modules.base import Module, RouterServices
-from kamrouter.modules.dispatcher.api import DispatcherApi
+from kamrouter.modules.dispatcher.algorithms import CALL_LOAD
+from kamrouter.modules.dispatcher.api import VARS_KEY, DispatcherApi, Selection
 from kamrouter.modules.dispatcher.config import DispatcherConfig
 from kamrouter.modules.dispatcher.core import Dispatcher
 from kamrouter.modules.dispatcher.flags import NODNSARES
@@ -19,6 +21,9 @@ from kamrouter.modules.dispatcher.listfile import DestinationSpec, ListError
 from kamrouter.modules.dispatcher.probing import Prober
 from kamrouter.modules.dispatcher.rpc import DispatcherRpc
 from kamrouter.timers import Timer
+
+if TYPE_CHECKING:
+    from kamrouter.tm import Transaction
 
 log = logging.getLogger("kamrouter.dispatcher")
 
@@ -48,8 +53,9 @@ class DispatcherModule(Module):
         except ListError as exc:
             raise ConfigError([f"dispatcher: {problem}" for problem in exc.problems]) from None
         self.prober = Prober(self.dispatcher, router.scheduler, self._send_request)
-        self._api = DispatcherApi(self.dispatcher, self._append_branch)
+        self._api = DispatcherApi(self.dispatcher)
         DispatcherRpc(self.dispatcher, self.reload).register(router.rpc)
+        router.on_transaction_end(self._transaction_ended)  # type: ignore[attr-defined]
         self._reload_lock = trio.Lock()
         self._sweep: Timer | None = None
 
@@ -99,8 +105,12 @@ class DispatcherModule(Module):
     def _send_request(self, method: str, ruri: str, **kwargs: Any) -> None:
         self.router.send_request(method, ruri, **kwargs)  # type: ignore[attr-defined]
 
-    @staticmethod
-    def _append_branch(msg: Any, uri: str, dst_uri: str | None, socket: str | None) -> None:
-        from kamrouter.script import tm  # the script APIs are set up after the modules
-
-        tm.append_branch(msg, uri, dst_uri=dst_uri, socket=socket)
+    def _transaction_ended(self, txn: Transaction) -> None:
+        """Algorithm 10 without script help: an INVITE transaction that ends without a 2xx
+        (refused, cancelled, timed out, never answered) frees the load its selection holds,
+        unless a newer INVITE of the call took the load over."""
+        if txn.method != "INVITE" or 200 <= txn.final_status < 300:
+            return
+        selection = txn.user.get("vars", {}).get(VARS_KEY)
+        if isinstance(selection, Selection) and selection.alg == CALL_LOAD:
+            self.dispatcher.calls.release(txn.request.call_id, owner=selection)

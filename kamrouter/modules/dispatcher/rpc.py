@@ -2,10 +2,11 @@
 fault messages (each fault message may carry a detail after a colon).
 
 Differences from Kamailio: sets are listed in ascending order; every DEST carries
-``LATENCY``, ``RUNTIME`` and a ``PROBE`` object (last probe time, status, reason, probes
-sent/failed); integer params may also come as decimal strings; ``set_state ... all`` on a
-set that does not exist fails ("State Update Failed") where Kamailio 5.6 answered OK; there
-is no ``reload_delta`` (reloads are serialised and swap atomically, so none is needed).
+``LATENCY``, ``RUNTIME`` (``DLGLOAD`` plus ``SELECTED``, how often it was chosen) and a
+``PROBE`` object (last probe time, status, reason, probes sent/failed); integer params may
+also come as decimal strings; ``set_state ... all`` on a set that does not exist fails
+("State Update Failed") where Kamailio 5.6 answered OK; there is no ``reload_delta``
+(reloads are serialised and swap atomically, so none is needed).
 """
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def destination_record(dispatcher: Dispatcher, dest: Destination, mode: str) -> 
             "OBPROXY": _or_null(attrs.obproxy),
         }
     record["LATENCY"] = health.latency.as_rpc()
-    record["RUNTIME"] = {"DLGLOAD": health.load}
+    record["RUNTIME"] = {"DLGLOAD": health.load, "SELECTED": health.selected}
     record["PROBE"] = {
         "LAST": health.last_probe_at, "CODE": health.last_probe_code or None,
         "REASON": _or_null(health.last_probe_reason), "SENT": health.probes_sent,
