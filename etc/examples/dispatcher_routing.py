@@ -57,11 +57,12 @@ def request_route(msg):
 
 
 def route_in_dialog(msg):
-    """ACK, BYE and re-INVITEs follow the Route set recorded at call setup."""
+    """ACK, BYE and re-INVITEs follow the Route set recorded at call setup or, when the
+    callee did not return one (sipp's built-in uas), their Request-URI: its Contact."""
     if DS_ALG == CALL_LOAD:
         dispatcher.load_update(msg)  # a BYE ends the call's load on its destination
-    if rr.loose_route(msg) or (msg.method == "ACK" and tm.check_trans(msg)):
-        tm.relay(msg)
+    if rr.loose_route(msg) or not core.is_myself(msg.ruri):
+        tm.relay(msg)  # an ACK for a 2xx goes statelessly, everything else statefully
     elif msg.method != "ACK":
         sl.send_reply(msg, 404, "Not here")
 
@@ -90,8 +91,9 @@ def reply_route(msg):
 
 @on_event("dispatcher:dst-down")
 def destination_down(data):
-    log.warning("destination %s of set %s is down (%s %s, via %s)", data["uri"],
-                data["setid"], data["code"], data["reason"], data["origin"])
+    cause = f"{data['code']} {data['reason']}" if data["code"] else "no reply code"
+    log.warning("destination %s of set %s is down (%s, from %s)", data["uri"],
+                data["setid"], cause, data["origin"])
 
 
 @on_event("dispatcher:dst-up")
