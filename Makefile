@@ -18,8 +18,9 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml $(PLUGINS)
 
 install: $(VENV)/.installed
 
+# `make run ARGS="-c etc/dispatcher.toml"` runs one of the example configs instead.
 run: install
-	$(BIN)/kamrouter
+	$(BIN)/kamrouter $(ARGS)
 
 test-deps:
 	@missing=""; for pair in $(TEST_DEBS); do \

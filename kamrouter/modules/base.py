@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     import trio
 
     from kamrouter.core.settings import Settings
+    from kamrouter.sip import Response
+    from kamrouter.tm import Transaction
     from kamrouter.rpc.registry import MethodRegistry
     from kamrouter.stats import StatsRegistry
     from kamrouter.timers import Scheduler
@@ -44,6 +46,15 @@ class RouterServices(Protocol):
 
     def emit(self, event: str, **data: Any) -> None:
         """Run the routing script's ``event`` hook for ``event`` (e.g. ``dispatcher:dst-down``)."""
+
+    def send_request(self, method: str, ruri: str, *, from_uri: str, to_uri: str | None = None,
+                     dst_uri: str | None = None, socket: str | None = None,
+                     headers: tuple[tuple[str, str], ...] = (), timeout: float | None = None,
+                     on_reply: Callable[[int, Response | None], None]) -> None:
+        """Originate a request through tm; ``on_reply(status, reply)`` is called once."""
+
+    def on_transaction_end(self, callback: Callable[[Transaction], None]) -> None:
+        """Call ``callback(txn)`` whenever a transaction is freed."""
 
     def module(self, name: str) -> Module:
         """Another loaded module, by name (raises KeyError when it is not loaded)."""

@@ -55,7 +55,7 @@ class DispatcherModule(Module):
         self.prober = Prober(self.dispatcher, router.scheduler, self._send_request)
         self._api = DispatcherApi(self.dispatcher)
         DispatcherRpc(self.dispatcher, self.reload).register(router.rpc)
-        router.on_transaction_end(self._transaction_ended)  # type: ignore[attr-defined]
+        router.on_transaction_end(self._transaction_ended)
         self._reload_lock = trio.Lock()
         self._sweep: Timer | None = None
 
@@ -103,7 +103,7 @@ class DispatcherModule(Module):
         self._sweep = self.router.scheduler.call_later(self.config.call_load_check_interval, sweep)
 
     def _send_request(self, method: str, ruri: str, **kwargs: Any) -> None:
-        self.router.send_request(method, ruri, **kwargs)  # type: ignore[attr-defined]
+        self.router.send_request(method, ruri, **kwargs)
 
     def _transaction_ended(self, txn: Transaction) -> None:
         """Algorithm 10 without script help: an INVITE transaction that ends without a 2xx
