@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from .errors import SipParseError
-from .message import DEFAULT_MAX_SIZE
+from .message import DEFAULT_MAX_SIZE, Message, parse
 
 # Content-Length (or compact "l") at the start of a header line; folded values allowed.
 _CONTENT_LENGTH = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*(?:\r\n[ \t]+)?([^\r\n]*)", re.I)
@@ -41,7 +41,22 @@ class StreamFramer:
             if len(buf) > self.max_size:
                 raise SipParseError(513, f"Message Too Large: header section over {self.max_size} bytes")
             return None
-        lengths = _CONTENT_LENGTH.findall(buf, 0, head_end + 2)
+        try:
+            total = head_end + 4 + self._content_length(head_end)
+            if total > self.max_size:
+                raise SipParseError(513, f"Message Too Large: {total} bytes, "
+                                         f"limit {self.max_size}")
+        except SipParseError as exc:
+            exc.message = self._salvage(head_end)  # so the transport can still answer
+            raise
+        if len(buf) < total:
+            return None
+        message = bytes(buf[:total])
+        del buf[:total]
+        return message
+
+    def _content_length(self, head_end: int) -> int:
+        lengths = _CONTENT_LENGTH.findall(self._buf, 0, head_end + 2)
         if not lengths:
             raise SipParseError(400, "Missing Content-Length header (required on a stream)")
         if len(lengths) > 1:
@@ -49,14 +64,15 @@ class StreamFramer:
         length = lengths[0].strip()
         if not length.isdigit() or len(length) > 10:
             raise SipParseError(400, f"Bad Content-Length: not a number: {length[:20]!r}")
-        total = head_end + 4 + int(length)
-        if total > self.max_size:
-            raise SipParseError(513, f"Message Too Large: {total} bytes, limit {self.max_size}")
-        if len(buf) < total:
-            return None
-        message = bytes(buf[:total])
-        del buf[:total]
-        return message
+        return int(length)
+
+    def _salvage(self, head_end: int) -> Message | None:
+        """The header section as a message (good enough to build an error reply), if any."""
+        head = bytes(self._buf[: head_end + 4])
+        try:
+            return parse(head, max_size=len(head))
+        except SipParseError as exc:
+            return exc.message
 
     def _skip_keepalives(self) -> None:
         buf = self._buf
