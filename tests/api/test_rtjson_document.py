@@ -73,7 +73,8 @@ def test_the_brief_example_message() -> None:
               "line 1 column 2 (char 1)"),
     ("[1]", "document: expected a JSON object, got array [1]"),
     ({"routes": [{}]}, "routing: expected 'serial' or 'parallel', missing"),
-    ({"routing": "fork", "routes": [{}]}, "routing: expected 'serial' or 'parallel', got string 'fork'"),
+    ({"routing": "fork", "routes": [{}]},
+     "routing: expected 'serial' or 'parallel', got string 'fork'"),
     ({"routing": "serial"}, "routes: expected a non-empty array of route objects, missing"),
     ({"routing": "serial", "routes": []},
      "routes: expected a non-empty array of route objects, got array []"),
@@ -143,7 +144,7 @@ def test_serial_walk_hands_out_one_route_at_a_time() -> None:
     assert walk.route_for_branch(0).uri == "sip:r0@h"
     assert walk.remaining() == 2
     assert walk.next().uri == "sip:r1@h"
-    # the position does not matter in serial mode: the last route handed out applies
+    # the branch index does not matter in serial mode: the last route handed out applies
     assert walk.route_for_branch(7).uri == "sip:r1@h"
     assert walk.next().uri == "sip:r2@h"
     assert walk.next() is None and walk.remaining() == 0
@@ -163,3 +164,11 @@ def test_parallel_walk_pushes_all_and_has_no_next() -> None:
     assert walk.next() is None and walk.remaining() == 0
     assert walk.route_for_branch(1).uri == "sip:b@h"
     assert walk.route_for_branch(2) is None
+
+
+def test_parallel_routes_pushed_after_earlier_branches_start_at_their_branch() -> None:
+    walk = RouteWalk(parse_document(
+        {"routing": "parallel", "routes": [{"uri": "sip:a@h"}, {"uri": "sip:b@h"}]}))
+    walk.push(first_branch=2)  # e.g. from a failure route, after branches 0 and 1
+    assert walk.route_for_branch(1) is None
+    assert [walk.route_for_branch(i).uri for i in (2, 3)] == ["sip:a@h", "sip:b@h"]

@@ -19,10 +19,11 @@ Script use, serial failover::
             tm.on_failure(msg, "next_one")
             tm.relay(msg)
 
-``push_routes``/``next_route`` set where a branch goes (R-URI, ``dst_uri``, ``socket``);
-everything else a route carries (``path``, timers, extra headers, From/To, branch flags) is
-applied per branch by ``update_branch`` in a branch route, for serial and (unlike Kamailio,
-which does serial only) parallel documents alike.
+``push_routes``/``next_route`` set where a branch goes (R-URI, ``dst_uri``, ``socket``,
+and ``path`` for the branches a parallel document appends); everything else a route carries
+(timers, extra headers, From/To, branch flags, and ``path`` for the R-URI branch) is applied
+per branch by ``update_branch`` in a branch route, for serial and (unlike Kamailio, which
+does serial only) parallel documents alike.
 
 The document model lives in :mod:`.document`, the per-transaction cursor in :mod:`.walk`,
 the script functions in :mod:`.apply`.

@@ -17,8 +17,6 @@ from kamrouter.modules.rtjson.walk import RouteWalk
 from kamrouter.sip import NameAddr, parse_uri
 
 STATE_KEY = "_rtjson"
-#: Target attribute naming the route a parallel branch was made from (branch 0: absent).
-ROUTE_ATTR = "rtjson_route"
 
 
 class RtjsonApi:
@@ -36,19 +34,19 @@ class RtjsonApi:
         return doc
 
     def push_routes(self, msg: Any) -> bool:
-        """Point the request at the first route; in parallel mode append the others as branches.
+        """Point the request at the first route; in parallel mode append the others as branches
+        (each with its ``path``).
 
         Branches appended earlier are dropped first, as Kamailio does.
         """
         from kamrouter.script import tm
 
         walk = _walk(msg, "push_routes")
-        first, *others = walk.push()
+        first, *others = walk.push(len(msg.txn.branches) if msg.txn is not None else 0)
         msg.branches.clear()
         _target(msg, first)
-        for position, route in enumerate(others, start=1):
-            target = tm.append_branch(msg, route.uri or msg.ruri, route.dst_uri, route.socket)
-            target.attrs[ROUTE_ATTR] = position
+        for route in others:
+            tm.append_branch(msg, route.uri or msg.ruri, route.dst_uri, route.socket, route.path)
         return True
 
     def next_route(self, msg: Any) -> bool:
@@ -66,10 +64,10 @@ class RtjsonApi:
     def update_branch(self, msg: Any) -> bool:
         """In a branch route: apply the route's per-branch attributes to the branch.
 
-        Timers (``tm.set_timers``), ``path`` (Route headers on top), ``headers.extra``,
-        ``headers.from``/``to`` (display and/or URI; tag and parameters kept) and
-        ``branch_flags`` (kept in the branch's ``attrs["branch_flags"]``, visible to reply
-        routes as ``msg.branch.attrs``). False outside a branch route or without a document.
+        Timers (``tm.set_timers``), ``headers.extra``, ``headers.from``/``to`` (display
+        and/or URI; tag and parameters kept), ``branch_flags`` (kept in the branch's
+        ``attrs["branch_flags"]``, visible to reply routes as ``msg.branch.attrs``) and
+        ``path`` (Route headers on top). False outside a branch route or without a document.
         """
         from kamrouter.script import tm
 
@@ -77,14 +75,16 @@ class RtjsonApi:
         target = msg.target
         if walk is None or target is None:
             return False
-        route = walk.route_for_branch(target.attrs.get(ROUTE_ATTR, 0))
+        route = walk.route_for_branch(msg.branch_index)
         if route is None:
             return False
         if route.fr_timer or route.fr_inv_timer:
             tm.set_timers(msg, fr_inv_timer=route.fr_inv_timer or None,
                           fr_timer=route.fr_timer or None)
         if route.path:
-            msg.sip.prepend_header("Route", route.path)
+            # Appended branches got it from push_routes already; the R-URI branch (the
+            # first route, or a serial failover's) can only get it here.
+            target.path = route.path
         for name, value in route.extra_headers:
             msg.append_header(name, value)
         if route.from_ is not None:
