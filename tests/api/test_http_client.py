@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+import trio
 
 from kamrouter.config import build_section
 from kamrouter.modules.http_client import (
@@ -26,15 +31,21 @@ from .conftest import ModuleHost
 
 class Peer(ThreadingHTTPServer):
     daemon_threads = True
+    scheme = "http"
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.client_ports: set[int] = set()
-        self.release = threading.Event()   # /hang answers only once this is set
+        self.release = threading.Event()   # ends /hang, which never answers
+        self.closed = threading.Semaphore(0)  # released each time a connection is closed
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.server_address[1]}"
+
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
+        super().shutdown_request(request)
+        self.closed.release()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -57,8 +68,8 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
         if self.path == "/hang":
-            self.server.release.wait()
-            self.answer(200, b"late")
+            self.server.release.wait()  # never answers: the client gave up long ago
+            self.close_connection = True
         elif self.path == "/rpc":
             call = json.loads(body)
             if call["method"] == "add":
@@ -70,6 +81,17 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/targets":
             self.answer(200, b"sip:a@127.0.0.1:5071|sip:b@127.0.0.1:5072\nsecond line",
                         "text/plain")
+        elif self.path == "/chunked":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"4\r\nsip:\r\n9\r\na@example\r\n0\r\n\r\n")
+        elif self.path == "/close-after":  # closes the connection without saying so
+            self.close_connection = True
+            self.answer(200, b"{}")
+        elif self.path == "/garbage":
+            self.close_connection = True
+            self.wfile.write(b"this is not HTTP\r\n\r\n")
         else:
             echo = {"method": self.command, "path": self.path, "body": body.decode(),
                     "content_type": self.headers.get("Content-Type"),
@@ -123,6 +145,31 @@ async def test_first_line_of_a_pipe_separated_answer(http: HttpClientModule, pee
     assert got.first_line.split("|") == ["sip:a@127.0.0.1:5071", "sip:b@127.0.0.1:5072"]
 
 
+async def test_chunked_answer(http: HttpClientModule, peer: Peer) -> None:
+    assert (await http.api().query(peer.url + "/chunked")).body == "sip:a@example"
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_reused(
+        http: HttpClientModule, peer: Peer) -> None:
+    api = http.api()
+    assert (await api.query(peer.url + "/close-after")).status == 200
+    await trio.to_thread.run_sync(peer.closed.acquire)
+    assert (await api.query(peer.url + "/echo")).status == 200
+    assert len(peer.client_ports) == 2
+
+
+async def test_an_answer_that_is_not_http_is_a_protocol_error(
+        http: HttpClientModule, peer: Peer) -> None:
+    got = await http.api().query(peer.url + "/garbage")
+    assert (got.status, got.error) == (0, "protocol")
+    assert (await http.api().query(peer.url + "/echo")).status == 200
+
+
+async def test_a_url_that_is_not_http_is_refused(http: HttpClientModule) -> None:
+    with pytest.raises(ValueError, match="expected an http:// or https:// URL, got 'ftp://x/'"):
+        await http.api().query("ftp://x/")
+
+
 async def test_connect_refused_is_reported_not_raised(http: HttpClientModule,
                                                       host: ModuleHost) -> None:
     with socket.socket() as sock:
@@ -151,6 +198,38 @@ async def test_jsonrpc(http: HttpClientModule, peer: Peer) -> None:
     with pytest.raises(HttpError) as status:
         await api.jsonrpc(peer.url + "/missing", "x")
     assert status.value.kind == "status"
+
+
+@pytest.fixture
+def tls_peer(tmp_path: Path) -> Iterator[Peer]:
+    """The peer over TLS, with a self-signed certificate made by openssl."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = Peer()
+    server.scheme = "https"
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+async def test_https(host: ModuleHost, tls_peer: Peer) -> None:
+    trusting = HttpClientModule(host, HttpClientConfig(verify_tls=False))
+    got = await trusting.api().query(tls_peer.url + "/echo", "POST", {"a": 1})
+    assert got.status == 200 and got.json()["body"] == '{"a":1}'
+    await trusting.stop()
+    verifying = HttpClientModule(ModuleHost(), HttpClientConfig())
+    refused = await verifying.api().query(tls_peer.url + "/echo")
+    assert refused.error == "connect" and "CERTIFICATE_VERIFY_FAILED" in refused.detail
+    await verifying.stop()
 
 
 def test_config_validation() -> None:

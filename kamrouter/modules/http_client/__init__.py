@@ -9,11 +9,13 @@ Script API (``from kamrouter.script import http_client as http``)::
     result = await http.jsonrpc("http://127.0.0.1:8081/", "lookup", {"user": msg.ruri_user})
 
 While a query runs the transaction is parked (retransmissions absorbed, 100 Trying sent);
-other calls keep flowing. One pooled client (keep-alive) serves the whole router.
+other calls keep flowing. One pool of keep-alive connections (:mod:`.pool`, HTTP/1.1 on h11,
+TLS for https) serves the whole router.
 
 ``query`` never raises for network trouble: it returns ``status == 0`` and ``error`` in
-``"timeout"``, ``"connect"`` (refused, unreachable) or ``"protocol"``. ``jsonrpc`` raises
-:class:`HttpError` (same kinds plus ``"status"``/``"invalid"``) or :class:`JsonRpcError`.
+``"timeout"``, ``"connect"`` (refused, unreachable) or ``"protocol"``; a URL that is not
+http(s) raises ValueError. ``jsonrpc`` raises :class:`HttpError` (same kinds plus
+``"status"``/``"invalid"``) or :class:`JsonRpcError`.
 
 Stats ``httpclient:connections`` (requests made), ``connok`` (answered), ``connfail``
 (no answer), ``timeouts``.
@@ -22,15 +24,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import trio
 
 from kamrouter.modules.base import Module, RouterServices
 from kamrouter.modules.http_client.escape import escape_param, escape_query, escape_user, unescape
+from kamrouter.modules.http_client.pool import ConnectFailed, ConnectionPool, ExchangeFailed
 
 __all__ = ["HttpClientApi", "HttpClientConfig", "HttpClientModule", "HttpError", "HttpResult",
            "JsonRpcError", "escape_param", "escape_query", "escape_user", "unescape"]
@@ -41,8 +42,9 @@ class HttpClientConfig:
     #: Default bound of a whole request, seconds (Kamailio connection_timeout is 4 s).
     timeout: float = 4.0
     max_connections: int = 100
-    #: Idle connections kept open for reuse, and for how long (seconds).
-    max_keepalive: int = 20
+    #: Idle connections kept open for reuse, and for how long (seconds). Fewer than
+    #: max_connections means closing and reopening connections at every burst.
+    max_keepalive: int = 100
     keepalive_expiry: float = 30.0
     user_agent: str = "kamrouter"
     verify_tls: bool = True
@@ -103,10 +105,11 @@ class HttpClientApi:
     escape_query = staticmethod(escape_query)
     unescape = staticmethod(unescape)
 
-    def __init__(self, client: httpx.AsyncClient, default_timeout: float,
+    def __init__(self, pool: ConnectionPool, config: HttpClientConfig,
                  router: RouterServices) -> None:
-        self._client = client
-        self._default_timeout = default_timeout
+        self._pool = pool
+        self._default_timeout = config.timeout
+        self._user_agent = ("User-Agent", config.user_agent)
         self._ids = itertools.count(1)
         self._connections = router.stats.counter("httpclient", "connections")
         self._ok = router.stats.counter("httpclient", "connok")
@@ -119,32 +122,29 @@ class HttpClientApi:
                     ) -> HttpResult:
         """Send one request; a dict/list body goes as JSON. See :class:`HttpResult`."""
         limit = self._default_timeout if timeout is None else timeout
-        content: bytes | str | None = None
-        request_headers = dict(headers or {})
+        request_headers = list((headers or {}).items())
+        given = {name.lower() for name, _ in request_headers}
+        if "user-agent" not in given:
+            request_headers.append(self._user_agent)
         if isinstance(body, (dict, list)):
-            content = json.dumps(body, separators=(",", ":"))
-            request_headers.setdefault("Content-Type", "application/json")
+            content = json.dumps(body, separators=(",", ":")).encode()
+            if "content-type" not in given:
+                request_headers.append(("Content-Type", "application/json"))
         else:
-            content = body
+            content = body.encode() if isinstance(body, str) else body or b""
         self._connections.value += 1
-        error, detail = "protocol", ""
-        with trio.move_on_after(limit) as deadline:
+        error, detail = "timeout", f"no answer within {limit:g} s"
+        with trio.move_on_after(limit):
             try:
-                response = await self._client.request(method, url, content=content,
-                                                      headers=request_headers, timeout=limit)
-            except httpx.TimeoutException as exc:
-                error, detail = "timeout", str(exc) or type(exc).__name__
-            except (httpx.ConnectError, OSError) as exc:
+                response = await self._pool.request(method, url, request_headers, content)
+            except ConnectFailed as exc:
                 error, detail = "connect", str(exc)
-            except httpx.HTTPError as exc:
-                detail = str(exc) or type(exc).__name__
+            except ExchangeFailed as exc:
+                error, detail = "protocol", str(exc)
             else:
                 self._ok.value += 1
-                return HttpResult(response.status_code,
-                                  {k.lower(): v for k, v in response.headers.items()},
-                                  response.text)
-        if deadline.cancelled_caught:
-            error, detail = "timeout", f"no answer within {limit:g} s"
+                return HttpResult(response.status, dict(response.headers),
+                                  response.body.decode("utf-8", "replace"))
         if error == "timeout":
             self._timeouts.value += 1
         self._fail.value += 1
@@ -180,20 +180,14 @@ class HttpClientModule(Module):
 
     def __init__(self, router: RouterServices, config: HttpClientConfig) -> None:
         super().__init__(router, config)
-        # httpx logs every request at INFO: one line per call is too much on a call path.
-        logging.getLogger("httpx").setLevel(logging.WARNING)
-        self.client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=config.max_connections,
-                                max_keepalive_connections=config.max_keepalive,
-                                keepalive_expiry=config.keepalive_expiry),
-            headers={"User-Agent": config.user_agent},
-            verify=config.verify_tls,
-            timeout=config.timeout,
-        )
-        self._api = HttpClientApi(self.client, config.timeout, router)
+        self.pool = ConnectionPool(max_connections=config.max_connections,
+                                   max_keepalive=config.max_keepalive,
+                                   keepalive_expiry=config.keepalive_expiry,
+                                   verify_tls=config.verify_tls, clock=router.clock)
+        self._api = HttpClientApi(self.pool, config, router)
 
     def api(self) -> HttpClientApi:
         return self._api
 
     async def stop(self) -> None:
-        await self.client.aclose()
+        await self.pool.aclose()
