@@ -75,8 +75,16 @@ def test_config_validation_names_keys() -> None:
     build_section(EvapiConfig, {"bind_addr": "localhost", "max_clients": 0}, "evapi", problems)
     assert problems == ["evapi.bind_addr: expected host:port, got 'localhost'",
                         "evapi.max_clients: must be at least 1"]
-    with pytest.raises(ConfigError):
-        raise ConfigError(problems)
+
+
+async def test_address_in_use_is_a_config_error_naming_the_key(
+        host: ModuleHost, nursery: trio.Nursery) -> None:
+    first = await start(host, nursery)
+    taken = "%s:%d" % first.server.address
+    with pytest.raises(ConfigError) as info:
+        await start(ModuleHost(), nursery, bind_addr=taken)
+    assert info.value.problems == [f"evapi.bind_addr: cannot listen on {taken}: "
+                                   "Address already in use"]
 
 
 async def test_relay_reaches_every_client_and_events_fire(host: ModuleHost,

@@ -33,6 +33,7 @@ from typing import Any
 
 import trio
 
+from kamrouter.config import ConfigError
 from kamrouter.modules.base import Module, RouterServices
 from kamrouter.modules.evapi.server import (
     MAX_TAG_LENGTH,
@@ -164,7 +165,11 @@ class EvapiModule(Module):
 
     async def start(self, nursery: trio.Nursery) -> None:
         host, port = split_host_port(self.config.bind_addr)
-        await self.server.listen(nursery, host, port)
+        try:
+            await self.server.listen(nursery, host, port)
+        except OSError as exc:
+            raise ConfigError([f"evapi.bind_addr: cannot listen on {self.config.bind_addr}: "
+                               f"{exc.strerror or exc}"]) from None
 
     def rpc_list(self) -> list[dict[str, Any]]:
         """List connected evapi clients: conidx, srcaddr, srcport, tag, queued, sent, dropped."""

@@ -44,7 +44,8 @@ class NetstringDecoder:
             colon = buffer.find(b":", start, start + _MAX_DIGITS + 1)
             if colon < 0:
                 if len(buffer) - start > _MAX_DIGITS:
-                    raise FramingError(f"netstring length missing in {bytes(buffer[start:start + 12])!r}")
+                    head = bytes(buffer[start:start + 12])
+                    raise FramingError(f"netstring length missing in {head!r}")
                 self._check_digits(buffer[start:])
                 break
             digits = buffer[start:colon]
