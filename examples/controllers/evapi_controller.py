@@ -4,7 +4,7 @@
 Connects to kamrouter's evapi socket, answers every ``sip-routing`` event with the decision
 of the prefix table, echoing the event's ``id`` so kamrouter resumes the right call:
 
-    python examples/controllers/evapi_controller.py --connect 127.0.0.1:8448 --table table.json
+    python examples/controllers/evapi_controller.py --connect 127.0.0.1:8448 --table table.json [-v]
 
 Messages are netstrings (``<length>:<json>,``) both ways. The connection is retried until
 kamrouter accepts it.
@@ -17,7 +17,7 @@ import socket
 import time
 from collections.abc import Iterator
 
-from prefix_table import PrefixTable
+from prefix_table import PrefixTable, describe
 
 
 def netstrings(sock: socket.socket) -> Iterator[bytes]:
@@ -49,6 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--connect", default="127.0.0.1:8448", help="kamrouter evapi host:port")
     parser.add_argument("--table", required=True, help="prefix table (JSON file)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print every decision")
     args = parser.parse_args()
     table = PrefixTable.load(args.table)
     sock = connect(args.connect)
@@ -57,7 +58,10 @@ def main() -> None:
         event = json.loads(message)
         if event.get("event") != "sip-routing":
             continue
-        answer = json.dumps({"id": event["id"], **table.route(event)}).encode()
+        decision = table.route(event)
+        if args.verbose:
+            print(describe(event, decision), flush=True)
+        answer = json.dumps({"id": event["id"], **decision}).encode()
         sock.sendall(b"%d:%s," % (len(answer), answer))
 
 

@@ -3,7 +3,7 @@
 
 kamrouter POSTs one JSON event per new call and applies the JSON answer:
 
-    python examples/controllers/http_controller.py --port 8090 --table table.json
+    python examples/controllers/http_controller.py --port 8090 --table table.json [-v]
 
 See prefix_table.py for the table and README.md for the event and answer documents.
 """
@@ -13,17 +13,21 @@ import argparse
 import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prefix_table import PrefixTable
+from prefix_table import PrefixTable, describe
 
 
 class RoutingApi(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: kamrouter reuses its connections
     disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart
     table: PrefixTable
+    verbose = False
 
     def do_POST(self) -> None:
         event = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        answer = json.dumps(self.table.route(event)).encode()
+        decision = self.table.route(event)
+        if self.verbose:
+            print(describe(event, decision), flush=True)
+        answer = json.dumps(decision).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(answer)))
@@ -34,14 +38,20 @@ class RoutingApi(BaseHTTPRequestHandler):
         pass  # one line per call is too much at hundreds of calls per second
 
 
+class Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 drops connection bursts (clients wait 1 s)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
     parser.add_argument("--table", required=True, help="prefix table (JSON file)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print every decision")
     args = parser.parse_args()
     RoutingApi.table = PrefixTable.load(args.table)
-    server = ThreadingHTTPServer((args.host, args.port), RoutingApi)
+    RoutingApi.verbose = args.verbose
+    server = Server((args.host, args.port), RoutingApi)
     print(f"routing API listening on http://{args.host}:{server.server_address[1]}/",
           flush=True)
     server.serve_forever()

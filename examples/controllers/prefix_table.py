@@ -36,3 +36,12 @@ class PrefixTable:
             if callee.startswith(prefix):
                 return decision
         return NO_ROUTE
+
+
+def describe(event: dict[str, Any], decision: dict[str, Any]) -> str:
+    """One line saying what was decided for a call, for ``--verbose``."""
+    call = f"{event.get('caller')} -> {event.get('callee')}"
+    if "reply" in decision:
+        return f"{call}: reply {decision['reply']['code']} {decision['reply'].get('reason', '')}"
+    uris = ", ".join(route.get("uri", "(R-URI)") for route in decision["routes"])
+    return f"{call}: {decision['routing']} {uris}"

@@ -20,6 +20,7 @@ from kamrouter.modules.api.config import DispatcherFallback, ReplyFallback, pars
 from kamrouter.modules.api.controllers import ControllerFailure, redirect_document
 from kamrouter.modules.api.decision import interpret
 from kamrouter.modules.api.event import build_event
+from kamrouter.modules.evapi import EvapiConfig, EvapiModule
 from kamrouter.modules.evapi.framing import NetstringDecoder, encode_netstring
 from kamrouter.modules.rtjson import RouteDocumentError
 from kamrouter.sip import parse
@@ -263,8 +264,9 @@ async def test_jsonrpc_error_falls_back_but_keeps_the_circuit_closed(
 
 async def test_evapi_without_controller_falls_back_then_recovers(
         host: ModuleHost, nursery: trio.Nursery, mock_clock: trio.testing.MockClock) -> None:
+    evapi = host.modules["evapi"] = EvapiModule(host, EvapiConfig(bind_addr="127.0.0.1:0"))
+    await evapi.start(nursery)
     module = await api_module(host, nursery, transport="evapi", breaker_retry=2.0)
-    evapi = module._owned[0]  # no [evapi] section: the api module made its own
     assert (await module.decide(call(1))).fallback
     assert module.breaker.state == "open"
     assert (await module.decide(call(2))).fallback

@@ -6,9 +6,11 @@ messages fail it there); the tests then check what the peers received and the ro
 """
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,7 +24,16 @@ from support.proxy import ProxyProcess
 from support.sipp import Sipp, SippResult
 from support.siptrace import TracedMessage
 
-from .harness import REPO, SCENARIOS, evapi_controller, http_controller, kamrouter_with, rpc, stats
+from .harness import (
+    CONTROLLERS,
+    REPO,
+    SCENARIOS,
+    evapi_controller,
+    http_controller,
+    kamrouter_with,
+    rpc,
+    stats,
+)
 
 EXAMPLES = REPO / "etc" / "examples"
 UAC_503 = str(SCENARIOS / "uac_503.xml")
@@ -58,16 +69,44 @@ def address_of(sock: socket.socket) -> str:
     return f"{host}:{port}"
 
 
+# -- the walkthrough of examples/controllers/README.md -----------------------------------------
+
+def test_shipped_config_and_table_route_a_call_as_the_readme_shows(
+        lab: SipLab, controllers: list[Any], tmp_path: Path) -> None:
+    """etc/api-routing.toml and examples/controllers/table.json as shipped, on free ports."""
+    carrier = lab.uas("uas.xml")
+    table = json.loads((CONTROLLERS / "table.json").read_text()
+                       .replace("127.0.0.1:5080", carrier.address)
+                       .replace("127.0.0.1:5090", f"{LOOPBACK}:{free_port()}"))
+    controller, url = http_controller(tmp_path / "controller", table)
+    controllers.append(controller)
+    config = tomllib.loads((REPO / "etc" / "api-routing.toml").read_text())
+    proxy = kamrouter_with(lab, {"routing": config["routing"],
+                                 "api": {**config["api"], "url": url}})
+    caller = Sipp("caller", "uac.xml", lab.workdir, port=free_port(), remote=proxy.address,
+                  extra_args=("-s", "+4930123"))
+    outcome = lab.run(caller, carrier)
+
+    received = invite(outcome.uas[0])
+    assert received.first_line.startswith(f"INVITE sip:+4930@{carrier.address} ")
+    assert received.headers("X-Carrier") == ["one"]
+    assert rpc(proxy, "api.status")["answers"] == 1
+
+
 # -- route documents ------------------------------------------------------------------------
 
 def test_serial_document_fails_over_and_each_route_gets_its_headers(
         lab: SipLab, controllers: list[Any], tmp_path: Path) -> None:
     busy, answering = lab.uas("uas_busy.xml"), lab.uas("uas.xml")
+    # The second route names a Request-URI nobody listens on and reaches its callee by its
+    # path (a Route header on top).
+    decoy = f"sip:service@{LOOPBACK}:{free_port()}"
     controller, url = http_controller(tmp_path / "controller", {"": {
         "routing": "serial",
         "routes": [route_to(busy, headers={"extra": "X-Route: first\r\n"}),
-                   route_to(answering, headers={"extra": "X-Route: second\r\nX-Carrier: b\r\n",
-                                                "from": {"display": "Front Desk"}})]}})
+                   {"uri": decoy, "path": f"<sip:{answering.address};lr>",
+                    "headers": {"extra": "X-Route: second\r\nX-Carrier: b\r\n",
+                                "from": {"display": "Front Desk"}}}]}})
     controllers.append(controller)
     proxy = kamrouter_with(lab, api_mode(transport="http", url=url))
     outcome = lab.run(lab.uac("uac.xml", to=proxy.address), busy, answering)
@@ -76,7 +115,9 @@ def test_serial_document_fails_over_and_each_route_gets_its_headers(
     assert first.headers("X-Route") == ["first"] and not first.headers("X-Carrier")
     assert second.headers("X-Route") == ["second"] and second.headers("X-Carrier") == ["b"]
     assert first.first_line.startswith(f"INVITE sip:service@{busy.address} ")
-    assert second.first_line.startswith(f"INVITE sip:service@{answering.address} ")
+    assert not first.headers("Route")
+    assert second.first_line.startswith(f"INVITE {decoy} ")
+    assert second.headers("Route") == [f"<sip:{answering.address};lr>"]
     assert second.headers("From")[0].startswith("Front Desk <sip:caller@")
     assert ";tag=" in second.headers("From")[0], "the From tag survives the rewrite"
     assert stats(proxy, "api")["answers"] == 1

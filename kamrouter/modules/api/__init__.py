@@ -21,7 +21,6 @@ RPC ``api.status``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,21 +63,8 @@ class ApiScriptApi:
         self.failover_codes = config.failover_codes
         self.record_route = config.record_route
 
-    def ask(self, msg: Any, then: Callable[[Any, Decision], object]) -> None:
-        """Park the call and ask the API; ``then(msg, decision)`` runs with the answer.
-
-        For a plain (synchronous) request_route: the transaction is created now (100
-        Trying, retransmissions absorbed) and the question runs in a task of its own, so
-        requests that need no answer (ACK, BYE, ...) keep being routed inline and in order.
-        """
-        from kamrouter.script import tm
-
-        tm.newtran(msg)
-        self._module.router.spawn(  # type: ignore[attr-defined]
-            self._module.decide_then, msg, then)
-
     async def decide(self, msg: Any) -> Decision:
-        """For an ``async def`` route: the API's decision; never raises (on_error instead)."""
+        """The API's decision for this call; never raises (on_error's decision instead)."""
         return await self._module.decide(msg)
 
 
@@ -90,7 +76,7 @@ class ApiModule(Module):
         super().__init__(router, config)
         self.fallback = parse_on_error(config.on_error)
         if isinstance(self.fallback, DispatcherFallback):
-            settings = router.settings  # type: ignore[attr-defined]
+            settings = router.settings
             if "dispatcher" not in (*settings.modules, *settings.core.load_modules):
                 raise ConfigError(["api.on_error: 'dispatcher ...' needs the dispatcher "
                                    "module: add a [dispatcher] section"])
@@ -152,16 +138,6 @@ class ApiModule(Module):
             return module
 
     # -- deciding --------------------------------------------------------------------------
-    async def decide_then(self, msg: Any, then: Callable[[Any, Decision], object]) -> None:
-        decision = await self.decide(msg)
-        try:
-            then(msg, decision)
-        except Exception:  # noqa: BLE001 - operator-visible failure, the call gets an answer
-            log.exception("api: routing call %s by the decision failed", msg.call_id)
-            from kamrouter.script import sl
-
-            sl.send_reply(msg, 500, "Server Internal Error (routing failed)")
-
     async def decide(self, msg: Any) -> Decision:
         self.requests.value += 1
         assert self.controller is not None, "the api module was not started"

@@ -63,6 +63,7 @@ class ApiConfig:
     breaker_threshold: int = 3
     #: Seconds an open circuit waits before one call probes the API again.
     breaker_retry: float = 2.0
+    #: Record-Route new calls, so that their in-dialog requests come through this router.
     record_route: bool = True
 
     def validate(self) -> list[str]:

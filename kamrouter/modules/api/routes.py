@@ -8,14 +8,14 @@ from kamrouter.script import api, core, maxfwd, rr, sanity, sl, tm
 rtjson = RtjsonApi()
 
 
-def request_route(msg):
+async def request_route(msg):
     if not maxfwd.process(msg, 10):
         sl.send_reply(msg, 483, "Too Many Hops")
         return
     if not sanity.check(msg):
         return  # sanity answered with the reason
     if msg.to_tag is not None:
-        follow_dialog(msg)  # in-dialog requests follow Record-Route; the API is not asked
+        within_dialog(msg)  # in-dialog requests follow Record-Route; the API is not asked
         return
     if msg.method == "ACK":
         return
@@ -27,11 +27,9 @@ def request_route(msg):
     if msg.method not in api.methods:
         local_or_relay(msg)
         return
-    api.ask(msg, route_call)  # parks the call; route_call runs with the API's decision
-
-
-def route_call(msg, decision):
-    """The routing API answered (or on_error chose the fallback): route the call by it."""
+    # The transaction is parked meanwhile: 100 Trying sent, retransmissions absorbed, other
+    # calls routed; this call's later requests (a CANCEL aside) wait for this route to end.
+    decision = await api.decide(msg)
     if decision.reply is not None:
         sl.send_reply(msg, decision.reply.code, decision.reply.reason or None)
         return
@@ -89,11 +87,10 @@ def local_or_relay(msg):
     tm.relay(msg)
 
 
-def follow_dialog(msg):
-    if rr.loose_route(msg):
-        tm.relay(msg)  # ACK for a 2xx goes statelessly, everything else statefully
-    elif msg.method == "ACK":
-        if tm.check_trans(msg):
-            tm.relay(msg)
-    else:
+def within_dialog(msg):
+    """The route set recorded at dialog creation or, when the peers kept none (e.g. sipp's
+    built-in scenarios), the Request-URI: as the default script does."""
+    if rr.loose_route(msg) or not core.is_myself(msg.ruri):
+        tm.relay(msg)  # an ACK for a 2xx goes statelessly, everything else statefully
+    elif msg.method != "ACK":
         sl.send_reply(msg, 404, "Not Here")
