@@ -16,10 +16,21 @@ one-route serial document pointing at the benchmark's UAS::
 pooled keep-alive connections. ``api-evapi``: the controller connects to kamrouter's evapi
 socket and answers each event on it. Compare ``api:latency_le_*`` and ``api:fallbacks``
 (should stay 0) with ``stats.fetchn api:`` after the run.
+
+Run as a script, it measures how fast calls fall back when the controller is not running
+(the first call finds the connection refused and opens the circuit; the others fall back
+without asking)::
+
+    .venv/bin/python benchmarks/api_routing.py [--calls 20]
 """
 from __future__ import annotations
 
+import argparse
+import socket
+import statistics
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +39,9 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from api.harness import Controller, evapi_controller, http_controller  # noqa: E402
 from support.ports import LOOPBACK, free_port  # noqa: E402
+from support.proxy import kamrouter_proxy  # noqa: E402
+
+from kamrouter.sip import Response, make_ack, make_request, parse  # noqa: E402
 
 Kind = Literal["api-http", "api-evapi"]
 KINDS: tuple[Kind, ...] = ("api-http", "api-evapi")
@@ -66,3 +80,52 @@ class ApiRouting:
         if self.controller is not None:
             self.controller.stop()
             self.controller = None
+
+
+def fallback_times(calls: int, workdir: Path) -> list[float]:
+    """INVITE -> on_error reply (503) in ms, one call after the other, with no controller
+    listening at the configured URL."""
+    nobody = f"http://{LOOPBACK}:{free_port()}/"
+    proxy = kamrouter_proxy(workdir, free_port(), sections={
+        "core": {"log_level": "error"}, "routing": {"mode": "api"},
+        "api": {"transport": "http", "url": nobody, "timeout": 2.0, "on_error": "reply 503"}})
+    proxy.start()
+    times = []
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((LOOPBACK, 0))
+            sock.settimeout(5)
+            here = "%s:%d" % sock.getsockname()
+            for number in range(calls):
+                invite = make_request("INVITE", f"sip:+4930123@{proxy.address}",
+                                      from_uri=f"sip:caller@{here}",
+                                      to_uri=f"sip:+4930123@{proxy.address}",
+                                      via=f"SIP/2.0/UDP {here}", call_id=f"fallback-{number}")
+                started = time.perf_counter()
+                sock.sendto(invite.to_bytes(), (LOOPBACK, proxy.port))
+                reply = parse(sock.recv(65535))
+                while not isinstance(reply, Response) or reply.status < 200:
+                    reply = parse(sock.recv(65535))
+                times.append((time.perf_counter() - started) * 1000)
+                assert reply.status == 503, f"expected the on_error 503, got {reply.status}"
+                sock.sendto(make_ack(invite, reply).to_bytes(), (LOOPBACK, proxy.port))
+    finally:
+        proxy.stop()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="on_error fallback time with the API down")
+    parser.add_argument("--calls", type=int, default=20)
+    args = parser.parse_args()
+    if args.calls < 2:
+        parser.error("--calls: at least 2 (the first call differs from the others)")
+    with tempfile.TemporaryDirectory(prefix="kamrouter-fallback-") as workdir:
+        first, *rest = fallback_times(args.calls, Path(workdir))
+    print(f"controller not running, on_error 'reply 503': first call {first:.2f} ms "
+          f"(connection refused), then median {statistics.median(rest):.2f} ms, "
+          f"max {max(rest):.2f} ms over {len(rest)} calls (circuit open)")
+
+
+if __name__ == "__main__":
+    main()
