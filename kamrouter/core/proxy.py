@@ -425,7 +425,7 @@ class Proxy:
         txn.user["record_route"] = msg.record_route
         if "loop_tag" not in txn.user:
             txn.user["loop_tag"] = self.loop_tag(msg.sip, msg.received_ruri)  # type: ignore[arg-type]
-        targets = [Target(msg.ruri, msg.dst_uri, msg.socket)] + msg.branches
+        targets = [Target(msg.ruri, msg.dst_uri, msg.socket, msg.path)] + msg.branches
         msg.branches = []
         started = 0
         txn.building = True  # no verdict until every branch of this round exists

@@ -38,7 +38,7 @@ class ScriptMessage:
     """What ``request_route``, ``reply_route``, failure and branch routes receive."""
 
     __slots__ = (
-        "sip", "source", "local", "txn", "dst_uri", "socket", "vars", "flags", "branches",
+        "sip", "source", "local", "txn", "dst_uri", "socket", "path", "vars", "flags", "branches",
         "record_route", "mf_done", "status", "reason", "reply", "branch", "target", "route",
         "replied", "received_ruri", "branch_index",
     )
@@ -52,6 +52,8 @@ class ScriptMessage:
         self.txn: Transaction | None = None
         self.dst_uri: str | None = None
         self.socket: str | None = None
+        #: Route set the R-URI branch is sent through (Kamailio's branch ``path``).
+        self.path: str | None = None
         self.vars: dict[str, Any] = {}
         self.flags: set[int] = set()
         #: Extra parallel branches added with tm.append_branch (the R-URI is branch 0).
