@@ -605,8 +605,13 @@ class Transaction:
         for timer in (self._retr_timer, self._wait, self._timeout_timer):
             if timer is not None:
                 timer.cancel()
+        # A timer's callback refers back to us: drop them to leave no reference cycle.
+        self._retr_timer = self._wait = self._timeout_timer = None
         for branch in self.branches:
             if branch.state != TERMINATED:
                 branch.release()
         self.layer.forget_transaction(self)
+        # Break the transaction <-> branch cycle so reference counting frees both at once:
+        # the cyclic GC then has little to do (it cost a fifth of the CPU under load).
+        self.branches = []
 

@@ -290,3 +290,28 @@ def test_487_after_timeout_cancel_is_acknowledged() -> None:
     methods = [m.method for m in w.sent_to(CALLEE_A) if m.is_request]
     assert methods[-2:] == ["CANCEL", "ACK"]
     assert statuses(w.sent_to(UPSTREAM)) == [100, 180, 408]
+
+
+def test_finished_transactions_leave_no_reference_cycles() -> None:
+    """The router relaxes the cyclic GC (kamrouter.core.router.tune_garbage_collector): a
+    transaction and its branches must be freed by reference counting alone."""
+    import gc
+
+    w = World()
+    gc.collect()
+    gc.disable()
+    try:
+        for status in (200, 486):
+            txn = w.tm.create(w.request(), UPSTREAM, PROXY)
+            w.reply(w.relay(txn, CALLEE_A), status)
+        w.advance(64)
+        del txn
+        w.hooks.terminated.clear()  # the test's own references
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        leaked = [o for o in gc.garbage if isinstance(o, (Transaction, Branch))]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert len(w.tm) == 0 and leaked == []
