@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 
+from kamrouter.default.routes import within_dialog
 from kamrouter.script import core, dispatcher, maxfwd, on_event, rr, sl, tm
 
 DS_SET = int(os.environ.get("KAMROUTER_DS_SET", "1"))
@@ -61,10 +62,7 @@ def route_in_dialog(msg):
     callee did not return one (sipp's built-in uas), their Request-URI: its Contact."""
     if DS_ALG == CALL_LOAD:
         dispatcher.load_update(msg)  # a BYE ends the call's load on its destination
-    if rr.loose_route(msg) or not core.is_myself(msg.ruri):
-        tm.relay(msg)  # an ACK for a 2xx goes statelessly, everything else statefully
-    elif msg.method != "ACK":
-        sl.send_reply(msg, 404, "Not here")
+    within_dialog(msg)
 
 
 def destination_failed(msg):

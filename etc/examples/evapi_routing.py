@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 
+from kamrouter.default.routes import within_dialog  # in-dialog requests, as by default
 from kamrouter.modules.api.event import build_event
 from kamrouter.script import evapi, maxfwd, on_event, rr, rtjson, sanity, sl, tm
 
@@ -37,7 +38,7 @@ async def request_route(msg):
     if not sanity.check(msg):
         return
     if msg.to_tag:
-        route_in_dialog(msg)
+        within_dialog(msg)
         return
     if msg.method in ("ACK", "CANCEL"):
         return  # CANCELs of calls in progress are matched by tm before the script runs
@@ -76,14 +77,6 @@ def next_route(msg):
     if rtjson.next_route(msg):
         tm.on_failure(msg, "next_route")
         tm.relay(msg)
-
-
-def route_in_dialog(msg):
-    """ACK, BYE and re-INVITE follow the Route set this proxy recorded."""
-    if rr.loose_route(msg) or (msg.method == "ACK" and tm.check_trans(msg)):
-        tm.relay(msg)
-    elif msg.method != "ACK":
-        sl.send_reply(msg, 404, "Not here")
 
 
 @on_event("evapi:connection-new")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 
+from kamrouter.default.routes import within_dialog  # in-dialog requests, as by default
 from kamrouter.script import http_client as http
 from kamrouter.script import maxfwd, rr, sanity, sl, tm
 
@@ -30,7 +31,7 @@ async def request_route(msg):
     if not sanity.check(msg):
         return
     if msg.to_tag:
-        route_in_dialog(msg)
+        within_dialog(msg)
         return
     if msg.method in ("ACK", "CANCEL"):
         return  # CANCELs of calls in progress are matched by tm before the script runs
@@ -62,9 +63,3 @@ def next_uri(msg):
         tm.relay(msg)
 
 
-def route_in_dialog(msg):
-    """ACK, BYE and re-INVITE follow the Route set this proxy recorded."""
-    if rr.loose_route(msg) or (msg.method == "ACK" and tm.check_trans(msg)):
-        tm.relay(msg)
-    elif msg.method != "ACK":
-        sl.send_reply(msg, 404, "Not here")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 
+from kamrouter.default.routes import within_dialog  # in-dialog requests, as by default
 from kamrouter.script import ScriptMessage, maxfwd, rr, sl, tm
 
 DEFAULT_TARGETS = "sip:127.0.0.1:5080,sip:127.0.0.1:5090"
@@ -34,7 +35,7 @@ def request_route(msg: ScriptMessage) -> None:
             tm.relay(msg)
         return
     if msg.to_tag:
-        route_in_dialog(msg)
+        within_dialog(msg)
         return
     rr.record_route(msg)
     first, *rest = TARGETS
@@ -42,14 +43,6 @@ def request_route(msg: ScriptMessage) -> None:
     msg.vars["serial_targets"] = rest
     tm.on_failure(msg, "next_target")
     tm.relay(msg)
-
-
-def route_in_dialog(msg: ScriptMessage) -> None:
-    """ACK, BYE and re-INVITE follow the Route set this proxy recorded."""
-    if rr.loose_route(msg) or (msg.method == "ACK" and tm.check_trans(msg)):
-        tm.relay(msg)
-    elif msg.method != "ACK":
-        sl.send_reply(msg, 404, "Not here")
 
 
 def next_target(msg: ScriptMessage) -> None:

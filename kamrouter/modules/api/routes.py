@@ -3,8 +3,10 @@
 The router runs this file instead of an operator script. It uses only the public script API,
 so it is also a template for a script of your own that mixes API routing with local logic.
 """
+from kamrouter.default.routes import within_dialog  # as the default script
 from kamrouter.modules.rtjson import RtjsonApi
 from kamrouter.script import api, core, maxfwd, rr, sanity, sl, tm
+
 rtjson = RtjsonApi()
 
 
@@ -85,12 +87,3 @@ def local_or_relay(msg):
             sl.send_reply(msg, 404, "Not Found")
         return
     tm.relay(msg)
-
-
-def within_dialog(msg):
-    """The route set recorded at dialog creation or, when the peers kept none (e.g. sipp's
-    built-in scenarios), the Request-URI: as the default script does."""
-    if rr.loose_route(msg) or not core.is_myself(msg.ruri):
-        tm.relay(msg)  # an ACK for a 2xx goes statelessly, everything else statefully
-    elif msg.method != "ACK":
-        sl.send_reply(msg, 404, "Not Here")
