@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import os
 
-from kamrouter.script import core, htable, maxfwd, on_event, rr, sanity, sl, tm
+from kamrouter.default.routes import handled_before_routing  # checks, in-dialog requests
+from kamrouter.script import core, htable, on_event, rr, sl, tm
 
 FLOOD_LIMIT = int(os.environ.get("KAMROUTER_FLOOD_LIMIT", "200"))
 FLOOD_BAN = int(os.environ.get("KAMROUTER_FLOOD_BAN", "300"))
@@ -40,23 +41,8 @@ def request_route(msg):
                     FLOOD_BAN, FLOOD_LIMIT)
         sl.send_reply(msg, 403, "Forbidden")
         return
-    if not maxfwd.process(msg, 10):
-        sl.send_reply(msg, 483, "Too Many Hops")
+    if handled_before_routing(msg):
         return
-    if not sanity.check(msg):
-        return
-    if msg.to_tag is not None:
-        # in-dialog: the recorded route set, or the Request-URI when the peers kept none
-        if rr.loose_route(msg) or not core.is_myself(msg.ruri):
-            tm.relay(msg)
-        elif msg.method != "ACK":
-            sl.send_reply(msg, 404, "Not Here")
-        return
-    if msg.method == "CANCEL":  # one matching a call in progress is tm's, before the script
-        sl.send_reply(msg, 481, "Call/Transaction Does Not Exist")
-        return
-    if msg.method == "ACK":
-        return  # a stray ACK outside any dialog
     rr.loose_route(msg)
     if core.is_myself(msg.ruri):
         sl.send_reply(msg, 404, "Not Found")

@@ -20,8 +20,8 @@ from __future__ import annotations
 import logging
 import os
 
-from kamrouter.default.routes import within_dialog
-from kamrouter.script import core, dispatcher, maxfwd, on_event, rr, sl, tm
+from kamrouter.default.routes import handled_before_routing  # checks, in-dialog requests
+from kamrouter.script import core, dispatcher, on_event, rr, sl, tm
 
 DS_SET = int(os.environ.get("KAMROUTER_DS_SET", "1"))
 DS_ALG = int(os.environ.get("KAMROUTER_DS_ALG", "4"))
@@ -34,15 +34,9 @@ log = logging.getLogger("kamrouter.script")
 
 
 def request_route(msg):
-    if not maxfwd.process(msg, 70):
-        sl.send_reply(msg, 483, "Too Many Hops")
-        return
-    if msg.method == "CANCEL":
-        if tm.check_trans(msg):
-            tm.relay(msg)
-        return
-    if msg.to_tag:
-        route_in_dialog(msg)
+    if DS_ALG == CALL_LOAD and msg.method == "BYE":
+        dispatcher.load_update(msg)  # a BYE ends the call's load on its destination
+    if handled_before_routing(msg):
         return
     if msg.method == "OPTIONS" and core.is_myself(msg.ruri):
         sl.send_reply(msg, 200, "OK")  # health check of this proxy itself
@@ -55,14 +49,6 @@ def request_route(msg):
     tm.set_timers(msg, fr_timer=DS_FR_TIMER)
     tm.on_failure(msg, "destination_failed")
     tm.relay(msg)
-
-
-def route_in_dialog(msg):
-    """ACK, BYE and re-INVITEs follow the Route set recorded at call setup or, when the
-    callee did not return one (sipp's built-in uas), their Request-URI: its Contact."""
-    if DS_ALG == CALL_LOAD:
-        dispatcher.load_update(msg)  # a BYE ends the call's load on its destination
-    within_dialog(msg)
 
 
 def destination_failed(msg):

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import logging
 
-from kamrouter.default.routes import within_dialog  # in-dialog requests, as by default
+from kamrouter.default.routes import handled_before_routing  # checks, in-dialog requests
 from kamrouter.modules.api.event import build_event
-from kamrouter.script import evapi, maxfwd, on_event, rr, rtjson, sanity, sl, tm
+from kamrouter.script import evapi, on_event, rr, rtjson, sl, tm
 
 log = logging.getLogger("kamrouter.script")
 #: Seconds the controller has to answer before the caller gets 503.
@@ -32,16 +32,8 @@ ANSWER_TIMEOUT = 2.0
 
 
 async def request_route(msg):
-    if not maxfwd.process(msg, 70):
-        sl.send_reply(msg, 483, "Too Many Hops")
+    if handled_before_routing(msg):
         return
-    if not sanity.check(msg):
-        return
-    if msg.to_tag:
-        within_dialog(msg)
-        return
-    if msg.method in ("ACK", "CANCEL"):
-        return  # CANCELs of calls in progress are matched by tm before the script runs
     if msg.method != "INVITE":
         sl.send_reply(msg, 405, "Method Not Allowed")
         return

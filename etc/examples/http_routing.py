@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import os
 
-from kamrouter.default.routes import within_dialog  # in-dialog requests, as by default
+from kamrouter.default.routes import handled_before_routing  # checks, in-dialog requests
 from kamrouter.script import http_client as http
-from kamrouter.script import maxfwd, rr, sanity, sl, tm
+from kamrouter.script import rr, sl, tm
 
 DEFAULT_LOOKUP_URL = "http://127.0.0.1:8000/lookup?user="
 LOOKUP_URL = os.environ.get("KAMROUTER_LOOKUP_URL", DEFAULT_LOOKUP_URL)
@@ -25,16 +25,8 @@ PARALLEL = os.environ.get("KAMROUTER_FORKING", "serial") == "parallel"
 
 
 async def request_route(msg):
-    if not maxfwd.process(msg, 70):
-        sl.send_reply(msg, 483, "Too Many Hops")
+    if handled_before_routing(msg):
         return
-    if not sanity.check(msg):
-        return
-    if msg.to_tag:
-        within_dialog(msg)
-        return
-    if msg.method in ("ACK", "CANCEL"):
-        return  # CANCELs of calls in progress are matched by tm before the script runs
     answer = await http.query(LOOKUP_URL + http.escape_query(msg.ruri_user or ""), timeout=2.0)
     if answer.status != 200:
         sl.send_reply(msg, 503, "Lookup Failed")

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 
-from kamrouter.default.routes import within_dialog  # in-dialog requests, as by default
-from kamrouter.script import ScriptMessage, maxfwd, rr, sl, tm
+from kamrouter.default.routes import handled_before_routing  # checks, in-dialog requests
+from kamrouter.script import ScriptMessage, rr, tm
 
 DEFAULT_TARGETS = "sip:127.0.0.1:5080,sip:127.0.0.1:5090"
 TARGETS = [uri.strip() for uri in
@@ -21,15 +21,7 @@ TARGETS = [uri.strip() for uri in
 
 
 def request_route(msg: ScriptMessage) -> None:
-    if not maxfwd.process(msg, 70):
-        sl.send_reply(msg, 483, "Too Many Hops")
-        return
-    if msg.method == "CANCEL":
-        if tm.check_trans(msg):
-            tm.relay(msg)
-        return
-    if msg.to_tag:
-        within_dialog(msg)
+    if handled_before_routing(msg):
         return
     rr.record_route(msg)
     first, *others = TARGETS

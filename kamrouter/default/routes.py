@@ -8,20 +8,8 @@ from kamrouter.script import core, maxfwd, rr, sanity, sl, tm
 
 
 def request_route(msg):
-    if not maxfwd.process(msg, 10):
-        sl.send_reply(msg, 483, "Too Many Hops")
+    if handled_before_routing(msg):
         return
-    if not sanity.check(msg):
-        return  # sanity already answered with the reason
-    if msg.to_tag is not None:
-        within_dialog(msg)
-        return
-    if msg.method == "CANCEL":
-        # CANCELs matching an INVITE we relay are handled by tm before the script runs.
-        sl.send_reply(msg, 481, "Call/Transaction Does Not Exist")
-        return
-    if msg.method == "ACK":
-        return  # a stray ACK outside any dialog: nothing to do
     rr.loose_route(msg)  # consume a pre-loaded Route pointing at us
     if core.is_myself(msg.ruri):
         if msg.method == "OPTIONS":
@@ -32,6 +20,25 @@ def request_route(msg):
     if msg.method in ("INVITE", "SUBSCRIBE", "REFER"):
         rr.record_route(msg)
     tm.relay(msg)
+
+
+def handled_before_routing(msg):
+    """The checks every routing script starts with (the examples import it too). True when
+    they already dealt with the request: Max-Forwards exhausted (483), a failed sanity check
+    (answered with the reason), an in-dialog request (routed by within_dialog), a CANCEL
+    that matches nothing (481; tm handles the others before the script runs), a stray ACK."""
+    if not maxfwd.process(msg, 10):
+        sl.send_reply(msg, 483, "Too Many Hops")
+        return True
+    if not sanity.check(msg):
+        return True
+    if msg.to_tag is not None:
+        within_dialog(msg)
+        return True
+    if msg.method == "CANCEL":
+        sl.send_reply(msg, 481, "Call/Transaction Does Not Exist")
+        return True
+    return msg.method == "ACK"
 
 
 def within_dialog(msg):
