@@ -3,28 +3,16 @@
 The router runs this file instead of an operator script. It uses only the public script API,
 so it is also a template for a script of your own that mixes API routing with local logic.
 """
-from kamrouter.default.routes import within_dialog  # as the default script
+from kamrouter.default.routes import handled_before_routing  # as the default script
 from kamrouter.modules.rtjson import RtjsonApi
-from kamrouter.script import api, core, maxfwd, rr, sanity, sl, tm
+from kamrouter.script import api, core, rr, sl, tm
 
 rtjson = RtjsonApi()
 
 
 async def request_route(msg):
-    if not maxfwd.process(msg, 10):
-        sl.send_reply(msg, 483, "Too Many Hops")
-        return
-    if not sanity.check(msg):
-        return  # sanity answered with the reason
-    if msg.to_tag is not None:
-        within_dialog(msg)  # in-dialog requests follow Record-Route; the API is not asked
-        return
-    if msg.method == "ACK":
-        return
-    if msg.method == "CANCEL":
-        # CANCELs of INVITEs in progress are matched by tm before the script runs.
-        sl.send_reply(msg, 481, "Call/Transaction Does Not Exist")
-        return
+    if handled_before_routing(msg):
+        return  # includes in-dialog requests: they follow Record-Route, the API is not asked
     rr.loose_route(msg)
     if msg.method not in api.methods:
         local_or_relay(msg)
