@@ -8,7 +8,6 @@ a terminal for large tables.
 """
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
