@@ -94,7 +94,8 @@ class Proxy:
                    msg: Request | Response | None = None) -> None:
         msg = msg if msg is not None else exc.message
         if msg is None or not msg.is_request:
-            self.err_replies.value += 1 if msg is not None else 0
+            if msg is not None:
+                self.err_replies.value += 1
             self.bad_msg_hdr.value += 1
             log.debug("dropping malformed message from %s: %s", source, exc)
             return
@@ -394,21 +395,29 @@ class Proxy:
         self.fwd_replies.value += 1
 
     # == relaying ============================================================================
-    def prepare_request(self, msg: ScriptMessage) -> bool:
-        """Max-Forwards (RFC 3261 §16.6 step 3), done once even if the script skipped it."""
+    @staticmethod
+    def decrement_max_forwards(msg: ScriptMessage, limit: int) -> bool:
+        """Max-Forwards − 1, once per message (``limit`` when missing, capped at it); False
+        when it is exhausted. Kamailio's ``maxfwd_process``."""
         if msg.mf_done:
             return True
         req: Request = msg.sip  # type: ignore[assignment]
-        max_forwards = req.max_forwards
-        if max_forwards is None:
-            req.set_max_forwards(self.default_max_forwards)
-        elif max_forwards <= 0:
-            self.send_reply(msg, 483, "Too Many Hops")
+        value = req.max_forwards
+        if value is None:
+            req.set_max_forwards(limit)
+        elif value <= 0:
             return False
         else:
-            req.set_max_forwards(max_forwards - 1)
+            req.set_max_forwards(min(value, limit) - 1)
         msg.mf_done = True
         return True
+
+    def prepare_request(self, msg: ScriptMessage) -> bool:
+        """RFC 3261 §16.6 step 3 even when the script skipped maxfwd: 483 when exhausted."""
+        if self.decrement_max_forwards(msg, self.default_max_forwards):
+            return True
+        self.send_reply(msg, 483, "Too Many Hops")
+        return False
 
     def relay(self, msg: ScriptMessage) -> bool:
         """tm.relay: statefully to the destination set (R-URI/$du plus appended branches)."""
@@ -521,29 +530,37 @@ class Proxy:
 
     def _send_branch(self, inbound: Endpoint | None, branch: Branch, hop: NextHop,
                      address: str | None, socket: str | None, record_route: bool) -> None:
-        if address is None:
-            branch._local_final(478, f"Unresolvable destination ({hop.host})")
+        try:
+            branch.dest, branch.local = self._stamp_outgoing(
+                branch.request, hop, address, socket, inbound if record_route else None,
+                branch.branch_id)
+        except SipParseError as exc:
+            branch._local_final(exc.status, exc.reason)
             return
+        branch.start(branch.request.to_bytes())
+
+    def _stamp_outgoing(self, req: Request, hop: NextHop, address: str | None,
+                        socket: str | None, record_route_from: Endpoint | None,
+                        branch_id: str) -> tuple[Endpoint, Endpoint]:
+        """Pick the local socket for the resolved next hop, add Record-Route (when
+        ``record_route_from`` is the inbound socket) and our Via; (destination, local).
+        Raises SipParseError with the reply (478, 503) when the hop cannot be reached."""
+        if address is None:
+            raise SipParseError(478, f"Unresolvable destination ({hop.host})")
         dest = Endpoint(hop.proto, address, hop.port)
         local = self.transports.local_for(dest, socket)
         if local is None:
-            branch._local_final(503, f"No {hop.proto} socket to reach {dest}")
-            return
-        req = branch.request
-        if record_route and inbound is not None:
-            self._add_record_route(req, inbound, local)
+            raise SipParseError(503, f"No {hop.proto} socket to reach {dest}")
+        if record_route_from is not None:
+            self._add_record_route(req, record_route_from, local)
         req.prepend_via(f"SIP/2.0/{local.proto.upper()} "
-                        f"{format_hostport(local.host, local.port)};branch={branch.branch_id}")
-        branch.dest = dest
-        branch.local = local
-        branch.start(req.to_bytes())
+                        f"{format_hostport(local.host, local.port)};branch={branch_id}")
+        return dest, local
 
     @staticmethod
     def _add_record_route(req: Request, inbound: Endpoint, outbound: Endpoint) -> None:
         """One Record-Route, or two when the request changes transport or interface."""
-        if inbound == outbound or (inbound.proto == outbound.proto
-                                   and inbound.host == outbound.host
-                                   and inbound.port == outbound.port):
+        if inbound == outbound:
             req.prepend_header("Record-Route", record_route_value(inbound, double=False))
             return
         req.prepend_header("Record-Route", record_route_value(inbound, double=True))
@@ -590,20 +607,14 @@ class Proxy:
 
     def _forward_to(self, msg: ScriptMessage, hop: NextHop, address: str | None,
                     socket: str | None) -> bool:
-        if address is None:
-            self.send_reply(msg, 478, f"Unresolvable destination ({hop.host})")
-            return False
-        dest = Endpoint(hop.proto, address, hop.port)
-        local = self.transports.local_for(dest, socket)
-        if local is None:
-            self.send_reply(msg, 503, f"No {hop.proto} socket to reach {dest}")
-            return False
         req: Request = msg.sip  # type: ignore[assignment]
-        if msg.record_route and msg.local is not None:
-            self._add_record_route(req, msg.local, local)
-        req.prepend_via(f"SIP/2.0/{local.proto.upper()} "
-                        f"{format_hostport(local.host, local.port)};branch="
-                        f"{self._stateless_branch(req)}")
+        try:
+            dest, local = self._stamp_outgoing(
+                req, hop, address, socket, msg.local if msg.record_route else None,
+                self._stateless_branch(req))
+        except SipParseError as exc:
+            self.send_reply(msg, exc.status, exc.reason)
+            return False
         self.transports.send(req.to_bytes(), dest, local, None)
         self.fwd_requests.value += 1
         return True

@@ -38,7 +38,6 @@ class CoreConfig:
     load_modules: list[str] = field(default_factory=list)
     #: Answer a request whose Max-Forwards is missing with this default (RFC 3261: 70).
     max_forwards: int = 70
-    user_agent: str = "kamrouter"
     #: Resolve next-hop host names with the system resolver (A/AAAA); false: only IP
     #: addresses and ``hosts`` entries (a name that is neither gets 478).
     dns: bool = True

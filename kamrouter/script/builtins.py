@@ -142,18 +142,7 @@ class Maxfwd:
 
     def process(self, msg: ScriptMessage, limit: int = 70) -> bool:
         """Decrement Max-Forwards (add ``limit`` when missing, cap it); False when exhausted."""
-        req = msg.sip
-        if msg.mf_done:
-            return True
-        value = req.max_forwards  # type: ignore[union-attr]
-        if value is None:
-            req.set_max_forwards(limit)  # type: ignore[union-attr]
-        elif value <= 0:
-            return False
-        else:
-            req.set_max_forwards(min(value, limit) - 1)  # type: ignore[union-attr]
-        msg.mf_done = True
-        return True
+        return self._proxy.decrement_max_forwards(msg, limit)
 
 
 class Sanity:

@@ -93,9 +93,6 @@ class TransactionLayer:
     def __len__(self) -> int:
         return len(self._by_id)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(list(self._by_id.values()))
-
     # -- creation ----------------------------------------------------------------------
     def create(self, request: Request, source: Endpoint, local: Endpoint | None) -> Transaction:
         """A new server transaction (sends 100 Trying for INVITE when configured)."""

@@ -299,7 +299,7 @@ class Transaction:
         "tindex", "tlabel", "state", "branches", "leg", "final_status", "last_reply",
         "last_status", "canceled", "in_failure", "suspended", "failure_handler",
         "branch_handler", "reply_handler", "fr_timer", "fr_inv_timer", "user", "_local_tag",
-        "_retr_timer", "_retr_interval", "_wait", "_timeout_timer", "created", "_failure_leg",
+        "_retr_timer", "_retr_interval", "_wait", "_timeout_timer", "_failure_leg",
         "uac_callback", "building",
     )
 
@@ -338,7 +338,6 @@ class Transaction:
         self._retr_interval = 0.0
         self._wait: Timer | None = None
         self._timeout_timer: Timer | None = None
-        self.created = layer.scheduler.clock()
         self._failure_leg = 0
         #: Set for requests this proxy originates (e.g. OPTIONS probes): receives the final
         #: status and reply instead of an upstream peer.
@@ -352,13 +351,6 @@ class Transaction:
         if self._local_tag is None:
             self._local_tag = generate_tag()
         return self._local_tag
-
-    @property
-    def active(self) -> bool:
-        return self.final_status == 0
-
-    def pending_branches(self) -> list[Branch]:
-        return [b for b in self.branches if b.pending]
 
     # -- branches ---------------------------------------------------------------------
     def add_branch(self, request: Request, dest: Endpoint | None, local: Endpoint | None,
