@@ -9,7 +9,7 @@ Script API (``from kamrouter.script import http_client as http``)::
     result = await http.jsonrpc("http://127.0.0.1:8081/", "lookup", {"user": msg.ruri_user})
 
 While a query runs the transaction is parked (retransmissions absorbed, 100 Trying sent);
-other calls keep flowing. One pool of keep-alive connections (:mod:`.pool`, HTTP/1.1 on h11,
+other calls keep flowing. One pool of keep-alive connections (:mod:`.pool`, HTTP/1.1,
 TLS for https) serves the whole router.
 
 ``query`` never raises for network trouble: it returns ``status == 0`` and ``error`` in
@@ -190,4 +190,4 @@ class HttpClientModule(Module):
         return self._api
 
     async def stop(self) -> None:
-        await self.pool.aclose()
+        self.pool.close()

@@ -1,13 +1,14 @@
-"""A keep-alive HTTP/1.1 client on trio and h11: the transport under ``http_client.query``.
+"""A keep-alive HTTP/1.1 client on trio: the transport under ``http_client.query``.
 
 Why not httpx: a routing API is asked once per call, and httpx's request machinery (URL and
 header models, its connection pool's scheduling) cost 0.7-0.9 ms of CPU per POST to a local
-controller, more than routing the call itself; this client does the same exchange for about
-0.2 ms (``benchmarks/cps.py --routing api-http`` shows the difference per call).
+controller, more than routing the call itself. Here an exchange is one ``send`` and one or
+two ``recv`` on a plain non-blocking socket, with the messages from :mod:`.codec`: about
+0.1 ms of CPU (``benchmarks/http_client.py`` measures it).
 
 It keeps what a per-call query needs: one pool of idle connections per origin (bounded, with
-an expiry), a bound on connections open at once, TLS through ``trio.SSLStream``, bodies sized
-by Content-Length, chunked or connection close (h11). It does not follow redirects (as
+an expiry), a bound on connections in use at once, TLS through ``trio.SSLStream``, bodies
+sized by Content-Length, chunked or connection close. It does not follow redirects (as
 Kamailio's http_client by default), speak HTTP/2, use proxies or decompress.
 
 Errors: :class:`ConnectFailed` (refused, unreachable, TLS handshake) and
@@ -17,13 +18,21 @@ caller's: cancel the request (``trio.move_on_after``); the connection in use is 
 from __future__ import annotations
 
 import select
+import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
-import h11
 import trio
+
+from kamrouter.modules.http_client.codec import (
+    ProtocolError,
+    Response,
+    ResponseParser,
+    encode_request,
+)
 
 #: Bytes read per receive.
 RECEIVE_SIZE = 65536
@@ -44,14 +53,7 @@ class Origin:
     port: int
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
-    status: int
-    #: (name lower case, value) as received.
-    headers: list[tuple[str, str]]
-    body: bytes
-
-
+@lru_cache(maxsize=256)
 def split_url(url: str) -> tuple[Origin, str, str]:
     """(origin, Host header value, request target) of an http(s) URL; ValueError otherwise."""
     parts = urlsplit(url)
@@ -65,43 +67,62 @@ def split_url(url: str) -> tuple[Origin, str, str]:
     return Origin(parts.scheme, parts.hostname, port), parts.netloc.rpartition("@")[2], target
 
 
-class _Connection:
-    __slots__ = ("stream", "socket", "h11", "idle_since")
+class _PlainStream:
+    """A connected non-blocking TCP socket, driven directly: trio's SocketStream adds a
+    scheduling round trip to every send, which a once-per-call exchange feels."""
 
-    def __init__(self, stream: trio.abc.Stream, socket: trio.socket.SocketType) -> None:
+    __slots__ = ("socket",)
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.socket = sock
+
+    async def send_all(self, data: bytes) -> None:
+        sock = self.socket
+        while True:
+            try:
+                sent = sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            if sent == len(data):
+                return
+            data = data[sent:]
+            await trio.lowlevel.wait_writable(sock)
+
+    async def receive_some(self, max_bytes: int) -> bytes:
+        while True:
+            await trio.lowlevel.wait_readable(self.socket)
+            try:
+                return self.socket.recv(max_bytes)
+            except BlockingIOError:  # woken without data after all
+                continue
+
+
+class _Connection:
+    __slots__ = ("stream", "socket", "idle_since")
+
+    def __init__(self, stream: _PlainStream | trio.SSLStream[trio.SocketStream],
+                 sock: socket.socket | trio.socket.SocketType) -> None:
         self.stream = stream
-        self.socket = socket
-        self.h11 = h11.Connection(h11.CLIENT)
+        #: The TCP socket under the stream: closed directly (no TLS close_notify), as
+        #: neither a broken nor a cancelled exchange leaves a state worth a goodbye.
+        self.socket = sock
         self.idle_since = 0.0
 
-    async def exchange(self, request: h11.Request, body: bytes) -> Response:
-        conn = self.h11
-        data = conn.send(request) or b""
-        if body:
-            data += conn.send(h11.Data(data=body)) or b""
-        data += conn.send(h11.EndOfMessage()) or b""
-        await self.stream.send_all(data)
-        head: h11.Response | None = None
-        chunks: list[bytes] = []
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                conn.receive_data(await self.stream.receive_some(RECEIVE_SIZE))
-            elif isinstance(event, h11.Response):
-                head = event
-            elif isinstance(event, h11.Data):
-                chunks.append(bytes(event.data))
-            elif isinstance(event, h11.EndOfMessage):
-                break
-            # h11.InformationalResponse (100 Continue, ...): wait for the final one
-        assert head is not None
-        headers = [(name.decode("latin-1"), value.decode("latin-1"))
-                   for name, value in head.headers]
-        return Response(head.status_code, headers, b"".join(chunks))
+    def close(self) -> None:
+        trio.lowlevel.notify_closing(self.socket)
+        self.socket.close()
 
-    @property
-    def reusable(self) -> bool:
-        return self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE
+    async def exchange(self, data: bytes, method: str) -> Response:
+        await self.stream.send_all(data)
+        parser = ResponseParser(method)
+        while True:
+            received = await self.stream.receive_some(RECEIVE_SIZE)
+            if not received:
+                return parser.eof()
+            response = parser.feed(received)
+            if response is not None:
+                return response
 
     def stale(self) -> bool:
         """An idle connection with something to read: the server closed it (or misbehaves)."""
@@ -112,10 +133,12 @@ class _Connection:
 class ConnectionPool:
     def __init__(self, *, max_connections: int, max_keepalive: int, keepalive_expiry: float,
                  verify_tls: bool, clock: Callable[[], float] = trio.current_time) -> None:
+        self.max_connections = max_connections
         self.max_keepalive = max_keepalive
         self.keepalive_expiry = keepalive_expiry
         self.clock = clock
-        self._open = trio.Semaphore(max_connections)
+        self._in_use = 0
+        self._slot_freed = trio.lowlevel.ParkingLot()
         self._idle: dict[Origin, list[_Connection]] = {}
         self._idle_count = 0
         self._tls: ssl.SSLContext | None = None
@@ -128,31 +151,30 @@ class ConnectionPool:
         ``headers`` are sent as given after ``Host`` (and ``Content-Length`` for a body).
         """
         origin, host, target = split_url(url)
-        sent_headers = [("Host", host), *headers]
-        if body or method in ("POST", "PUT", "PATCH"):
-            sent_headers.append(("Content-Length", str(len(body))))
+        data = encode_request(method, target, [("Host", host), *headers], body)
+        while self._in_use >= self.max_connections:
+            await self._slot_freed.park()
+        self._in_use += 1
         try:
-            request = h11.Request(method=method, target=target, headers=sent_headers)
-        except h11.LocalProtocolError as exc:
-            raise ValueError(f"cannot send this request: {exc}") from None
-        async with self._open:
             conn = self._take_idle(origin) or await self._connect(origin)
             try:
-                response = await conn.exchange(request, body)
+                response = await conn.exchange(data, method)
             except BaseException as exc:  # cancelled (timeout) or broken: state unknown
-                await trio.aclose_forcefully(conn.stream)
-                if isinstance(exc, (trio.BrokenResourceError, trio.ClosedResourceError,
-                                    h11.ProtocolError, OSError)):
+                conn.close()
+                if isinstance(exc, (ProtocolError, OSError, trio.BrokenResourceError,
+                                    trio.ClosedResourceError)):
                     raise ExchangeFailed(str(exc) or type(exc).__name__) from None
                 raise
-            if conn.reusable and self._idle_count < self.max_keepalive:
-                conn.h11.start_next_cycle()
+            if response.keep_alive and self._idle_count < self.max_keepalive:
                 conn.idle_since = self.clock()
                 self._idle.setdefault(origin, []).append(conn)
                 self._idle_count += 1
             else:
-                await trio.aclose_forcefully(conn.stream)
+                conn.close()
             return response
+        finally:
+            self._in_use -= 1
+            self._slot_freed.unpark()
 
     def _take_idle(self, origin: Origin) -> _Connection | None:
         idle = self._idle.get(origin)
@@ -162,7 +184,7 @@ class ConnectionPool:
             self._idle_count -= 1
             if conn.idle_since >= expired_before and not conn.stale():
                 return conn
-            conn.socket.close()
+            conn.close()
         return None
 
     async def _connect(self, origin: Origin) -> _Connection:
@@ -171,7 +193,9 @@ class ConnectionPool:
         except OSError as exc:
             raise ConnectFailed(f"{origin.host}:{origin.port}: {exc.strerror or exc}") from None
         if origin.scheme == "http":
-            return _Connection(tcp, tcp.socket)
+            # TCP_NODELAY (set by trio) stays with the socket.
+            plain = socket.socket(fileno=tcp.socket.detach())
+            return _Connection(_PlainStream(plain), plain)
         stream = trio.SSLStream(tcp, self._tls_context(), server_hostname=origin.host,
                                 https_compatible=True)
         try:
@@ -191,9 +215,9 @@ class ConnectionPool:
             self._tls = context
         return self._tls
 
-    async def aclose(self) -> None:
+    def close(self) -> None:
         for idle in self._idle.values():
             for conn in idle:
-                await trio.aclose_forcefully(conn.stream)
+                conn.close()
         self._idle.clear()
         self._idle_count = 0
