@@ -11,7 +11,7 @@ import re
 from collections import deque
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from kamrouter.core.addressing import (Identity, NextHop, format_hostport, next_hop,
@@ -63,8 +63,8 @@ class Proxy:
         self.sl_acks = counter("sl", "received_ACKs")
         self.script_errors = counter("core", "script_errors")
         self._loop_marker = self.tm.branch_prefix.encode()
-        #: Call-ID → requests waiting for the call's async request_route to finish.
-        self._async_calls: dict[str, deque[ScriptMessage]] = {}
+        #: Calls with a request being routed in a task, and their requests waiting behind it.
+        self._async_calls: dict[str, deque[tuple[ScriptMessage, Awaitable[Any] | None]]] = {}
 
     # == receiving ==========================================================================
     def on_message(self, data: bytes, source: Endpoint, local: Endpoint) -> None:
@@ -196,44 +196,64 @@ class Proxy:
 
     # == running script hooks ==================================================================
     def run_request_route(self, msg: ScriptMessage) -> None:
+        """Route a new request through the script's request_route.
+
+        An ``async def`` request_route runs in a task for every request. A plain one runs
+        at once and may return an awaitable (by calling an ``async def`` sub-route): only
+        then is the request parked and the awaitable finished in a task. So a script can
+        route in-dialog requests without the cost of a task and ask an API only for new
+        calls. Either way, a call's requests are routed in arrival order.
+        """
         script = self.router.script
-        hook = script.request_route
-        if script.request_route_is_async:
-            if self.at_capacity(msg):
-                return
-            if msg.method != "ACK":
-                txn = self.transaction_for(msg)
-                txn.arm_timeout(self.tm.params.fr_timer)
-            waiting = self._async_calls.get(msg.call_id)
-            if waiting is not None:
-                waiting.append(msg)  # keep a call's requests in arrival order (ACK before BYE)
-            else:
-                self._async_calls[msg.call_id] = deque()
-                self.router.spawn(self._run_async_call, msg)
+        if script.request_route_is_async or msg.call_id in self._async_calls:
+            self._route_in_task(msg, None)
             return
         try:
-            hook(msg)
+            pending = script.request_route(msg)
         except SipParseError as exc:
             self._bad_header(msg, exc)
+            return
         except Exception:  # noqa: BLE001 - operator code
             self._script_failed(msg, "request_route")
+            return
+        if pending is not None and inspect.isawaitable(pending):
+            self._route_in_task(msg, pending)
 
-    async def _run_async_call(self, msg: ScriptMessage) -> None:
-        """Route one call's requests one after the other through an async request_route."""
+    def _route_in_task(self, msg: ScriptMessage, pending: Awaitable[Any] | None) -> None:
+        """Park the request (its transaction absorbs retransmissions meanwhile) and route
+        it in its call's task: run request_route, or finish ``pending``, what request_route
+        already returned."""
+        if self.at_capacity(msg):
+            if isinstance(pending, Coroutine):
+                pending.close()
+            return
+        if msg.method != "ACK":
+            txn = self.transaction_for(msg)
+            txn.arm_timeout(self.tm.params.fr_timer)
+        waiting = self._async_calls.get(msg.call_id)
+        if waiting is not None:
+            waiting.append((msg, pending))  # keep a call's requests in arrival order
+        else:
+            self._async_calls[msg.call_id] = deque()
+            self.router.spawn(self._run_async_call, msg, pending)
+
+    async def _run_async_call(self, msg: ScriptMessage, pending: Awaitable[Any] | None) -> None:
+        """Route one call's requests one after the other, each to its end."""
         call_id = msg.call_id
         waiting = self._async_calls[call_id]
         try:
             while True:
-                await self._run_async_request(msg, self.router.script.request_route)
+                await self._run_async_request(msg, pending)
                 if not waiting:
                     return
-                msg = waiting.popleft()
+                msg, pending = waiting.popleft()
         finally:
             del self._async_calls[call_id]
 
-    async def _run_async_request(self, msg: ScriptMessage, hook: Callable[..., Any]) -> None:
+    async def _run_async_request(self, msg: ScriptMessage,
+                                 pending: Awaitable[Any] | None) -> None:
         try:
-            result = hook(msg)
+            result = self.router.script.request_route(msg) if pending is None else pending
             if inspect.isawaitable(result):  # a SIGHUP may have swapped in a plain hook
                 await result
         except SipParseError as exc:

@@ -156,6 +156,33 @@ async def request_route(msg):
     assert replies[-1] == "SIP/2.0 486 Busy after 1 run(s)"
 
 
+def test_a_plain_route_that_returns_a_coroutine_parks_only_that_request(start) -> None:
+    """In-dialog requests are routed at once; a new call waits for its async sub-route, and
+    the call's next request (same Call-ID) waits behind it, in arrival order."""
+    proxy, client = start('''
+import trio
+from kamrouter.script import sl
+
+def request_route(msg):
+    if msg.method == "INVITE":
+        return ask_slowly(msg)
+    sl.send_reply(msg, 200, "Routed at once")
+
+async def ask_slowly(msg):
+    await trio.sleep(1.0)
+    sl.send_reply(msg, 486, "Busy after waiting")
+''')
+    invite = client.request("INVITE", f"sip:bob@{LOOPBACK}", call_id="slow")
+    client.send(invite)
+    assert client.replies(0.3, until_final=False) == ["SIP/2.0 100 Trying"]
+    client.send(client.request("OPTIONS", f"sip:x@{LOOPBACK}", call_id="other"))
+    assert client.replies(0.3) == ["SIP/2.0 200 Routed at once"]
+    client.send(client.request("OPTIONS", f"sip:x@{LOOPBACK}", call_id="slow",
+                               branch="z9hG4bKsame-call"))
+    replies = client.replies(1.5, until_final=False)  # the 486 is retransmitted (no ACK)
+    assert replies[:2] == ["SIP/2.0 486 Busy after waiting", "SIP/2.0 200 Routed at once"]
+
+
 def test_sighup_reloads_the_script(start, tmp_path: Path) -> None:
     proxy, client = start('''
 from kamrouter.script import sl

@@ -10,15 +10,20 @@ from kamrouter.script import api, core, rr, sl, tm
 rtjson = RtjsonApi()
 
 
-async def request_route(msg):
+def request_route(msg):
     if handled_before_routing(msg):
-        return  # includes in-dialog requests: they follow Record-Route, the API is not asked
+        return None  # includes in-dialog requests: they follow Record-Route, the API is not asked
     rr.loose_route(msg)
     if msg.method not in api.methods:
         local_or_relay(msg)
-        return
-    # The transaction is parked meanwhile: 100 Trying sent, retransmissions absorbed, other
-    # calls routed; this call's later requests (a CANCEL aside) wait for this route to end.
+        return None
+    # Returning the sub-route's coroutine parks the transaction while it runs: 100 Trying
+    # sent, retransmissions absorbed, other calls routed; this call's later requests (a
+    # CANCEL aside) wait for it to end. Everything above ran at once, without a task.
+    return route_by_api(msg)
+
+
+async def route_by_api(msg):
     decision = await api.decide(msg)
     if decision.reply is not None:
         sl.send_reply(msg, decision.reply.code, decision.reply.reason or None)
