@@ -19,6 +19,7 @@ from prefix_table import PrefixTable, describe
 class RoutingApi(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: kamrouter reuses its connections
     disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart
+    wbufsize = 65536  # ... and in one write, so kamrouter reads the answer in one go
     table: PrefixTable
     verbose = False
 

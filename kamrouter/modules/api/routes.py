@@ -31,7 +31,8 @@ async def route_by_api(msg):
     if decision.document is not None:
         rtjson.init_routes(msg, decision.document)
         rtjson.push_routes(msg)
-        tm.on_branch(msg, "per_route")
+        if decision.document.needs_branch_route:
+            tm.on_branch(msg, "per_route")
         tm.on_failure(msg, "next_route")
     else:
         from kamrouter.script import dispatcher

@@ -8,8 +8,12 @@ two ``recv`` on a plain non-blocking socket, with the messages from :mod:`.codec
 
 It keeps what a per-call query needs: one pool of idle connections per origin (bounded, with
 an expiry), a bound on connections in use at once, TLS through ``trio.SSLStream``, bodies
-sized by Content-Length, chunked or connection close. It does not follow redirects (as
-Kamailio's http_client by default), speak HTTP/2, use proxies or decompress.
+sized by Content-Length, chunked or connection close. An idle connection is reused without
+asking the kernel first whether the server closed it meanwhile; if it breaks before a byte
+of the answer came, the request is sent once more on a new connection (a server that
+closed an idle connection did not read what came after; one that read a request and closed
+without answering gets it twice). It does not follow redirects (as Kamailio's http_client
+by default), speak HTTP/2, use proxies or decompress.
 
 Errors: :class:`ConnectFailed` (refused, unreachable, TLS handshake) and
 :class:`ExchangeFailed` (the connection broke or the answer was not HTTP). Timeouts are the
@@ -17,7 +21,6 @@ caller's: cancel the request (``trio.move_on_after``); the connection in use is 
 """
 from __future__ import annotations
 
-import select
 import socket
 import ssl
 from collections.abc import Callable
@@ -114,20 +117,29 @@ class _Connection:
         self.socket.close()
 
     async def exchange(self, data: bytes, method: str) -> Response:
-        await self.stream.send_all(data)
         parser = ResponseParser(method)
-        while True:
-            received = await self.stream.receive_some(RECEIVE_SIZE)
-            if not received:
-                return parser.eof()
-            response = parser.feed(received)
-            if response is not None:
-                return response
+        answered = False
+        try:
+            await self.stream.send_all(data)
+            while True:
+                received = await self.stream.receive_some(RECEIVE_SIZE)
+                if not received:
+                    if not answered:
+                        raise _Unanswered("the server closed the connection without answering")
+                    return parser.eof()
+                answered = True
+                response = parser.feed(received)
+                if response is not None:
+                    return response
+        except (OSError, trio.BrokenResourceError) as exc:
+            if not answered:
+                raise _Unanswered(str(exc) or type(exc).__name__) from None
+            raise
 
-    def stale(self) -> bool:
-        """An idle connection with something to read: the server closed it (or misbehaves)."""
-        readable, _, _ = select.select([self.socket], [], [], 0)
-        return bool(readable)
+
+class _Unanswered(ExchangeFailed):
+    """The connection broke before a byte of the answer came (a server closes idle
+    keep-alive connections when it likes): on a reused connection, worth asking again."""
 
 
 class ConnectionPool:
@@ -156,25 +168,34 @@ class ConnectionPool:
             await self._slot_freed.park()
         self._in_use += 1
         try:
-            conn = self._take_idle(origin) or await self._connect(origin)
-            try:
-                response = await conn.exchange(data, method)
-            except BaseException as exc:  # cancelled (timeout) or broken: state unknown
-                conn.close()
-                if isinstance(exc, (ProtocolError, OSError, trio.BrokenResourceError,
-                                    trio.ClosedResourceError)):
-                    raise ExchangeFailed(str(exc) or type(exc).__name__) from None
-                raise
-            if response.keep_alive and self._idle_count < self.max_keepalive:
-                conn.idle_since = self.clock()
-                self._idle.setdefault(origin, []).append(conn)
-                self._idle_count += 1
-            else:
-                conn.close()
-            return response
+            idle = self._take_idle(origin)
+            if idle is not None:
+                try:
+                    return await self._exchange(idle, origin, data, method)
+                except _Unanswered:
+                    pass  # closed while idle: once more, on a new connection
+            return await self._exchange(await self._connect(origin), origin, data, method)
         finally:
             self._in_use -= 1
             self._slot_freed.unpark()
+
+    async def _exchange(self, conn: _Connection, origin: Origin, data: bytes,
+                        method: str) -> Response:
+        """One exchange on ``conn``; afterwards it is idle in the pool or closed."""
+        try:
+            response = await conn.exchange(data, method)
+        except BaseException as exc:  # cancelled (timeout) or broken: state unknown
+            conn.close()
+            if isinstance(exc, (ProtocolError, OSError, trio.BrokenResourceError)):
+                raise ExchangeFailed(str(exc) or type(exc).__name__) from None
+            raise
+        if response.keep_alive and self._idle_count < self.max_keepalive:
+            conn.idle_since = self.clock()
+            self._idle.setdefault(origin, []).append(conn)
+            self._idle_count += 1
+        else:
+            conn.close()
+        return response
 
     def _take_idle(self, origin: Origin) -> _Connection | None:
         idle = self._idle.get(origin)
@@ -182,7 +203,7 @@ class ConnectionPool:
         while idle:
             conn = idle.pop()
             self._idle_count -= 1
-            if conn.idle_since >= expired_before and not conn.stale():
+            if conn.idle_since >= expired_before:
                 return conn
             conn.close()
         return None

@@ -77,12 +77,23 @@ class Route:
     fr_timer: int = 0
     fr_inv_timer: int = 0
 
+    @property
+    def per_branch(self) -> bool:
+        """The route has attributes a branch route applies (``rtjson.update_branch``)."""
+        return bool(self.fr_timer or self.fr_inv_timer or self.path or self.extra_headers
+                    or self.from_ is not None or self.to is not None or self.branch_flags)
+
 
 @dataclass(frozen=True, slots=True)
 class RouteDocument:
     version: str
     routing: Routing
     routes: tuple[Route, ...]
+
+    @property
+    def needs_branch_route(self) -> bool:
+        """Some route has per-branch attributes: arm a branch route calling update_branch."""
+        return any(route.per_branch for route in self.routes)
 
 
 def parse_document(source: str | bytes | Mapping[str, Any]) -> RouteDocument:
