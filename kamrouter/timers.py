@@ -24,6 +24,13 @@ class Timer:
 
     def cancel(self) -> None:
         self.cancelled = True
+        # The heap entry stays until its deadline (up to fr_timer, 30 s): it must not keep
+        # what the callback refers to (a whole transaction) alive that long.
+        self.callback = _nothing
+
+
+def _nothing() -> None:
+    pass
 
 
 class Scheduler:

@@ -280,6 +280,31 @@ def test_transactions_are_freed_after_the_wait_timer() -> None:
     assert w.stats.get("tmx", "inuse_transactions").value == 0
 
 
+def test_a_finished_transaction_is_freed_before_its_cancelled_timers_expire() -> None:
+    """Cancelled timers stay in the heap until their deadline (fr_timer: 30 s); they must
+    not keep the transaction alive that long (memory at 1,000 calls/s)."""
+    import gc
+
+    def alive() -> int:
+        return sum(isinstance(o, Transaction) for o in gc.get_objects())
+
+    w = World()
+    gc.collect()
+    gc.disable()
+    try:
+        before = alive()
+        w.scheduler.call_later(20.0, lambda: None)  # other calls' timers, due earlier
+        txn = w.tm.create(w.request("OPTIONS"), UPSTREAM, PROXY)
+        txn.arm_timeout(30.0)  # as a parked transaction (async routing) has
+        w.reply(w.relay(txn, CALLEE_A), 200)
+        del txn
+        w.advance(5.1)  # the wait timer: ended, far from fr_timer's deadline
+        w.hooks.terminated.clear()  # the test's own reference
+        assert alive() == before
+    finally:
+        gc.enable()
+
+
 def test_487_after_timeout_cancel_is_acknowledged() -> None:
     w = World(fr_inv_timer=1.0)
     txn = w.tm.create(w.request(), UPSTREAM, PROXY)
