@@ -1,0 +1,46 @@
+"""The one timer heap (kamrouter.timers), driven by hand."""
+from __future__ import annotations
+
+from kamrouter.timers import COMPACT_AFTER, Scheduler
+
+
+def test_timers_fire_in_deadline_order_and_cancelled_ones_never() -> None:
+    scheduler = Scheduler(lambda: 0.0)
+    fired: list[str] = []
+    scheduler.call_at(2.0, lambda: fired.append("b"))
+    scheduler.call_at(1.0, lambda: fired.append("a"))
+    scheduler.call_at(1.5, lambda: fired.append("never")).cancel()
+    assert len(scheduler) == 2 and scheduler.next_deadline() == 1.0
+    assert scheduler.fire_due(1.9) == 1 and fired == ["a"]
+    assert scheduler.fire_due(5.0) == 1 and fired == ["a", "b"]
+    assert len(scheduler) == 0 and scheduler.next_deadline() is None
+
+
+def test_cancelled_timers_are_compacted_away_and_the_rest_still_fire_in_order() -> None:
+    scheduler = Scheduler(lambda: 0.0)
+    fired: list[int] = []
+    timers = [scheduler.call_at(100.0 + n, lambda n=n: fired.append(n))
+              for n in range(COMPACT_AFTER * 2)]
+    for timer in timers[::2]:
+        timer.cancel()
+        timer.cancel()  # twice counts once
+    # Half of the heap was cancelled: the next cancellation makes it the majority.
+    timers[1].cancel()
+    assert len(scheduler._heap) == len(scheduler) == COMPACT_AFTER - 1
+    scheduler.fire_due(1e9)
+    assert fired == list(range(3, COMPACT_AFTER * 2, 2))
+
+
+def test_a_callback_may_cancel_enough_timers_to_compact_the_heap() -> None:
+    scheduler = Scheduler(lambda: 0.0)
+    later = [scheduler.call_at(50.0, lambda: None) for _ in range(COMPACT_AFTER * 2)]
+    fired: list[str] = []
+
+    def cancel_all() -> None:
+        for timer in later:
+            timer.cancel()
+
+    scheduler.call_at(1.0, cancel_all)
+    scheduler.call_at(2.0, lambda: fired.append("after"))
+    assert scheduler.fire_due(10.0) == 2 and fired == ["after"]
+    assert len(scheduler) == 0
