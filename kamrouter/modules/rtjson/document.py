@@ -154,20 +154,27 @@ def _route(raw: Any, where: str, problems: list[str]) -> Route:
         else:
             problems.append(f"{where}.headers: expected an object with from/to/extra, "
                             f"got {describe(headers)}")
+    # Only keys present are checked (and their error locations formatted): most routes
+    # carry a URI and little else, and this runs for every call.
+    get = raw.get
+    path, socket, flags, fr_timer, fr_inv_timer = (
+        get("path"), get("socket"), get("branch_flags"), get("fr_timer"), get("fr_inv_timer"))
+    dst_uri = get("dst_uri")
     return Route(
-        uri=_uri(raw.get("uri"), f"{where}.uri", _URI_SCHEMES, problems),
-        dst_uri=_uri(raw.get("dst_uri"), f"{where}.dst_uri", ("sip:", "sips:"), problems),
-        path=_path(raw.get("path"), f"{where}.path", problems),
-        socket=_socket(raw.get("socket"), f"{where}.socket", problems),
+        uri=_uri(get("uri"), f"{where}.uri", _URI_SCHEMES, problems),
+        dst_uri=None if dst_uri is None else _uri(dst_uri, f"{where}.dst_uri",
+                                                  ("sip:", "sips:"), problems),
+        path=None if path is None else _path(path, f"{where}.path", problems),
+        socket=None if socket is None else _socket(socket, f"{where}.socket", problems),
         from_=from_,
         to=to,
         extra_headers=extra,
-        branch_flags=_uint(raw.get("branch_flags"), f"{where}.branch_flags",
-                           "unsigned 32-bit integer", _MAX_FLAGS, problems),
-        fr_timer=_uint(raw.get("fr_timer"), f"{where}.fr_timer", "integer milliseconds",
-                       None, problems),
-        fr_inv_timer=_uint(raw.get("fr_inv_timer"), f"{where}.fr_inv_timer",
-                           "integer milliseconds", None, problems),
+        branch_flags=0 if flags is None else _uint(
+            flags, f"{where}.branch_flags", "unsigned 32-bit integer", _MAX_FLAGS, problems),
+        fr_timer=0 if fr_timer is None else _uint(
+            fr_timer, f"{where}.fr_timer", "integer milliseconds", None, problems),
+        fr_inv_timer=0 if fr_inv_timer is None else _uint(
+            fr_inv_timer, f"{where}.fr_inv_timer", "integer milliseconds", None, problems),
     )
 
 
@@ -189,17 +196,21 @@ def _uri(value: Any, where: str, schemes: tuple[str, ...], problems: list[str]) 
     text = _text(value, where, problems)
     if text is None or len(problems) > before:
         return None
-    names = "/".join(s.rstrip(":") for s in schemes)
     scheme = text.partition(":")[0].lower() + ":"
     if scheme not in schemes:
-        problems.append(f"{where}: expected a {names} URI, got {describe(value)}")
+        problems.append(f"{where}: expected a {_names(schemes)} URI, got {describe(value)}")
         return None
     try:
         parse_uri(text)
     except SipParseError as exc:
-        problems.append(f"{where}: expected a {names} URI, got {describe(value)} ({exc.reason})")
+        problems.append(f"{where}: expected a {_names(schemes)} URI, got {describe(value)} "
+                        f"({exc.reason})")
         return None
     return text
+
+
+def _names(schemes: tuple[str, ...]) -> str:
+    return "/".join(scheme.rstrip(":") for scheme in schemes)
 
 
 def _path(value: Any, where: str, problems: list[str]) -> str | None:
