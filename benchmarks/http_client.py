@@ -2,9 +2,10 @@
 
 kamrouter's HTTP client (``http_client.query``, as ``[api] transport = "http"`` uses it)
 POSTs a call's routing event to the reference HTTP controller (examples/controllers) and
-decodes the JSON answer, ``--queries`` times with 1, 4 and 16 queries in flight. Printed per
-query: the client's CPU (this process: what the router pays per call), the controller's
-CPU (from /proc) and the wall time::
+decodes the JSON answer, ``--queries`` times with 1, 4 and 16 queries in flight; then httpx
+(``AsyncClient`` on trio) does the same, for comparison. Printed per query: the client's
+CPU (this process: what the router pays per call), the controller's CPU (from /proc) and
+the wall time::
 
     .venv/bin/python benchmarks/http_client.py [--queries 4000]
 """
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import trio
 
 from kamrouter.modules.http_client import HttpClientApi, HttpClientConfig
@@ -51,17 +53,25 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def measure(url: str, queries: int, in_flight: int, controller_pid: int) -> str:
+async def measure(client: str, url: str, queries: int, in_flight: int,
+                  controller_pid: int) -> str:
     config = HttpClientConfig()
     pool = ConnectionPool(max_connections=config.max_connections,
                           max_keepalive=config.max_keepalive,
                           keepalive_expiry=config.keepalive_expiry, verify_tls=True)
     api = HttpClientApi(pool, config, _Router())  # type: ignore[arg-type]
-    assert (await api.query(url, "POST", EVENT)).ok  # connect outside the measurement
+    other = httpx.AsyncClient(limits=httpx.Limits(max_connections=config.max_connections))
+
+    async def query() -> Any:
+        if client == "httpx":
+            return (await other.post(url, json=EVENT, timeout=config.timeout)).json()
+        return (await api.query(url, "POST", EVENT)).json()
+
+    await query()  # connect outside the measurement
 
     async def ask(count: int) -> None:
         for _ in range(count):
-            answer: Any = (await api.query(url, "POST", EVENT)).json()
+            answer = await query()
             assert "routes" in answer or "reply" in answer
 
     controller_before = cpu_seconds(controller_pid)
@@ -70,11 +80,12 @@ async def measure(url: str, queries: int, in_flight: int, controller_pid: int) -
         for _ in range(in_flight):
             nursery.start_soon(ask, queries // in_flight)
     done = in_flight * (queries // in_flight)
-    client = (time.process_time() - cpu_before) / done * 1e6
+    cpu = (time.process_time() - cpu_before) / done * 1e6
     wall = (time.perf_counter() - wall_before) / done * 1e6
     controller = (cpu_seconds(controller_pid) - controller_before) / done * 1e6
     pool.close()
-    return (f"| {in_flight} | {client:.0f} | {controller:.0f} | {wall:.0f} |")
+    await other.aclose()
+    return f"| {client} | {in_flight} | {cpu:.0f} | {controller:.0f} | {wall:.0f} |"
 
 
 def main() -> None:
@@ -87,10 +98,12 @@ def main() -> None:
     try:
         assert controller.stdout is not None
         url = controller.stdout.readline().decode().split()[-1]
-        print("| in flight | client CPU µs/query | controller CPU µs/query | wall µs/query |")
-        print("|---:|---:|---:|---:|")
-        for in_flight in (1, 4, 16):
-            print(trio.run(measure, url, args.queries, in_flight, controller.pid))
+        print("| client | in flight | client CPU µs/query | controller CPU µs/query | "
+              "wall µs/query |")
+        print("|---|---:|---:|---:|---:|")
+        for client in ("kamrouter", "httpx"):
+            for in_flight in (1, 4, 16):
+                print(trio.run(measure, client, url, args.queries, in_flight, controller.pid))
     finally:
         controller.kill()
         controller.wait()

@@ -4,7 +4,7 @@ Why not httpx: a routing API is asked once per call, and httpx's request machine
 header models, its connection pool's scheduling) cost 0.7-0.9 ms of CPU per POST to a local
 controller, more than routing the call itself. Here an exchange is one ``send`` and one or
 two ``recv`` on a plain non-blocking socket, with the messages from :mod:`.codec`: about
-0.1 ms of CPU (``benchmarks/http_client.py`` measures it).
+0.1 ms of CPU where httpx takes 0.6-0.9 ms (``benchmarks/http_client.py`` compares them).
 
 It keeps what a per-call query needs: one pool of idle connections per origin (bounded, with
 an expiry), a bound on connections in use at once, TLS through ``trio.SSLStream``, bodies
