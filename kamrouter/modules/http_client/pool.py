@@ -1,10 +1,10 @@
 """A keep-alive HTTP/1.1 client on trio: the transport under ``http_client.query``.
 
 Why not httpx: a routing API is asked once per call, and httpx's request machinery (URL and
-header models, its connection pool's scheduling) cost 0.7-0.9 ms of CPU per POST to a local
+header models, its connection pool's scheduling) costs 0.6-0.9 ms of CPU per POST to a local
 controller, more than routing the call itself. Here an exchange is one ``send`` and one or
 two ``recv`` on a plain non-blocking socket, with the messages from :mod:`.codec`: about
-0.1 ms of CPU where httpx takes 0.6-0.9 ms (``benchmarks/http_client.py`` compares them).
+0.1 ms (``benchmarks/http_client.py`` measures both side by side).
 
 It keeps what a per-call query needs: one pool of idle connections per origin (bounded, with
 an expiry), a bound on connections in use at once, TLS through ``trio.SSLStream``, bodies
