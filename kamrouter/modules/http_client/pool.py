@@ -37,8 +37,9 @@ from kamrouter.modules.http_client.codec import (
     encode_request,
 )
 
-#: Bytes read per receive.
-RECEIVE_SIZE = 65536
+#: Bytes read per receive: an answer to a routing query fits; larger ones take more reads
+#: (reading 64 KB each time would allocate 64 KB per answer).
+RECEIVE_SIZE = 16384
 
 
 class ConnectFailed(Exception):
