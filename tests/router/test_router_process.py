@@ -395,3 +395,23 @@ def request_route(msg):
     (reply,) = client.replies(2)
     assert reply.startswith("SIP/2.0 503")
     silent.close()
+
+
+def test_transaction_limit_also_bounds_requests_parked_by_a_returned_coroutine(start) -> None:
+    proxy, client = start('''
+import trio
+
+def request_route(msg):
+    return ask_slowly(msg)
+
+async def ask_slowly(msg):
+    await trio.sleep(30)
+''', max_transactions=1)
+    client.send(client.request("INVITE", f"sip:bob@{LOOPBACK}", call_id="parked"))
+    assert client.replies(1, until_final=False) == ["SIP/2.0 100 Trying"]
+    client.send(client.request("INVITE", f"sip:bob@{LOOPBACK}", call_id="refused",
+                               branch="z9hG4bKtest2"))
+    (reply,) = client.replies(2)
+    assert reply.startswith("SIP/2.0 503")
+    proxy.stop()  # flushes the router's stderr, where Python warns of a coroutine left
+    assert "never awaited" not in proxy.log_tail()  # the refused call's was closed
