@@ -379,26 +379,14 @@ def request_route(msg):
     assert stats["core:rcv_replies"] == 1 and stats["core:fwd_replies"] == 1
 
 
-def test_transaction_limit_answers_503(start) -> None:
-    silent = SipClient(0)  # a bound socket that never answers: the transaction stays
-    proxy, client = start(f'''
+HOLD_IN_A_RELAY = '''
 from kamrouter.script import tm
 
 def request_route(msg):
-    msg.dst_uri = "sip:{LOOPBACK}:{silent.port}"
+    msg.dst_uri = "sip:{host}:{port}"
     tm.relay(msg)
-''', max_transactions=1)
-    client.send(client.request("INVITE", f"sip:bob@{LOOPBACK}", call_id="first"))
-    assert client.replies(1, until_final=False) == ["SIP/2.0 100 Trying"]
-    client.send(client.request("INVITE", f"sip:bob@{LOOPBACK}", call_id="second",
-                               branch="z9hG4bKtest2"))
-    (reply,) = client.replies(2)
-    assert reply.startswith("SIP/2.0 503")
-    silent.close()
-
-
-def test_transaction_limit_also_bounds_requests_parked_by_a_returned_coroutine(start) -> None:
-    proxy, client = start('''
+'''
+HOLD_IN_A_RETURNED_COROUTINE = '''
 import trio
 
 def request_route(msg):
@@ -406,12 +394,20 @@ def request_route(msg):
 
 async def ask_slowly(msg):
     await trio.sleep(30)
-''', max_transactions=1)
-    client.send(client.request("INVITE", f"sip:bob@{LOOPBACK}", call_id="parked"))
+'''
+
+
+@pytest.mark.parametrize("script", [HOLD_IN_A_RELAY, HOLD_IN_A_RETURNED_COROUTINE],
+                         ids=["relayed to a silent callee", "parked by a returned coroutine"])
+def test_transaction_limit_answers_503(start, script: str) -> None:
+    silent = SipClient(0)  # a bound socket that never answers: the transaction stays
+    proxy, client = start(script.format(host=LOOPBACK, port=silent.port), max_transactions=1)
+    client.send(client.request("INVITE", f"sip:bob@{LOOPBACK}", call_id="first"))
     assert client.replies(1, until_final=False) == ["SIP/2.0 100 Trying"]
-    client.send(client.request("INVITE", f"sip:bob@{LOOPBACK}", call_id="refused",
+    client.send(client.request("INVITE", f"sip:bob@{LOOPBACK}", call_id="second",
                                branch="z9hG4bKtest2"))
     (reply,) = client.replies(2)
     assert reply.startswith("SIP/2.0 503")
+    silent.close()
     proxy.stop()  # flushes the router's stderr, where Python warns of a coroutine left
-    assert "never awaited" not in proxy.log_tail()  # the refused call's was closed
+    assert "never awaited" not in proxy.log_tail()  # a refused request's coroutine is closed
