@@ -20,8 +20,8 @@ from __future__ import annotations
 import logging
 import os
 
-from kamrouter.default.routes import handled_before_routing  # checks, in-dialog requests
-from kamrouter.script import core, htable, on_event, rr, sl, tm
+from kamrouter.default.routes import answered_here, handled_before_routing  # shared checks
+from kamrouter.script import htable, on_event, rr, sl, tm
 
 FLOOD_LIMIT = int(os.environ.get("KAMROUTER_FLOOD_LIMIT", "200"))
 FLOOD_BAN = int(os.environ.get("KAMROUTER_FLOOD_BAN", "300"))
@@ -44,8 +44,7 @@ def request_route(msg):
     if handled_before_routing(msg):
         return
     rr.loose_route(msg)
-    if core.is_myself(msg.ruri):
-        sl.send_reply(msg, 404, "Not Found")
+    if answered_here(msg):
         return
     if msg.method == "INVITE":
         rr.record_route(msg)

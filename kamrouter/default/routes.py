@@ -11,11 +11,7 @@ def request_route(msg):
     if handled_before_routing(msg):
         return
     rr.loose_route(msg)  # consume a pre-loaded Route pointing at us
-    if core.is_myself(msg.ruri):
-        if msg.method == "OPTIONS":
-            sl.send_reply(msg, 200, "OK")  # keep-alive / health check of this proxy
-        else:
-            sl.send_reply(msg, 404, "Not Found")
+    if answered_here(msg):
         return
     if msg.method in ("INVITE", "SUBSCRIBE", "REFER"):
         rr.record_route(msg)
@@ -39,6 +35,18 @@ def handled_before_routing(msg):
         sl.send_reply(msg, 481, "Call/Transaction Does Not Exist")
         return True
     return msg.method == "ACK"
+
+
+def answered_here(msg):
+    """A new request addressed to this proxy itself: OPTIONS (a keep-alive or health check)
+    gets 200, anything else 404. True when answered."""
+    if not core.is_myself(msg.ruri):
+        return False
+    if msg.method == "OPTIONS":
+        sl.send_reply(msg, 200, "OK")
+    else:
+        sl.send_reply(msg, 404, "Not Found")
+    return True
 
 
 def within_dialog(msg):

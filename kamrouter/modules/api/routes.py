@@ -3,9 +3,9 @@
 The router runs this file instead of an operator script. It uses only the public script API,
 so it is also a template for a script of your own that mixes API routing with local logic.
 """
-from kamrouter.default.routes import handled_before_routing  # as the default script
+from kamrouter.default.routes import answered_here, handled_before_routing  # as the default
 from kamrouter.modules.rtjson import RtjsonApi
-from kamrouter.script import api, core, rr, sl, tm
+from kamrouter.script import api, rr, sl, tm
 
 rtjson = RtjsonApi()
 
@@ -15,7 +15,8 @@ def request_route(msg):
         return None  # includes in-dialog requests: they follow Record-Route, the API is not asked
     rr.loose_route(msg)
     if msg.method not in api.methods:
-        local_or_relay(msg)
+        if not answered_here(msg):
+            tm.relay(msg)  # not for the API to route
         return None
     # Returning the sub-route's coroutine parks the transaction while it runs: 100 Trying
     # sent, retransmissions absorbed, other calls routed; this call's later requests (a
@@ -54,30 +55,20 @@ def per_route(msg):
 
 def next_route(msg):
     """Failure route: serial documents move on to their next route."""
-    if tm.is_canceled(msg) or not tm.check_status(msg, api.failover_codes):
-        return
-    if rtjson.next_route(msg):
-        tm.on_failure(msg, "next_route")
-        tm.relay(msg)
+    fail_over(msg, rtjson.next_route, "next_route")
 
 
 def next_destination(msg):
     """Failure route of the dispatcher fallback: the set's next destination."""
     from kamrouter.script import dispatcher
 
+    fail_over(msg, dispatcher.next_dst, "next_destination")
+
+
+def fail_over(msg, advance, failure_route):
+    """Relay to the next target ``advance(msg)`` sets, after a failure worth retrying."""
     if tm.is_canceled(msg) or not tm.check_status(msg, api.failover_codes):
         return
-    if dispatcher.next_dst(msg):
-        tm.on_failure(msg, "next_destination")
+    if advance(msg):
+        tm.on_failure(msg, failure_route)
         tm.relay(msg)
-
-
-def local_or_relay(msg):
-    """Methods the API does not route: OPTIONS pings to us are answered, others relayed."""
-    if core.is_myself(msg.ruri):
-        if msg.method == "OPTIONS":
-            sl.send_reply(msg, 200, "OK")
-        else:
-            sl.send_reply(msg, 404, "Not Found")
-        return
-    tm.relay(msg)
