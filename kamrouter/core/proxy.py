@@ -208,14 +208,9 @@ class Proxy:
         if script.request_route_is_async or msg.call_id in self._async_calls:
             self._route_in_task(msg, None)
             return
-        try:
+        pending = None
+        with _RequestRouteErrors(self, msg):
             pending = script.request_route(msg)
-        except SipParseError as exc:
-            self._bad_header(msg, exc)
-            return
-        except Exception:  # noqa: BLE001 - operator code
-            self._script_failed(msg, "request_route")
-            return
         if pending is not None and inspect.isawaitable(pending):
             self._route_in_task(msg, pending)
 
@@ -252,16 +247,10 @@ class Proxy:
 
     async def _run_async_request(self, msg: ScriptMessage,
                                  pending: Awaitable[Any] | None) -> None:
-        try:
+        with _RequestRouteErrors(self, msg):
             result = self.router.script.request_route(msg) if pending is None else pending
             if inspect.isawaitable(result):  # a SIGHUP may have swapped in a plain hook
                 await result
-        except SipParseError as exc:
-            self._bad_header(msg, exc)
-            return
-        except Exception:  # noqa: BLE001 - operator code
-            self._script_failed(msg, "request_route")
-            return
         txn = msg.txn
         if txn is not None and not txn.branches and not txn.final_status and not txn.suspended:
             txn.terminate()  # the script dropped the request
@@ -675,3 +664,28 @@ class Proxy:
                 if isinstance(second, SipUri) and identity.is_me(second.host_ip, second.port):
                     req.pop_route()
         return True
+
+
+class _RequestRouteErrors:
+    """``with`` around request_route (and what it awaits): a malformed header the script
+    read is answered with its 4xx, any other exception with 500 and a logged traceback;
+    the router goes on. Cancellation and the like pass through."""
+
+    __slots__ = ("proxy", "msg")
+
+    def __init__(self, proxy: Proxy, msg: ScriptMessage) -> None:
+        self.proxy = proxy
+        self.msg = msg
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 traceback: object) -> bool:
+        if isinstance(exc, SipParseError):
+            self.proxy._bad_header(self.msg, exc)
+            return True
+        if isinstance(exc, Exception):  # operator code
+            self.proxy._script_failed(self.msg, "request_route")
+            return True
+        return False
