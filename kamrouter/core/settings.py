@@ -107,6 +107,28 @@ class RpcConfig:
     #: Seconds an idle stream/HTTP connection stays open (kamcli shell reconnects after).
     idle_timeout: float = 300.0
 
+    def validate(self) -> list[str]:
+        problems = []
+        try:
+            self.http_address()
+        except ValueError as exc:
+            problems.append(f"http: {exc}")
+        if not 0 <= self.mode <= 0o777:
+            problems.append(f"mode: expected a permission mode like 0o660, got {self.mode:#o}")
+        return problems
+
+    def http_address(self) -> tuple[str, int] | None:
+        """``"8080"`` → loopback:8080; ``"0.0.0.0:8080"``, ``"[::1]:8080"``; ``""`` → off."""
+        if not self.http:
+            return None
+        host, sep, port_text = self.http.rpartition(":")
+        if not sep:
+            host = "127.0.0.1"
+        host = host.strip("[]")
+        if not port_text.isdigit() or not 0 <= int(port_text) < 65536 or (sep and not host):
+            raise ValueError(f"expected [host:]port, e.g. 127.0.0.1:8080, got {self.http!r}")
+        return host, int(port_text)
+
 
 @dataclass
 class Settings:

@@ -18,6 +18,7 @@ from functools import partial
 import trio
 
 from kamrouter.config import ConfigError
+from kamrouter.core.addressing import format_hostport
 from kamrouter.core.settings import RpcConfig
 from kamrouter.rpc import metrics
 from kamrouter.rpc.dispatch import Dispatcher
@@ -49,8 +50,7 @@ class Listening:
             ("stream socket", self.stream_socket), ("datagram socket", self.dgram_socket),
             ("fifo", self.fifo)) if where]
         if self.http is not None:
-            host, port = self.http
-            parts.append(f"http://{f'[{host}]' if ':' in host else host}:{port}/RPC")
+            parts.append(f"http://{format_hostport(*self.http)}/RPC")
         return ", ".join(parts) or "none (every [rpc] transport is off)"
 
 
@@ -65,19 +65,6 @@ def socket_paths(config: RpcConfig) -> tuple[str | None, str | None, str | None]
             resolve(config.fifo))
 
 
-def http_address(text: str) -> tuple[str, int] | None:
-    """``"8080"`` → loopback:8080; ``"0.0.0.0:8080"``, ``"[::1]:8080"``; ``""`` → off."""
-    if not text:
-        return None
-    host, sep, port_text = text.rpartition(":")
-    if not sep:
-        host = "127.0.0.1"
-    host = host.strip("[]")
-    if not port_text.isdigit() or not 0 <= int(port_text) < 65536 or (sep and not host):
-        raise ConfigError([f"rpc.http: expected [host:]port, e.g. 127.0.0.1:8080, got {text!r}"])
-    return host, int(port_text)
-
-
 async def serve_rpc(config: RpcConfig, registry: MethodRegistry, *,
                     stats: StatsRegistry | None = None,
                     task_status: trio.TaskStatus[Listening] = trio.TASK_STATUS_IGNORED) -> None:
@@ -86,8 +73,11 @@ async def serve_rpc(config: RpcConfig, registry: MethodRegistry, *,
     ``stats`` feeds ``GET /metrics`` on the HTTP listener (no /metrics without it).
     ``task_status.started`` is called once every transport is listening.
     """
+    problems = [f"rpc.{problem}" for problem in config.validate()]
+    if problems:  # a config that did not come through build_settings (tests, embedding)
+        raise ConfigError(problems)
     ownership = Ownership.from_config(config)
-    http = http_address(config.http)
+    http = config.http_address()
     stream_path, dgram_path, fifo_path = socket_paths(config)
     if any(path is not None and os.path.dirname(path) == config.run_dir
            for path in (stream_path, dgram_path, fifo_path)):

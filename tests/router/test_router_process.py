@@ -252,10 +252,12 @@ def test_check_accepts_a_valid_config(tmp_path: Path) -> None:
 def test_check_names_every_problem(tmp_path: Path) -> None:
     result = check(tmp_path, '[core]\nlisten = ["sctp:1.2.3.4"]\n'
                              '[tm]\nfr_timer = "soon"\nfr_timr = 1\n'
-                             '[routing]\nscript = "missing.py"\n')
+                             '[routing]\nscript = "missing.py"\n'
+                             '[rpc]\nhttp = "localhost:notaport"\nmode = 0o7777\n')
     assert result.returncode == 1
     for expected in ("core.listen[0]", "tm.fr_timer: expected integer",
-                     "tm: unknown key 'fr_timr' (did you mean 'fr_timer'?)"):
+                     "tm: unknown key 'fr_timr' (did you mean 'fr_timer'?)",
+                     "rpc.http: expected [host:]port", "rpc.mode: expected a permission mode"):
         assert expected in result.stderr
     result = check(tmp_path, '[routing]\nscript = "missing.py"\n')
     assert result.returncode == 1 and "missing.py: routing script not found" in result.stderr

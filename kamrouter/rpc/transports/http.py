@@ -74,7 +74,7 @@ async def _converse(stream: trio.SocketStream, dispatcher: Dispatcher, metrics: 
         if not isinstance(request, h11.Request):
             return
         try:
-            body = await _read_body(conn, stream, request, limits)
+            body = await _read_body(conn, stream, limits)
             status, content_type, payload = await _route(request, body, dispatcher, metrics)
         except _Reject as reject:
             await _send_simple(stream, conn, reject.status, reject.text + "\n", limits)
@@ -104,7 +104,7 @@ async def _next_event(conn: h11.Connection, stream: trio.SocketStream,
         conn.receive_data(data)
 
 
-async def _read_body(conn: h11.Connection, stream: trio.SocketStream, request: h11.Request,
+async def _read_body(conn: h11.Connection, stream: trio.SocketStream,
                      limits: Limits) -> bytes:
     body = bytearray()
     while True:

@@ -31,9 +31,7 @@ class Ownership:
 
     @classmethod
     def from_config(cls, config: RpcConfig) -> Ownership:
-        problems = []
-        if not 0 <= config.mode <= 0o777:
-            problems.append(f"rpc.mode: expected a permission mode like 0o660, got {config.mode:#o}")
+        problems: list[str] = []
         uid = _lookup(config.user, pwd.getpwnam, "rpc.user", "user", problems)
         gid = _lookup(config.group, grp.getgrnam, "rpc.group", "group", problems)
         if problems:
