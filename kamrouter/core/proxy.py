@@ -208,9 +208,11 @@ class Proxy:
         if script.request_route_is_async or msg.call_id in self._async_calls:
             self._route_in_task(msg, None)
             return
-        pending = None
-        with _RequestRouteErrors(self, msg):
+        try:
             pending = script.request_route(msg)
+        except Exception as exc:  # noqa: BLE001 - operator code
+            self._route_failed(msg, exc)
+            return
         if pending is not None and inspect.isawaitable(pending):
             self._route_in_task(msg, pending)
 
@@ -247,25 +249,29 @@ class Proxy:
 
     async def _run_async_request(self, msg: ScriptMessage,
                                  pending: Awaitable[Any] | None) -> None:
-        with _RequestRouteErrors(self, msg):
+        try:
             result = self.router.script.request_route(msg) if pending is None else pending
             if inspect.isawaitable(result):  # a SIGHUP may have swapped in a plain hook
                 await result
+        except Exception as exc:  # noqa: BLE001 - operator code
+            self._route_failed(msg, exc)
+            return
         txn = msg.txn
         if txn is not None and not txn.branches and not txn.final_status and not txn.suspended:
             txn.terminate()  # the script dropped the request
 
-    def _bad_header(self, msg: ScriptMessage, exc: SipParseError) -> None:
-        """The script read a header that turned out malformed: answer what is wrong."""
-        self.err_requests.value += 1
-        log.info("bad request from %s: %s", msg.source, exc)
-        if msg.method != "ACK" and not msg.replied:
-            self.send_reply(msg, exc.status, exc.reason)
-
-    def _script_failed(self, msg: ScriptMessage, where: str) -> None:
+    def _route_failed(self, msg: ScriptMessage, exc: Exception) -> None:
+        """request_route raised: a header it read turned out malformed (answer what is
+        wrong), or operator code failed (log it, answer 500). The router goes on."""
+        if isinstance(exc, SipParseError):
+            self.err_requests.value += 1
+            log.info("bad request from %s: %s", msg.source, exc)
+            if msg.method != "ACK" and not msg.replied:
+                self.send_reply(msg, exc.status, exc.reason)
+            return
         self.script_errors.value += 1
-        log.exception("routing script raised in %s for %r", where, msg)
-        if msg.sip.is_request and msg.method != "ACK" and not msg.replied:
+        log.error("routing script raised in request_route for %r", msg, exc_info=exc)
+        if msg.method != "ACK" and not msg.replied:
             txn = msg.txn
             if txn is None or not txn.final_status:
                 self.send_reply(msg, 500, "Server Internal Error (routing script failed)")
@@ -665,27 +671,3 @@ class Proxy:
                     req.pop_route()
         return True
 
-
-class _RequestRouteErrors:
-    """``with`` around request_route (and what it awaits): a malformed header the script
-    read is answered with its 4xx, any other exception with 500 and a logged traceback;
-    the router goes on. Cancellation and the like pass through."""
-
-    __slots__ = ("proxy", "msg")
-
-    def __init__(self, proxy: Proxy, msg: ScriptMessage) -> None:
-        self.proxy = proxy
-        self.msg = msg
-
-    def __enter__(self) -> None:
-        pass
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 traceback: object) -> bool:
-        if isinstance(exc, SipParseError):
-            self.proxy._bad_header(self.msg, exc)
-            return True
-        if isinstance(exc, Exception):  # operator code
-            self.proxy._script_failed(self.msg, "request_route")
-            return True
-        return False
