@@ -75,8 +75,10 @@ class TransactionLayer:
         branch = via.branch
         if branch and len(branch) > 7 and branch.startswith(MAGIC_COOKIE):
             return (branch, via.host, via.port, kind)
+        # The top Via by what its sender wrote (sent-by, branch): the proxy stamps
+        # received/rport into it before the transaction exists, retransmissions come without.
         return ("2543", request.call_id, request.cseq.number, request.from_tag,
-                request.ruri, str(via), kind)
+                request.ruri, via.host, via.port, branch, kind)
 
     def find(self, request: Request) -> Transaction | None:
         """The transaction this request belongs to (ACK finds its INVITE)."""

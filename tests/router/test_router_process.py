@@ -413,3 +413,33 @@ def test_transaction_limit_answers_503(start, script: str) -> None:
     silent.close()
     proxy.stop()  # flushes the router's stderr, where Python warns of a coroutine left
     assert "never awaited" not in proxy.log_tail()  # a refused request's coroutine is closed
+
+
+def test_rfc2543_transactions_match_after_the_via_is_stamped(start) -> None:
+    """No magic cookie: the transaction is keyed by the top Via among others. The proxy adds
+    rport/received to that Via before creating the transaction, and a retransmission or
+    CANCEL arrives without them: they must still match."""
+    callee = SipClient(0)
+    proxy, client = start(f'''
+from kamrouter.script import tm
+
+def request_route(msg):
+    msg.dst_uri = "sip:{LOOPBACK}:{callee.port}"
+    tm.relay(msg)
+''')
+    invite = client.request("INVITE", f"sip:bob@{LOOPBACK}", branch="old2543;rport")
+    client.send(invite)
+    assert client.replies(0.3, until_final=False) == ["SIP/2.0 100 Trying"]
+    client.send(invite)  # a retransmission: absorbed, the 100 replayed, nothing relayed
+    assert client.replies(0.3, until_final=False) == ["SIP/2.0 100 Trying"]
+    callee.sock.settimeout(0.1)
+    branches = set()  # the proxy's own retransmissions (timer A) reuse the branch id
+    while True:
+        try:
+            branches.add(callee.sock.recv(65535).split(b"\r\n", 2)[1])
+        except TimeoutError:
+            break
+    assert len(branches) == 1, f"relayed as more than one transaction: {branches}"
+    client.send(invite.replace(b"INVITE", b"CANCEL"))
+    assert "SIP/2.0 200 canceling" in client.replies(1, until_final=False)
+    callee.close()
