@@ -313,8 +313,7 @@ class Proxy:
         handler = txn.reply_handler
         if handler is None:
             return True
-        msg = self._context(txn, "reply", reply)
-        msg.sip = reply
+        msg = self._context(txn, "reply", reply, sip=reply)
         msg.branch = branch
         msg.branch_index = branch.index
         msg.status, msg.reason = reply.status, reply.reason
@@ -347,10 +346,13 @@ class Proxy:
     def on_terminated(self, txn: Transaction) -> None:
         self.router.transaction_terminated(txn)
 
-    def _context(self, txn: Transaction, route: str, reply: Response | None) -> ScriptMessage:
-        """A script message for a route that runs after request_route (failure, reply)."""
-        request: Request = txn.user.get("relay_request", txn.request)
-        msg = ScriptMessage(request.copy(), txn.source, txn.local, route=route)
+    def _context(self, txn: Transaction, route: str, reply: Response | None,
+                 sip: Request | Response | None = None) -> ScriptMessage:
+        """A script message for a route that runs after request_route: a failure route
+        edits a copy of the relayed request, a reply route reads ``sip``, the reply."""
+        if sip is None:
+            sip = txn.user.get("relay_request", txn.request).copy()
+        msg = ScriptMessage(sip, txn.source, txn.local, route=route)
         msg.txn = txn
         msg.vars = txn.user.setdefault("vars", {})
         msg.flags = txn.user.setdefault("flags", set())
