@@ -461,8 +461,7 @@ class Transaction:
         if reply.status == 100 or self.final_status or self.uac_callback is not None:
             self.layer.stats_rpl_absorbed.value += 1
             return
-        reply = reply.copy()
-        reply.pop_via()
+        reply.pop_via()  # in place: nothing keeps a provisional
         self._send_upstream(reply.to_bytes(), reply.status, relayed=True)
 
     def relay_reply(self, branch: Branch, reply: Response) -> None:
