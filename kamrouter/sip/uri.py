@@ -239,8 +239,9 @@ def parse_uri(text: str, require_sip: bool = False) -> Uri:
     uri = _CACHE.get(text)
     if uri is None:
         uri = _new_uri(text)
-        if len(_CACHE) < _CACHE_LIMIT:
-            _CACHE[text] = uri
+        if len(_CACHE) >= _CACHE_LIMIT:
+            _CACHE.clear()  # start over: the URIs of today's traffic, not the first 2048 seen
+        _CACHE[text] = uri
     if require_sip and type(uri) is AbsoluteUri:
         raise SipParseError(416, f"Unsupported URI Scheme: {uri.scheme}")
     return uri
