@@ -16,6 +16,7 @@ import trio
 
 from kamrouter.config import build_section
 from kamrouter.modules.http_client import (
+    HttpClientApi,
     HttpClientConfig,
     HttpClientModule,
     HttpError,
@@ -25,6 +26,8 @@ from kamrouter.modules.http_client import (
     escape_user,
     unescape,
 )
+
+from kamrouter.modules.http_client.pool import ConnectionPool
 
 from .conftest import ModuleHost
 
@@ -149,7 +152,7 @@ async def test_chunked_answer(http: HttpClientModule, peer: Peer) -> None:
     assert (await http.api().query(peer.url + "/chunked")).body == "sip:a@example"
 
 
-async def test_a_connection_the_server_closed_while_idle_is_not_reused(
+async def test_a_connection_the_server_closed_while_idle_is_retried_on_a_new_one(
         http: HttpClientModule, peer: Peer) -> None:
     api = http.api()
     assert (await api.query(peer.url + "/close-after")).status == 200
@@ -178,6 +181,40 @@ async def test_connect_refused_is_reported_not_raised(http: HttpClientModule,
     got = await http.api().query(f"http://127.0.0.1:{port}/")
     assert (got.status, got.error) == (0, "connect")
     assert host.stat("httpclient:connfail") == 1 and host.stat("httpclient:timeouts") == 0
+
+
+def pool_client(host: ModuleHost, now: list[float], **limits: int) -> HttpClientApi:
+    """A client on a pool with the given limits whose idle clock reads ``now[0]``."""
+    settings = {"max_connections": 10, "max_keepalive": 10, "keepalive_expiry": 30, **limits}
+    pool = ConnectionPool(verify_tls=True, clock=lambda: now[0], **settings)
+    return HttpClientApi(pool, HttpClientConfig(), host)
+
+
+async def test_idle_connections_expire_and_are_kept_only_up_to_max_keepalive(
+        peer: Peer, host: ModuleHost) -> None:
+    now = [0.0]
+    kept = pool_client(host, now)
+    for _ in range(2):
+        assert (await kept.query(peer.url + "/echo")).status == 200
+    assert len(peer.client_ports) == 1
+    now[0] += 31  # past keepalive_expiry
+    assert (await kept.query(peer.url + "/echo")).status == 200
+    assert len(peer.client_ports) == 2
+    unkept = pool_client(host, now, max_keepalive=0)
+    for _ in range(2):
+        assert (await unkept.query(peer.url + "/echo")).status == 200
+    assert len(peer.client_ports) == 4
+
+
+async def test_max_connections_makes_a_query_wait_for_a_free_one(
+        peer: Peer, host: ModuleHost) -> None:
+    client = pool_client(host, [0.0], max_connections=1)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(client.query, peer.url + "/hang", "GET", None, None, 1.0)
+        await trio.sleep(0.2)  # the first query holds the only connection
+        waiting = await client.query(peer.url + "/echo", timeout=0.3)
+    assert (waiting.status, waiting.error) == (0, "timeout")
+    assert len(peer.client_ports) == 1, "no second connection was opened"
 
 
 async def test_timeout(http: HttpClientModule, peer: Peer, host: ModuleHost) -> None:

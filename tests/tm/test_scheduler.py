@@ -44,3 +44,17 @@ def test_a_callback_may_cancel_enough_timers_to_compact_the_heap() -> None:
     scheduler.call_at(2.0, lambda: fired.append("after"))
     assert scheduler.fire_due(10.0) == 2 and fired == ["after"]
     assert len(scheduler) == 0
+
+
+def test_the_sleeper_is_woken_only_for_an_earlier_deadline_and_ties_fire_in_order() -> None:
+    scheduler = Scheduler(lambda: 0.0)
+    wakes: list[float] = []
+    scheduler.on_earlier_deadline = lambda: wakes.append(scheduler.next_deadline() or 0)
+    fired: list[str] = []
+    scheduler.call_at(5.0, lambda: fired.append("first at 5"))
+    scheduler.call_at(9.0, lambda: fired.append("at 9"))  # later: the sleeper may sleep on
+    scheduler.call_at(5.0, lambda: fired.append("second at 5"))  # a tie: not earlier either
+    scheduler.call_at(2.0, lambda: fired.append("at 2"))
+    assert wakes == [5.0, 2.0]
+    scheduler.fire_due(10.0)
+    assert fired == ["at 2", "first at 5", "second at 5", "at 9"]
