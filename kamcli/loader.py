@@ -60,6 +60,18 @@ def _load_builtin(target: str) -> Any:
     return getattr(importlib.import_module(module_name), attribute)
 
 
+class AliasGroup(click.Group):
+    """A command group that also answers to other names (the reference kamcli's), not listed
+    in --help: ``@click.group("htable", cls=AliasGroup, aliases={"list": "dump"})``."""
+
+    def __init__(self, *args: Any, aliases: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.aliases = aliases or {}
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))
+
+
 class KamcliGroup(click.Group):
     """A group whose commands are imported on first use."""
 

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from kamcli.context import Context, pass_context
+from kamcli.loader import AliasGroup
 from kamcli.live import rate_text, run_watch
 from kamcli.commands.stats import fetch_stats
 
@@ -29,16 +30,9 @@ HIGHLIGHT_SECONDS = 10.0
 TRANSITION_LOG = 12
 
 
-class _Group(click.Group):
-    """The group with the reference kamcli's names as hidden aliases."""
 
-    aliases = {"memadd": "add", "memrm": "rm", "remove": "rm", "setstate": "set-state"}
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))
-
-
-@click.group("dispatcher", cls=_Group)
+@click.group("dispatcher", cls=AliasGroup,
+             aliases={"memadd": "add", "memrm": "rm", "remove": "rm", "setstate": "set-state"})
 def cli() -> None:
     """Load-balancer destination sets: list, watch, reload, add/rm, set-state, ping, hash."""
 

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from kamcli.context import Context, pass_context
+from kamcli.loader import AliasGroup
 from kamcli.errors import RpcFault
 
 ITEM_COLUMNS = ["key", "value", "type", "expires_in"]
@@ -24,16 +25,9 @@ TABLE_COLUMNS = ["name", "size", "expire", "updateexpire", "backend", "items", "
 PROGRESS_FROM = 1000
 
 
-class _Group(click.Group):
-    """The group with the reference kamcli's names as hidden aliases."""
 
-    aliases = {"listtables": "list-tables", "list": "dump", "delete": "rm", "del": "rm"}
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))
-
-
-@click.group("htable", cls=_Group)
+@click.group("htable", cls=AliasGroup,
+             aliases={"listtables": "list-tables", "list": "dump", "delete": "rm", "del": "rm"})
 def cli() -> None:
     """Hash tables: list, get/set/rm items, dump, flush, reload, store, import/export."""
 

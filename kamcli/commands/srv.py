@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from kamcli.commands.core import version
 from kamcli.context import Context, pass_context
 
 
@@ -24,13 +25,6 @@ def sockets(ctx: Context) -> None:
 def info(ctx: Context) -> None:
     """Show version and build details (core.info)."""
     ctx.output(ctx.rpc("core.info"))
-
-
-@cli.command("version")
-@pass_context
-def version(ctx: Context) -> None:
-    """Show the version string (core.version)."""
-    ctx.output(ctx.rpc("core.version"))
 
 
 @cli.command("shm")
@@ -55,3 +49,6 @@ def debug(ctx: Context, level: str | None) -> None:
         return
     number = level.lstrip("-")
     ctx.output(ctx.rpc("corex.debug", int(level) if number.isdigit() else level))
+
+
+cli.add_command(version)  # also `kamcli srv version`, as the reference kamcli
