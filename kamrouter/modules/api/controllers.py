@@ -44,6 +44,16 @@ def _object(answer: Any, what: str) -> dict[str, Any]:
     return answer
 
 
+def _http_failure(kind: str, detail: str) -> ControllerFailure:
+    """An http_client error kind as what it proves about the API: no answer in time, no
+    server at all (open the circuit), or a broken exchange."""
+    if kind == "timeout":
+        return ControllerFailure("timeout", detail, "failure")
+    if kind == "connect":
+        return ControllerFailure("unavailable", detail, "down")
+    return ControllerFailure("error", detail, "failure")
+
+
 class HttpController:
     """POST the event as JSON; a 2xx answer's body is the decision."""
 
@@ -53,12 +63,8 @@ class HttpController:
 
     async def ask(self, msg: Any, event: dict[str, Any], timeout: float) -> dict[str, Any]:
         result = await self.http.query(self.target, "POST", event, timeout=timeout)
-        if result.error == "timeout":
-            raise ControllerFailure("timeout", result.detail, "failure")
-        if result.error == "connect":
-            raise ControllerFailure("unavailable", result.detail, "down")
         if result.error is not None:
-            raise ControllerFailure("error", result.detail, "failure")
+            raise _http_failure(result.error, result.detail)
         if not result.ok:
             raise ControllerFailure("error", f"HTTP {result.status}",
                                     "failure" if result.status >= 500 else "answered")
@@ -82,10 +88,7 @@ class JsonRpcController:
         except JsonRpcError as exc:
             raise ControllerFailure("error", f"JSON-RPC error {exc}", "answered") from None
         except HttpError as exc:
-            kind, severity = {"timeout": ("timeout", "failure"),
-                              "connect": ("unavailable", "down")}.get(exc.kind,
-                                                                      ("error", "failure"))
-            raise ControllerFailure(kind, exc.detail, severity) from None  # type: ignore[arg-type]
+            raise _http_failure(exc.kind, exc.detail) from None
         return _object(result, "the JSON-RPC result")
 
 
