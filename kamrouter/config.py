@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import types
 import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
@@ -102,6 +103,12 @@ def _convert(value: Any, tp: Any, where: str, problems: list[str]) -> Any:
     return None
 
 
+def unknown_key(key: object, known: Iterable[str]) -> str:
+    """``unknown key 'fr_timr' (did you mean 'fr_timer'?)``: the hint when one is close."""
+    close = difflib.get_close_matches(str(key), list(known), n=1)
+    return f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+
+
 def build_section(cls: type[T], raw: dict[str, Any], where: str, problems: list[str]) -> T:
     """Build dataclass ``cls`` from ``raw``; unknown keys and bad types become problems.
 
@@ -114,9 +121,7 @@ def build_section(cls: type[T], raw: dict[str, Any], where: str, problems: list[
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in fields:
-            close = difflib.get_close_matches(key, fields, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            problems.append(f"{where}: unknown key {key!r}{hint}")
+            problems.append(f"{where}: {unknown_key(key, fields)}")
             continue
         before = len(problems)
         converted = _convert(value, hints[key], f"{where}.{key}" if where else key, problems)

@@ -20,7 +20,6 @@ are ignored, because the document often travels with correlation ids (``tindex``
 """
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from kamrouter.config import describe_value as describe
+from kamrouter.config import unknown_key
 from kamrouter.net import parse_socket
 from kamrouter.sip import SipParseError, parse_uri
 
@@ -132,9 +132,7 @@ def _unknown_keys(raw: Mapping[str, Any], known: tuple[str, ...], where: str,
                   problems: list[str]) -> None:
     for key in raw:
         if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            problems.append(f"{where}: unknown key {key!r}{hint}")
+            problems.append(f"{where}: {unknown_key(key, known)}")
 
 
 def _route(raw: Any, where: str, problems: list[str]) -> Route:
