@@ -234,7 +234,7 @@ async def test_http_answer_is_the_decision(host: ModuleHost, nursery: trio.Nurse
     assert decision.document is not None and not decision.fallback
     assert peer.events[0]["event"] == "sip-routing" and peer.events[0]["callee"] == "+4930123"
     assert host.stat("api:answers") == 1 and host.stat("api:latency_le_inf") == 1
-    assert host.stat("api:latency_le_5000ms") == 1
+    assert host.stat("api:latency_le_1000ms") == 1  # a local peer: well under a second
     await module.stop()
 
 
