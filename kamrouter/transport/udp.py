@@ -43,19 +43,24 @@ class UdpSocket:
         local = self.endpoint
         wait_readable = trio.lowlevel.wait_readable
         checkpoint = trio.lowlevel.cancel_shielded_checkpoint
+        readable = False
         while True:
-            await wait_readable(sock)
+            if not readable:
+                await wait_readable(sock)
+            readable = True
             for _ in range(BATCH):
                 try:
                     data, addr = recvfrom(65535)
                 except (BlockingIOError, InterruptedError):
+                    readable = False
                     break
                 except OSError as exc:  # e.g. ICMP port unreachable reported on Linux
                     log.debug("udp %s: %s", local, exc)
                     continue
                 on_datagram(data, Endpoint("udp", addr[0], addr[1]), local)
             else:
-                await checkpoint()  # still busy: let timers and TCP run too
+                # Still busy: let timers and TCP run, then read on without asking epoll.
+                await checkpoint()
 
     def send(self, data: bytes, dest: Endpoint) -> None:
         try:
