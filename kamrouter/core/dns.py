@@ -2,7 +2,9 @@
 
 IP literals resolve synchronously. Host names are looked up with trio's threaded
 ``getaddrinfo`` under a timeout and cached (positive and negative) for ``ttl`` seconds, so a
-routing decision only parks on the first lookup of a name.
+routing decision only parks on the first lookup of a name; requests for a name already being
+looked up wait for that lookup instead of starting their own. Names come from the network,
+so the cache is bounded (:data:`MAX_CACHED_NAMES`).
 """
 from __future__ import annotations
 
@@ -12,6 +14,9 @@ from collections.abc import Callable
 from functools import lru_cache
 
 import trio
+
+#: Names cached at most; when full, expired entries go, and if none had, all of them.
+MAX_CACHED_NAMES = 4096
 
 
 @lru_cache(maxsize=4096)
@@ -39,6 +44,7 @@ class Resolver:
         self.negative_ttl = negative_ttl
         self.timeout = timeout
         self._cache: dict[str, tuple[float, str | None]] = {}
+        self._in_flight: dict[str, trio.Event] = {}
 
     def cached(self, host: str) -> tuple[bool, str | None]:
         """(known, address): known=False means a lookup is needed."""
@@ -59,6 +65,21 @@ class Resolver:
         known, address = self.cached(host)
         if known:
             return address
+        name = host.lower()
+        in_flight = self._in_flight.get(name)
+        if in_flight is not None:
+            await in_flight.wait()
+            return await self.resolve(host)  # cached now, unless that lookup was cancelled
+        done = self._in_flight[name] = trio.Event()
+        try:
+            address = await self._lookup(host)
+            self._remember(name, address)
+        finally:
+            del self._in_flight[name]
+            done.set()
+        return address
+
+    async def _lookup(self, host: str) -> str | None:
         address = None
         with trio.move_on_after(self.timeout):
             try:
@@ -68,6 +89,12 @@ class Resolver:
             ordered = sorted(infos, key=lambda info: info[0] != socket.AF_INET)
             if ordered:
                 address = str(ordered[0][4][0])
-        ttl = self.ttl if address else self.negative_ttl
-        self._cache[host.lower()] = (self.clock() + ttl, address)
         return address
+
+    def _remember(self, name: str, address: str | None) -> None:
+        now = self.clock()
+        if len(self._cache) >= MAX_CACHED_NAMES:
+            self._cache = {key: entry for key, entry in self._cache.items() if entry[0] > now}
+            if len(self._cache) >= MAX_CACHED_NAMES:
+                self._cache.clear()
+        self._cache[name] = (now + (self.ttl if address else self.negative_ttl), address)
