@@ -1,6 +1,7 @@
 """Transport-neutral addressing shared by the sans-IO layers and the trio transports."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 
 #: Transports kamrouter listens on, lower case as in ``listen = ["udp:127.0.0.1:5060"]``.
@@ -23,6 +24,7 @@ class Endpoint(NamedTuple):
         return f"{self.proto}:{host}:{self.port}"
 
 
+@lru_cache(maxsize=256)  # a script's socket= strings, parsed per branch otherwise
 def parse_socket(text: str, default_port: int = 5060) -> Endpoint:
     """Parse ``proto:host[:port]`` (IPv6 in brackets), as used by ``listen`` and ``socket``."""
     proto, sep, rest = text.partition(":")

@@ -639,7 +639,7 @@ class Proxy:
     def _stateless_branch(req: Request) -> str:
         """RFC 3261 §16.11: the same request (retransmission) always gets the same branch."""
         via = req.via
-        seed = via.branch if via.branch and via.branch.startswith(MAGIC_COOKIE) else (
+        seed = via.branch if via.is_rfc3261 else (
             f"{req.call_id}|{req.from_tag}|{req.cseq.number}|{req.ruri}")
         method = "INVITE" if req.method in ("ACK", "CANCEL") and not via.branch else req.method
         digest = hashlib.blake2s(f"{seed}|{method}".encode(), digest_size=12).hexdigest()

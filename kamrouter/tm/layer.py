@@ -12,13 +12,11 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from kamrouter.net import Endpoint
-from kamrouter.sip import Request, Response
+from kamrouter.sip import MAGIC_COOKIE, Request, Response
 from kamrouter.stats import StatsRegistry
 from kamrouter.timers import Scheduler
 from kamrouter.tm.params import TmParams
 from kamrouter.tm.transaction import Branch, Transaction
-
-MAGIC_COOKIE = "z9hG4bK"
 
 #: ``send(data, destination, local_socket, on_error)``: never blocks; ``on_error`` is called
 #: later if the transport finds the destination unreachable (e.g. TCP connect refused).
@@ -73,7 +71,7 @@ class TransactionLayer:
         method = request.method
         kind = "INVITE" if method == "ACK" else method
         branch = via.branch
-        if branch and len(branch) > 7 and branch.startswith(MAGIC_COOKIE):
+        if via.is_rfc3261:
             return (branch, via.host, via.port, kind)
         # The top Via by what its sender wrote (sent-by, branch): the proxy stamps
         # received/rport into it before the transaction exists, retransmissions come without.
