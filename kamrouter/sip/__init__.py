@@ -27,7 +27,7 @@ from .message import DEFAULT_MAX_SIZE, CSeq, Message, Request, Response, parse
 from .nameaddr import NameAddr, parse_name_addr
 from .reasons import REASONS
 from .sanity import is_broadcast_via, sanity_check
-from .uri import AbsoluteUri, SipUri, TelUri, Uri, parse_uri
+from .uri import AbsoluteUri, SipUri, TelUri, Uri, parse_uri, sip_uri_problem
 from .via import MAGIC_COOKIE, Via
 
 __all__ = [
@@ -36,5 +36,5 @@ __all__ = [
     "SipUri", "StreamFramer", "TelUri", "Uri", "Via", "generate_branch", "generate_call_id",
     "generate_tag", "is_broadcast_via", "make_ack", "make_cancel", "make_request",
     "make_response", "parse", "parse_challenge", "parse_credentials", "parse_name_addr",
-    "parse_uri", "sanity_check", "split_commas",
+    "parse_uri", "sanity_check", "sip_uri_problem", "split_commas",
 ]

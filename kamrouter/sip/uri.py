@@ -234,6 +234,15 @@ _CACHE: dict[str, Uri] = {}
 _CACHE_LIMIT = 2048  # URIs repeat (Route, Record-Route, our own); bounded: they are input
 
 
+def sip_uri_problem(text: str) -> str | None:
+    """What keeps ``text`` from being a valid sip:/sips: URI (for config checks), or None."""
+    try:
+        parse_uri(text, require_sip=True)
+    except SipParseError as exc:
+        return f"expected a sip: or sips: URI, got {text!r} ({exc.reason})"
+    return None
+
+
 def parse_uri(text: str, require_sip: bool = False) -> Uri:
     """Parse a URI. Unknown schemes give an AbsoluteUri, or 416 when ``require_sip``."""
     uri = _CACHE.get(text)

@@ -67,8 +67,8 @@ def test_config_problems_name_their_keys() -> None:
     ]
     problems.clear()
     build_section(ApiConfig, {"transport": "sip", "url": "http://x"}, "api", problems)
-    assert problems == ["api.url: transport 'sip' needs the redirect server as a sip: URI, "
-                        "got 'http://x'"]
+    assert problems == ["api.url: transport 'sip' needs the redirect server: expected a sip: "
+                        "or sips: URI, got 'http://x' (Unsupported URI Scheme: http)"]
     problems.clear()
     build_section(ApiConfig, {"transport": "grpc"}, "api", problems)
     assert problems == ["api.transport: expected one of 'http', 'evapi', 'jsonrpc', 'sip', "

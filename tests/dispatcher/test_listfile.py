@@ -51,7 +51,7 @@ def test_unknown_attrs_kept_verbatim_and_quoted_values() -> None:
     ("1 sip:a.example 0 0 weight=abc", "attrs: weight='abc': expected an integer"),
     ("1 sip:a.example 0 0 weight=150", "attrs: weight=150: must be between 0 and 100"),
     ("1 sip:a.example 0 0 socket=udp:1.2.3.4:99999", "attrs: socket: "),
-    ("1 sip:a.example 0 0 ping_from=mailto:x", "attrs: ping_from='mailto:x': expected a sip"),
+    ("1 sip:a.example 0 0 ping_from=mailto:x", "attrs: ping_from: expected a sip: or sips: URI, got 'mailto:x'"),
     ("1 sip:a.example 0 0 obproxy=\"sip:x", "attrs: unterminated quoted value of 'obproxy'"),
 ])
 def test_bad_line_names_file_line_and_reason(line: str, problem: str) -> None:

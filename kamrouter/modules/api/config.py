@@ -5,6 +5,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from kamrouter.sip import sip_uri_problem
+
 Transport = Literal["http", "evapi", "jsonrpc", "sip"]
 
 _METHOD = re.compile(r"[A-Z]+")
@@ -72,9 +74,9 @@ class ApiConfig:
                                                                               "https://")):
             problems.append(f"url: transport {self.transport!r} needs an http:// or https:// "
                             f"URL, got {self.url!r}")
-        if self.transport == "sip" and not self.url.startswith(("sip:", "sips:")):
-            problems.append(f"url: transport 'sip' needs the redirect server as a sip: URI, "
-                            f"got {self.url!r}")
+        problem = sip_uri_problem(self.url) if self.transport == "sip" else None
+        if problem is not None:
+            problems.append(f"url: transport 'sip' needs the redirect server: {problem}")
         if self.timeout <= 0:
             problems.append("timeout: must be positive (seconds)")
         for i, method in enumerate(self.methods):

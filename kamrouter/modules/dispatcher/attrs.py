@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kamrouter.net import parse_socket
+from kamrouter.sip import sip_uri_problem
 
 _PERCENT = range(0, 101)
 
@@ -78,8 +79,9 @@ def _int_in(name: str, value: str, allowed: range) -> int:
 
 
 def _sip_uri(name: str, value: str) -> str:
-    if not value.lower().startswith(("sip:", "sips:")):
-        raise ValueError(f"{name}={value!r}: expected a sip: or sips: URI")
+    problem = sip_uri_problem(value)
+    if problem is not None:
+        raise ValueError(f"{name}: {problem}")
     return value
 
 

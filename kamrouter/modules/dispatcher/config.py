@@ -8,6 +8,7 @@ from kamrouter.modules.dispatcher.keys import HashKeyTemplate
 from kamrouter.modules.dispatcher.listfile import ListError, specs_from_tables
 from kamrouter.modules.dispatcher.probing import parse_reply_codes
 from kamrouter.net import parse_socket
+from kamrouter.sip import sip_uri_problem
 
 
 @dataclass
@@ -79,8 +80,9 @@ class DispatcherConfig:
                 problems.append(f"{name}: must be positive seconds")
         for name in ("ping_from", "outbound_proxy"):
             value = getattr(self, name)
-            if value and not value.lower().startswith(("sip:", "sips:")):
-                problems.append(f"{name}: expected a sip: or sips: URI, got {value!r}")
+            problem = sip_uri_problem(value) if value else None
+            if problem is not None:
+                problems.append(f"{name}: {problem}")
         if not self.ping_method or not self.ping_method.isalpha():
             problems.append(f"ping_method: expected a SIP method name, got {self.ping_method!r}")
         try:
