@@ -405,9 +405,8 @@ class Proxy:
         nxt = vias[1]
         host = nxt.received or nxt.host
         port = nxt.rport or nxt.port or 5060
-        reply.pop_via()  # in place: nothing keeps a reply that matched no transaction
         dest = Endpoint(nxt.transport.lower(), host.strip("[]"), port)
-        self.transports.send(reply.to_bytes(), dest, None, None)
+        self.transports.send(reply.bytes_without_top_via(), dest, None, None)
         self.fwd_replies.value += 1
 
     # == relaying ============================================================================

@@ -372,6 +372,16 @@ class Message:
         """Remove the top Via value (also from a comma-joined line) and return it."""
         return self._pop_first_value("via", "Via")
 
+    def copy(self) -> Message:
+        raise NotImplementedError  # Request and Response copy their start line too
+
+    def bytes_without_top_via(self) -> bytes:
+        """The message as the next hop up gets it (a relayed reply): our Via removed, this
+        message left as it is (a transaction may keep it to replay)."""
+        relayed = self.copy()
+        relayed.pop_via()
+        return relayed.to_bytes()
+
     def pop_route(self) -> NameAddr | None:
         """Remove the first Route value and return it parsed (None when there is none)."""
         if "route" not in self._names:

@@ -461,18 +461,14 @@ class Transaction:
         if reply.status == 100 or self.final_status or self.uac_callback is not None:
             self.layer.stats_rpl_absorbed.value += 1
             return
-        reply.pop_via()  # in place: nothing keeps a provisional
-        self._send_upstream(reply.to_bytes(), reply.status, relayed=True)
+        self._send_upstream(reply.bytes_without_top_via(), reply.status, relayed=True)
 
     def relay_reply(self, branch: Branch, reply: Response) -> None:
         """Forward a downstream final (or 2xx retransmission) upstream, our Via popped."""
         if self.uac_callback is not None:
             self._deliver_local(reply.status, reply)
             return
-        if reply is branch.reply:
-            reply = reply.copy()
-        reply.pop_via()
-        self._send_upstream(reply.to_bytes(), reply.status, relayed=True)
+        self._send_upstream(reply.bytes_without_top_via(), reply.status, relayed=True)
 
     def reply_local(self, status: int, reason: str | None = None,
                     headers: tuple[tuple[str, str], ...] = (), body: bytes = b"") -> bytes:
