@@ -60,7 +60,7 @@ def build_table(result: Any, *, columns: Sequence[str] | None = None,
                 title: str | None = None) -> Table | None:
     """The table for ``result``, or None when it is a scalar best printed bare."""
     if isinstance(result, list):
-        if result and all(isinstance(row, dict) for row in result):
+        if (result or columns) and all(isinstance(row, dict) for row in result):
             names = list(columns or _union_of_keys(result))
             return _table(names, ([row.get(name) for name in names] for row in result), title)
         return _table(list(columns or ["value"])[:1], ([item] for item in result), title)

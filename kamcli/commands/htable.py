@@ -52,28 +52,6 @@ def _item_row(ctx: Context, table: str, key: str) -> dict[str, Any]:
             "type": "str" if item.get("flags") == 2 else "int", "expire": item.get("expire")}
 
 
-def _print_rows(ctx: Context, rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
-    if ctx.output_format != "table":
-        ctx.output(rows)
-        return
-    from rich import box
-    from rich.table import Table
-
-    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False)
-    for column in columns:
-        table.add_column(column.replace("_", " "), overflow="fold",
-                         justify="right" if column == "expires_in" else "left")
-    for row in rows:
-        table.add_row(*(_cell(row.get(column)) for column in columns))
-    ctx.console.print(table)
-
-
-def _cell(value: Any) -> Any:
-    from rich.text import Text
-
-    return Text("" if value is None else str(value))
-
-
 # -- reading ------------------------------------------------------------------------------
 
 @cli.command("list-tables")
@@ -90,7 +68,7 @@ def list_tables(ctx: Context) -> None:
 def get(ctx: Context, table: str, keys: tuple[str, ...]) -> None:
     """Show items KEYS of TABLE (all items when no KEY is given)."""
     if not keys:
-        _print_rows(ctx, dump_rows(ctx, table), ITEM_COLUMNS, f"htable {table}")
+        ctx.output(dump_rows(ctx, table), columns=ITEM_COLUMNS, title=f"htable {table}")
         return
     rows, missing = [], []
     for key in keys:
@@ -100,7 +78,7 @@ def get(ctx: Context, table: str, keys: tuple[str, ...]) -> None:
             if fault.code != 500 or "doesn't exist" not in fault.rpc_message:
                 raise
             missing.append(key)
-    _print_rows(ctx, rows, ["key", "value", "type", "expire"], f"htable {table}")
+    ctx.output(rows, columns=["key", "value", "type", "expire"], title=f"htable {table}")
     if missing:
         raise click.ClickException(f"not in htable {table}: {', '.join(missing)}")
 
@@ -115,7 +93,7 @@ def dump(ctx: Context, table: str, match: str | None) -> None:
     """Show every item of TABLE: key, value, type, seconds until it expires."""
     rows = sorted(dump_rows(ctx, table, match), key=lambda row: str(row["key"]))
     count = f"{len(rows)} item" + ("" if len(rows) == 1 else "s")
-    _print_rows(ctx, rows, ITEM_COLUMNS, f"htable {table} ({count})")
+    ctx.output(rows, columns=ITEM_COLUMNS, title=f"htable {table} ({count})")
 
 
 @cli.command("stats")
