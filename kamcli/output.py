@@ -86,7 +86,7 @@ def _table(names: list[str], rows: Any, title: str | None) -> Table:
 
     table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, highlight=True)
     for name in names:
-        table.add_column(name, overflow="fold")
+        table.add_column(name.replace("_", " "), overflow="fold")  # a header, not a key
     for row in rows:
         table.add_row(*(escape(cell(value)) for value in row))
     return table

@@ -88,8 +88,7 @@ class HtableModule(Module):
             if cfg.backend == "redis":
                 self.links[cfg.name] = RedisLink(
                     table, cfg, partial(open_client, cfg.redis_url),
-                    LinkStats(*(router.stats.counter("htable", f"{cfg.name}-redis_{what}")
-                                for what in ("errors", "resyncs", "dropped"))))
+                    LinkStats.named(cfg.name, router.stats.counter))
             elif cfg.persist == "sqlite":
                 store = SqliteStore(_resolve(base_dir, cfg.db_file))
                 binding = TablePersistence(table, store, router.scheduler, cfg.write_behind)
@@ -103,9 +102,7 @@ class HtableModule(Module):
 
     def _make_table(self, cfg: TableConfig) -> Table:
         stats = self.router.stats
-        counters = TableStats(*(stats.counter("htable", f"{cfg.name}-{what}")
-                                for what in ("hits", "misses", "expired")))
-        table = Table(cfg, self.router.clock, counters)
+        table = Table(cfg, self.router.clock, TableStats.named(cfg.name, stats.counter))
         stats.gauge("htable", f"{cfg.name}-items", lambda: len(table))
         return table
 

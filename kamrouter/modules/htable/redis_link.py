@@ -108,8 +108,9 @@ class LinkStats:
         self.dropped = dropped
 
     @classmethod
-    def standalone(cls, name: str) -> LinkStats:
-        return cls(*(Counter("htable", f"{name}-redis_{what}")
+    def named(cls, name: str, counter: Callable[[str, str], Counter] = Counter) -> LinkStats:
+        """``htable:<name>-redis_errors`` and friends; ``counter`` registers them."""
+        return cls(*(counter("htable", f"{name}-redis_{what}")
                      for what in ("errors", "resyncs", "dropped")))
 
 
@@ -121,7 +122,7 @@ class RedisLink:
                  stats: LinkStats | None = None) -> None:
         self.table = table
         self.connect = connect
-        self.stats = stats or LinkStats.standalone(config.name)
+        self.stats = stats or LinkStats.named(config.name)
         self.node_id = uuid.uuid4().hex
         self.key_prefix = f"{{{config.redis_prefix}:{config.name}}}:"
         self.channel = f"{config.redis_prefix}:{config.name}:changes"

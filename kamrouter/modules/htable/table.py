@@ -53,9 +53,9 @@ class TableStats:
         self.expired = expired
 
     @classmethod
-    def standalone(cls, name: str) -> TableStats:
-        return cls(Counter("htable", f"{name}-hits"), Counter("htable", f"{name}-misses"),
-                   Counter("htable", f"{name}-expired"))
+    def named(cls, name: str, counter: Callable[[str, str], Counter] = Counter) -> TableStats:
+        """``htable:<name>-hits``, ``-misses``, ``-expired``; ``counter`` registers them."""
+        return cls(*(counter("htable", f"{name}-{what}") for what in ("hits", "misses", "expired")))
 
 
 def check_value(value: object, what: str = "value") -> Value:
@@ -83,7 +83,7 @@ class Table:
         self.autoexpire = float(config.autoexpire)
         self.updateexpire = config.updateexpire
         self.initval = config.initval
-        self.stats = stats or TableStats.standalone(config.name)
+        self.stats = stats or TableStats.named(config.name)
         self._clock = clock
         self._items: dict[str, Item] = {}
         self._heap: list[tuple[float, str]] = []
