@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from kamrouter.core.addressing import (Identity, NextHop, format_hostport, next_hop,
                                        record_route_value)
+from kamrouter.guard import HOOK_ERRORS, InputGuard
 from kamrouter.net import Endpoint
 from kamrouter.script.message import ScriptMessage, Target
 from kamrouter.sip import (Request, Response, SipParseError, SipUri, make_request, make_response,
-                           parse)
+                           parse, wire_bytes)
 from kamrouter.tm import MAGIC_COOKIE, Branch, Transaction, TransactionLayer
 
 if TYPE_CHECKING:
@@ -62,13 +63,24 @@ class Proxy:
         self.sl_by_class = {c: counter("sl", f"{c}xx_replies") for c in range(1, 7)}
         self.sl_acks = counter("sl", "received_ACKs")
         self.script_errors = counter("core", "script_errors")
+        self.guard = InputGuard(router.stats)
         self._loop_marker = self.tm.branch_prefix.encode()
         #: Calls with a request being routed in a task, and their requests waiting behind it.
         self._async_calls: dict[str, deque[tuple[ScriptMessage, Awaitable[Any] | None]]] = {}
 
     # == receiving ==========================================================================
     def on_message(self, data: bytes, source: Endpoint, local: Endpoint) -> None:
-        """Entry point of the transports: one datagram or one framed stream message."""
+        """Entry point of the transports: one datagram or one framed stream message.
+
+        The last-resort guard of both SIP input paths: whatever a bug raises while the
+        message is handled is counted and logged (:class:`~kamrouter.guard.InputGuard`) and
+        answered with 500 when the message is a request that can be answered."""
+        try:
+            self._receive(data, source, local)
+        except Exception as exc:  # noqa: BLE001 - a bug must not kill the receive loop
+            self._internal_error(exc, data, source, local)
+
+    def _receive(self, data: bytes, source: Endpoint, local: Endpoint) -> None:
         try:
             msg = parse(data, max_size=self.max_size)
         except SipParseError as exc:
@@ -85,10 +97,19 @@ class Proxy:
         except SipParseError as exc:
             # A header the route read lazily turned out to be malformed.
             self._malformed(exc, source, local, msg)
-        except Exception:  # noqa: BLE001 - a bug must not kill the receive loop
-            log.exception("internal error processing a message from %s", source)
-            if msg.is_request and msg.method != "ACK":
-                self._stateless_reply(msg, source, local, 500, "Server Internal Error")
+
+    def _internal_error(self, exc: Exception, data: bytes, source: Endpoint,
+                        local: Endpoint) -> None:
+        """Count and log a bug hit by this message; answer 500 if it is a request (parsed
+        again: this is the rare path, the hot one keeps no state for it)."""
+        self.guard.caught(source.proto, source, exc)
+        try:
+            msg = parse(data, max_size=self.max_size)
+            if msg.is_request and msg.method != "ACK":  # type: ignore[union-attr]
+                self._stateless_reply(msg, source, local, 500,  # type: ignore[arg-type]
+                                      "Server Internal Error")
+        except Exception:  # noqa: BLE001 - too broken even to answer: counted above
+            pass
 
     def _malformed(self, exc: SipParseError, source: Endpoint, local: Endpoint,
                    msg: Request | Response | None = None) -> None:
@@ -187,7 +208,7 @@ class Proxy:
         seed = "|".join((received_ruri, req.from_tag or "", req.to_tag or "", req.call_id,
                          str(req.cseq.number), req.get("Proxy-Require") or "",
                          req.get("Proxy-Authorization") or ""))
-        return hashlib.blake2s(seed.encode(), digest_size=6).hexdigest()
+        return hashlib.blake2s(wire_bytes(seed), digest_size=6).hexdigest()
 
     def _looped(self, req: Request) -> bool:
         """One of our Vias carries this very request's loop tag: it went round in a circle."""
@@ -210,7 +231,7 @@ class Proxy:
             return
         try:
             pending = script.request_route(msg)
-        except Exception as exc:  # noqa: BLE001 - operator code
+        except HOOK_ERRORS as exc:  # operator code
             self._route_failed(msg, exc)
             return
         if pending is not None and inspect.isawaitable(pending):
@@ -253,14 +274,14 @@ class Proxy:
             result = self.router.script.request_route(msg) if pending is None else pending
             if inspect.isawaitable(result):  # a SIGHUP may have swapped in a plain hook
                 await result
-        except Exception as exc:  # noqa: BLE001 - operator code
+        except HOOK_ERRORS as exc:  # operator code
             self._route_failed(msg, exc)
             return
         txn = msg.txn
         if txn is not None and not txn.branches and not txn.final_status and not txn.suspended:
             txn.terminate()  # the script dropped the request
 
-    def _route_failed(self, msg: ScriptMessage, exc: Exception) -> None:
+    def _route_failed(self, msg: ScriptMessage, exc: BaseException) -> None:
         """request_route raised: a header it read turned out malformed (answer what is
         wrong), or operator code failed (log it, answer 500). The router goes on."""
         if isinstance(exc, SipParseError):
@@ -280,7 +301,7 @@ class Proxy:
         """Run a synchronous hook (reply/branch routes must not await)."""
         try:
             return hook(msg)
-        except Exception:  # noqa: BLE001 - operator code
+        except HOOK_ERRORS:  # operator code
             self.script_errors.value += 1
             log.exception("routing script raised in %s for %r", msg.route, msg)
             return None
@@ -338,7 +359,7 @@ class Proxy:
                                  msg: ScriptMessage) -> None:
         try:
             await func(msg)
-        except Exception:  # noqa: BLE001 - operator code
+        except HOOK_ERRORS:  # operator code
             self.script_errors.value += 1
             log.exception("routing script raised in failure route for %r", msg)
         txn.end_failure()
@@ -384,9 +405,12 @@ class Proxy:
         # Stateless: the To tag (added only when To has none) must be the same for
         # retransmissions. Raw values: this also answers requests that failed to parse.
         seed = "|".join(req.get(name) or "" for name in ("Call-ID", "From", "CSeq"))
-        tag = hashlib.blake2s(seed.encode(), digest_size=8).hexdigest()
+        tag = hashlib.blake2s(wire_bytes(seed), digest_size=8).hexdigest()
         reply = make_response(req, status, reason, to_tag=tag, headers=headers, body=body)
-        dest = self.tm.reply_destination(req, source)
+        try:
+            dest = self.tm.reply_destination(req, source)
+        except SipParseError:  # a top Via that does not parse cannot be trusted either
+            dest = source
         self.transports.send(reply.to_bytes(), dest, local, None)
         self.sl_sent.value += 1
         if status >= 300:
@@ -641,7 +665,7 @@ class Proxy:
         seed = via.branch if via.is_rfc3261 else (
             f"{req.call_id}|{req.from_tag}|{req.cseq.number}|{req.ruri}")
         method = "INVITE" if req.method in ("ACK", "CANCEL") and not via.branch else req.method
-        digest = hashlib.blake2s(f"{seed}|{method}".encode(), digest_size=12).hexdigest()
+        digest = hashlib.blake2s(wire_bytes(f"{seed}|{method}"), digest_size=12).hexdigest()
         return f"{MAGIC_COOKIE}sl{digest}"
 
     # == record-route and loose routing (rr module) ============================================

@@ -21,6 +21,7 @@ from kamrouter.config import ConfigError, build_section
 from kamrouter.core.dns import Resolver
 from kamrouter.core.proxy import Proxy
 from kamrouter.core.settings import Settings
+from kamrouter.guard import HOOK_ERRORS
 from kamrouter.modules.base import Module
 from kamrouter.net import Endpoint, parse_socket
 from kamrouter.rpc import MethodRegistry
@@ -176,14 +177,14 @@ class Router:
             result = handler(event, data) if handler is self.script.event_hook else handler(data)
             if isinstance(result, Awaitable) and self._nursery is not None:
                 self._nursery.start_soon(self._await_event, event, result)
-        except Exception:  # noqa: BLE001 - operator code
+        except HOOK_ERRORS:  # operator code
             log.exception("routing script raised in event handler for %s", event)
 
     @staticmethod
     async def _await_event(event: str, result: Awaitable[Any]) -> None:
         try:
             await result
-        except Exception:  # noqa: BLE001 - operator code
+        except HOOK_ERRORS:  # operator code
             log.exception("routing script raised in event handler for %s", event)
 
     def send_request(self, method: str, ruri: str, *, from_uri: str, to_uri: str | None = None,

@@ -23,7 +23,7 @@ from .errors import SipParseError
 from .framing import StreamFramer
 from .headers import COMPACT, split_commas
 from .ids import generate_branch, generate_call_id, generate_tag
-from .message import DEFAULT_MAX_SIZE, CSeq, Message, Request, Response, parse
+from .message import DEFAULT_MAX_SIZE, CSeq, Message, Request, Response, parse, wire_bytes
 from .nameaddr import NameAddr, parse_name_addr
 from .reasons import REASONS
 from .sanity import is_broadcast_via, sanity_check
@@ -36,5 +36,5 @@ __all__ = [
     "SipUri", "StreamFramer", "TelUri", "Uri", "Via", "generate_branch", "generate_call_id",
     "generate_tag", "is_broadcast_via", "make_ack", "make_cancel", "make_request",
     "make_response", "parse", "parse_challenge", "parse_credentials", "parse_name_addr",
-    "parse_uri", "sanity_check", "sip_uri_problem", "split_commas",
+    "parse_uri", "sanity_check", "sip_uri_problem", "split_commas", "wire_bytes",
 ]

@@ -48,6 +48,16 @@ _M = TypeVar("_M", bound="Message")
 _MANDATORY = frozenset(MANDATORY)
 _MISSING = object()
 
+#: How header text maps back to the bytes received: parse() decodes with this error
+#: handler, so a byte that is not UTF-8 (0xff in a Call-ID) survives the round trip.
+WIRE_ERRORS = "surrogateescape"
+
+
+def wire_bytes(text: str) -> bytes:
+    """Bytes of message text as on the wire (also for hashing header values); never raises
+    on text parse() produced."""
+    return text.encode("utf-8", WIRE_ERRORS)
+
 
 class CSeq:
     """CSeq value: sequence number (< 2**31) and method."""
@@ -478,7 +488,7 @@ class Message:
         raw = self._raw
         if raw is None:
             head = f"{self._start}\r\n{_CRLF.join(self._lines)}\r\n\r\n"  # one copy, not four
-            raw = self._raw = head.encode("utf-8", "surrogateescape") + self._body
+            raw = self._raw = head.encode("utf-8", WIRE_ERRORS) + self._body
         return raw
 
     def __bytes__(self) -> bytes:
@@ -635,7 +645,7 @@ def _parse(data: bytes, max_size: int) -> Request | Response:
     head_end = data.find(b"\r\n\r\n", start)
     if head_end < 0:
         raise SipParseError(400, "Malformed message: no empty line after the header fields")
-    head = data[start:head_end].decode("utf-8", "surrogateescape")
+    head = data[start:head_end].decode("utf-8", WIRE_ERRORS)
     lines = head.split("\r\n")
     breaks = len(lines) - 1
     if head.count("\n") != breaks or head.count("\r") != breaks:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import trio
 
+from kamrouter.guard import InputGuard
 from kamrouter.net import Endpoint
 from kamrouter.sip import Request, SipParseError, StreamFramer, make_response
 from kamrouter.stats import StatsRegistry
@@ -171,6 +172,7 @@ class TcpTransport:
         self._connecting: dict[Endpoint, list[tuple[bytes, OnError | None]]] = {}
         self._nursery: trio.Nursery | None = None
         self._on_message: OnMessage | None = None
+        self.guard = InputGuard(stats)
         counter = stats.counter
         self.established = counter("tcp", "established")
         self.passive_open = counter("tcp", "passive_open")
@@ -225,6 +227,8 @@ class TcpTransport:
         self.established.value += 1
         try:
             await conn.run(self._on_message)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - last resort: a bug ends this connection only
+            self.guard.caught("tcp", conn.remote, exc)
         finally:
             if self.connections.get(conn.remote) is conn:
                 del self.connections[conn.remote]

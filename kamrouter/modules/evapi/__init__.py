@@ -42,6 +42,7 @@ from kamrouter.modules.evapi.server import (
     NoController,
     current_client,
 )
+from kamrouter.sip import wire_bytes
 
 __all__ = ["ControllerGone", "EvapiApi", "EvapiConfig", "EvapiModule", "NoController",
            "encode_event", "split_host_port"]
@@ -91,7 +92,7 @@ def encode_event(data: str | bytes | dict[str, Any] | list[Any]) -> bytes:
     if isinstance(data, bytes):
         return data
     if isinstance(data, str):
-        return data.encode()
+        return wire_bytes(data)  # message text may carry bytes that are not UTF-8
     return json.dumps(data, separators=(",", ":")).encode()
 
 
