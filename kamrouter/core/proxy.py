@@ -19,8 +19,8 @@ from kamrouter.core.addressing import (Identity, NextHop, format_hostport, next_
 from kamrouter.guard import HOOK_ERRORS, InputGuard
 from kamrouter.net import Endpoint
 from kamrouter.script.message import ScriptMessage, Target
-from kamrouter.sip import (Request, Response, SipParseError, SipUri, make_request, make_response,
-                           parse, wire_bytes)
+from kamrouter.sip import (Request, Response, SipLimitError, SipParseError, SipUri, make_request,
+                           make_response, parse, wire_bytes)
 from kamrouter.tm import MAGIC_COOKIE, Branch, Transaction, TransactionLayer
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ class Proxy:
         self.transports = router.transports
         self.identity = Identity(router.sockets, router.settings.core.alias)
         self.max_size = router.settings.core.max_message_size
+        self.limits = router.settings.core.header_limits()
         self.default_max_forwards = router.settings.core.max_forwards
         self.tm = tm_factory(self)
         counter = router.stats.counter
@@ -58,6 +59,7 @@ class Proxy:
         self.err_requests = counter("core", "err_requests")
         self.err_replies = counter("core", "err_replies")
         self.bad_msg_hdr = counter("core", "bad_msg_hdr")
+        self.limit_exceeded = counter("core", "msg_limit_exceeded")
         self.sl_sent = counter("sl", "sent_replies")
         self.sl_sent_err = counter("sl", "sent_err_replies")
         self.sl_by_class = {c: counter("sl", f"{c}xx_replies") for c in range(1, 7)}
@@ -82,7 +84,7 @@ class Proxy:
 
     def _receive(self, data: bytes, source: Endpoint, local: Endpoint) -> None:
         try:
-            msg = parse(data, max_size=self.max_size)
+            msg = parse(data, max_size=self.max_size, limits=self.limits)
         except SipParseError as exc:
             self._malformed(exc, source, local)
             return
@@ -104,7 +106,7 @@ class Proxy:
         again: this is the rare path, the hot one keeps no state for it)."""
         self.guard.caught(source.proto, source, exc)
         try:
-            msg = parse(data, max_size=self.max_size)
+            msg = parse(data, max_size=self.max_size, limits=self.limits)
             if msg.is_request and msg.method != "ACK":  # type: ignore[union-attr]
                 self._stateless_reply(msg, source, local, 500,  # type: ignore[arg-type]
                                       "Server Internal Error")
@@ -114,6 +116,8 @@ class Proxy:
     def _malformed(self, exc: SipParseError, source: Endpoint, local: Endpoint,
                    msg: Request | Response | None = None) -> None:
         msg = msg if msg is not None else exc.message
+        if isinstance(exc, SipLimitError):
+            self.limit_exceeded.value += 1
         if msg is None or not msg.is_request:
             if msg is not None:
                 self.err_replies.value += 1
@@ -583,10 +587,13 @@ class Proxy:
                         branch_id: str) -> tuple[Endpoint, Endpoint]:
         """Pick the local socket for the resolved next hop, add Record-Route (when
         ``record_route_from`` is the inbound socket) and our Via; (destination, local).
-        Raises SipParseError with the reply (478, 503) when the hop cannot be reached."""
+        Raises SipParseError with the reply (478, 503; 482 when the hop is this router's
+        own socket) when the hop cannot be reached."""
         if address is None:
             raise SipParseError(478, f"Unresolvable destination ({hop.host})")
         dest = Endpoint(hop.proto, address, hop.port)
+        if self.transports.refuses(dest):
+            raise SipParseError(482, f"Loop Detected (next hop {dest} is this router)")
         local = self.transports.local_for(dest, socket)
         if local is None:
             raise SipParseError(503, f"No {hop.proto} socket to reach {dest}")

@@ -23,7 +23,7 @@ from kamrouter.core.proxy import Proxy
 from kamrouter.core.settings import Settings
 from kamrouter.guard import HOOK_ERRORS
 from kamrouter.modules.base import Module
-from kamrouter.net import Endpoint, parse_socket
+from kamrouter.net import Endpoint, OwnEndpoints, parse_socket
 from kamrouter.rpc import MethodRegistry
 from kamrouter.rpc.core_methods import register_core_methods
 from kamrouter.rpc.server import serve_rpc
@@ -94,8 +94,10 @@ class Router:
         self.resolver = Resolver(self.clock, hosts=settings.core.hosts,
                                  lookups=settings.core.dns)
         listens = [parse_socket(text) for text in settings.core.listen]
+        #: Every address this process listens on; nothing is ever sent there.
+        self.own_endpoints = OwnEndpoints()
         self.transports = Transports(listens, settings.tcp, settings.core.max_message_size,
-                                     self.stats, self.clock)
+                                     self.stats, self.clock, self.own_endpoints)
         self.proxy = Proxy(self, lambda hooks: TransactionLayer(
             tm_params(settings), self.scheduler, self.transports.send, hooks, self.stats))
         self.tm = self.proxy.tm
@@ -232,6 +234,8 @@ class Router:
             listening = await nursery.start(partial(serve_rpc, stats=self.stats),
                                             self.settings.rpc, self.rpc)
             log.info("control interface: %s", listening)
+            if listening.http is not None:
+                self.own_endpoints.add(*listening.http)
             nursery.start_soon(self._run_timers)
             nursery.start_soon(self._handle_signals, nursery.cancel_scope)
             # Modules before SIP: shared tables sync before the first call reads them.

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from kamrouter.config import ConfigError, build_section, read_toml
 from kamrouter.core.dns import ip_literal
 from kamrouter.net import parse_socket
+from kamrouter.sip import HeaderLimits
 from kamrouter.transport.tcp import TcpConfig
 
 LogLevel = Literal["debug", "info", "notice", "warning", "error", "critical"]
@@ -34,6 +35,14 @@ class CoreConfig:
     alias: list[str] = field(default_factory=list)
     log_level: LogLevel = "info"
     max_message_size: int = 65535
+    #: Header lines one message may carry; more is answered 400 (see HeaderLimits).
+    max_headers: int = 256
+    #: Via values one message may carry (RFC 3261's initial Max-Forwards: 70).
+    max_vias: int = 70
+    #: Route values one message may carry.
+    max_routes: int = 70
+    #: Record-Route values one message may carry.
+    max_record_routes: int = 70
     #: Modules to load even without a config section of their own.
     load_modules: list[str] = field(default_factory=list)
     #: Answer a request whose Max-Forwards is missing with this default (RFC 3261: 70).
@@ -56,8 +65,16 @@ class CoreConfig:
                 problems.append(f"hosts.{name}: expected an IP address, got {address!r}")
         if not 512 <= self.max_message_size <= 1 << 20:
             problems.append("max_message_size: must be between 512 and 1048576 bytes")
+        if not 16 <= self.max_headers <= 4096:
+            problems.append(f"max_headers: must be between 16 and 4096, got {self.max_headers}")
+        for key in ("max_vias", "max_routes", "max_record_routes"):
+            if not 1 <= getattr(self, key) <= 1024:
+                problems.append(f"{key}: must be between 1 and 1024, got {getattr(self, key)}")
         return problems
 
+    def header_limits(self) -> HeaderLimits:
+        return HeaderLimits(self.max_headers, self.max_vias, self.max_routes,
+                            self.max_record_routes)
 
 @dataclass
 class TmConfig:

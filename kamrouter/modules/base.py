@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import trio
 
     from kamrouter.core.settings import Settings
+    from kamrouter.net import OwnEndpoints
     from kamrouter.sip import Response
     from kamrouter.tm import Transaction
     from kamrouter.rpc.registry import MethodRegistry
@@ -37,6 +38,8 @@ class RouterServices(Protocol):
     rpc: MethodRegistry
     scheduler: Scheduler
     settings: Settings
+    #: Where this process listens; a module that listens adds its address (never sent to).
+    own_endpoints: OwnEndpoints
 
     def clock(self) -> float:
         """Monotonic seconds; the same clock the scheduler uses."""
