@@ -431,9 +431,24 @@ class Proxy:
             self.drop_replies.value += 1
             return
         nxt = vias[1]
-        host = nxt.received or nxt.host
-        port = nxt.rport or nxt.port or 5060
-        dest = Endpoint(nxt.transport.lower(), host.strip("[]"), port)
+        host = (nxt.received or nxt.host).strip("[]")
+        # The next Via may name a host: resolved like a next hop (never by a blocking
+        # sendto), and the address checked against our own sockets by the send.
+        known, address = self.router.resolver.cached(host)
+        if not known:
+            self.router.spawn(self._resolve_and_forward_reply, reply, host)
+            return
+        self._forward_reply_to(reply, address)
+
+    async def _resolve_and_forward_reply(self, reply: Response, host: str) -> None:
+        self._forward_reply_to(reply, await self.router.resolver.resolve(host))
+
+    def _forward_reply_to(self, reply: Response, address: str | None) -> None:
+        if address is None:
+            self.drop_replies.value += 1
+            return
+        nxt = reply.vias[1]
+        dest = Endpoint(nxt.transport.lower(), address, nxt.rport or nxt.port or 5060)
         self.transports.send(reply.bytes_without_top_via(), dest, None, None)
         self.fwd_replies.value += 1
 
