@@ -325,7 +325,7 @@ def fuzz(duration: float, seed: int, workdir: Path, channel_names: list[str]) ->
               + (f"  ({channels.reconnects[name]} connections)"
                  if name in channels.reconnects else ""))
     handled = sum(stats.get(f"core:{name}", 0) for name in ("rcv_requests", "rcv_replies",
-                                                              "bad_msg_hdr"))
+                                                              "bad_msg_hdr")) if stats else "?"
     print(f"  the router handled {handled} SIP messages (the kernel drops what a full socket "
           f"buffer cannot take); the sink received {sink.received} relayed requests")
     print(f"  sipp call through the router at the end: {call}")
