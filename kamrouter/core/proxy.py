@@ -78,27 +78,25 @@ class Proxy:
         message is handled is counted and logged (:class:`~kamrouter.guard.InputGuard`) and
         answered with 500 when the message is a request that can be answered."""
         try:
-            self._receive(data, source, local)
+            try:
+                msg = parse(data, max_size=self.max_size, limits=self.limits)
+            except SipParseError as exc:
+                self._malformed(exc, source, local)
+                return
+            try:
+                if msg.is_request:
+                    if self._loop_marker in data and self._looped(msg):  # type: ignore[arg-type]
+                        self._stateless_reply(msg, source, local,  # type: ignore[arg-type]
+                                              482, "Loop Detected")
+                        return
+                    self.on_request(msg, source, local)  # type: ignore[arg-type]
+                else:
+                    self.on_reply(msg, source, local)  # type: ignore[arg-type]
+            except SipParseError as exc:
+                # A header the route read lazily turned out to be malformed.
+                self._malformed(exc, source, local, msg)
         except Exception as exc:  # noqa: BLE001 - a bug must not kill the receive loop
             self._internal_error(exc, data, source, local)
-
-    def _receive(self, data: bytes, source: Endpoint, local: Endpoint) -> None:
-        try:
-            msg = parse(data, max_size=self.max_size, limits=self.limits)
-        except SipParseError as exc:
-            self._malformed(exc, source, local)
-            return
-        try:
-            if msg.is_request:
-                if self._loop_marker in data and self._looped(msg):  # type: ignore[arg-type]
-                    self._stateless_reply(msg, source, local, 482, "Loop Detected")  # type: ignore[arg-type]
-                    return
-                self.on_request(msg, source, local)  # type: ignore[arg-type]
-            else:
-                self.on_reply(msg, source, local)  # type: ignore[arg-type]
-        except SipParseError as exc:
-            # A header the route read lazily turned out to be malformed.
-            self._malformed(exc, source, local, msg)
 
     def _internal_error(self, exc: Exception, data: bytes, source: Endpoint,
                         local: Endpoint) -> None:

@@ -69,7 +69,7 @@ class HeaderLimits:
     cost of a message stays linear and small however it was forged.
     """
 
-    __slots__ = ("headers", "_lists", "_smallest")
+    __slots__ = ("headers", "_lists", "_smallest", "bound")
 
     def __init__(self, headers: int = 256, vias: int = 70, routes: int = 70,
                  record_routes: int = 70) -> None:
@@ -77,6 +77,9 @@ class HeaderLimits:
         self._lists = (("via", "Via", vias), ("route", "Route", routes),
                        ("record-route", "Record-Route", record_routes))
         self._smallest = min(vias, routes, record_routes)
+        #: Below this many header lines plus commas no limit can be exceeded: parse()
+        #: calls check() only above it (the usual message costs two C-level counts).
+        self.bound = min(headers, self._smallest)
 
     def check(self, msg: Message, head: str) -> None:
         """Raise SipLimitError when ``msg`` (indexed from ``head``) exceeds a limit."""
@@ -84,7 +87,7 @@ class HeaderLimits:
         if len(names) > self.headers:
             raise SipLimitError(400, f"Too Many Header Fields (more than {self.headers})", msg)
         if len(names) + head.count(",") <= self._smallest:
-            return  # the usual case: not even every line and comma together reach a limit
+            return  # not even every line and comma together reach a list limit
         for key, what, limit in self._lists:
             if key in names and sum(len(split_commas(_value(line)))
                                     for line in msg._lines_of(key)) > limit:
@@ -712,7 +715,8 @@ def _parse(data: bytes, max_size: int, limits: HeaderLimits) -> Request | Respon
     if start_error is not None:
         start_error.message = msg
         raise start_error
-    limits.check(msg, head)
+    if len(names) + head.count(",") > limits.bound:
+        limits.check(msg, head)
 
     present = set(names)
     if len(present) != len(names):  # some name repeats: is it one that must not?
