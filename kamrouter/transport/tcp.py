@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import trio
 
+from kamrouter.config import Range, range_problems
 from kamrouter.net import Endpoint
 from kamrouter.sip import Request, SipParseError, StreamFramer, make_response
 from kamrouter.stats import StatsRegistry
@@ -41,14 +42,9 @@ class TcpConfig:
     connect_timeout: float = 5.0
 
     def validate(self) -> list[str]:
-        problems = []
-        if self.connection_lifetime < 1:
-            problems.append("connection_lifetime: must be at least 1 second")
-        if self.max_connections < 1:
-            problems.append("max_connections: must be at least 1")
-        if self.connect_timeout <= 0:
-            problems.append("connect_timeout: must be more than 0 seconds")
-        return problems
+        return range_problems(self, {"connection_lifetime": Range(1, 86400, "s"),
+                                     "max_connections": Range(1, 1_000_000),
+                                     "connect_timeout": Range(0.01, 300, "s")})
 
 
 def framing_error_reply(exc: SipParseError) -> bytes | None:

@@ -58,12 +58,12 @@ def test_config_problems_name_their_keys() -> None:
                               "failover_codes": "4[0-9", "breaker_threshold": 0}, "api", problems)
     assert problems == [
         "api.url: transport 'http' needs an http:// or https:// URL, got '127.0.0.1:80'",
-        "api.timeout: must be positive (seconds)",
         "api.methods[0]: expected an upper-case SIP method, got 'invite'",
         "api.on_error: expected 'reply <300-699> [reason]' or 'dispatcher <set> [alg]', "
         "got 'reply 200'",
         "api.failover_codes: not a regular expression: unterminated character set at position 1",
-        "api.breaker_threshold: must be at least 1",
+        "api.timeout: must be between 0.01 and 300 s, got 0",
+        "api.breaker_threshold: must be between 1 and 1000, got 0",
     ]
     problems.clear()
     build_section(ApiConfig, {"transport": "sip", "url": "http://x"}, "api", problems)

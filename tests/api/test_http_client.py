@@ -272,8 +272,8 @@ async def test_https(host: ModuleHost, tls_peer: Peer) -> None:
 def test_config_validation() -> None:
     problems: list[str] = []
     build_section(HttpClientConfig, {"timeout": 0, "max_keepalive": -1}, "http_client", problems)
-    assert problems == ["http_client.timeout: must be positive",
-                        "http_client.max_keepalive: must be 0 or more"]
+    assert problems == ["http_client.timeout: must be between 0.01 and 300 s, got 0",
+                        "http_client.max_keepalive: must be between 0 and 10000, got -1"]
 
 
 @pytest.mark.parametrize(("value", "param", "user"), [

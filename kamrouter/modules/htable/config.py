@@ -5,6 +5,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from kamrouter.config import Range, range_problems
+
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _PREFIX = re.compile(r"[A-Za-z0-9_.:-]+")
 _REDIS_SCHEMES = ("redis://", "rediss://", "redis+cluster://", "redis+sentinel://", "unix://")
@@ -47,6 +49,12 @@ class TableConfig:
     #: How long start-up waits for the first full sync from Redis before serving anyway.
     redis_sync_timeout: float = 5.0
 
+    @staticmethod
+    def validate_all(tables: list[TableConfig]) -> list[str]:
+        """Problems between the tables of one config: a name defined twice."""
+        return [f"htable[{i}].name: {cfg.name!r} is defined twice"
+                for i, cfg in enumerate(tables) if cfg.name in {c.name for c in tables[:i]}]
+
     @property
     def slots(self) -> int:
         return 1 << self.size
@@ -57,15 +65,7 @@ class TableConfig:
             problems.append("name: missing (every [[htable]] needs a name)")
         elif not _NAME.fullmatch(self.name):
             problems.append(f"name: {self.name!r} may only contain letters, digits, '_', '.', '-'")
-        if not 2 <= self.size <= 31:
-            problems.append(f"size: {self.size} out of range 2..31 (log2 of the bucket count, "
-                            "not a maximum number of items)")
-        if self.autoexpire < 0:
-            problems.append(f"autoexpire: must be >= 0 seconds, got {self.autoexpire}")
-        if self.write_behind < 0:
-            problems.append(f"write_behind: must be >= 0 seconds, got {self.write_behind:g}")
-        if self.write_behind and self.persist != "sqlite":
-            problems.append("write_behind: needs persist = \"sqlite\"")
+        problems += range_problems(self, TABLE_RANGES)
         if self.backend == "redis":
             if self.persist:
                 problems.append("persist: not available with backend = \"redis\" "
@@ -79,10 +79,16 @@ class TableConfig:
             if not _PREFIX.fullmatch(self.redis_prefix):
                 problems.append(f"redis_prefix: {self.redis_prefix!r} may only contain letters, "
                                 "digits, '_', '.', ':', '-'")
-            if self.redis_queue < 1:
-                problems.append(f"redis_queue: must be >= 1, got {self.redis_queue}")
         if self.persist == "sqlite" and self.load_file:
             problems.append("load_file: choose either persist = \"sqlite\" or load_file")
         if self.load_file and not self.load_file.endswith((".csv", ".toml")):
             problems.append(f"load_file: {self.load_file!r} must end in .csv or .toml")
         return problems
+
+
+TABLE_RANGES = {
+    "size": Range(2, 31, "(log2 of the bucket count, not a maximum number of items)"),
+    "autoexpire": Range(0, 10 * 365 * 86400, "s"),
+    "write_behind": Range(0.01, 3600, "s", off=0),
+    "redis_queue": Range(1, 10_000_000), "redis_sync_timeout": Range(0, 300, "s"),
+}
