@@ -18,6 +18,7 @@ from kamrouter.core.addressing import (Identity, NextHop, format_hostport, next_
                                        record_route_value)
 from kamrouter.net import Endpoint
 from kamrouter.script.message import ScriptMessage, Target
+from kamrouter.script.watch import HookTimer
 from kamrouter.sip import (Request, Response, SipParseError, SipUri, make_request, make_response,
                            parse)
 from kamrouter.tm import MAGIC_COOKIE, Branch, Transaction, TransactionLayer
@@ -62,6 +63,8 @@ class Proxy:
         self.sl_by_class = {c: counter("sl", f"{c}xx_replies") for c in range(1, 7)}
         self.sl_acks = counter("sl", "received_ACKs")
         self.script_errors = counter("core", "script_errors")
+        self.hooks = HookTimer(router.settings.routing.slow_hook_ms,
+                               counter("core", "script_slow_hooks"))
         self._loop_marker = self.tm.branch_prefix.encode()
         #: Calls with a request being routed in a task, and their requests waiting behind it.
         self._async_calls: dict[str, deque[tuple[ScriptMessage, Awaitable[Any] | None]]] = {}
@@ -209,7 +212,7 @@ class Proxy:
             self._route_in_task(msg, None)
             return
         try:
-            pending = script.request_route(msg)
+            pending = self.hooks.call(script.request_route, msg)
         except Exception as exc:  # noqa: BLE001 - operator code
             self._route_failed(msg, exc)
             return
@@ -279,7 +282,7 @@ class Proxy:
     def _call_hook(self, hook: Callable[..., Any], msg: ScriptMessage) -> Any:
         """Run a synchronous hook (reply/branch routes must not await)."""
         try:
-            return hook(msg)
+            return self.hooks.call(hook, msg)
         except Exception:  # noqa: BLE001 - operator code
             self.script_errors.value += 1
             log.exception("routing script raised in %s for %r", msg.route, msg)

@@ -199,7 +199,8 @@ class Router:
         if handler is None:
             return
         try:
-            result = handler(event, data) if handler is self.script.event_hook else handler(data)
+            args = (event, data) if handler is self.script.event_hook else (data,)
+            result = self.proxy.hooks.call(handler, *args)
             if isinstance(result, Awaitable) and self._nursery is not None:
                 self._nursery.start_soon(self._await_event, event, result)
         except Exception:  # noqa: BLE001 - operator code

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kamrouter.config import Range, build_section
 from kamrouter.core.settings import CoreConfig, TmConfig
-from tests.support.proxy import kamrouter_binary
+from support.proxy import kamrouter_binary
 
 
 def problems_of(cls: type, raw: dict, where: str) -> list[str]:
