@@ -48,6 +48,10 @@ class TableConfig:
     redis_queue: int = 10000
     #: How long start-up waits for the first full sync from Redis before serving anyway.
     redis_sync_timeout: float = 5.0
+    #: Redis came back without the table (restarted empty, flushed, an empty replica):
+    #: "reseed" writes this node's copy back; "refuse" keeps serving the copy without
+    #: syncing until ``htable.reload``. Never the silent wipe of every node's copy.
+    redis_data_loss: Literal["reseed", "refuse"] = "reseed"
 
     @staticmethod
     def validate_all(tables: list[TableConfig]) -> list[str]:
