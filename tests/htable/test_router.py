@@ -25,8 +25,8 @@ ETC = Path(__file__).resolve().parents[2] / "etc"
 EXAMPLE = ETC / "examples" / "banlist.py"
 SCENARIOS = Path(__file__).parent / "scenarios"
 
-#: The example's own tables as shipped, plus a static one and a stored one without
-#: write-behind (so store/reload can be checked without racing it).
+#: The example's own tables as shipped, plus a static one and a stored one with
+#: write-behind off (so store/reload can be checked without racing it).
 TABLES = "[[htable]]" + (ETC / "banlist.toml").read_text().split("[[htable]]", 1)[1] + """
 [[htable]]
 name = "static"
@@ -35,6 +35,7 @@ load_file = "static.csv"
 [[htable]]
 name = "stored"
 persist = "sqlite"
+write_behind = 0
 """
 
 

@@ -27,10 +27,12 @@ class TableConfig:
     #: Returned for missing keys instead of None; inc/dec create missing keys from it.
     initval: int | None = None
     #: "sqlite": load from ``db_file`` at start, write back on htable.store, at stop
-    #: (``store_on_stop``) and every ``write_behind`` seconds when set.
+    #: (``store_on_stop``) and the changed keys ``write_behind`` seconds after a change.
     persist: Literal["", "sqlite"] = ""
     db_file: str = "htable.sqlite"
-    write_behind: float = 0.0
+    #: The loss window of a crash (kill -9, power): changes of the last ``write_behind``
+    #: seconds. 0 writes only at stop and on htable.store (a crash loses every change).
+    write_behind: float = 1.0
     store_on_stop: bool = True
     #: A static CSV (key,value[,type[,expires]]) or TOML (key = value) file loaded at start
     #: and on htable.reload.
