@@ -101,6 +101,11 @@ async def test_dump_buckets_and_match(ht: Htable) -> None:
     matched = await ht.rpc("htable.dump", "a", "%~10.")
     assert [i["name"] for b in matched for i in b["slot"]] == ["10.0.0.1"]
     assert (await ht.rpc("htable.dump", "a", "~~("))[1] == 400
+    # An operator's pathological pattern is answered, not a stalled event loop (RE2).
+    await ht.rpc("htable.sets", "a", "a" * 5000 + "b", "long")
+    await ht.rpc("htable.sets", "a", "banana", "ends in a")
+    matched = await ht.rpc("htable.dump", "a", "~~(a+)+$")
+    assert [i["name"] for b in matched for i in b["slot"]] == ["banana"]
 
 
 async def test_list_tables_and_stats(ht: Htable) -> None:
