@@ -16,10 +16,11 @@ import pytest
 
 from support.ports import free_port
 from support.sipp import Sipp
+from support.wait import wait_until
 
 from kamcli.commands.htable import PROGRESS_FROM
 
-from .conftest import RouterUnderTest, eventually
+from .conftest import RouterUnderTest
 
 ETC = Path(__file__).resolve().parents[2] / "etc"
 EXAMPLE = ETC / "examples" / "banlist.py"
@@ -153,7 +154,7 @@ def test_bans_survive_a_restart_and_a_crash(router: RouterUnderTest) -> None:
     assert items(router, "bans") == {"192.0.2.7": ("fraud", "str")}
 
     router.kamcli_ok("htable", "setxs", "bans", "192.0.2.8", "probe", "3600")
-    eventually(lambda: "192.0.2.8" in stored_bans(router), "write-behind stores the ban")
+    wait_until(lambda: "192.0.2.8" in stored_bans(router), "write-behind stores the ban")
     os.kill(router.process.pid, signal.SIGKILL)  # no chance to store at stop
     router.stop()
     router.start()

@@ -50,7 +50,7 @@ class ProxyProcess:
             raise RuntimeError(f"{self.kind} is not running")
         return self._process.pid
 
-    def start(self, timeout: float = 15) -> ProxyProcess:
+    def start(self, timeout: float = 30) -> ProxyProcess:
         with open(self.log_path, "wb") as log:
             # Own session: stop() can signal the proxy's whole process group (Kamailio forks).
             self._process = subprocess.Popen(self.argv, cwd=self.workdir, env=self._env,

@@ -22,7 +22,7 @@ class WaitTimeout(AssertionError):
     """A condition did not hold in time; the message says what was awaited."""
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = TIMEOUT, what: str = "",
+def wait_until(predicate: Callable[[], T], what: str = "", *, timeout: float = TIMEOUT,
                interval: float = 0.02, detail: Callable[[], str] | None = None) -> T:
     """Poll ``predicate`` until it returns something true and return that; raise
     :class:`WaitTimeout` naming ``what`` (and ``detail()``, e.g. a log tail) after
@@ -37,8 +37,9 @@ def wait_until(predicate: Callable[[], T], timeout: float = TIMEOUT, what: str =
         time.sleep(interval)
 
 
-async def await_until(predicate: Callable[[], T], timeout: float = TIMEOUT, what: str = "",
-                      interval: float = 0.005, detail: Callable[[], str] | None = None) -> T:
+async def await_until(predicate: Callable[[], T], what: str = "", *,
+                      timeout: float = TIMEOUT, interval: float = 0.005,
+                      detail: Callable[[], str] | None = None) -> T:
     """:func:`wait_until` for trio tests: sleeps between polls let the other tasks run."""
     with trio.move_on_after(timeout):
         while True:
