@@ -107,3 +107,18 @@ def test_a_broken_module_does_not_hide_the_scripts_problems(tmp_path: Path) -> N
                              '[dispatcher]\nlist_file = "missing.list"\n')
     assert "missing.list: cannot read" in result.stderr
     assert "routes.py:2: NameError" in result.stderr
+
+
+def test_an_unresolvable_listen_host_is_named_by_key(monkeypatch) -> None:
+    # No DNS query leaves the machine: the resolver is replaced by one that knows no name.
+    import socket
+
+    from kamrouter.core import settings
+
+    def no_such_name(host: str, *args: object, **kwargs: object) -> list:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(settings.socket, "getaddrinfo", no_such_name)
+    assert problems_of(CoreConfig, {"listen": ["udp:sbc.example.test:5060"]}, "core") == [
+        "core.listen[0]: 'udp:sbc.example.test:5060': host 'sbc.example.test' does not "
+        "resolve ([Errno -2] Name or service not known)"]
