@@ -19,6 +19,7 @@ from kamrouter.core.addressing import (Identity, NextHop, format_hostport, next_
 from kamrouter.guard import HOOK_ERRORS, InputGuard
 from kamrouter.net import Endpoint
 from kamrouter.script.message import ScriptMessage, Target
+from kamrouter.script.watch import HookTimer
 from kamrouter.sip import (Request, Response, SipLimitError, SipParseError, SipUri, make_request,
                            make_response, parse, wire_bytes)
 from kamrouter.tm import MAGIC_COOKIE, Branch, Transaction, TransactionLayer
@@ -66,6 +67,8 @@ class Proxy:
         self.sl_acks = counter("sl", "received_ACKs")
         self.script_errors = counter("core", "script_errors")
         self.guard = InputGuard(router.stats)
+        self.hooks = HookTimer(router.settings.routing.slow_hook_ms,
+                               counter("core", "script_slow_hooks"))
         self._loop_marker = self.tm.branch_prefix.encode()
         #: Calls with a request being routed in a task, and their requests waiting behind it.
         self._async_calls: dict[str, deque[tuple[ScriptMessage, Awaitable[Any] | None]]] = {}
@@ -234,7 +237,7 @@ class Proxy:
             self._route_in_task(msg, None)
             return
         try:
-            pending = script.request_route(msg)
+            pending = self.hooks.call(script.request_route, msg)
         except HOOK_ERRORS as exc:  # operator code
             self._route_failed(msg, exc)
             return
@@ -304,7 +307,7 @@ class Proxy:
     def _call_hook(self, hook: Callable[..., Any], msg: ScriptMessage) -> Any:
         """Run a synchronous hook (reply/branch routes must not await)."""
         try:
-            return hook(msg)
+            return self.hooks.call(hook, msg)
         except HOOK_ERRORS:  # operator code
             self.script_errors.value += 1
             log.exception("routing script raised in %s for %r", msg.route, msg)

@@ -8,11 +8,12 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from support.wait import wait_until
 
 KAMAILIO = shutil.which("kamailio") or ("/usr/sbin/kamailio"
                                         if os.path.exists("/usr/sbin/kamailio") else None)
@@ -39,12 +40,12 @@ def kamailio_socket() -> Iterator[str]:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
                                    stderr=subprocess.STDOUT, cwd=workdir)
     try:
-        deadline = time.monotonic() + 20
-        while subprocess.run([KAMCLI, "-s", socket_path, "--timeout", "1", "version"],
-                             capture_output=True).returncode != 0:
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"kamailio did not answer on {socket_path}:\n{log.read_text()}")
-            time.sleep(0.1)
+        wait_until(lambda: process.poll() is not None or subprocess.run(
+            [KAMCLI, "-s", socket_path, "--timeout", "1", "version"],
+            capture_output=True).returncode == 0, f"kamailio answering on {socket_path}",
+            interval=0.1, detail=log.read_text)
+        if process.poll() is not None:
+            pytest.fail(f"kamailio exited:\n{log.read_text()}")
         yield socket_path
     finally:
         process.terminate()  # the main process stops its children

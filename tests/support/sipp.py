@@ -161,7 +161,15 @@ class Sipp:
                                              stdout=subprocess.DEVNULL, stderr=stderr)
         return self
 
-    def wait_listening(self, timeout: float = 10) -> None:
+    def successful_so_far(self) -> int:
+        """Successful calls in sipp's last periodic stats row (needs ``-fd``: while it runs,
+        sipp writes a row every that many seconds); 0 before the first."""
+        try:
+            return int(_last_stats_row(self._files["stats"]).get("SuccessfulCall(C)", 0))
+        except ValueError:  # a row being written
+            return 0
+
+    def wait_listening(self, timeout: float = 20) -> None:
         """Block until this sipp has bound its port (for a UAS, before calls are placed)."""
         bound = tcp_listening if self.transport == "tcp" else udp_bound
         deadline = time.monotonic() + timeout
