@@ -124,7 +124,8 @@ class AddressTable:
         return [e for e in self.entries if e.kind == kind]
 
     def add(self, entry: AddressEntry) -> bool:
-        if entry in self.entries:
+        """False when an entry with the same group, address, mask and port exists."""
+        if any(e.key() == entry.key() for e in self.entries):
             return False
         self.replace([*self.entries, entry])
         return True
