@@ -20,7 +20,7 @@ def request_route(msg):
     if answered_here(msg):
         return
     if msg.method in ("INVITE", "SUBSCRIBE", "REFER"):
-        rr.record_route(msg)
+        record_route(msg)
     tm.relay(msg)
 
 
@@ -59,6 +59,13 @@ def relay_refused(msg):
     if msg.method != "ACK":
         sl.send_reply(msg, 403, "Relaying Forbidden: destination not allowed")
     return True
+
+
+def record_route(msg):
+    """rr.record_route, signing a trusted caller's Contact into our Record-Route: the
+    callee may then send in-dialog requests back to it even when the callee is not a
+    trusted source (permissions.contact_token)."""
+    rr.record_route(msg, permissions.contact_token(msg))
 
 
 def answered_here(msg):

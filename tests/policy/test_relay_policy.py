@@ -21,6 +21,7 @@ from support.proxy import ProxyProcess, kamrouter_proxy
 from support.sipp import Sipp
 
 STRANGER = "127.0.0.2"
+REFUSED = "SIP/2.0 403 Relaying Forbidden: destination not allowed"
 
 
 class RawClient:
@@ -182,10 +183,12 @@ def test_other_ways_of_asking_for_the_same_destination_are_refused(
         dict(ruri=f"sip:x@{service};transport=tcp", to_tag="forged"),        # "in-dialog"
         dict(ruri=f"sip:x@{service};transport=tcp;maddr=127.0.0.1"),
         dict(ruri="sip:x@192.0.2.1:5060"),                                    # another host
+        dict(ruri=f"sip:x@{service};transport=tcp", to_tag="t",                  # forged token
+             route=f"<sip:{us};lr;tc=00112233445566778899>"),
     ]
     for attempt in attempts:
         stranger.send("INVITE", **attempt)
-        assert stranger.final_reply() == "SIP/2.0 403 Relaying Forbidden: destination not allowed", attempt
+        assert stranger.final_reply() == REFUSED, attempt
     stranger.send("OPTIONS", f"sip:{us}")  # the router itself may be asked
     assert stranger.final_reply() == "SIP/2.0 200 OK"
     assert nothing_connected(tcp_service)
@@ -209,6 +212,23 @@ def test_an_allow_listed_destination_works_from_a_stranger(start_router, tmp_pat
                         remote=f"{LOOPBACK}:{free_port()}", outbound_proxy=proxy.address,
                         local_ip=STRANGER).start().wait()
     assert refused.complete, refused.report()
+
+
+def test_a_callee_that_is_not_trusted_can_hang_up_on_a_trusted_caller(start_router,
+                                                                      tmp_path: Path) -> None:
+    """The callee's BYE goes to the caller's Contact, which only the Record-Route token of
+    the trusted caller's INVITE allows for an untrusted source."""
+    proxy = start_router()
+    callee = sipp_peer(tmp_path, "callee", "uas_sends_bye.xml", local_ip=STRANGER)
+    caller = sipp_peer(tmp_path, "caller", "uac_bye_received.xml", remote=callee.address,
+                       outbound_proxy=proxy.address)
+    callee.start().wait_listening()
+    caller_result = caller.start().wait()
+    callee_result = callee.wait()
+    assert caller_result.complete and callee_result.complete, (
+        caller_result.report() + callee_result.report() + proxy.log_tail())
+    [invite] = callee_result.received("INVITE")
+    assert ";tc=" in invite.headers("Record-Route")[0]
 
 
 # -- pike -------------------------------------------------------------------------------------

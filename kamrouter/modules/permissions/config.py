@@ -39,6 +39,10 @@ class PermissionsConfig:
     trusted_groups: list[int] = field(default_factory=lambda: [TRUSTED_GROUP])
     #: Destinations in these groups may be reached by anyone (the relay allow list).
     destination_groups: list[int] = field(default_factory=lambda: [DESTINATION_GROUP])
+    #: Key of the Record-Route tokens that let callees answer trusted callers in-dialog
+    #: (``;tc=``). Empty: a random key per start, so dialogs set up before a restart lose
+    #: it; give routers that share dialogs (or restart during calls) the same secret.
+    record_route_secret: str = ""
 
     def validate(self) -> list[str]:
         problems = []

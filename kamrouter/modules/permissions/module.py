@@ -3,14 +3,17 @@ and the relay policy's two questions (is the source trusted? may this request go
 asks to go?)."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import trio
 
 from kamrouter.config import ConfigError
-from kamrouter.core.addressing import next_hop
+from kamrouter.core.addressing import NextHop, next_hop
 from kamrouter.modules.base import Module, RouterServices
 from kamrouter.modules.permissions.address import (
     AddressEntry, AddressTable, append_to_file, load_file, remove_from_file)
@@ -23,6 +26,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("kamrouter.permissions")
 
+#: Record-Route parameter carrying a trusted caller's signed Contact (see contact_token).
+TOKEN_PARAM = "tc"
+
 
 class PermissionsApi:
     """``from kamrouter.script import permissions`` (Kamailio's function names)::
@@ -32,10 +38,12 @@ class PermissionsApi:
         permissions.allow_address(2, "192.0.2.7", 5060)              # any ip/port
         permissions.allow_trusted(msg)           # source in one of trusted_groups
         permissions.allow_destination(msg)       # next hop is us or in destination_groups
+        rr.record_route(msg, permissions.contact_token(msg))   # see contact_token
     """
 
     def __init__(self, module: PermissionsModule) -> None:
         self._module = module
+        self._secret = module.config.record_route_secret.encode() or os.urandom(32)
         self._table = module.table
         self._trusted = tuple(module.config.trusted_groups)
         self._destinations = tuple(module.config.destination_groups)
@@ -65,33 +73,63 @@ class PermissionsApi:
 
     def allow_destination(self, msg: ScriptMessage) -> bool:
         """Where the request asks to go ($du, else the first Route that is not ours, else
-        the Request-URI) is this router (the script decides from there) or an entry of
-        ``destination_groups``. False is counted in ``permissions:relay_denied``."""
+        the Request-URI) is this router (the script decides from there), an entry of
+        ``destination_groups``, or the Contact of a trusted caller that our own
+        Record-Route signed (an in-dialog request back to it, see :meth:`contact_token`).
+        False is counted in ``permissions:relay_denied``."""
+        module = self._module
         try:
-            hop = next_hop(self._requested_uri(msg))
+            uri, ours = self._requested(msg)
+            hop = next_hop(uri)
         except SipParseError as exc:
             if exc.status == 416:
                 return True  # not a SIP URI: nothing the router could send to
-            hop = None
-        module = self._module
-        if hop is None:
             module.relay_denied.value += 1
             return False
-        if module.is_me(hop.host, hop.port) or self._table.find(
-                hop.host, hop.port, hop.proto, self._destinations) is not None:
+        if (module.is_me(hop.host, hop.port)
+                or self._table.find(hop.host, hop.port, hop.proto, self._destinations)
+                or any(self._signed(msg, route, hop) for route in ours)):
             return True
         module.relay_denied.value += 1
         return False
 
-    def _requested_uri(self, msg: ScriptMessage) -> str:
+    def contact_token(self, msg: ScriptMessage) -> str:
+        """``;tc=<token>`` for ``rr.record_route(msg, params)`` when the source is trusted:
+        a keyed hash of the Call-ID and the caller's Contact, so that the callee (trusted
+        or not) may send in-dialog requests back to that Contact, and nowhere else. Empty
+        for untrusted sources, whose Contact is theirs to choose."""
+        if not self.allow_trusted(msg):
+            return ""
+        try:
+            contacts = msg.sip.contacts  # type: ignore[union-attr]
+            if not contacts or contacts == "*":
+                return ""
+            hop = next_hop(str(contacts[0].uri))
+        except SipParseError:
+            return ""
+        return f";{TOKEN_PARAM}={self._token(msg.call_id, hop.host, hop.port)}"
+
+    def _token(self, call_id: str, host: str, port: int) -> str:
+        text = f"{call_id}\n{host.lower()}\n{port}".encode("utf-8", "surrogateescape")
+        return hashlib.blake2s(text, key=self._secret, digest_size=10).hexdigest()
+
+    def _signed(self, msg: ScriptMessage, route: SipUri, hop: NextHop) -> bool:
+        token = route.params.get(TOKEN_PARAM)
+        return bool(token) and hmac.compare_digest(
+            token, self._token(msg.call_id, hop.host, hop.port))
+
+    def _requested(self, msg: ScriptMessage) -> tuple[str, list[SipUri]]:
+        """The URI the request asks to be sent to, and our own Route entries before it."""
         if msg.dst_uri:
-            return msg.dst_uri
+            return msg.dst_uri, []
         is_me = self._module.is_me
+        ours = []
         for route in msg.sip.routes:  # type: ignore[union-attr]
             uri = route.uri
             if not (isinstance(uri, SipUri) and is_me(uri.host_ip, uri.port)):
-                return str(uri)
-        return msg.ruri
+                return str(uri), ours
+            ours.append(uri)
+        return msg.ruri, ours
 
 
 class PermissionsModule(Module):
