@@ -148,12 +148,13 @@ def test_the_embedded_default_loads_the_policy_modules():
     assert router.modules["permissions"].config.trusted_groups == [1]
 
 
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_a_strangers_invite_to_a_local_tcp_service_is_refused(
-        start_router, tcp_service, clients, tmp_path: Path) -> None:
+        start_router, tcp_service, clients, tmp_path: Path, transport: str) -> None:
     proxy = start_router()
     service = f"{LOOPBACK}:{tcp_service.getsockname()[1]}"
     uac = sipp_peer(tmp_path, "stranger", "uac_refused.xml", remote=service,
-                    outbound_proxy=proxy.address, local_ip=STRANGER)
+                    outbound_proxy=proxy.address, local_ip=STRANGER, transport=transport)
     result = uac.start().wait()
     assert result.complete, result.report()
     assert [m.status for m in result.received(403)] == [403]
