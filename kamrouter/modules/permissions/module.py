@@ -43,7 +43,9 @@ class PermissionsApi:
 
     def __init__(self, module: PermissionsModule) -> None:
         self._module = module
-        self._secret = module.config.record_route_secret.encode() or os.urandom(32)
+        secret = module.config.record_route_secret
+        # blake2s takes keys of up to 32 bytes: a configured secret of any length is hashed.
+        self._secret = hashlib.blake2s(secret.encode()).digest() if secret else os.urandom(32)
         self._table = module.table
         self._trusted = tuple(module.config.trusted_groups)
         self._destinations = tuple(module.config.destination_groups)
