@@ -86,3 +86,54 @@ def test_file_edits_keep_comments_and_other_records(tmp_path: Path):
     append_to_file(path, make_entry(2, "198.51.100.0/24", tag="new"))
     assert remove_from_file(path, make_entry(2, "192.0.2.1", port=5060).key()) == 1
     assert path.read_text() == "# carriers\n2 10.0.0.0 8\n2 198.51.100.0 24 0 new\n"
+
+
+# -- the relay policy's checks, in process ---------------------------------------------------
+
+#: The address the Route entries of these requests name as "this router".
+US = "127.0.0.1:5999"
+
+
+def _policy_api(secret: str):
+    """The permissions API of a router (not running) that takes US for itself."""
+    from kamrouter.core.router import Router
+    from kamrouter.core.settings import Settings
+    from kamrouter.net import Endpoint
+
+    settings = Settings()
+    settings.core.listen = ["udp:127.0.0.1:0"]
+    settings.modules["permissions"] = {"record_route_secret": secret}
+    router = Router(settings)
+    router.transports.close()
+    router.proxy.identity.add(Endpoint("udp", "127.0.0.1", 5999))
+    return router.modules["permissions"].api()
+
+
+def _request(source: str, ruri: str, *, route: str = "", contact: str = ""):
+    from kamrouter.net import Endpoint
+    from kamrouter.script.message import ScriptMessage
+    from kamrouter.sip import parse
+
+    text = (f"INVITE {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {source}:5060;branch=z9hG4bK1\r\n"
+            f"From: <sip:a@{source}>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: dialog-1\r\n"
+            f"CSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+            + (f"Route: {route}\r\n" if route else "")
+            + (f"Contact: {contact}\r\n" if contact else "") + "Content-Length: 0\r\n\r\n")
+    return ScriptMessage(parse(text.encode()), Endpoint("udp", source, 5060), None)
+
+
+def test_a_signed_contact_lets_only_requests_to_it_through():
+    api = _policy_api("a secret longer than the 32 bytes a blake2s key may have")
+    invite = _request("127.0.0.1", "sip:callee@192.0.2.5",
+                      contact="<sip:caller@127.0.0.1:5070>")
+    token = api.contact_token(invite)
+    assert token.startswith(";tc=")
+    assert api.contact_token(_request("192.0.2.5", f"sip:x@{US}",
+                                      contact="<sip:caller@127.0.0.1:5070>")) == ""
+    back = _request("192.0.2.5", "sip:caller@127.0.0.1:5070",
+                    route=f"<sip:{US};lr{token}>")
+    assert api.allow_destination(back)
+    elsewhere = _request("192.0.2.5", "sip:caller@127.0.0.1:6379",
+                         route=f"<sip:{US};lr{token}>")
+    assert not api.allow_destination(elsewhere)
+    assert not _policy_api("another secret").allow_destination(back)
