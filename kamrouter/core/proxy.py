@@ -537,7 +537,7 @@ class Proxy:
         return True
 
     def _dispatch_branch(self, inbound: Endpoint | None, branch: Branch, hop: NextHop,
-                         socket: str | None, record_route: bool) -> None:
+                         socket: str | None, record_route: bool | str) -> None:
         """Send now when the next hop's address is known, else after a DNS lookup."""
         known, address = self.router.resolver.cached(hop.host)
         if known:
@@ -584,17 +584,18 @@ class Proxy:
         branch.attrs["dst_uri"] = target.dst_uri or target.uri
 
     async def _resolve_and_send(self, inbound: Endpoint | None, branch: Branch, hop: NextHop,
-                                socket: str | None, record_route: bool) -> None:
+                                socket: str | None, record_route: bool | str) -> None:
         address = await self.router.resolver.resolve(hop.host)
         if branch.pending:
             self._send_branch(inbound, branch, hop, address, socket, record_route)
 
     def _send_branch(self, inbound: Endpoint | None, branch: Branch, hop: NextHop,
-                     address: str | None, socket: str | None, record_route: bool) -> None:
+                     address: str | None, socket: str | None, record_route: bool | str
+                     ) -> None:
         try:
             branch.dest, branch.local = self._stamp_outgoing(
                 branch.request, hop, address, socket, inbound if record_route else None,
-                branch.branch_id)
+                branch.branch_id, record_route if isinstance(record_route, str) else "")
         except SipParseError as exc:
             branch._local_final(exc.status, exc.reason)
             return
@@ -602,7 +603,7 @@ class Proxy:
 
     def _stamp_outgoing(self, req: Request, hop: NextHop, address: str | None,
                         socket: str | None, record_route_from: Endpoint | None,
-                        branch_id: str) -> tuple[Endpoint, Endpoint]:
+                        branch_id: str, rr_params: str = "") -> tuple[Endpoint, Endpoint]:
         """Pick the local socket for the resolved next hop, add Record-Route (when
         ``record_route_from`` is the inbound socket) and our Via; (destination, local).
         Raises SipParseError with the reply (478, 503; 482 when the hop is this router's
@@ -616,19 +617,20 @@ class Proxy:
         if local is None:
             raise SipParseError(503, f"No {hop.proto} socket to reach {dest}")
         if record_route_from is not None:
-            self._add_record_route(req, record_route_from, local)
+            self._add_record_route(req, record_route_from, local, rr_params)
         req.prepend_via(f"SIP/2.0/{local.proto.upper()} "
                         f"{format_hostport(local.host, local.port)};branch={branch_id}")
         return dest, local
 
     @staticmethod
-    def _add_record_route(req: Request, inbound: Endpoint, outbound: Endpoint) -> None:
+    def _add_record_route(req: Request, inbound: Endpoint, outbound: Endpoint,
+                          params: str = "") -> None:
         """One Record-Route, or two when the request changes transport or interface."""
         if inbound == outbound:
-            req.prepend_header("Record-Route", record_route_value(inbound, double=False))
+            req.prepend_header("Record-Route", record_route_value(inbound, False, params))
             return
-        req.prepend_header("Record-Route", record_route_value(inbound, double=True))
-        req.prepend_header("Record-Route", record_route_value(outbound, double=True))
+        req.prepend_header("Record-Route", record_route_value(inbound, True, params))
+        req.prepend_header("Record-Route", record_route_value(outbound, True, params))
 
     def _next_hop(self, req: Request, target: Target) -> NextHop:
         """$du, else the top Route (loose routing; strict routers handled), else the R-URI."""
@@ -675,7 +677,8 @@ class Proxy:
         try:
             dest, local = self._stamp_outgoing(
                 req, hop, address, socket, msg.local if msg.record_route else None,
-                self._stateless_branch(req))
+                self._stateless_branch(req),
+                msg.record_route if isinstance(msg.record_route, str) else "")
         except SipParseError as exc:
             self.send_reply(msg, exc.status, exc.reason)
             return False

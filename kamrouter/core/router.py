@@ -42,6 +42,10 @@ TIMER_TICK = 0.01
 #: The embedded default routing script, used when the config names none.
 DEFAULT_SCRIPT = Path(__file__).resolve().parent.parent / "default" / "routes.py"
 
+#: Always loaded, with or without a section: the relay policy every shipped script applies
+#: (trusted sources, the destination allow list, per-source rate limits).
+POLICY_MODULES = ("permissions", "pike")
+
 
 def tune_garbage_collector() -> None:
     """Make the cyclic GC cheap on the hot path.
@@ -131,7 +135,8 @@ class Router:
         """Load the wanted modules; the problems of all of them, and the names of those that
         failed to load."""
         available = available_modules()
-        wanted = list(dict.fromkeys([*self.settings.modules, *self.settings.core.load_modules]))
+        wanted = list(dict.fromkeys([*POLICY_MODULES, *self.settings.modules,
+                                     *self.settings.core.load_modules]))
         if self.settings.routing.mode == "api" and "api" not in wanted:
             wanted.append("api")
         problems: list[str] = []

@@ -107,8 +107,9 @@ class Sipp:
                  transport: Transport = "udp", calls: int = 1, rate: float | None = None,
                  pause_ms: int = 0, lost_percent: float = 0, timeout_s: float = 20,
                  trace_messages: bool = False, trace_rtt: bool = False,
-                 extra_args: tuple[str, ...] = ()) -> None:
+                 extra_args: tuple[str, ...] = (), local_ip: str = LOOPBACK) -> None:
         self.name = name
+        self.local_ip = local_ip
         self.calls = calls
         self.port = port
         self.transport = transport
@@ -120,7 +121,7 @@ class Sipp:
         scenario_path = Path(scenario) if "/" in scenario else SCENARIO_DIR / scenario
         if not scenario_path.is_file():
             raise FileNotFoundError(f"sipp scenario not found: {scenario_path}")
-        argv = [sipp_binary(), "-sf", str(scenario_path), "-i", LOOPBACK, "-p", str(port),
+        argv = [sipp_binary(), "-sf", str(scenario_path), "-i", local_ip, "-p", str(port),
                 "-t", "t1" if transport == "tcp" else "u1",
                 "-m", str(calls), "-d", str(pause_ms), "-nostdin",
                 "-buff_size", str(SOCKET_BUFFER),
@@ -149,7 +150,7 @@ class Sipp:
 
     @property
     def address(self) -> str:
-        return f"{LOOPBACK}:{self.port}"
+        return f"{self.local_ip}:{self.port}"
 
     @property
     def pid(self) -> int | None:
