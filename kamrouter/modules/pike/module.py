@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kamrouter.config import Range, range_problems
 from kamrouter.modules.base import Module, RouterServices
 from kamrouter.modules.permissions.address import parse_ip
 from kamrouter.modules.pike.table import OK, PikeTable
@@ -28,12 +29,14 @@ class PikeConfig:
     max_sources: int = 65536
 
     def validate(self) -> list[str]:
-        ranges = {"sampling_time_unit": (1, 3600), "reqs_density_per_unit": (1, 1_000_000),
-                  "remove_latency": (1, 86400), "ban_time": (0, 30 * 86400),
-                  "max_sources": (16, 10_000_000)}
-        return [f"{key}: must be between {low} and {high}, got {getattr(self, key)}"
-                for key, (low, high) in ranges.items()
-                if not low <= getattr(self, key) <= high]
+        return range_problems(self, PIKE_RANGES)
+
+
+PIKE_RANGES = {
+    "sampling_time_unit": Range(1, 3600, "s"), "reqs_density_per_unit": Range(1, 1_000_000),
+    "remove_latency": Range(1, 86400, "s"), "ban_time": Range(1, 30 * 86400, "s", off=0),
+    "max_sources": Range(16, 10_000_000),
+}
 
 
 class PikeApi:
