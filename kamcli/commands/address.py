@@ -31,8 +31,12 @@ def entry_rows(ctx: Context, mode: str) -> list[dict[str, Any]]:
     rows = []
     for kind in DUMPS if mode == "all" else (mode,):
         method, address_key, row_kind = DUMPS[kind]
-        for record in ctx.rpc(method) or []:
-            item = record.get("item") or {}
+        result = ctx.rpc(method)
+        # Kamailio answers domainDump with one object (its keys repeated), not a list.
+        for record in result if isinstance(result, list) else [result]:
+            if not isinstance(record, dict) or "item" not in record:
+                continue
+            item = record["item"] or {}
             ip = item.get(address_key, "")
             rows.append({"group": record.get("group"), "address": ip,
                          "mask": item.get("mask", 128 if ":" in ip else 32)

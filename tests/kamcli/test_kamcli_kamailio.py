@@ -89,3 +89,16 @@ def test_sipcheck_plugin_with_kamailio(kamailio_socket: str) -> None:
     done = kamcli(kamailio_socket, "-o", "json", "sipcheck", "-c", "1")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["probes"][0]["status"] == 200
+
+
+def test_address_and_pike_commands_read_kamailio(kamailio_socket: str) -> None:
+    """kamcli address/pike speak Kamailio's permissions.* and pike.list shapes."""
+    listed = kamcli(kamailio_socket, "-o", "json", "address", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert [(r["group"], r["address"], r["mask"], r["port"], r["tag"], r["kind"])
+            for r in json.loads(listed.stdout)] == [
+        (1, "127.0.0.1", 32, 0, "lab", "address"), (2, "192.0.2.0", 24, 5060, "carriers",
+                                                    "subnet")]
+    assert kamcli(kamailio_socket, "address", "reload").stderr.strip() == "Reload OK"
+    pike = kamcli(kamailio_socket, "-o", "json", "pike", "list", "--all")
+    assert pike.returncode == 0 and json.loads(pike.stdout) == [], pike.stderr
