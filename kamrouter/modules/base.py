@@ -3,7 +3,8 @@
 A module is one package ``kamrouter/modules/<name>/`` exposing a :class:`Module` subclass,
 registered under the ``kamrouter.modules`` entry-point group in ``pyproject.toml`` (so a
 third-party package adds a module the same way). A module is loaded when its config section
-is present, or when ``core.load_modules`` names it. It declares:
+is present, or when ``core.load_modules`` names it; the relay policy's modules
+(``kamrouter.core.router.POLICY_MODULES``) always are. It declares:
 
 - ``name`` and ``Config``: its config section (a dataclass; every field has a default). A
   module configured as an array of tables (``[[htable]]``) sets ``config_is_list = True`` and
