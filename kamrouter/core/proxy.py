@@ -205,7 +205,7 @@ class Proxy:
                 self.drop_replies.value += 1
                 return
         if not self.tm.receive_reply(reply):
-            self.forward_reply_stateless(reply)
+            self.forward_reply_stateless(reply, source)
 
     # == loop detection (RFC 3261 §16.3 step 4) ================================================
     @staticmethod
@@ -426,11 +426,13 @@ class Proxy:
         if counter is not None:
             counter.value += 1
 
-    def forward_reply_stateless(self, reply: Response) -> None:
-        """A reply with no transaction: pop our Via and send it to the next one (§16.11)."""
+    def forward_reply_stateless(self, reply: Response, source: Endpoint) -> None:
+        """A reply with no transaction: pop our Via and send it to the next one (§16.11),
+        if the router's stray-reply checks (the relay policy) let it go there."""
         vias = reply.vias
         top = vias[0]
-        if len(vias) < 2 or not self.identity.is_me(top.host, top.port):
+        if (len(vias) < 2 or not self.identity.is_me(top.host, top.port)
+                or not all(check(reply, source) for check in self.router.stray_reply_checks)):
             self.drop_replies.value += 1
             return
         nxt = vias[1]

@@ -107,6 +107,8 @@ class Router:
         self.tm = self.proxy.tm
         self.modules: dict[str, Module] = {}
         self._transaction_end: list[Callable[[Transaction], None]] = []
+        #: Checks a reply without a transaction must pass to be forwarded statelessly.
+        self.stray_reply_checks: list[Callable[[Response, Endpoint], bool]] = []
         # Every problem at once: modules' and the script's (which loads even when a module
         # failed, a stand-in taking that module's API).
         problems, failed = self._load_modules()
@@ -234,6 +236,11 @@ class Router:
         """Call ``callback(txn)`` when a transaction is freed (``txn.final_status`` tells how
         it ended, 0 if never answered); for modules that keep per-call state."""
         self._transaction_end.append(callback)
+
+    def check_stray_replies(self, check: Callable[[Response, Endpoint], bool]) -> None:
+        """Forward a reply that matches no transaction only if ``check(reply, source)``
+        (as every other check) is true; else it is dropped (``core:drop_replies``)."""
+        self.stray_reply_checks.append(check)
 
     def transaction_terminated(self, txn: Transaction) -> None:
         for callback in self._transaction_end:

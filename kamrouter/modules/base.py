@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import trio
 
     from kamrouter.core.settings import Settings
+    from kamrouter.net import Endpoint
     from kamrouter.net import OwnEndpoints
     from kamrouter.sip import Response
     from kamrouter.tm import Transaction
@@ -60,6 +61,9 @@ class RouterServices(Protocol):
 
     def on_transaction_end(self, callback: Callable[[Transaction], None]) -> None:
         """Call ``callback(txn)`` whenever a transaction is freed."""
+
+    def check_stray_replies(self, check: Callable[[Response, Endpoint], bool]) -> None:
+        """Forward a reply without a transaction only if ``check(reply, source)`` is true."""
 
     def module(self, name: str) -> Module:
         """Another loaded module, by name (raises KeyError when it is not loaded)."""

@@ -19,6 +19,7 @@ from kamrouter.core.settings import Settings
 from support.ports import LOOPBACK, free_port
 from support.proxy import ProxyProcess, kamrouter_proxy
 from support.sipp import Sipp
+from support.wait import wait_until
 
 STRANGER = "127.0.0.2"
 REFUSED = "SIP/2.0 403 Relaying Forbidden: destination not allowed"
@@ -193,6 +194,37 @@ def test_other_ways_of_asking_for_the_same_destination_are_refused(
     stranger.send("OPTIONS", f"sip:{us}")  # the router itself may be asked
     assert stranger.final_reply() == "SIP/2.0 200 OK"
     assert nothing_connected(tcp_service)
+
+
+def forged_reply(router: str, service: str) -> bytes:
+    """A 200 that no transaction knows, whose next Via names ``service`` over TCP."""
+    body = "FLUSHALL\r\n"
+    return (f"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP {router};branch=z9hG4bKforged\r\n"
+            f"Via: SIP/2.0/TCP {service};branch=z9hG4bKvictim\r\n"
+            f"From: <sip:a@{LOOPBACK}>;tag=1\r\nTo: <sip:b@{LOOPBACK}>;tag=2\r\n"
+            f"Call-ID: forged-reply\r\nCSeq: 1 INVITE\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n{body}").encode()
+
+
+def test_a_strangers_forged_reply_is_not_forwarded_to_a_local_service(
+        start_router, tcp_service, clients) -> None:
+    proxy = start_router()
+    service = f"{LOOPBACK}:{tcp_service.getsockname()[1]}"
+    stranger = clients(STRANGER, proxy.port)
+    stranger.sock.sendto(forged_reply(proxy.address, service), stranger.router)
+    wait_until(lambda: kamcli_json(proxy, "stats", "core:drop_replies")[
+        "core:drop_replies"] == 1, "the forged reply dropped")
+    assert kamcli_json(proxy, "stats", "permissions:reply_denied") == {
+        "permissions:reply_denied": 1}
+    assert nothing_connected(tcp_service)
+    # From the trusted source the same reply is forwarded statelessly, as before.
+    insider = clients(LOOPBACK, proxy.port)
+    insider.sock.sendto(forged_reply(proxy.address, service), insider.router)
+    tcp_service.settimeout(10)
+    connection, _ = tcp_service.accept()
+    with connection:
+        connection.settimeout(10)
+        assert connection.recv(65535).startswith(b"SIP/2.0 200 OK")
 
 
 def test_an_allow_listed_destination_works_from_a_stranger(start_router, tmp_path: Path

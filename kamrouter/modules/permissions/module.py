@@ -22,7 +22,9 @@ from kamrouter.modules.permissions.rpc import PermissionsRpc
 from kamrouter.sip import SipParseError, SipUri
 
 if TYPE_CHECKING:
+    from kamrouter.net import Endpoint
     from kamrouter.script.message import ScriptMessage
+    from kamrouter.sip import Response
 
 log = logging.getLogger("kamrouter.permissions")
 
@@ -155,15 +157,35 @@ class PermissionsModule(Module):
         self.is_me = identity.is_me if identity is not None else (lambda host, port: False)
         stats = router.stats
         self.relay_denied = stats.counter("permissions", "relay_denied")
+        self.reply_denied = stats.counter("permissions", "reply_denied")
         for kind in ("address", "subnet", "domain"):
             stats.gauge("permissions", f"{kind}_entries",
                         lambda kind=kind: len(self.table.of_kind(kind)))
         self._file_lock = trio.Lock()
         self._api = PermissionsApi(self)
+        check_stray_replies = getattr(router, "check_stray_replies", None)
+        if check_stray_replies is not None:
+            check_stray_replies(self.allow_stray_reply)
         PermissionsRpc(self).register(router.rpc)
 
     def api(self) -> PermissionsApi:
         return self._api
+
+    def allow_stray_reply(self, reply: Response, source: Endpoint) -> bool:
+        """A reply without a transaction is forwarded to its next Via only when it comes
+        from a trusted source or goes to an allowed destination: else a forged reply
+        would carry a stranger's bytes to any host and port (a local service included).
+        Refusals are counted in ``permissions:reply_denied``."""
+        table, config = self.table, self.config
+        if table.find(source.host, source.port, source.proto,
+                      tuple(config.trusted_groups)) is not None:
+            return True
+        nxt = reply.vias[1]
+        if table.find((nxt.received or nxt.host).strip("[]"), nxt.rport or nxt.port or 5060,
+                      nxt.transport.lower(), tuple(config.destination_groups)) is not None:
+            return True
+        self.reply_denied.value += 1
+        return False
 
     def config_entries(self) -> list[AddressEntry]:
         return [item.entry() for item in self.config.address]
