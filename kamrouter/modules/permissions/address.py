@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -165,8 +166,8 @@ def _matches(entry: AddressEntry, port: int, proto: str,
             and (entry.proto == "any" or entry.proto == proto))
 
 
-def _first(entries, port: int, proto: str, groups: tuple[int, ...] | None
-           ) -> AddressEntry | None:
+def _first(entries: Iterable[AddressEntry], port: int, proto: str,
+           groups: tuple[int, ...] | None) -> AddressEntry | None:
     for entry in entries:
         if _matches(entry, port, proto, groups):
             return entry
