@@ -19,6 +19,7 @@ from kamrouter.core.addressing import (Identity, NextHop, format_hostport, next_
 from kamrouter.guard import HOOK_ERRORS, InputGuard
 from kamrouter.net import Endpoint
 from kamrouter.script.message import ScriptMessage, Target
+from kamrouter.script.watch import HookTimer
 from kamrouter.sip import (Request, Response, SipLimitError, SipParseError, SipUri, make_request,
                            make_response, parse, wire_bytes)
 from kamrouter.tm import MAGIC_COOKIE, Branch, Transaction, TransactionLayer
@@ -66,6 +67,8 @@ class Proxy:
         self.sl_acks = counter("sl", "received_ACKs")
         self.script_errors = counter("core", "script_errors")
         self.guard = InputGuard(router.stats)
+        self.hooks = HookTimer(router.settings.routing.slow_hook_ms,
+                               counter("core", "script_slow_hooks"))
         self._loop_marker = self.tm.branch_prefix.encode()
         #: Calls with a request being routed in a task, and their requests waiting behind it.
         self._async_calls: dict[str, deque[tuple[ScriptMessage, Awaitable[Any] | None]]] = {}
@@ -200,7 +203,7 @@ class Proxy:
                 self.drop_replies.value += 1
                 return
         if not self.tm.receive_reply(reply):
-            self.forward_reply_stateless(reply)
+            self.forward_reply_stateless(reply, source)
 
     # == loop detection (RFC 3261 §16.3 step 4) ================================================
     @staticmethod
@@ -232,7 +235,7 @@ class Proxy:
             self._route_in_task(msg, None)
             return
         try:
-            pending = script.request_route(msg)
+            pending = self.hooks.call(script.request_route, msg)
         except HOOK_ERRORS as exc:  # operator code
             self._route_failed(msg, exc)
             return
@@ -302,7 +305,7 @@ class Proxy:
     def _call_hook(self, hook: Callable[..., Any], msg: ScriptMessage) -> Any:
         """Run a synchronous hook (reply/branch routes must not await)."""
         try:
-            return hook(msg)
+            return self.hooks.call(hook, msg)
         except HOOK_ERRORS:  # operator code
             self.script_errors.value += 1
             log.exception("routing script raised in %s for %r", msg.route, msg)
@@ -421,11 +424,13 @@ class Proxy:
         if counter is not None:
             counter.value += 1
 
-    def forward_reply_stateless(self, reply: Response) -> None:
-        """A reply with no transaction: pop our Via and send it to the next one (§16.11)."""
+    def forward_reply_stateless(self, reply: Response, source: Endpoint) -> None:
+        """A reply with no transaction: pop our Via and send it to the next one (§16.11),
+        if the router's stray-reply checks (the relay policy) let it go there."""
         vias = reply.vias
         top = vias[0]
-        if len(vias) < 2 or not self.identity.is_me(top.host, top.port):
+        if (len(vias) < 2 or not self.identity.is_me(top.host, top.port)
+                or not all(check(reply, source) for check in self.router.stray_reply_checks)):
             self.drop_replies.value += 1
             return
         nxt = vias[1]
@@ -532,7 +537,7 @@ class Proxy:
         return True
 
     def _dispatch_branch(self, inbound: Endpoint | None, branch: Branch, hop: NextHop,
-                         socket: str | None, record_route: bool) -> None:
+                         socket: str | None, record_route: bool | str) -> None:
         """Send now when the next hop's address is known, else after a DNS lookup."""
         known, address = self.router.resolver.cached(hop.host)
         if known:
@@ -579,17 +584,18 @@ class Proxy:
         branch.attrs["dst_uri"] = target.dst_uri or target.uri
 
     async def _resolve_and_send(self, inbound: Endpoint | None, branch: Branch, hop: NextHop,
-                                socket: str | None, record_route: bool) -> None:
+                                socket: str | None, record_route: bool | str) -> None:
         address = await self.router.resolver.resolve(hop.host)
         if branch.pending:
             self._send_branch(inbound, branch, hop, address, socket, record_route)
 
     def _send_branch(self, inbound: Endpoint | None, branch: Branch, hop: NextHop,
-                     address: str | None, socket: str | None, record_route: bool) -> None:
+                     address: str | None, socket: str | None, record_route: bool | str
+                     ) -> None:
         try:
             branch.dest, branch.local = self._stamp_outgoing(
                 branch.request, hop, address, socket, inbound if record_route else None,
-                branch.branch_id)
+                branch.branch_id, record_route if isinstance(record_route, str) else "")
         except SipParseError as exc:
             branch._local_final(exc.status, exc.reason)
             return
@@ -597,7 +603,7 @@ class Proxy:
 
     def _stamp_outgoing(self, req: Request, hop: NextHop, address: str | None,
                         socket: str | None, record_route_from: Endpoint | None,
-                        branch_id: str) -> tuple[Endpoint, Endpoint]:
+                        branch_id: str, rr_params: str = "") -> tuple[Endpoint, Endpoint]:
         """Pick the local socket for the resolved next hop, add Record-Route (when
         ``record_route_from`` is the inbound socket) and our Via; (destination, local).
         Raises SipParseError with the reply (478, 503; 482 when the hop is this router's
@@ -611,19 +617,20 @@ class Proxy:
         if local is None:
             raise SipParseError(503, f"No {hop.proto} socket to reach {dest}")
         if record_route_from is not None:
-            self._add_record_route(req, record_route_from, local)
+            self._add_record_route(req, record_route_from, local, rr_params)
         req.prepend_via(f"SIP/2.0/{local.proto.upper()} "
                         f"{format_hostport(local.host, local.port)};branch={branch_id}")
         return dest, local
 
     @staticmethod
-    def _add_record_route(req: Request, inbound: Endpoint, outbound: Endpoint) -> None:
+    def _add_record_route(req: Request, inbound: Endpoint, outbound: Endpoint,
+                          params: str = "") -> None:
         """One Record-Route, or two when the request changes transport or interface."""
         if inbound == outbound:
-            req.prepend_header("Record-Route", record_route_value(inbound, double=False))
+            req.prepend_header("Record-Route", record_route_value(inbound, False, params))
             return
-        req.prepend_header("Record-Route", record_route_value(inbound, double=True))
-        req.prepend_header("Record-Route", record_route_value(outbound, double=True))
+        req.prepend_header("Record-Route", record_route_value(inbound, True, params))
+        req.prepend_header("Record-Route", record_route_value(outbound, True, params))
 
     def _next_hop(self, req: Request, target: Target) -> NextHop:
         """$du, else the top Route (loose routing; strict routers handled), else the R-URI."""
@@ -670,7 +677,8 @@ class Proxy:
         try:
             dest, local = self._stamp_outgoing(
                 req, hop, address, socket, msg.local if msg.record_route else None,
-                self._stateless_branch(req))
+                self._stateless_branch(req),
+                msg.record_route if isinstance(msg.record_route, str) else "")
         except SipParseError as exc:
             self.send_reply(msg, exc.status, exc.reason)
             return False

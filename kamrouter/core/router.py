@@ -42,6 +42,10 @@ TIMER_TICK = 0.01
 #: The embedded default routing script, used when the config names none.
 DEFAULT_SCRIPT = Path(__file__).resolve().parent.parent / "default" / "routes.py"
 
+#: Always loaded, with or without a section: the relay policy every shipped script applies
+#: (trusted sources, the destination allow list, per-source rate limits).
+POLICY_MODULES = ("permissions", "pike")
+
 
 def tune_garbage_collector() -> None:
     """Make the cyclic GC cheap on the hot path.
@@ -103,9 +107,21 @@ class Router:
         self.tm = self.proxy.tm
         self.modules: dict[str, Module] = {}
         self._transaction_end: list[Callable[[Transaction], None]] = []
-        self._load_modules()
-        set_apis({**builtin_apis(self.proxy), **self._module_apis()})
-        self.script: Script = load_script(script_path(settings))
+        #: Checks a reply without a transaction must pass to be forwarded statelessly.
+        self.stray_reply_checks: list[Callable[[Response, Endpoint], bool]] = []
+        # Every problem at once: modules' and the script's (which loads even when a module
+        # failed, a stand-in taking that module's API).
+        problems, failed = self._load_modules()
+        set_apis({**builtin_apis(self.proxy), **self._module_apis(),
+                  **{name: object() for name in failed}})
+        try:
+            self.script: Script = load_script(script_path(settings))
+        except ScriptError as exc:
+            if not problems:
+                raise
+            problems.append(f"routing.script: {exc}")
+        if problems:
+            raise ConfigError(problems)
         self._nursery: trio.Nursery | None = None
         self._wake = trio.Event()
         self.scheduler.on_earlier_deadline = lambda: self._wake.set()
@@ -117,9 +133,12 @@ class Router:
         return self.transports.sockets
 
     # -- modules ---------------------------------------------------------------------------
-    def _load_modules(self) -> None:
+    def _load_modules(self) -> tuple[list[str], list[str]]:
+        """Load the wanted modules; the problems of all of them, and the names of those that
+        failed to load."""
         available = available_modules()
-        wanted = list(dict.fromkeys([*self.settings.modules, *self.settings.core.load_modules]))
+        wanted = list(dict.fromkeys([*POLICY_MODULES, *self.settings.modules,
+                                     *self.settings.core.load_modules]))
         if self.settings.routing.mode == "api" and "api" not in wanted:
             wanted.append("api")
         problems: list[str] = []
@@ -131,12 +150,22 @@ class Router:
                 continue
             cls: type[Module] = entry.load()
             raw = self.settings.modules.get(name, [] if cls.config_is_list else {})
+            before = len(problems)
             config = self._module_config(cls, name, raw, problems)
-            if problems:
+            # Built even with config problems, so that its files (list files, tables) are
+            # checked in the same run; kept only without problems.
+            try:
+                module = cls(self, config)
+            except ConfigError as exc:  # e.g. a list file with bad lines
+                problems.extend(exc.problems)
                 continue
-            self.modules[name] = cls(self, config)
-        if problems:
-            raise ConfigError(problems)
+            except Exception:
+                if len(problems) == before:
+                    raise
+                continue  # a consequence of the config problems already reported
+            if len(problems) == before:
+                self.modules[name] = module
+        return list(dict.fromkeys(problems)), [name for name in wanted if name not in self.modules]
 
     @staticmethod
     def _module_config(cls: type[Module], name: str, raw: Any, problems: list[str]) -> Any:
@@ -146,8 +175,12 @@ class Router:
             if not isinstance(raw, list):
                 problems.append(f"{name}: expected an array of tables [[{name}]]")
                 return []
-            return [build_section(cls.Config, item, f"{name}[{i}]", problems)
-                    for i, item in enumerate(raw)]
+            configs = [build_section(cls.Config, item, f"{name}[{i}]", problems)
+                       for i, item in enumerate(raw)]
+            validate_all = getattr(cls.Config, "validate_all", None)
+            if validate_all is not None:  # e.g. two [[htable]] with one name
+                problems.extend(validate_all(configs))
+            return configs
         if not isinstance(raw, dict):
             problems.append(f"{name}: expected a table [{name}]")
             return None
@@ -176,7 +209,8 @@ class Router:
         if handler is None:
             return
         try:
-            result = handler(event, data) if handler is self.script.event_hook else handler(data)
+            args = (event, data) if handler is self.script.event_hook else (data,)
+            result = self.proxy.hooks.call(handler, *args)
             if isinstance(result, Awaitable) and self._nursery is not None:
                 self._nursery.start_soon(self._await_event, event, result)
         except HOOK_ERRORS:  # operator code
@@ -202,6 +236,11 @@ class Router:
         """Call ``callback(txn)`` when a transaction is freed (``txn.final_status`` tells how
         it ended, 0 if never answered); for modules that keep per-call state."""
         self._transaction_end.append(callback)
+
+    def check_stray_replies(self, check: Callable[[Response, Endpoint], bool]) -> None:
+        """Forward a reply that matches no transaction only if ``check(reply, source)``
+        (as every other check) is true; else it is dropped (``core:drop_replies``)."""
+        self.stray_reply_checks.append(check)
 
     def transaction_terminated(self, txn: Transaction) -> None:
         for callback in self._transaction_end:

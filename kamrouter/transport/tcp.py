@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import trio
 
+from kamrouter.config import Range, range_problems
 from kamrouter.guard import InputGuard
 from kamrouter.net import Endpoint
 from kamrouter.sip import Request, SipParseError, StreamFramer, make_response
@@ -52,20 +53,11 @@ class TcpConfig:
     msg_read_timeout: float = 20.0
 
     def validate(self) -> list[str]:
-        problems = []
-        if self.connection_lifetime < 1:
-            problems.append("connection_lifetime: must be at least 1 second")
-        if self.max_connections < 1:
-            problems.append("max_connections: must be at least 1")
-        if not 1 <= self.max_connections_per_ip <= 65535:
-            problems.append(f"max_connections_per_ip: must be between 1 and 65535, got "
-                            f"{self.max_connections_per_ip}")
-        if self.connect_timeout <= 0:
-            problems.append("connect_timeout: must be more than 0 seconds")
-        if not 0.1 <= self.msg_read_timeout <= 3600:
-            problems.append(f"msg_read_timeout: must be between 0.1 and 3600 seconds, got "
-                            f"{self.msg_read_timeout}")
-        return problems
+        return range_problems(self, {"connection_lifetime": Range(1, 86400, "s"),
+                                     "max_connections": Range(1, 1_000_000),
+                                     "max_connections_per_ip": Range(1, 65535),
+                                     "connect_timeout": Range(0.01, 300, "s"),
+                                     "msg_read_timeout": Range(0.1, 3600, "s")})
 
 
 def framing_error_reply(exc: SipParseError) -> bytes | None:
