@@ -52,7 +52,9 @@ def route_to(peer: Sipp | str, **fields: Any) -> dict[str, Any]:
 
 
 def api_mode(**api: Any) -> dict[str, dict[str, Any]]:
-    return {"routing": {"mode": "api"}, "api": api}
+    # A controller on a loaded machine may take longer than the 2 s default to answer: these
+    # tests are about routing, not about the timeout (unless they set one).
+    return {"routing": {"mode": "api"}, "api": {"timeout": 10.0, **api}}
 
 
 @pytest.fixture
