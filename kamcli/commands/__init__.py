@@ -6,9 +6,11 @@ keeps heavy imports (rich, httpx, prompt_toolkit, yaml) inside its functions.
 
 BUILTIN_COMMANDS: dict[str, str] = {
     "completion": "kamcli.commands.completion:completion",
+    "dialplan": "kamcli.commands.dialplan:cli",
     "dispatcher": "kamcli.commands.dispatcher:cli",
     "htable": "kamcli.commands.htable:cli",
     "moni": "kamcli.commands.moni:moni",
+    "mtree": "kamcli.commands.mtree:cli",
     "plugins": "kamcli.commands.plugins:plugins",
     "ps": "kamcli.commands.core:ps",
     "rpc": "kamcli.commands.rpc:rpc",
