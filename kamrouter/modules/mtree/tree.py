@@ -36,7 +36,7 @@ class TreeError(ValueError):
 class PrefixTree:
     """One named tree; :meth:`add` while loading, then only read (reload builds a new one)."""
 
-    __slots__ = ("name", "type", "char_list", "duplicates", "items", "_lengths", "_values",
+    __slots__ = ("name", "type", "char_list", "duplicates", "items", "_lengths", "_upto", "_values",
                  "_invalid", "reload_count", "reload_time", "_memsize")
 
     def __init__(self, name: str, type: int = STRING, char_list: str = "0123456789",
@@ -48,6 +48,8 @@ class PrefixTree:
         self.items: dict[str, Stored] = {}
         #: Lengths present, longest first (what a lookup walks).
         self._lengths: tuple[int, ...] = ()
+        #: ``_upto[n]``: the lengths present that are <= n, longest first (n up to the longest).
+        self._upto: list[tuple[int, ...]] = [()]
         self._values: dict[Value, Value] = {}
         self._invalid = re.compile("[^" + re.escape(char_list) + "]")
         self.reload_count = 0
@@ -94,43 +96,46 @@ class PrefixTree:
     def finish(self) -> PrefixTree:
         """Done loading: index the lengths and drop what only loading needed."""
         self._lengths = tuple(sorted({len(prefix) for prefix in self.items}, reverse=True))
+        longest = self._lengths[0] if self._lengths else 0
+        self._upto = [tuple(n for n in self._lengths if n <= size) for size in range(longest + 1)]
         self._values = {}
         return self
 
     # -- matching -----------------------------------------------------------------------------
+    def _candidates(self, key: str) -> tuple[int, ...]:
+        upto = self._upto
+        size = len(key)
+        return upto[size] if size < len(upto) else upto[-1]
+
     def _valid(self, key: str) -> bool:
-        longest = self._lengths[0] if self._lengths else 0
-        return self._invalid.search(key, 0, longest) is None
+        return self._invalid.search(key, 0, len(self._upto) - 1) is None
 
     def longest(self, key: str) -> tuple[str, Value] | None:
         """The longest prefix of ``key`` in the tree and its (newest) value (mode 0)."""
-        items = self.items
-        size = len(key)
-        for length in self._lengths:
-            if length <= size:
-                value = items.get(key[:length])
-                if value is not None:
-                    if not self._valid(key):
-                        return None
-                    return key[:length], value[0] if type(value) is tuple else value
+        get = self.items.get
+        for length in self._candidates(key):
+            prefix = key[:length]
+            value = get(prefix)
+            if value is not None:
+                if not self._valid(key):
+                    return None
+                return prefix, value[0] if type(value) is tuple else value
         return None
 
     def all(self, key: str) -> list[tuple[str, Value]]:
         """Every matching prefix and value, longest prefix first, newest value first (mode 2)."""
         if not self._valid(key):
             return []
-        items = self.items
-        size = len(key)
+        get = self.items.get
         found: list[tuple[str, Value]] = []
-        for length in self._lengths:
-            if length <= size:
-                value = items.get(key[:length])
-                if value is not None:
-                    prefix = key[:length]
-                    if type(value) is tuple:
-                        found.extend((prefix, one) for one in value)
-                    else:
-                        found.append((prefix, value))
+        for length in self._candidates(key):
+            prefix = key[:length]
+            value = get(prefix)
+            if value is not None:
+                if type(value) is tuple:
+                    found.extend((prefix, one) for one in value)
+                else:
+                    found.append((prefix, value))
         return found
 
     # -- listing ------------------------------------------------------------------------------
