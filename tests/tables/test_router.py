@@ -117,11 +117,12 @@ def test_calls_routed_by_dialplan_and_mtree(tmp_path: Path) -> None:
     try:
         berlin.wait_listening()
         germany.wait_listening()
-        nowhere = f"127.0.0.1:{free_port()}"  # the R-URI's host: the mtree chooses the hop
-        call(router, workdir, "0301234567", "uac.xml", nowhere)    # national -> +4930 -> berlin
-        call(router, workdir, "004940123456", "uac.xml", nowhere)  # international -> +49
-        call(router, workdir, "+4990012345", str(FORBIDDEN), nowhere)  # dialplan 2 refuses
-        call(router, workdir, "+33123456789", str(not_found), nowhere)  # no prefix: 404
+        # Calls addressed to the proxy itself, as in the README: the mtree chooses the hop.
+        proxy = router.address
+        call(router, workdir, "0301234567", "uac.xml", proxy)    # national -> +4930 -> berlin
+        call(router, workdir, "004940123456", "uac.xml", proxy)  # international -> +49
+        call(router, workdir, "+4990012345", str(FORBIDDEN), proxy)  # dialplan 2 refuses
+        call(router, workdir, "+33123456789", str(not_found), proxy)  # no prefix: 404
         invites = {}
         for uas in (berlin, germany):
             result = uas.wait()
