@@ -7,7 +7,9 @@ Writes a CSV of random digit prefixes (4-12 digits, 50 distinct next hops, as a 
 table would have) to a temporary file, loads it as the module does (``load_file``), then
 matches random 11-digit numbers (mode 0 and mode 2). Memory is the process's RSS growth
 over the load (and, with --tracemalloc, Python's own count of what the tree holds; it slows
-the load down several times). Runs in-process: nothing is sent anywhere.
+the load down several times). ``--compare-trie`` also builds the obvious alternative, a
+trie with a dict per node, from the same prefixes and reports its memory. Runs in-process:
+nothing is sent anywhere.
 """
 from __future__ import annotations
 
@@ -40,7 +42,23 @@ def write_table(path: Path, count: int, rng: random.Random) -> None:
                 f.write(f"{prefix},{rng.choice(hops)}\n")
 
 
-def best_rate(func, keys: list[str], repeat: int = 3) -> float:
+def dict_trie_bytes(tree: PrefixTree) -> int:
+    """RSS growth of a dict-per-node trie holding the same prefixes and values."""
+    gc.collect()
+    before = rss_bytes()
+    root: dict = {}
+    for prefix, value in tree.items.items():
+        node = root
+        for ch in prefix:
+            node = node.setdefault(ch, {})
+        node[None] = value
+    gc.collect()
+    grown = rss_bytes() - before
+    del root
+    return grown
+
+
+def best_rate(func, keys: list[str], repeat: int = 5) -> float:
     best = 0.0
     for _ in range(repeat):
         start = time.perf_counter()
@@ -55,6 +73,8 @@ def main() -> None:
     parser.add_argument("--prefixes", type=int, default=1_000_000)
     parser.add_argument("--matches", type=int, default=200_000, help="keys per timing run")
     parser.add_argument("--tracemalloc", action="store_true")
+    parser.add_argument("--compare-trie", action="store_true",
+                        help="also measure a dict-per-node trie of the same prefixes")
     args = parser.parse_args()
     rng = random.Random(16)
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,6 +109,10 @@ def main() -> None:
           + (f"; tracemalloc {traced / 2**20:.0f} MiB" if traced is not None else ""))
     print(f"match, mode 0       {mode0:,.0f}/s ({1e6 / mode0:.2f} us each, {hits / len(keys):.0%} hit)")
     print(f"match, mode 2       {mode2:,.0f}/s ({1e6 / mode2:.2f} us each)")
+    if args.compare_trie:
+        trie = dict_trie_bytes(tree)
+        print(f"dict-per-node trie  RSS +{trie / 2**20:.0f} MiB ({trie / len(tree.items):.0f} "
+              "bytes/prefix)")
 
 
 if __name__ == "__main__":
