@@ -2,9 +2,11 @@
 
 A tree name given to list/summary/reload selects every tree whose name starts with it
 (Kamailio compares that way); ``.`` means all. ``mtree.match tree prefix mode`` answers
-``{"PREFIX": "4930", "TVALUE": "berlin"}`` for mode 0; for mode 2 it answers the list of
-every matching prefix's ``{"PREFIX", "TVALUE"}``, longest first (Kamailio over jsonrpcs
-keeps only its last one).
+``{"PREFIX": "4930", "TVALUE": "berlin"}`` for mode 0, PREFIX being the prefix that matched
+(Kamailio 5.6 puts the input as far as its tree walk went there, e.g. "4931" for 49's
+value); for mode 2 it answers the list of every matching prefix's ``{"PREFIX", "TVALUE"}``,
+longest first (Kamailio over jsonrpcs keeps only its last one). Checked against Kamailio
+in tests/tables/test_kamailio_parity.py.
 """
 from __future__ import annotations
 
