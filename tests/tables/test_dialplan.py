@@ -221,3 +221,15 @@ async def test_reload_is_rate_limited_like_kamailio(tmp_path: Path) -> None:
 def test_columns_are_kamailios() -> None:
     assert COLUMNS == ("dpid", "pr", "match_op", "match_exp", "match_len", "subst_exp",
                        "repl_exp", "attrs")
+
+
+def test_translated_uris_are_checked_before_they_are_set(tmp_path: Path) -> None:
+    dp = dialplan_on(tmp_path, rules=[
+        {"dpid": 1, "match_op": 0, "match_exp": "x", "repl_exp": "not a uri", "attrs": "bad"},
+        {"dpid": 2, "match_op": 0, "match_exp": "bob", "repl_exp": "sip:carol@example.org"}])
+    msg = make_msg(ruri="sip:x@example.net")
+    assert not dp.api.dp_translate(msg, 1, "$rU", "$ru")
+    assert not dp.api.dp_translate(msg, 1, "$rU", "$rU")  # "not a uri" is no user part
+    assert msg.ruri == "sip:x@example.net"
+    bob = make_msg()
+    assert dp.api.dp_translate(bob, "2", "$rU", "$du") and bob.dst_uri == "sip:carol@example.org"

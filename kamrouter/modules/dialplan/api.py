@@ -77,9 +77,9 @@ def write_var(msg: Any, spec: str, value: str) -> None:
     if spec in _RURI_USER:
         msg.ruri = with_user(msg.ruri, value)
     elif spec in _RURI:
-        msg.ruri = value
+        msg.ruri = _checked(value)
     elif spec == "$du":
-        msg.dst_uri = value
+        msg.dst_uri = _checked(value)
     else:
         var = _VAR.fullmatch(spec)
         if var is None:
@@ -111,6 +111,8 @@ class DialplanApi:
     def translate(self, dpid: int, value: str, msg: Any = None) -> Translation | None:
         """``value`` translated by dialplan ``dpid``: output and attrs, or None when the
         dialplan does not exist or no rule matches."""
+        if isinstance(dpid, str) and dpid.strip().isdigit():
+            dpid = int(dpid)  # Kamailio takes "1" as well as 1
         plan = self._current().get(dpid)
         result = None
         if plan is not None and value:
