@@ -104,6 +104,10 @@ class DialplanApi:
         self._attrs_var = attrs_var
         self._stats = stats
 
+    @property
+    def max_length(self) -> int:
+        return self._max_length
+
     def has(self, dpid: int) -> bool:
         """True when dialplan ``dpid`` has rules (Kamailio's -2 is its absence)."""
         return self._current().get(dpid) is not None

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kamrouter.modules.dialplan.api import DialplanApi
-from kamrouter.modules.dialplan.rules import Dialplans
+from kamrouter.modules.dialplan.rules import Dialplans, translate
 from kamrouter.rpc.registry import MethodRegistry, RpcError
 
 
@@ -32,11 +32,12 @@ class DialplanRpc:
     def translate(self, dpid: int, input: str) -> dict[str, str]:  # noqa: A002 - Kamailio's name
         """Perform dialplan translation: the output of dialplan DPID for INPUT and the
         matching rule's attributes."""
-        if not self._api.has(dpid):
+        plan = self._current().get(dpid)
+        if plan is None:
             raise RpcError(500, "Dialplan ID not matched")
         if not input:
             raise RpcError(500, "Empty input parameter")
-        result = self._api.translate(dpid, input)
+        result = translate(plan, input, self._api.max_length)  # not counted as call traffic
         if result is None:
             raise RpcError(500, "No translation")
         return {"Output": result.output, "Attributes": result.attrs}

@@ -44,7 +44,7 @@ class MtreeModule(Module):
             stats.gauge("mtree", f"{name}-prefixes", lambda name=name: len(self.trees[name].items))
         self.reload_failures = stats.counter("mtree", "reload_failures")
         self._api = MtreeApi(self.trees, tree_stats)
-        MtreeRpc(self.trees, self._api, self.reload).register(router.rpc)
+        MtreeRpc(self.trees, self.reload).register(router.rpc)
 
     def api(self) -> MtreeApi:
         return self._api

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from kamrouter.modules.mtree.api import MtreeApi
 from kamrouter.modules.mtree.tree import PrefixTree
 from kamrouter.rpc.registry import MethodRegistry, RpcError
 
@@ -21,10 +20,9 @@ RELOADED = "Ok. Mtree reloaded."
 
 
 class MtreeRpc:
-    def __init__(self, trees: dict[str, PrefixTree], api: MtreeApi,
+    def __init__(self, trees: dict[str, PrefixTree],
                  reload: Callable[[list[str]], Awaitable[None]]) -> None:
         self._trees = trees
-        self._api = api
         self._reload = reload
 
     def register(self, registry: MethodRegistry) -> None:
@@ -73,14 +71,15 @@ class MtreeRpc:
             raise RpcError(500, "Empty tree list.")
         if mode not in (0, 2):
             raise RpcError(500, "Invalid parameter 'mode'")
-        if tname not in self._trees:
+        tree = self._trees.get(tname)
+        if tree is None:
             raise RpcError(404, "Tree not found")
-        if mode == 2:
-            found = self._api.match_all(tname, prefix)
+        if mode == 2:  # the tree itself: operators' lookups are not counted as call traffic
+            found = tree.all(prefix)
             if not found:
                 raise RpcError(404, "Prefix not found")
             return [{"PREFIX": p, "TVALUE": value} for p, value in found]
-        one = self._api.match(tname, prefix)
+        one = tree.longest(prefix)
         if one is None:
             raise RpcError(404, "Prefix not found")
         return {"PREFIX": one[0], "TVALUE": one[1]}
