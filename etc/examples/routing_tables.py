@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from kamrouter.default.routes import answered_here, handled_before_routing  # shared checks
+from kamrouter.default.routes import answered_here, handled_before_routing, record_route
 from kamrouter.script import dialplan, mtree, rr, sl, tm
 
 NORMALISE, REFUSE = 1, 2
@@ -44,5 +44,5 @@ def request_route(msg):
         return
     log.debug("%s (%s) -> %s", number, msg.vars["dp_attrs"], hop)
     msg.dst_uri = f"sip:{hop}"
-    rr.record_route(msg)
+    record_route(msg)
     tm.relay(msg)

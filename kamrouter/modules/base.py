@@ -3,11 +3,13 @@
 A module is one package ``kamrouter/modules/<name>/`` exposing a :class:`Module` subclass,
 registered under the ``kamrouter.modules`` entry-point group in ``pyproject.toml`` (so a
 third-party package adds a module the same way). A module is loaded when its config section
-is present, or when ``core.load_modules`` names it. It declares:
+is present, or when ``core.load_modules`` names it; the relay policy's modules
+(``kamrouter.core.router.POLICY_MODULES``) always are. It declares:
 
 - ``name`` and ``Config``: its config section (a dataclass; every field has a default). A
   module configured as an array of tables (``[[htable]]``) sets ``config_is_list = True`` and
-  receives a list of ``Config``;
+  receives a list of ``Config``, and may give ``Config`` a static ``validate_all(configs)``
+  for problems between the elements (a name defined twice);
 - ``api()``: the object scripts use as ``from kamrouter.script import <name>``;
 - RPC methods and stats, registered in ``__init__`` through ``router.rpc`` / ``router.stats``;
 - ``start(nursery)`` / ``stop()``: background work (probing, sockets) under the router's
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
     import trio
 
     from kamrouter.core.settings import Settings
+    from kamrouter.net import Endpoint
+    from kamrouter.net import OwnEndpoints
     from kamrouter.sip import Response
     from kamrouter.tm import Transaction
     from kamrouter.rpc.registry import MethodRegistry
@@ -38,6 +42,8 @@ class RouterServices(Protocol):
     rpc: MethodRegistry
     scheduler: Scheduler
     settings: Settings
+    #: Where this process listens; a module that listens adds its address (never sent to).
+    own_endpoints: OwnEndpoints
 
     def clock(self) -> float:
         """Monotonic seconds; the same clock the scheduler uses."""
@@ -56,6 +62,9 @@ class RouterServices(Protocol):
 
     def on_transaction_end(self, callback: Callable[[Transaction], None]) -> None:
         """Call ``callback(txn)`` whenever a transaction is freed."""
+
+    def check_stray_replies(self, check: Callable[[Response, Endpoint], bool]) -> None:
+        """Forward a reply without a transaction only if ``check(reply, source)`` is true."""
 
     def module(self, name: str) -> Module:
         """Another loaded module, by name (raises KeyError when it is not loaded)."""
