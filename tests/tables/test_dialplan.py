@@ -3,6 +3,7 @@ were checked against Kamailio 5.6.3's dialplan.translate), rule files, the scrip
 RPC shapes, and reloads that keep the rules in use when the file is bad."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,9 @@ from dispatcher.bench import make_msg
 
 from kamrouter.config import ConfigError
 from kamrouter.modules.dialplan.files import csv_rules, read_rules
-from kamrouter.modules.dialplan.patterns import PatternError, compile_fnmatch, compile_regex
+from kamrouter.modules.dialplan.patterns import (
+    PatternError, backtracking_risk, compile_fnmatch, compile_regex,
+)
 from kamrouter.modules.dialplan.rules import (
     COLUMNS, Dialplans, RuleError, Translation, build_rule, translate,
 )
@@ -89,8 +92,8 @@ def test_bounds_on_input_and_output() -> None:
 
 @pytest.mark.parametrize(("row", "message"), [
     ({"match_op": 1, "match_exp": "^(0"}, "bad regular expression"),
-    ({"match_op": 1, "match_exp": "(a+)+$"}, "nests unbounded repeats"),
-    ({"match_op": 1, "match_exp": r"^(\d{1,3})*$"}, "nests unbounded repeats"),
+    ({"match_op": 1, "match_exp": r"(a+)+\1"}, "RE2, which runs such patterns safely"),
+    ({"match_op": 1, "match_exp": "(a|aa)*(?=b)"}, "repeats alternatives without bound"),
     ({"match_op": 3, "match_exp": "x"}, "match_op 3"),
     ({"match_op": 1, "match_exp": "x", "subst_exp": "(x)", "repl_exp": r"\2"},
      "refers to group \\2"),
@@ -105,10 +108,25 @@ def test_bad_rules_are_refused_naming_the_rule(row: dict, message: str) -> None:
     assert str(caught.value).startswith("rules.csv:7: ") and message in str(caught.value)
 
 
-def test_safe_regexes_are_accepted() -> None:
+def test_plain_regexes_run_on_re_risky_ones_on_re2() -> None:
     for pattern in (r"^\+[1-9][0-9]{6,14}$", r"^(00|\+)?49(.*)$", r"^(?:[0-9]{3}-)*x$",
-                    r"(ab){2}", r"^[0-9]+$"):
-        compile_regex(pattern)
+                    r"(ab){2}", r"^[0-9]+$", r"(a|b)*c", r"(a)\1"):
+        assert backtracking_risk(pattern) is None, pattern
+        assert isinstance(compile_regex(pattern), re.Pattern)
+    for pattern, risk in ((r"(a+)+$", "nests a repeat"), (r"^(\d{1,3})*$", "nests a repeat"),
+                          (r"(a|aa)*$", "alternatives"), (r".*.*.*.*=", "4 unbounded")):
+        assert risk in backtracking_risk(pattern), pattern
+        compiled = compile_regex(pattern)
+        assert not isinstance(compiled, re.Pattern)
+        compiled.search("a" * 126 + "!")  # linear on RE2; re would not come back for hours
+
+
+def test_a_risky_regex_still_translates_with_its_groups() -> None:
+    rule = build_rule({"dpid": 1, "match_op": 1, "match_exp": r"^(0+)+[1-9]",
+                       "subst_exp": r"^(0|00)*([1-9].*)$", "repl_exp": r"+\2"}, "r")
+    plan = Dialplans([rule]).get(1)
+    assert translate(plan, "000491234", 127) == Translation("+491234", "")
+    assert translate(plan, "0" * 120 + "x", 127) is None
 
 
 def test_fnmatch_does_not_backtrack_exponentially() -> None:
@@ -140,8 +158,8 @@ def test_csv_and_toml_files_and_their_errors(tmp_path: Path) -> None:
 
 
 def test_a_bad_rules_file_stops_the_router_at_start(tmp_path: Path) -> None:
-    (tmp_path / "dp.csv").write_text("1,1,1,(a*)*b,0,,,x\n")
-    with pytest.raises(ConfigError, match=r"dp\.csv:1: .*nests unbounded"):
+    (tmp_path / "dp.csv").write_text("1,1,1,(a*)*\\1,0,,,x\n")
+    with pytest.raises(ConfigError, match=r"dp\.csv:1: .*nests a repeat"):
         dialplan_on(tmp_path, rules_file="dp.csv")
 
 

@@ -1,19 +1,25 @@
 """The three match operators of a dialplan rule, compiled once when the rules are loaded.
 
-``0`` exact string, ``1`` regular expression (Python's ``re``, searched unanchored and
-case-sensitively, as Kamailio's PCRE matching), ``2`` fnmatch shell pattern (``*``, ``?``,
-``[...]``/``[!...]``, ``\\`` escapes; ``*`` also matches ``/``, like fnmatch without flags).
+``0`` exact string, ``1`` regular expression (searched unanchored and case-sensitively, as
+Kamailio's PCRE matching), ``2`` fnmatch shell pattern (``*``, ``?``, ``[...]``/``[!...]``,
+``\\`` escapes; ``*`` also matches ``/``, like fnmatch without flags).
 
-Python's ``re`` has no time limit, so a rule's regex is refused when it nests unbounded
-quantifiers (``(a+)+``, ``(a*|b)*``), the shape of catastrophic backtracking, and the
-subject is bounded in length by the module (``max_length``). fnmatch patterns never
-backtrack more than O(pattern × subject): they are matched by a two-pointer scan, not by
-translating them into a regex.
+Regexes run on Python's ``re`` (fast to call), except those whose shape lets a backtracking
+engine take exponential or high polynomial time: repeats nested in unbounded repeats
+(``(a+)+``), alternatives inside an unbounded repeat (``(a|aa)*``), more than
+``MAX_UNBOUNDED`` unbounded repeats (``.*.*.*.*x``). Those run on RE2 (google-re2: linear
+in the subject's length, but ~20x the cost of a call), and are refused when they need what
+RE2 lacks (back-references, lookarounds). Subjects are bounded by the module's
+``max_length``. fnmatch patterns are matched by a two-pointer scan, O(pattern × subject),
+never translated into a regex.
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
+
+import re2
 
 try:  # the parser behind re.compile; only used to look at a pattern's shape
     import re._parser as _sre_parse  # type: ignore[import-not-found]
@@ -24,6 +30,13 @@ EXACT, REGEX, FNMATCH = 0, 1, 2
 OPERATORS = {EXACT: "exact", REGEX: "regex", FNMATCH: "fnmatch"}
 #: Longest regex or fnmatch pattern accepted.
 MAX_PATTERN = 1024
+#: More unbounded repeats than this in one regex: it runs on RE2.
+MAX_UNBOUNDED = 3
+_REPEATS = ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+_RE2_OPTIONS.max_mem = 1 << 20
 
 Matcher = Callable[[str], bool]
 
@@ -32,51 +45,74 @@ class PatternError(ValueError):
     """A pattern that cannot be used; the message says why."""
 
 
-def compile_regex(pattern: str) -> re.Pattern[str]:
-    """Compile ``pattern``, refusing invalid ones and nested unbounded quantifiers."""
+def compile_regex(pattern: str) -> Any:
+    """Compile ``pattern``: an object with ``search(text)`` and ``groups``, as ``re``'s."""
     if len(pattern) > MAX_PATTERN:
         raise PatternError(f"longer than {MAX_PATTERN} characters")
     try:
         compiled = re.compile(pattern)
     except re.error as exc:
         raise PatternError(f"bad regular expression {pattern!r} ({exc})") from None
-    if _nested_unbounded(_sre_parse.parse(pattern), ""):
-        raise PatternError(f"regular expression {pattern!r} nests unbounded repeats "
-                           "(catastrophic backtracking): rewrite it without a repeated "
-                           "group that itself repeats")
-    return compiled
+    risk = backtracking_risk(pattern)
+    if risk is None:
+        return compiled
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        detail = exc.args[0].decode(errors="replace") if exc.args and isinstance(
+            exc.args[0], bytes) else str(exc)
+        raise PatternError(f"regular expression {pattern!r} {risk} (catastrophic "
+                           f"backtracking) and RE2, which runs such patterns safely, refuses "
+                           f"it ({detail})") from None
 
 
-def _nested_unbounded(tokens: object, outer: str) -> bool:
-    """True when a repeat sits inside another repeat and one of the two is unbounded
-    (a fixed count such as ``{3}`` inside a repeat is not a choice, so it does not count).
+def backtracking_risk(pattern: str) -> str | None:
+    """Why ``pattern`` could make a backtracking engine take very long, or None."""
+    unbounded = [0]
+    risk = _walk(_sre_parse.parse(pattern), "", unbounded)
+    if risk is None and unbounded[0] > MAX_UNBOUNDED:
+        risk = f"has {unbounded[0]} unbounded repeats (more than {MAX_UNBOUNDED})"
+    return risk
 
-    ``outer`` is "" (not inside a repeat), "bounded" or "unbounded".
-    """
-    for op, arg in tokens:  # type: ignore[attr-defined]
+
+def _walk(tokens: Any, outer: str, unbounded: list[int]) -> str | None:
+    """``outer``: "" (not inside a repeat), "bounded" or "unbounded"."""
+    for op, arg in tokens:
         name = str(op)
-        if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+        if name in _REPEATS:
             low, high, sub = arg
             if high <= 1 or (low == high and outer != ""):  # "?", or "{3}" inside a repeat
                 inner = outer
             else:
-                unbounded = high == _sre_parse.MAXREPEAT or high > 100
-                if outer == "unbounded" or (outer and unbounded):
-                    return True
-                inner = "unbounded" if unbounded else "bounded"
-            if _nested_unbounded(sub, inner):
-                return True
+                is_unbounded = high == _sre_parse.MAXREPEAT or high > 100
+                unbounded[0] += is_unbounded
+                if outer == "unbounded" or (outer and is_unbounded):
+                    return "nests a repeat in an unbounded repeat"
+                inner = "unbounded" if is_unbounded else "bounded"
+            risk = _walk(sub, inner, unbounded)
+            if risk:
+                return risk
         elif name == "SUBPATTERN":
-            if _nested_unbounded(arg[-1], outer):
-                return True
+            risk = _walk(arg[-1], outer, unbounded)
+            if risk:
+                return risk
         elif name == "BRANCH":
-            if any(_nested_unbounded(branch, outer) for branch in arg[1]):
-                return True
+            if outer == "unbounded" and not all(_one_char(branch) for branch in arg[1]):
+                return "repeats alternatives without bound"
+            for branch in arg[1]:
+                risk = _walk(branch, outer, unbounded)
+                if risk:
+                    return risk
         elif name in ("ASSERT", "ASSERT_NOT", "ATOMIC_GROUP"):
-            sub = arg[-1] if isinstance(arg, tuple) else arg
-            if _nested_unbounded(sub, outer):
-                return True
-    return False
+            risk = _walk(arg[-1] if isinstance(arg, tuple) else arg, outer, unbounded)
+            if risk:
+                return risk
+    return None
+
+
+def _one_char(tokens: Any) -> bool:
+    """An alternative that is one character (or class): ``(a|b)*`` cannot backtrack much."""
+    return len(tokens) == 1 and str(tokens[0][0]) in ("LITERAL", "IN", "ANY", "NOT_LITERAL")
 
 
 # -- fnmatch ----------------------------------------------------------------------------------
