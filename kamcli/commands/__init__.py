@@ -7,9 +7,11 @@ keeps heavy imports (rich, httpx, prompt_toolkit, yaml) inside its functions.
 BUILTIN_COMMANDS: dict[str, str] = {
     "address": "kamcli.commands.address:cli",
     "completion": "kamcli.commands.completion:completion",
+    "dialplan": "kamcli.commands.dialplan:cli",
     "dispatcher": "kamcli.commands.dispatcher:cli",
     "htable": "kamcli.commands.htable:cli",
     "moni": "kamcli.commands.moni:moni",
+    "mtree": "kamcli.commands.mtree:cli",
     "pike": "kamcli.commands.pike:cli",
     "plugins": "kamcli.commands.plugins:plugins",
     "ps": "kamcli.commands.core:ps",

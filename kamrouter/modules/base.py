@@ -17,6 +17,7 @@ is present, or when ``core.load_modules`` names it; the relay policy's modules
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
@@ -89,3 +90,11 @@ class Module:
 
     async def stop(self) -> None:
         """Flush state before the router exits (e.g. persist tables)."""
+
+
+def config_path(router: RouterServices, path: str) -> Path:
+    """A file named in a module's config: relative paths are relative to the config file."""
+    candidate = Path(path)
+    if candidate.is_absolute():
+        return candidate
+    return Path(getattr(getattr(router, "settings", None), "base_dir", None) or ".") / candidate
