@@ -4,17 +4,16 @@ One credential per line (blank lines and ``#`` comments skipped): a line ``user:
 accepts ``Authorization: Basic`` with that user and password, any other line is a token
 accepted as ``Authorization: Bearer <token>``. Comparisons take the same time whatever the
 offered value (``hmac.compare_digest`` against every credential of the scheme, no early
-exit). The file must not be readable by others, nor writable by group or others.
+exit). The file must not be readable by others, nor writable by group or others
+(:mod:`kamrouter.secretfile`).
 """
 from __future__ import annotations
 
 import binascii
 import hmac
-import os
-import stat
 from dataclasses import dataclass
 
-from kamrouter.config import ConfigError
+from kamrouter.secretfile import read_secret_lines
 
 KEY = "rpc.http_auth_file"
 #: The challenge sent with 401 answers.
@@ -29,20 +28,7 @@ class Credentials:
     @classmethod
     def load(cls, path: str) -> Credentials:
         """Read ``path``; a :class:`ConfigError` naming ``rpc.http_auth_file`` says what to fix."""
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError as exc:
-            raise ConfigError([f"{KEY}: cannot read {path}: {exc.strerror}"]) from None
-        with os.fdopen(fd, "rb") as file:
-            mode = os.fstat(file.fileno()).st_mode
-            if mode & (stat.S_IROTH | stat.S_IWOTH | stat.S_IWGRP):
-                raise ConfigError([f"{KEY}: {path} is readable by others or writable by its "
-                                   f"group (mode {stat.S_IMODE(mode):04o}): chmod 600 {path}"])
-            lines = [line.strip() for line in file.read().splitlines()]
-        entries = [line for line in lines if line and not line.startswith(b"#")]
-        if not entries:
-            raise ConfigError([f"{KEY}: {path} holds no credentials (one token or "
-                               "user:password per line)"])
+        entries = read_secret_lines(path, KEY)
         return cls(tuple(e for e in entries if b":" in e),
                    tuple(e for e in entries if b":" not in e))
 
