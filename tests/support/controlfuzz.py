@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
+from itertools import pairwise
 from types import SimpleNamespace
 
 import trio
@@ -179,4 +180,4 @@ class Harness:
 def _chunks(rng: random.Random, data: bytes) -> list[bytes]:
     cuts = sorted(rng.sample(range(len(data) + 1), min(len(data) + 1, rng.randint(0, 4))))
     bounds = [0, *cuts, len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+    return [data[a:b] for a, b in pairwise(bounds) if b > a]
