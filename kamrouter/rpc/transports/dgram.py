@@ -97,10 +97,13 @@ async def _send(sock: trio.socket.SocketType, reply: bytes, sender: str | bytes,
                 log.debug("RPC datagram reply to %r failed: %s", sender, exc.strerror)
                 return
             log.warning("RPC datagram reply of %d bytes is too large", len(reply))
-            await sock.sendto(error_reply(
-                ERROR_SERVER_ERROR, "Server error", _request_id(request),
-                f"the reply ({len(reply)} bytes) does not fit in a datagram; "
-                "use the stream socket"), sender)
+            try:
+                await sock.sendto(error_reply(
+                    ERROR_SERVER_ERROR, "Server error", _request_id(request),
+                    f"the reply ({len(reply)} bytes) does not fit in a datagram; "
+                    "use the stream socket"), sender)
+            except OSError as again:
+                log.debug("RPC datagram error reply to %r failed: %s", sender, again.strerror)
         return
     log.warning("RPC datagram client %r did not take its reply within %ss",
                 sender, limits.client_timeout)
