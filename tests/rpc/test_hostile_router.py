@@ -72,13 +72,15 @@ def fifo_send(proxy: ProxyProcess, request: bytes) -> None:
         os.close(fd)
 
 
-def fifo_call(proxy: ProxyProcess, request: dict) -> dict:
+def fifo_call(proxy: ProxyProcess, request: dict | bytes) -> dict:
+    """Send ``request`` (a dict gets reply_name test_reply.fifo) and read the reply."""
     reply_path = proxy.workdir / "replies" / "test_reply.fifo"
     os.mkfifo(reply_path, 0o600)
     try:
         reader = os.open(reply_path, os.O_RDONLY | os.O_NONBLOCK)
         try:
-            fifo_send(proxy, json.dumps({**request, "reply_name": reply_path.name}).encode())
+            fifo_send(proxy, request if isinstance(request, bytes) else json.dumps(
+                {**request, "reply_name": reply_path.name}).encode())
             deadline = time.monotonic() + TIMEOUT
             buffer = b""
             while time.monotonic() < deadline:
@@ -132,15 +134,20 @@ def test_huge_integer_and_deep_array_are_refused_with_the_limit(router, call):
 
 
 def test_fifo_refuses_both_documents_and_keeps_serving(router):
+    # Without a reply_name there is nobody to answer: the refusals are counted.
     fifo_send(router, HUGE_INTEGER)
     fifo_send(router, DEEP_ARRAY)
-    # The FIFO cannot answer a document it could not read (no reply_name): it counts it.
     deadline = time.monotonic() + TIMEOUT
     while stat_value(router, "rpc:refused_json_limit") < 2:
         assert router.running(), router.log_tail()
         assert time.monotonic() < deadline, router.log_tail()
         time.sleep(0.05)
     assert_alive(router)
+    # With one, the Parse error goes to the reply FIFO it names.
+    named = b'{"reply_name":"test_reply.fifo",' + HUGE_INTEGER[1:]
+    assert_refused(fifo_call(router, named), "max_json_digits")
+    named = b'{"reply_name":"test_reply.fifo",' + DEEP_ARRAY[1:]
+    assert_refused(fifo_call(router, named), "max_json_depth")
     reply = fifo_call(router, {"jsonrpc": "2.0", "method": "core.echo", "params": [1], "id": 4})
     assert reply["result"] == [1]
 

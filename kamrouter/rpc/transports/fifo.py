@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import stat
 
 import trio
@@ -23,6 +24,8 @@ from kamrouter.rpc.transports.socketfile import Ownership, clear_stale_fifo, rem
 
 log = logging.getLogger("kamrouter.rpc")
 
+#: A reply FIFO name in a document that could not be parsed as a whole.
+_REPLY_NAME = re.compile(rb'"reply_name"\s*:\s*"([A-Za-z0-9._-]{1,255})"')
 #: How often to retry opening a reply FIFO whose reader is not there yet, seconds.
 REPLY_OPEN_RETRY = 0.02
 
@@ -86,17 +89,25 @@ async def _process(raw: bytes, reply_dir: str, dispatcher: Dispatcher, limits: L
     try:
         document = dispatcher.parse(raw)
     except Refused as refused:
-        log.warning("RPC FIFO: unreadable request (no reply_name to answer to): %s", refused)
-        return
-    reply_name = document.get("reply_name") if isinstance(document, dict) else None
-    reply = await dispatcher.handle_document(document)
+        # Unreadable as a whole (e.g. past the JSON limits): answer the Parse error to the
+        # reply FIFO it names, if a plain reply_name can be found in it.
+        found = _REPLY_NAME.search(raw)
+        if found is None:
+            log.warning("RPC FIFO: unreadable request (no reply_name to answer to): %s",
+                        refused)
+            return
+        reply_name: object = found.group(1).decode("ascii")
+        reply: bytes | None = refused.reply
+    else:
+        reply_name = document.get("reply_name") if isinstance(document, dict) else None
+        reply = await dispatcher.handle_document(document)
     if reply is None or reply_name is None:
         return
     if not _plain_name(reply_name):
         log.warning("RPC FIFO: ignoring reply_name %r: must be a file name in %s",
                     reply_name, reply_dir)
         return
-    await _write_reply(os.path.join(reply_dir, reply_name), reply + b"\n", limits)
+    await _write_reply(os.path.join(reply_dir, str(reply_name)), reply + b"\n", limits)
 
 
 def _plain_name(name: object) -> bool:
