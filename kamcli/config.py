@@ -6,6 +6,7 @@ else the first that exists of ``./kamcli.toml``, ``~/.config/kamcli/kamcli.toml`
 ``/etc/kamcli/kamcli.toml``. Example::
 
     socket = "/run/kamrouter/kamrouter_rpc.sock"   # or: url = "http://127.0.0.1:5071/RPC"
+    token_file = "~/.config/kamcli/token"   # HTTP credentials (or KAMCLI_TOKEN_FILE)
     output = "table"            # table | json | yaml | raw
     timeout = 5.0
     fifo_reply_dir = "/tmp"     # where FIFO replies are read (the server's fifo_reply_dir)
@@ -41,12 +42,14 @@ class FileSettings:
     debug: bool | None = None
     fifo_reply_dir: str | None = None
     history_file: str | None = None
+    token_file: str | None = None
     aliases: dict[str, str] = field(default_factory=dict)
 
 
 _KEY_TYPES: dict[str, tuple[type, ...]] = {
     "socket": (str,), "url": (str,), "output": (str,), "timeout": (int, float),
-    "debug": (bool,), "fifo_reply_dir": (str,), "history_file": (str,), "aliases": (dict,),
+    "debug": (bool,), "fifo_reply_dir": (str,), "history_file": (str,), "token_file": (str,),
+    "aliases": (dict,),
 }
 
 

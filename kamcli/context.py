@@ -40,6 +40,8 @@ class Options:
     debug: bool = False
     fifo_reply_dir: str = "/tmp"
     history_file: str = ""
+    #: HTTP credentials file (token or user:password), for an authenticated HTTP endpoint.
+    token_file: str | None = None
     config_path: str | None = None
     aliases: dict[str, str] = field(default_factory=dict)
 
@@ -75,7 +77,7 @@ class Context:
         """Call ``method`` with a params array or object; return its result."""
         if self._client is None:
             transport = open_transport(self.options.target, self.options.timeout,
-                                       self.options.fifo_reply_dir)
+                                       self.options.fifo_reply_dir, self.options.token_file)
             self._client = RpcClient(transport, str(self.options.target))
         if self.debug:
             self.info(f"-> {self.options.target}: {method} {json.dumps(params)}")

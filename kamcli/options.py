@@ -70,6 +70,7 @@ def resolve_options(root: click.Context) -> Options:
         debug=bool(params.get("debug") or settings.debug),
         fifo_reply_dir=settings.fifo_reply_dir or "/tmp",
         history_file=os.path.expanduser(settings.history_file or default_history_file()),
+        token_file=os.environ.get("KAMCLI_TOKEN_FILE") or settings.token_file,
         config_path=settings.path,
         aliases=settings.aliases,
     )

@@ -10,7 +10,7 @@ DEFAULT_SOCKET_NAME = "kamrouter_rpc.sock"
 def default_run_dir() -> str:
     """``$XDG_RUNTIME_DIR/kamrouter`` or ``/tmp/kamrouter-$UID``.
 
-    The same rule as ``kamrouter.core.settings.default_run_dir`` (kamcli does not import
+    The same rule as ``kamrouter.rpc.config.default_run_dir`` (kamcli does not import
     kamrouter, since it also drives Kamailio): change both together, so that ``kamcli`` with
     no options reaches a ``kamrouter`` started with no options.
     """

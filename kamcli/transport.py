@@ -5,7 +5,10 @@ A target is a socket/FIFO path or a URL:
 - ``PATH`` (``-s``): the kind is detected: a FIFO, else a Unix stream socket (kamrouter's
   default), else a Unix datagram socket (Kamailio's jsonrpcs ``dgram_socket``);
 - ``unix:PATH``, ``dgram:PATH``, ``fifo:PATH``: that kind, no detection;
-- ``http://host:port/RPC`` (``https`` too): ``POST`` to kamrouter or Kamailio's xhttp.
+- ``http://host:port/RPC`` (``https`` too): ``POST`` to kamrouter or Kamailio's xhttp. With
+  a token file (``token_file`` in kamcli.toml or ``KAMCLI_TOKEN_FILE``) its first line goes as
+  ``Authorization: Bearer <token>``, or as basic auth when it reads ``user:password``
+  (kamrouter's ``rpc.http_auth_file`` format); ``http://user:password@host/RPC`` works too.
 
 All use plain blocking sockets with a deadline per exchange: kamcli talks to one router at a
 time, and the stdlib keeps ``kamcli`` quick to start. Every failure becomes
@@ -24,7 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from kamcli.errors import Unreachable
+from kamcli.errors import ConfigFileError, Unreachable
 
 Kind = Literal["auto", "stream", "dgram", "fifo", "http"]
 _SCHEMES: dict[str, Kind] = {"unix": "stream", "dgram": "dgram", "fifo": "fifo"}
@@ -65,9 +68,10 @@ class Transport(Protocol):
         ...
 
 
-def open_transport(target: Target, timeout: float, fifo_reply_dir: str) -> Transport:
+def open_transport(target: Target, timeout: float, fifo_reply_dir: str,
+                   token_file: str | None = None) -> Transport:
     if target.kind == "http":
-        return HttpTransport(target.address, timeout)
+        return HttpTransport(target.address, timeout, token_file)
     if target.kind == "fifo":
         return FifoTransport(target.address, timeout, fifo_reply_dir)
     if target.kind == "dgram":
@@ -315,12 +319,14 @@ def _with_reply_name(request: bytes, reply_name: str) -> bytes:
 class HttpTransport:
     """``POST`` to a JSON-RPC URL (kamrouter ``[rpc] http``, Kamailio xhttp + jsonrpcs)."""
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, token_file: str | None = None) -> None:
         import httpx  # imported here: it costs ~90 ms, only HTTP users should pay it
 
         self.url = url
         self._httpx = httpx
-        self._client = httpx.Client(timeout=timeout)
+        auth, headers = (_credentials(os.path.expanduser(token_file)) if token_file
+                         else (None, {}))
+        self._client = httpx.Client(timeout=timeout, auth=auth, headers=headers)
 
     def exchange(self, request: bytes) -> bytes:
         httpx = self._httpx
@@ -332,6 +338,10 @@ class HttpTransport:
                               ) from None
         except httpx.HTTPError as exc:
             raise Unreachable(f"cannot reach {self.url}: {exc}: {_HINT}") from None
+        if response.status_code == 401:
+            raise Unreachable(f"{self.url}: HTTP 401: the router wants credentials: set "
+                              "token_file in kamcli.toml or KAMCLI_TOKEN_FILE (a file with the "
+                              "token, or user:password)")
         if response.status_code != 200:
             raise Unreachable(f"{self.url}: HTTP {response.status_code} "
                               f"{response.reason_phrase}: {response.text.strip()[:200]}")
@@ -339,3 +349,20 @@ class HttpTransport:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _credentials(path: str) -> tuple[tuple[str, str] | None, dict[str, str]]:
+    """(basic auth, headers) from the first line of ``path`` that is neither blank nor a
+    ``#`` comment: ``user:password`` is basic auth, anything else a bearer token."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            lines = [line.strip() for line in file]
+    except OSError as exc:
+        raise ConfigFileError(f"token file {path}: {exc.strerror}") from None
+    secret = next((line for line in lines if line and not line.startswith("#")), None)
+    if secret is None:
+        raise ConfigFileError(f"token file {path}: no token (or user:password) in it")
+    user, sep, password = secret.partition(":")
+    if sep:
+        return (user, password), {}
+    return None, {"Authorization": f"Bearer {secret}"}

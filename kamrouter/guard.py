@@ -1,56 +1,64 @@
-"""Last-resort guards of the input paths: an exception that escaped a handler (a bug) is
-counted per path, logged with the source address, and the router goes on.
+"""The last-resort guard of an input path: a bug must cost one input, never the router.
 
-The counters are ``core:drops_internal_error_<path>`` (``udp``, ``tcp``): messages or
-connections whose handling was abandoned on an internal error. The traceback of a code site
-is logged the first time it fails; later failures there are one line each, so hostile input
-that keeps hitting one bug cannot flood the log with tracebacks.
+Each input handler (a SIP datagram or TCP message, a TCP connection, an RPC connection or
+datagram, a FIFO document, an evapi connection...) runs its work under ``try: ... except
+Exception as exc: guard.failed(source, exc)``, after answering what it still can.
+:meth:`InputGuard.failed` counts the failure in the path's statistic (``core:
+drops_internal_error_udp`` / ``_tcp`` for SIP, ``rpc:``, ``evapi:``, ``api:
+drops_internal_error`` for the others) and logs it with the source: the first time a failure
+comes from a given place in the code with its traceback, later ones in one line (so an
+attacker who found a bug cannot fill the log with tracebacks).
 """
 from __future__ import annotations
 
 import logging
 import traceback
 
-from kamrouter.stats import Counter, StatsRegistry
-
-log = logging.getLogger("kamrouter.guard")
+from kamrouter.stats import StatsRegistry
 
 #: What a routing-script hook may raise without stopping the router: any error, and also
 #: ``sys.exit()`` or a stray KeyboardInterrupt (signals reach the router through trio's
 #: signal receiver, never as an exception in a hook). trio's Cancelled is not among them.
 HOOK_ERRORS = (Exception, SystemExit, KeyboardInterrupt)
 
-#: Input paths with a guard (the transports' protocol names).
-PATHS = ("udp", "tcp")
-#: Distinct failing code sites remembered; beyond it, every failure logs its traceback.
-_MAX_SITES = 1024
-_sites: set[tuple[str, str, int]] = set()
+#: SIP input paths with a guard of their own (the transports' protocol names).
+SIP_PATHS = ("udp", "tcp")
+#: Distinct failure sites remembered per guard (beyond that, every failure is one line).
+MAX_SITES = 256
 
 
 class InputGuard:
-    """Counts and logs exceptions that escaped the handler of one input path."""
+    """Counts and logs what escaped the handlers of one input path (e.g. ``rpc``)."""
 
-    def __init__(self, stats: StatsRegistry) -> None:
-        self.counters: dict[str, Counter] = {
-            path: stats.counter("core", f"drops_internal_error_{path}") for path in PATHS}
+    def __init__(self, group: str, stats: StatsRegistry, logger: logging.Logger,
+                 name: str = "drops_internal_error") -> None:
+        self.path = group if name == "drops_internal_error" else f"{group}:{name}"
+        self.stat = f"{group}:{name}"
+        self.counter = stats.counter(group, name)
+        self.log = logger
+        self._sites: set[tuple[str, str, int | None]] = set()
 
-    def caught(self, path: str, source: object, exc: BaseException) -> None:
-        counter = self.counters.get(path)
-        if counter is not None:
-            counter.value += 1
+    def failed(self, source: object, exc: BaseException) -> None:
+        """Record that handling input from ``source`` raised ``exc`` (the input is dropped)."""
+        self.counter.value += 1
         site = _site(exc)
-        if site in _sites:
-            log.error("internal error handling %s input from %s: %s: %s (traceback logged "
-                      "before)", path, source, type(exc).__name__, exc)
-            return
-        if len(_sites) < _MAX_SITES:
-            _sites.add(site)
-        log.error("internal error handling %s input from %s; the input is dropped and the "
-                  "router goes on", path, source, exc_info=exc)
+        if site not in self._sites and len(self._sites) < MAX_SITES:
+            self._sites.add(site)
+            self.log.error("%s: internal error on input from %s; input dropped, counted in "
+                           "%s", self.path, source, self.stat, exc_info=exc)
+        else:
+            self.log.error("%s: internal error on input from %s: %s: %s (traceback logged "
+                           "before)", self.path, source, type(exc).__name__, exc)
 
 
-def _site(exc: BaseException) -> tuple[str, str, int]:
-    """Exception type and innermost frame: where the bug is."""
+def sip_guards(stats: StatsRegistry, logger: logging.Logger) -> dict[str, InputGuard]:
+    """One guard per SIP transport: ``core:drops_internal_error_<proto>``."""
+    return {proto: InputGuard("core", stats, logger, f"drops_internal_error_{proto}")
+            for proto in SIP_PATHS}
+
+
+def _site(exc: BaseException) -> tuple[str, str, int | None]:
+    """The exception type and the innermost frame it came from."""
     frames = traceback.extract_tb(exc.__traceback__)
     last = frames[-1] if frames else None
-    return type(exc).__name__, last.filename if last else "", (last.lineno or 0) if last else 0
+    return (type(exc).__name__, last.filename if last else "", last.lineno if last else None)

@@ -23,8 +23,12 @@ class Endpoint(NamedTuple):
         return self.proto in RELIABLE_TRANSPORTS
 
     def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.proto}:{host}:{self.port}"
+        return f"{self.proto}:{format_hostport(self.host, self.port)}"
+
+
+def format_hostport(host: str, port: int) -> str:
+    """``host:port``, an IPv6 address in brackets (``[::1]:5060``)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 @lru_cache(maxsize=256)  # a script's socket= strings, parsed per branch otherwise

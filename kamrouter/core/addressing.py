@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from kamrouter.net import Endpoint
+from kamrouter.net import Endpoint, format_hostport
 from kamrouter.sip import SipParseError, SipUri, parse_uri
 
 DEFAULT_PORT = 5060
@@ -33,10 +33,6 @@ def next_hop(uri_text: str) -> NextHop:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     return NextHop(proto, host, uri.port or DEFAULT_PORT)
-
-
-def format_hostport(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def record_route_value(local: Endpoint, double: bool, params: str = "") -> str:

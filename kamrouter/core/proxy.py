@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from kamrouter.core.addressing import (Identity, NextHop, format_hostport, next_hop,
                                        record_route_value)
-from kamrouter.guard import HOOK_ERRORS, InputGuard
+from kamrouter.guard import HOOK_ERRORS, sip_guards
 from kamrouter.net import Endpoint
 from kamrouter.script.message import ScriptMessage, Target
 from kamrouter.script.watch import HookTimer
@@ -66,7 +66,7 @@ class Proxy:
         self.sl_by_class = {c: counter("sl", f"{c}xx_replies") for c in range(1, 7)}
         self.sl_acks = counter("sl", "received_ACKs")
         self.script_errors = counter("core", "script_errors")
-        self.guard = InputGuard(router.stats)
+        self.guards = sip_guards(router.stats, log)
         self.hooks = HookTimer(router.settings.routing.slow_hook_ms,
                                counter("core", "script_slow_hooks"))
         self._loop_marker = self.tm.branch_prefix.encode()
@@ -105,7 +105,7 @@ class Proxy:
                         local: Endpoint) -> None:
         """Count and log a bug hit by this message; answer 500 if it is a request (parsed
         again: this is the rare path, the hot one keeps no state for it)."""
-        self.guard.caught(source.proto, source, exc)
+        self.guards.get(source.proto, self.guards["tcp"]).failed(source, exc)
         try:
             msg = parse(data, max_size=self.max_size, limits=self.limits)
             if msg.is_request and msg.method != "ACK":  # type: ignore[union-attr]

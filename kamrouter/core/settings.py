@@ -5,7 +5,6 @@ validated by the modules' own ``Config`` dataclasses when the router loads them.
 """
 from __future__ import annotations
 
-import os
 import re
 import socket
 from dataclasses import dataclass, field
@@ -15,19 +14,11 @@ from typing import Any, Literal
 from kamrouter.config import ConfigError, Range, build_section, range_problems, read_toml
 from kamrouter.core.dns import ip_literal
 from kamrouter.net import parse_socket
+from kamrouter.rpc.config import RpcConfig
 from kamrouter.sip import HeaderLimits
 from kamrouter.transport.tcp import TcpConfig
 
 LogLevel = Literal["debug", "info", "notice", "warning", "error", "critical"]
-
-
-def default_run_dir() -> str:
-    """Where control sockets live: ``$XDG_RUNTIME_DIR/kamrouter`` or ``/tmp/kamrouter-$UID``.
-
-    kamcli computes the same path, so both agree with no options at all.
-    """
-    base = os.environ.get("XDG_RUNTIME_DIR")
-    return os.path.join(base, "kamrouter") if base else f"/tmp/kamrouter-{os.getuid()}"
 
 
 @dataclass
@@ -146,53 +137,6 @@ class RoutingConfig:
 
     def validate(self) -> list[str]:
         return range_problems(self, {"slow_hook_ms": Range(1, 60000, "ms", off=0)})
-
-
-@dataclass
-class RpcConfig:
-    run_dir: str = field(default_factory=default_run_dir)
-    #: Unix stream socket path (``{run_dir}/kamrouter_rpc.sock``), empty string to disable.
-    stream_socket: str | None = None
-    #: Unix datagram socket, Kamailio jsonrpcs compatible; off unless set.
-    dgram_socket: str = ""
-    #: FIFO path, Kamailio jsonrpcs compatible; off unless set.
-    fifo: str = ""
-    fifo_reply_dir: str = "/tmp"
-    #: ``host:port`` of the HTTP listener (POST /RPC, GET /metrics); off unless set.
-    http: str = ""
-    mode: int = 0o660
-    user: str = ""
-    group: str = ""
-    #: Largest accepted request document, bytes (bigger ones get an error, then a close).
-    max_request_size: int = 1 << 20
-    #: Concurrent stream + HTTP connections; more are refused with an error reply.
-    max_clients: int = 64
-    #: Seconds a client may take to finish sending a request, or to read its reply.
-    client_timeout: float = 10.0
-    #: Seconds an idle stream/HTTP connection stays open (kamcli shell reconnects after).
-    idle_timeout: float = 300.0
-
-    def validate(self) -> list[str]:
-        problems = []
-        try:
-            self.http_address()
-        except ValueError as exc:
-            problems.append(f"http: {exc}")
-        if not 0 <= self.mode <= 0o777:
-            problems.append(f"mode: expected a permission mode like 0o660, got {self.mode:#o}")
-        return problems
-
-    def http_address(self) -> tuple[str, int] | None:
-        """``"8080"`` → loopback:8080; ``"0.0.0.0:8080"``, ``"[::1]:8080"``; ``""`` → off."""
-        if not self.http:
-            return None
-        host, sep, port_text = self.http.rpartition(":")
-        if not sep:
-            host = "127.0.0.1"
-        host = host.strip("[]")
-        if not port_text.isdigit() or not 0 <= int(port_text) < 65536 or (sep and not host):
-            raise ValueError(f"expected [host:]port, e.g. 127.0.0.1:8080, got {self.http!r}")
-        return host, int(port_text)
 
 
 @dataclass

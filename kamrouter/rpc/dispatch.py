@@ -19,6 +19,10 @@ Rules implemented here, per the JSON-RPC 2.0 specification:
 - a module's :class:`RpcError` becomes ``{"code": 400|404|500..., "message": ...}`` like
   Kamailio's fault codes (code 0 becomes -32000, as Kamailio does).
 
+Documents are parsed by :func:`kamrouter.boundedjson.loads`: one nested deeper than
+``rpc.max_json_depth`` or holding an integer longer than ``rpc.max_json_digits`` gets a Parse
+error naming the limit and is counted in ``rpc:refused_json_limit``.
+
 Sync methods run inline on the event loop (they must be quick); async ones are awaited.
 """
 from __future__ import annotations
@@ -28,6 +32,10 @@ import json
 import logging
 import warnings
 from typing import Any
+
+from kamrouter import boundedjson
+from kamrouter.boundedjson import DEFAULT_LIMITS, JsonLimitError, JsonLimits
+from kamrouter.stats import Counter
 
 with warnings.catch_warnings():
     # jsonrpcserver 5 loads its bundled schema through a deprecated importlib.resources call.
@@ -51,7 +59,7 @@ with warnings.catch_warnings():
 from kamrouter.rpc.params import InvalidParams, bind
 from kamrouter.rpc.registry import MethodRegistry, RpcError
 
-__all__ = ["Dispatcher", "encode", "error_reply", "ERROR_INTERNAL_ERROR", "ERROR_INVALID_PARAMS",
+__all__ = ["Dispatcher", "Refused", "encode", "error_reply", "ERROR_INTERNAL_ERROR", "ERROR_INVALID_PARAMS",
            "ERROR_INVALID_REQUEST", "ERROR_METHOD_NOT_FOUND", "ERROR_PARSE_ERROR",
            "ERROR_SERVER_ERROR"]
 
@@ -62,26 +70,54 @@ _NOTIFICATION = object()
 
 
 def encode(document: Any) -> bytes:
-    """Compact JSON without raw newlines, so a reply is also one line on a stream."""
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    """Compact JSON without raw newlines, so a reply is also one line on a stream.
+
+    A lone surrogate (a request may carry ``"\\ud800"``) is written as its JSON escape.
+    """
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return text.encode("utf-8", "backslashreplace")
 
 
 def error_reply(code: int, message: str, request_id: Any = None, data: Any = NODATA) -> bytes:
     return encode(serialize_error(ErrorResponse(code, message, data, request_id)))
 
 
+class Refused(Exception):
+    """A request document that could not be read; ``reply`` is the Parse error to send."""
+
+    def __init__(self, reply: bytes, reason: str) -> None:
+        super().__init__(reason)
+        self.reply = reply
+
+
 class Dispatcher:
     """Runs JSON-RPC requests against a :class:`MethodRegistry`."""
 
-    def __init__(self, registry: MethodRegistry) -> None:
+    def __init__(self, registry: MethodRegistry, json_limits: JsonLimits = DEFAULT_LIMITS,
+                 refused_json: Counter | None = None) -> None:
         self.registry = registry
+        self.json_limits = json_limits
+        self.refused_json = refused_json or Counter("rpc", "refused_json_limit")
+
+    def parse(self, payload: bytes) -> Any:
+        """The request document in ``payload``; raises :class:`Refused` when unreadable."""
+        try:
+            return boundedjson.loads(payload, self.json_limits)
+        except JsonLimitError as exc:
+            self.refused_json.value += 1
+            log.warning("RPC: refusing a request: %s", exc)
+            raise Refused(error_reply(ERROR_PARSE_ERROR, "Parse error", data=str(exc)),
+                          str(exc)) from None
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise Refused(error_reply(ERROR_PARSE_ERROR, "Parse error", data=str(exc)),
+                          str(exc)) from None
 
     async def handle(self, payload: bytes) -> bytes | None:
         """Process one request document; return the reply, or None when none is due."""
         try:
-            document = json.loads(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return error_reply(ERROR_PARSE_ERROR, "Parse error", data=str(exc))
+            document = self.parse(payload)
+        except Refused as refused:
+            return refused.reply
         return await self.handle_document(document)
 
     async def handle_document(self, document: Any) -> bytes | None:
@@ -112,7 +148,7 @@ class Dispatcher:
             return None
         try:
             return encode(serialize_success(SuccessResponse(result, request_id)))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
             log.error("RPC %s returned a value that is not JSON: %s", request["method"], exc)
             return error_reply(ERROR_INTERNAL_ERROR, "Internal error", request_id,
                                f"result is not JSON serialisable: {exc}")

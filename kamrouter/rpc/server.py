@@ -11,6 +11,7 @@ configured). Problems with the configuration or with binding raise
 """
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from functools import partial
@@ -18,18 +19,21 @@ from functools import partial
 import trio
 
 from kamrouter.config import ConfigError
-from kamrouter.core.addressing import format_hostport
-from kamrouter.core.settings import RpcConfig
+from kamrouter.net import format_hostport
+from kamrouter.rpc.config import RpcConfig
 from kamrouter.rpc import metrics
 from kamrouter.rpc.dispatch import Dispatcher
 from kamrouter.rpc.registry import MethodRegistry
 from kamrouter.rpc.transports.dgram import serve_dgram
 from kamrouter.rpc.transports.fifo import serve_fifo
 from kamrouter.rpc.transports.http import serve_http
-from kamrouter.rpc.transports.limits import Limits
+from kamrouter.rpc.transports.httpauth import Credentials
+from kamrouter.rpc.transports.limits import Counters, Limits
 from kamrouter.rpc.transports.socketfile import Ownership, prepare_run_dir
 from kamrouter.rpc.transports.stream import serve_stream
 from kamrouter.stats import StatsRegistry
+
+log = logging.getLogger("kamrouter.rpc")
 
 #: File name of the default stream socket inside ``run_dir`` (kamcli looks for the same).
 STREAM_SOCKET_NAME = "kamrouter_rpc.sock"
@@ -70,8 +74,9 @@ async def serve_rpc(config: RpcConfig, registry: MethodRegistry, *,
                     task_status: trio.TaskStatus[Listening] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve JSON-RPC on every transport enabled in ``config`` until cancelled.
 
-    ``stats`` feeds ``GET /metrics`` on the HTTP listener (no /metrics without it).
-    ``task_status.started`` is called once every transport is listening.
+    ``stats`` feeds ``GET /metrics`` on the HTTP listener (no /metrics without it) and gets
+    the ``rpc:*`` counters. ``task_status.started`` is called once every transport is
+    listening.
     """
     problems = [f"rpc.{problem}" for problem in config.validate()]
     if problems:  # a config that did not come through build_settings (tests, embedding)
@@ -82,23 +87,30 @@ async def serve_rpc(config: RpcConfig, registry: MethodRegistry, *,
     if any(path is not None and os.path.dirname(path) == config.run_dir
            for path in (stream_path, dgram_path, fifo_path)):
         prepare_run_dir(config.run_dir, ownership)
-    dispatcher = Dispatcher(registry)
-    limits = Limits.from_config(config)
+    credentials = Credentials.load(config.http_auth_file) if config.http_auth_file else None
     render = partial(metrics.render, stats) if stats is not None else None
+    stats = stats if stats is not None else StatsRegistry()
+    dispatcher = Dispatcher(registry, config.json_limits(),
+                            stats.counter("rpc", "refused_json_limit"))
+    limits = Limits.from_config(config)
+    counters = Counters.register(stats, log)
     failure: ConfigError | None = None
     async with trio.open_nursery() as nursery:
         try:
             if stream_path:
-                await nursery.start(serve_stream, stream_path, dispatcher, limits, ownership)
+                await nursery.start(serve_stream, stream_path, dispatcher, limits, ownership,
+                                    counters)
             if dgram_path:
-                await nursery.start(serve_dgram, dgram_path, dispatcher, limits, ownership)
+                await nursery.start(serve_dgram, dgram_path, dispatcher, limits, ownership,
+                                    counters)
             if fifo_path:
                 await nursery.start(serve_fifo, fifo_path, config.fifo_reply_dir, dispatcher,
-                                    limits, ownership)
+                                    limits, ownership, counters)
             bound_http = None
             if http is not None:
                 try:
-                    listeners = await nursery.start(serve_http, *http, dispatcher, render, limits)
+                    listeners = await nursery.start(serve_http, *http, dispatcher, render,
+                                                    limits, counters, credentials)
                 except OSError as exc:
                     raise ConfigError([f"rpc.http: cannot listen on {config.http}: "
                                        f"{exc.strerror}"]) from None

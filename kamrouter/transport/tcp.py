@@ -194,7 +194,7 @@ class TcpTransport:
         self._connecting: dict[Endpoint, list[tuple[bytes, OnError | None]]] = {}
         self._nursery: trio.Nursery | None = None
         self._on_message: OnMessage | None = None
-        self.guard = InputGuard(stats)
+        self.guard = InputGuard("core", stats, log, "drops_internal_error_tcp")
         counter = stats.counter
         self.established = counter("tcp", "established")
         self.passive_open = counter("tcp", "passive_open")
@@ -270,7 +270,7 @@ class TcpTransport:
         try:
             await conn.run(self._on_message)  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001 - last resort: a bug ends this connection only
-            self.guard.caught("tcp", conn.remote, exc)
+            self.guard.failed(conn.remote, exc)
         finally:
             if self.connections.get(conn.remote) is conn:
                 del self.connections[conn.remote]

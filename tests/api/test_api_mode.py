@@ -163,7 +163,8 @@ def test_redirect_contacts_ordered_by_q() -> None:
 # -- decide() against real peers ------------------------------------------------------------------
 
 class Peer(ThreadingHTTPServer):
-    """An HTTP controller answering every POST with ``answer`` (JSON-RPC aware)."""
+    """An HTTP controller answering every POST with ``answer`` (JSON-RPC aware; bytes are
+    sent as they are)."""
 
     daemon_threads = True
 
@@ -185,9 +186,12 @@ class PeerHandler(BaseHTTPRequestHandler):
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.events.append(request)
         answer = self.server.answer
-        if request.get("jsonrpc") == "2.0":
-            answer = {"jsonrpc": "2.0", "id": request["id"], **answer}
-        body = json.dumps(answer).encode()
+        if isinstance(answer, bytes):  # sent as it is (hostile answers)
+            body = answer
+        else:
+            if request.get("jsonrpc") == "2.0":
+                answer = {"jsonrpc": "2.0", "id": request["id"], **answer}
+            body = json.dumps(answer).encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -262,6 +266,27 @@ async def test_jsonrpc_error_falls_back_but_keeps_the_circuit_closed(
     assert decision.fallback and decision.reply == ReplyFallback(480, "Later")
     assert module.breaker.state == "closed"
     assert "Method not found" in module.rpc_status()["last_error"]
+    await module.stop()
+
+
+@pytest.mark.parametrize(("transport", "answer", "limit"), [
+    ("http", b'{"routes":' + b"[" * 20000 + b"]" * 20000 + b"}", "max_json_depth"),
+    ("http", b'{"routes":[' + b"9" * 5000 + b"]}", "max_json_digits"),
+    ("jsonrpc", b'{"jsonrpc":"2.0","id":1,"result":' + b"[" * 20000 + b"]" * 20000 + b"}",
+     "max_json_depth"),
+    ("jsonrpc", b'{"jsonrpc":"2.0","id":1,"result":' + b"9" * 5000 + b"}", "max_json_digits"),
+], ids=["http-deep", "http-digits", "jsonrpc-deep", "jsonrpc-digits"])
+async def test_answer_past_the_json_limits_falls_back_and_is_counted(
+        host: ModuleHost, nursery: trio.Nursery, peer_factory: Any, transport: str,
+        answer: bytes, limit: str) -> None:
+    peer = peer_factory(answer)
+    module = await api_module(host, nursery, transport=transport, url=peer.url,
+                              on_error="reply 480 Later")
+    decision = await module.decide(call())
+    assert decision.fallback and decision.reply == ReplyFallback(480, "Later")
+    assert limit in module.rpc_status()["last_error"]
+    assert host.stat("api:refused_json_limit") == 1 and host.stat("api:errors") == 1
+    assert module.breaker.state == "closed"  # the API answered: not held against its health
     await module.stop()
 
 

@@ -76,7 +76,7 @@ def test_config_validation_names_keys() -> None:
     problems: list[str] = []
     build_section(EvapiConfig, {"bind_addr": "localhost", "max_clients": 0}, "evapi", problems)
     assert problems == ["evapi.bind_addr: expected host:port, got 'localhost'",
-                        "evapi.max_clients: must be at least 1"]
+                        "evapi.max_clients: must be between 1 and 10000, got 0"]
 
 
 async def test_address_in_use_is_a_config_error_naming_the_key(

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from kamrouter.core.settings import RpcConfig, Settings
+from kamrouter.core.settings import Settings
+from kamrouter.rpc.config import RpcConfig
 from kamrouter.net import Endpoint
 from kamrouter.rpc.core_methods import register_core_methods
 from kamrouter.rpc.registry import MethodRegistry

@@ -14,7 +14,9 @@ The router selects this mode in ``kamrouter.core.router``: with ``routing.mode =
 loads the ``api`` module and runs :data:`ROUTES_SCRIPT` (``routes.py`` here) as the script.
 
 Stats ``api:requests``, ``answers``, ``timeouts``, ``errors``, ``fallbacks``,
-``short_circuits`` (calls not sent because the circuit was open) and the answer latency
+``short_circuits`` (calls not sent because the circuit was open), ``refused_json_limit``
+(answers past the JSON limits, also counted in errors), ``drops_internal_error`` (a bug
+met while asking or reading the answer: logged, on_error applied) and the answer latency
 histogram ``latency_le_<N>ms`` (cumulative, as Prometheus buckets) / ``latency_le_inf``.
 RPC ``api.status``.
 """
@@ -27,6 +29,7 @@ from typing import Any
 import trio
 
 from kamrouter.config import ConfigError
+from kamrouter.guard import InputGuard
 from kamrouter.modules.api.breaker import CircuitBreaker
 from kamrouter.modules.api.config import ApiConfig, DispatcherFallback, parse_on_error
 from kamrouter.modules.api.controllers import (
@@ -93,6 +96,8 @@ class ApiModule(Module):
         self.errors = counter("api", "errors")
         self.fallbacks = counter("api", "fallbacks")
         self.short_circuits = counter("api", "short_circuits")
+        self.refused_json = counter("api", "refused_json_limit")
+        self.guard = InputGuard("api", router.stats, log)
         self.latency = [(bound / 1000, counter("api", f"latency_le_{bound}ms"))
                         for bound in LATENCY_BUCKETS_MS]
         self.latency_inf = counter("api", "latency_le_inf")
@@ -150,13 +155,15 @@ class ApiModule(Module):
                                                self.config.timeout)
         except ControllerFailure as exc:
             (self.timeouts if exc.kind == "timeout" else self.errors).value += 1
+            if exc.kind == "refused":
+                self.refused_json.value += 1
             if exc.severity == "answered":
                 self.breaker.success()
             else:
                 self.breaker.failure(down=exc.severity == "down")
             return self._fall_back(msg, str(exc))
         except Exception as exc:  # noqa: BLE001 - a bug here must not lose the call
-            log.exception("api: asking %s failed", self.controller.target)
+            self.guard.failed(f"asking {self.controller.target}", exc)
             self.errors.value += 1
             self.breaker.failure()
             return self._fall_back(msg, f"internal error: {exc}")
@@ -167,6 +174,10 @@ class ApiModule(Module):
         except RouteDocumentError as exc:
             self.errors.value += 1
             return self._fall_back(msg, f"unusable answer: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a bug reading the answer must not either
+            self.guard.failed(f"the answer of {self.controller.target}", exc)
+            self.errors.value += 1
+            return self._fall_back(msg, f"internal error reading the answer: {exc}")
         self.answers.value += 1
         return decision
 

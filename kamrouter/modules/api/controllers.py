@@ -5,6 +5,9 @@ A failure's ``severity`` tells the circuit breaker what it proves:
 ``down`` (refused connection, no evapi client: open the circuit now), ``failure`` (timeout,
 5xx: counts towards the threshold) or ``answered`` (the API is alive but answered something
 unusable: not held against its health).
+
+Answers are JSON read with bounds (:mod:`kamrouter.boundedjson`, through http_client and
+evapi): one nested too deep or with too long an integer fails with kind ``refused``.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from typing import Any, Literal, Protocol
 
 import trio
 
+from kamrouter.boundedjson import JsonLimitError
 from kamrouter.modules.evapi import ControllerGone, NoController, encode_event
 from kamrouter.modules.evapi.server import EvapiServer
 from kamrouter.modules.http_client import HttpClientApi, HttpError, JsonRpcError
@@ -21,7 +25,8 @@ Severity = Literal["down", "failure", "answered"]
 
 
 class ControllerFailure(Exception):
-    """No usable answer; ``kind`` is ``timeout``, ``unavailable`` or ``error``."""
+    """No usable answer; ``kind`` is ``timeout``, ``unavailable``, ``error`` or ``refused``
+    (an answer past the JSON limits)."""
 
     def __init__(self, kind: str, detail: str, severity: Severity) -> None:
         super().__init__(f"{kind}: {detail}")
@@ -51,6 +56,8 @@ def _http_failure(kind: str, detail: str) -> ControllerFailure:
         return ControllerFailure("timeout", detail, "failure")
     if kind == "connect":
         return ControllerFailure("unavailable", detail, "down")
+    if kind == "refused":
+        return ControllerFailure("refused", detail, "answered")
     return ControllerFailure("error", detail, "failure")
 
 
@@ -70,6 +77,8 @@ class HttpController:
                                     "failure" if result.status >= 500 else "answered")
         try:
             return _object(result.json(), "the HTTP answer")
+        except JsonLimitError as exc:
+            raise ControllerFailure("refused", f"the HTTP answer: {exc}", "answered") from None
         except ValueError:
             raise ControllerFailure("error", "the HTTP answer is not JSON", "answered") from None
 

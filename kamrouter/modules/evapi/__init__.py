@@ -21,20 +21,28 @@ Events (``router.emit``): ``evapi:connection-new``, ``evapi:connection-closed`` 
 messages ``msg`` (text) and ``json`` (the decoded object, or None). Messages that answer an
 ``async_relay`` are delivered to it, not to the event.
 
+Bounds (see :mod:`.config`): ``max_clients`` and ``max_clients_per_ip`` connections,
+``idle_timeout`` seconds without a byte from a client, an optional shared secret
+(``secret_file``) that a client sends as its first message, and JSON depth/integer limits.
+
 Stats ``evapi:clients`` (connected now), ``sent``, ``received``, ``dropped`` (events that
-reached no client: queue full or nobody connected), ``timeouts``. RPC ``evapi.list``.
+reached no client: queue full or nobody connected), ``timeouts``, and what was refused or
+closed: ``refused_clients`` (over a client limit), ``refused_auth`` (no or wrong secret),
+``refused_json_limit`` (messages dropped), ``closed_idle``, ``drops_internal_error`` (a
+bug met on a connection: logged with the client's address, connection closed).
+RPC ``evapi.list``.
 """
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import trio
 
 from kamrouter.config import ConfigError
 from kamrouter.modules.base import Module, RouterServices
+from kamrouter.modules.evapi.config import EvapiConfig, split_host_port
 from kamrouter.modules.evapi.server import (
     MAX_TAG_LENGTH,
     ControllerGone,
@@ -42,49 +50,13 @@ from kamrouter.modules.evapi.server import (
     NoController,
     current_client,
 )
+from kamrouter.secretfile import read_secret_lines
 from kamrouter.sip import wire_bytes
 
 __all__ = ["ControllerGone", "EvapiApi", "EvapiConfig", "EvapiModule", "NoController",
            "encode_event", "split_host_port"]
 
 log = logging.getLogger("kamrouter.evapi")
-
-
-def split_host_port(text: str) -> tuple[str, int]:
-    """``"127.0.0.1:8448"`` or ``"[::1]:8448"`` -> (host, port); ValueError names the problem."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not host:
-        raise ValueError(f"expected host:port, got {text!r}")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if not port_text.isdigit() or not 0 <= int(port_text) < 65536:
-        raise ValueError(f"port must be a number 0-65535, got {port_text!r}")
-    return host, int(port_text)
-
-
-@dataclass
-class EvapiConfig:
-    bind_addr: str = "127.0.0.1:8448"
-    netstring_format: bool = True
-    max_clients: int = 8
-    #: Events queued per client before further ones are dropped (and counted).
-    queue_size: int = 1024
-    #: Seconds one write to a client may take before the client is closed as dead.
-    send_timeout: float = 5.0
-    #: Largest netstring accepted from a client, bytes.
-    max_message_size: int = 32768
-
-    def validate(self) -> list[str]:
-        problems = []
-        try:
-            split_host_port(self.bind_addr)
-        except ValueError as exc:
-            problems.append(f"bind_addr: {exc}")
-        for name in ("max_clients", "queue_size", "max_message_size"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name}: must be at least 1")
-        if self.send_timeout <= 0:
-            problems.append("send_timeout: must be positive")
-        return problems
 
 
 def encode_event(data: str | bytes | dict[str, Any] | list[Any]) -> bytes:
@@ -154,10 +126,7 @@ class EvapiModule(Module):
 
     def __init__(self, router: RouterServices, config: EvapiConfig) -> None:
         super().__init__(router, config)
-        self.server = EvapiServer(
-            max_clients=config.max_clients, queue_size=config.queue_size,
-            send_timeout=config.send_timeout, netstrings=config.netstring_format,
-            max_message_size=config.max_message_size, stats=router.stats, emit=router.emit)
+        self.server = EvapiServer(config, stats=router.stats, emit=router.emit)
         self._api = EvapiApi(self.server)
         router.rpc.register("evapi.list", self.rpc_list)
 
@@ -165,6 +134,9 @@ class EvapiModule(Module):
         return self._api
 
     async def start(self, nursery: trio.Nursery) -> None:
+        if self.config.secret_file:
+            self.server.secret = read_secret_lines(self.config.secret_file,
+                                                   "evapi.secret_file")[0]
         host, port = split_host_port(self.config.bind_addr)
         try:
             await self.server.listen(nursery, host, port)

@@ -7,12 +7,20 @@ closes it. This is the answer to Kamailio's issue #4603 (blocking writes stallin
 
 A message from a client that is a JSON object carrying the id of a pending request
 (``"id": "<tindex>:<tlabel>"`` or ``"tindex"`` + ``"tlabel"``) wakes that request; every other
-message is handed to the ``evapi:message-received`` event.
+message is handed to the ``evapi:message-received`` event. JSON is read with
+:func:`kamrouter.boundedjson.loads`: a message past the depth or integer limits is dropped.
+
+Connections are bounded by ``max_clients`` and ``max_clients_per_ip``, closed after
+``idle_timeout`` without a byte from the client, and, with a shared secret, must send it as
+their first message within ``handshake_timeout``; until then they are not clients (no
+events, no ``connection-new``). Whatever escapes a connection's handling (a bug, or a socket
+that died before it was looked at) closes that connection only: logged with the client's
+address and counted in ``evapi:drops_internal_error``.
 """
 from __future__ import annotations
 
 import contextvars
-import json
+import hmac
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +28,9 @@ from typing import Any
 
 import trio
 
+from kamrouter import boundedjson
+from kamrouter.guard import InputGuard
+from kamrouter.modules.evapi.config import EvapiConfig
 from kamrouter.modules.evapi.framing import (
     Decoder,
     FramingError,
@@ -57,6 +68,8 @@ class Client:
     outbox: trio.MemorySendChannel[bytes]
     inbox: trio.MemoryReceiveChannel[bytes]
     tag: str = ""
+    #: False until the shared secret was received (always True without one).
+    admitted: bool = True
     sent: int = 0
     dropped: int = 0
     cancel_scope: trio.CancelScope = field(default_factory=trio.CancelScope)
@@ -116,22 +129,30 @@ def correlation_id(message: dict[str, Any]) -> str | None:
 class EvapiServer:
     """Accepts controller connections and moves events between them and the router."""
 
-    def __init__(self, *, max_clients: int, queue_size: int, send_timeout: float,
-                 netstrings: bool, max_message_size: int, stats: StatsRegistry,
+    def __init__(self, config: EvapiConfig, *, stats: StatsRegistry,
                  emit: Callable[..., None]) -> None:
-        self.max_clients = max_clients
-        self.queue_size = queue_size
-        self.send_timeout = send_timeout
-        self.netstrings = netstrings
-        self.max_message_size = max_message_size
+        self.config = config
+        self.max_clients = config.max_clients
+        self.queue_size = config.queue_size
+        self.send_timeout = config.send_timeout
+        self.netstrings = config.netstring_format
+        self.max_message_size = config.max_message_size
+        self.json_limits = config.json_limits()
+        #: The shared secret clients must send first (None: no handshake).
+        self.secret: bytes | None = None
         self.emit = emit
-        self._slots: list[Client | None] = [None] * max_clients
+        self._slots: list[Client | None] = [None] * config.max_clients
         self._waiters: dict[str, _Waiter] = {}
         self.address: tuple[str, int] | None = None
         self.sent = stats.counter("evapi", "sent")
         self.received = stats.counter("evapi", "received")
         self.dropped = stats.counter("evapi", "dropped")
         self.timeouts = stats.counter("evapi", "timeouts")
+        self.refused_clients = stats.counter("evapi", "refused_clients")
+        self.refused_auth = stats.counter("evapi", "refused_auth")
+        self.refused_json = stats.counter("evapi", "refused_json_limit")
+        self.closed_idle = stats.counter("evapi", "closed_idle")
+        self.guard = InputGuard("evapi", stats, log)
         stats.gauge("evapi", "clients", lambda: sum(1 for _ in self.clients()))
 
     # -- listening -------------------------------------------------------------------------
@@ -142,8 +163,9 @@ class EvapiServer:
         log.info("evapi listening on %s:%d", *self.address)
 
     def clients(self, tag: str | None = None) -> Iterator[Client]:
+        """The admitted clients (with ``tag``)."""
         for client in self._slots:
-            if client is not None and (tag is None or client.tag == tag):
+            if client is not None and client.admitted and (tag is None or client.tag == tag):
                 yield client
 
     # -- sending ---------------------------------------------------------------------------
@@ -192,32 +214,88 @@ class EvapiServer:
 
     # -- one connection --------------------------------------------------------------------
     async def _serve(self, stream: trio.SocketStream) -> None:
-        host, port = stream.socket.getpeername()[:2]
+        """One connection, under the last-resort guard of the evapi input path."""
+        source = "unknown client"
         try:
-            conidx = self._slots.index(None)
-        except ValueError:
-            log.warning("evapi: refusing %s:%d, max_clients=%d reached", host, port,
-                        self.max_clients)
-            await stream.aclose()
+            host, port = stream.socket.getpeername()[:2]
+            source = f"{host}:{port}"
+            await self._converse(stream, host, port)
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            # e.g. reset before we looked at it (getpeername: ENOTCONN), or mid-handshake
+            log.debug("evapi: connection from %s gone: %s", source, exc)
+        except Exception as exc:  # noqa: BLE001 - the last-resort guard of this path
+            self.guard.failed(source, exc)
+        finally:
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+
+    def _refusal(self, host: str) -> str | None:
+        """Why a new connection from ``host`` is refused, or None."""
+        if None not in self._slots:
+            return f"max_clients={self.max_clients} reached"
+        same_host = sum(1 for client in self._slots if client is not None and client.host == host)
+        if same_host >= self.config.max_clients_per_ip:
+            return f"max_clients_per_ip={self.config.max_clients_per_ip} reached"
+        return None
+
+    async def _converse(self, stream: trio.SocketStream, host: str, port: int) -> None:
+        refusal = self._refusal(host)
+        if refusal is not None:
+            self.refused_clients.value += 1
+            log.warning("evapi: refusing %s:%d, %s", host, port, refusal)
             return
+        conidx = self._slots.index(None)
         outbox, inbox = trio.open_memory_channel[bytes](self.queue_size)
-        client = Client(conidx, host, port, stream, outbox, inbox)
+        client = Client(conidx, host, port, stream, outbox, inbox,
+                        admitted=self.secret is None)
         self._slots[conidx] = client
         try:
             with client.cancel_scope:
+                decoder: Decoder = (NetstringDecoder(self.max_message_size) if self.netstrings
+                                    else RawDecoder())
+                pending = await self._handshake(client, decoder) if not client.admitted else []
+                if not client.admitted:
+                    return
                 self._emit_for(client, "evapi:connection-new")
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._write, client, nursery.cancel_scope)
-                    await self._read(client)
+                    for message in pending:
+                        self._receive(client, message)
+                    await self._read(client, decoder)
                     nursery.cancel_scope.cancel()
         finally:
             self._slots[conidx] = None
             outbox.close()
-            with trio.CancelScope(shield=True):
-                await stream.aclose()
-            if not any(True for _ in self.clients()):
-                self._fail_waiters()
-            self._emit_for(client, "evapi:connection-closed")
+            if client.admitted:
+                if not any(True for _ in self.clients()):
+                    self._fail_waiters()
+                self._emit_for(client, "evapi:connection-closed")
+
+    async def _handshake(self, client: Client, decoder: Decoder) -> list[bytes]:
+        """Wait for the shared secret as the first message; admit the client if it matches.
+
+        Returns the messages that came after the secret in the same read."""
+        assert self.secret is not None
+        messages: list[bytes] = []
+        with trio.move_on_after(self.config.handshake_timeout):
+            while not messages:
+                data = await client.stream.receive_some(65536)
+                if not data:
+                    return []
+                try:
+                    messages = decoder.feed(data)
+                except FramingError as exc:
+                    log.warning("evapi: client %s:%d before the handshake: %s; closing",
+                                client.host, client.port, exc)
+                    break
+        if messages and hmac.compare_digest(messages[0].strip(), self.secret):
+            client.admitted = True
+            return messages[1:]
+        self.refused_auth.value += 1
+        log.warning("evapi: closing %s:%d: %s", client.host, client.port,
+                    "wrong shared secret" if messages else
+                    f"no shared secret within {self.config.handshake_timeout:g} s")
+        return []
 
     async def _write(self, client: Client, connection: trio.CancelScope) -> None:
         async for frame in client.inbox:
@@ -235,13 +313,19 @@ class EvapiServer:
             self.sent.value += len(frames)
         connection.cancel()
 
-    async def _read(self, client: Client) -> None:
-        decoder: Decoder = (NetstringDecoder(self.max_message_size) if self.netstrings
-                            else RawDecoder())
+    async def _read(self, client: Client, decoder: Decoder) -> None:
+        idle = self.config.idle_timeout or float("inf")
         while True:
-            try:
-                data = await client.stream.receive_some(65536)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
+            data = None
+            with trio.move_on_after(idle):
+                try:
+                    data = await client.stream.receive_some(65536)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    return
+            if data is None:
+                self.closed_idle.value += 1
+                log.info("evapi: client %d (%s:%d) sent nothing for %g s, closing",
+                         client.conidx, client.host, client.port, idle)
                 return
             if not data:
                 return
@@ -252,14 +336,19 @@ class EvapiServer:
                             client.host, client.port, exc)
                 return
             for message in messages:
-                self.received.value += 1
-                self._dispatch(client, message)
+                self._receive(client, message)
 
-    def _dispatch(self, client: Client, message: bytes) -> None:
+    def _receive(self, client: Client, message: bytes) -> None:
+        self.received.value += 1
         decoded: Any = None
         if message.lstrip()[:1] == b"{":
             try:
-                decoded = json.loads(message)
+                decoded = boundedjson.loads(message, self.json_limits)
+            except boundedjson.JsonLimitError as exc:
+                self.refused_json.value += 1
+                log.warning("evapi: client %d (%s:%d): dropping a message: %s",
+                            client.conidx, client.host, client.port, exc)
+                return
             except ValueError:
                 decoded = None
         if isinstance(decoded, dict):

@@ -15,7 +15,10 @@ TLS for https) serves the whole router.
 ``query`` never raises for network trouble: it returns ``status == 0`` and ``error`` in
 ``"timeout"``, ``"connect"`` (refused, unreachable) or ``"protocol"``; a URL that is not
 http(s) raises ValueError. ``jsonrpc`` raises :class:`HttpError` (same kinds plus
-``"status"``/``"invalid"``) or :class:`JsonRpcError`.
+``"status"``/``"invalid"``, and ``"refused"`` for an answer past the JSON limits) or
+:class:`JsonRpcError`. Answers are read as JSON by :func:`kamrouter.boundedjson.loads`
+(nesting and integer length bounded; ``HttpResult.json()`` raises its JsonLimitError, a
+ValueError).
 
 Stats ``httpclient:connections`` (requests made), ``connok`` (answered), ``connfail``
 (no answer), ``timeouts``.
@@ -29,6 +32,7 @@ from typing import Any
 
 import trio
 
+from kamrouter import boundedjson
 from kamrouter.config import Range, range_problems
 from kamrouter.modules.base import Module, RouterServices
 from kamrouter.modules.http_client.escape import escape_param, escape_query, escape_user, unescape
@@ -76,7 +80,8 @@ class HttpResult:
         return self.body.split("\n", 1)[0].rstrip("\r")
 
     def json(self) -> Any:
-        return json.loads(self.body)
+        """The body as JSON; ValueError (JsonLimitError past the limits) when it is not."""
+        return boundedjson.loads(self.body)
 
 
 class HttpError(Exception):
@@ -160,6 +165,8 @@ class HttpClientApi:
             raise HttpError(result.error, result.detail)
         try:
             answer = result.json()
+        except boundedjson.JsonLimitError as exc:
+            raise HttpError("refused", f"answer refused: {exc}") from None
         except ValueError:
             answer = None
         if isinstance(answer, dict) and isinstance(answer.get("error"), dict):

@@ -18,7 +18,7 @@ from typing import Any
 import trio
 
 from kamrouter.config import ConfigError
-from kamrouter.core.settings import RpcConfig
+from kamrouter.rpc.config import RpcConfig
 
 
 @dataclass(frozen=True)
@@ -60,16 +60,50 @@ def _lookup(name: str, find: Callable[[str], Any], key: str, what: str,
 
 def prepare_run_dir(path: str, ownership: Ownership) -> None:
     """Create the control directory 0700 (0710 with the group's id when a group is set, so
-    the group can reach the sockets inside without listing them)."""
-    if os.path.isdir(path):
-        return
+    the group can reach the sockets inside without listing them), or check the existing one.
+
+    An existing directory must be a real directory (not a symlink), owned by the router's
+    user and not writable by group or others: anyone else who could write there could put
+    their own socket or FIFO where kamcli looks for the router's (run-dir squatting).
+    """
     try:
-        os.makedirs(path, mode=0o700)
-        if ownership.gid != -1:
-            os.chown(path, -1, ownership.gid)
-            os.chmod(path, 0o710)
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
     except OSError as exc:
         raise ConfigError([f"rpc.run_dir: cannot create {path}: {exc.strerror}"]) from None
+    else:
+        try:
+            if ownership.gid != -1:
+                os.chown(path, -1, ownership.gid)
+                os.chmod(path, 0o710)
+        except OSError as exc:
+            raise ConfigError([f"rpc.run_dir: cannot set the group of {path}: "
+                               f"{exc.strerror}"]) from None
+    problem = run_dir_problem(path)
+    if problem:
+        raise ConfigError([f"rpc.run_dir: {problem}"])
+
+
+def run_dir_problem(path: str) -> str | None:
+    """Why ``path`` is not a safe control directory for this process, or None."""
+    try:
+        info = os.lstat(path)
+    except OSError as exc:
+        return f"cannot check {path}: {exc.strerror}"
+    if stat.S_ISLNK(info.st_mode):
+        return (f"{path} is a symbolic link; use a real directory (remove the link, or point "
+                "rpc.run_dir at the target)")
+    if not stat.S_ISDIR(info.st_mode):
+        return f"{path} exists and is not a directory"
+    if info.st_uid != os.geteuid():
+        return (f"{path} is owned by uid {info.st_uid}, not by the router's user "
+                f"(uid {os.geteuid()}): remove it, or chown {os.geteuid()} {path}")
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return (f"{path} is writable by its group or others (mode "
+                f"{stat.S_IMODE(info.st_mode):04o}): chmod go-w {path}")
+    return None
 
 
 def clear_stale_socket(path: str, kind: socket.SocketKind, key: str) -> None:
