@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import trio
 
     from kamrouter.core.settings import Settings
+    from kamrouter.script.message import ScriptMessage
     from kamrouter.sip import Response
     from kamrouter.tm import Transaction
     from kamrouter.rpc.registry import MethodRegistry
@@ -55,6 +56,11 @@ class RouterServices(Protocol):
 
     def on_transaction_end(self, callback: Callable[[Transaction], None]) -> None:
         """Call ``callback(txn)`` whenever a transaction is freed."""
+
+    def send_reply(self, msg: ScriptMessage, status: int, reason: str | None = None,
+                   headers: tuple[tuple[str, str], ...] = ()) -> bool:
+        """Answer a script's request as ``sl.send_reply`` does (stateful if it has a
+        transaction); for modules whose functions reply themselves (registrar, auth)."""
 
     def module(self, name: str) -> Module:
         """Another loaded module, by name (raises KeyError when it is not loaded)."""
