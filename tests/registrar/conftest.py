@@ -31,7 +31,8 @@ class RegistrarRouter:
         document = tomllib.loads((ETC / "registrar.toml").read_text())
         document["core"]["listen"] = [f"udp:127.0.0.1:{self.port}", f"tcp:127.0.0.1:{self.port}"]
         document["routing"]["script"] = str(ETC / "examples" / "registrar.py")
-        document["rpc"] = {"run_dir": str(workdir / "run")}
+        document["rpc"] = {"run_dir": str(workdir / "run"),
+                           "dgram_socket": "kamrouter_rpc.dgram"}  # the reference kamcli
         (workdir / "dispatcher.list").write_text(f"1 sip:127.0.0.1:{self.sink}\n")
         for section, values in overrides.items():
             document.setdefault(section, {}).update(values)

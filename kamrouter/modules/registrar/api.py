@@ -159,7 +159,8 @@ class RegistrarApi:
         (uri, dst_uri, path, socket), *rest = groups.pop(0)
         msg.ruri = uri
         msg.dst_uri, msg.path, msg.socket = dst_uri, path, socket
-        msg.branches = [Target(*hop) for hop in rest]
+        msg.branches = [Target(uri, dst_uri=dst_uri, socket=socket, path=path)
+                        for uri, dst_uri, path, socket in rest]
         return True
 
 

@@ -46,7 +46,7 @@ class UsrlocModule(Module):
         stats.gauge("usrloc", "location-users", self._count_aors)
         stats.gauge("usrloc", "location-contacts", self._count_contacts)
         self.table(DEFAULT_TABLE)
-        UsrlocRpc(self.tables, 1 << config.hash_size).register(router.rpc)
+        UsrlocRpc(self.tables, 1 << config.hash_size, config.use_domain).register(router.rpc)
 
     def table(self, name: str) -> Location:
         """The location table ``name``, created (and loaded from SQLite) on first use."""

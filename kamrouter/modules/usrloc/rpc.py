@@ -44,9 +44,14 @@ def _unset(value: str) -> str:
 
 
 class UsrlocRpc:
-    def __init__(self, tables: dict[str, Location], slots: int) -> None:
+    def __init__(self, tables: dict[str, Location], slots: int, use_domain: bool) -> None:
         self.tables = tables
         self.slots = slots
+        self.use_domain = use_domain
+
+    def _aor(self, aor: str) -> str:
+        """As Kamailio: without use_domain, ``user@domain`` means ``user``."""
+        return aor if self.use_domain else aor.partition("@")[0]
 
     def register(self, registry: MethodRegistry) -> None:
         for name in ("dump", "lookup", "add", "rm", "rm_contact", "flush"):
@@ -82,6 +87,7 @@ class UsrlocRpc:
     def lookup(self, table: str, aor: str) -> dict[str, Any]:
         """Show the contacts of AOR in TABLE."""
         location = self._table(table)
+        aor = self._aor(aor)
         bindings = location.bindings(aor)
         if not bindings:
             raise RpcError(404, "AOR not found")
@@ -94,6 +100,7 @@ class UsrlocRpc:
         """Add (or replace) a contact of AOR: table aor contact expires q path flags cflags
         methods [received [socket]] ("." or "0" for unset strings; q from 0 to 1, -1 unset)."""
         location = self._table(table)
+        aor = self._aor(aor)
         if expires <= 0:
             raise RpcError(400, "Invalid expires value (seconds, must be > 0)")
         if not (q == -1 or 0 <= q <= 1):
@@ -111,14 +118,17 @@ class UsrlocRpc:
                           ruid=old.ruid if old is not None else "")
         location.put(aor, binding, replacing=old)
 
-    def rm(self, table: str, aor: str) -> None:
-        """Delete AOR and all its contacts from TABLE."""
-        if not self._table(table).delete_aor(aor):
+    def rm(self, table: str, aor: str, contact: str = "") -> None:
+        """Delete AOR and all its contacts from TABLE (only CONTACT when given)."""
+        if contact:
+            self.rm_contact(table, aor, contact)
+        elif not self._table(table).delete_aor(self._aor(aor)):
             raise RpcError(404, "AOR not found")
 
     def rm_contact(self, table: str, aor: str, contact: str) -> None:
         """Delete one CONTACT of AOR from TABLE."""
         location = self._table(table)
+        aor = self._aor(aor)
         if not location.records.get(aor):
             raise RpcError(404, "AOR not found")
         binding = next((b for b in location.records[aor] if b.contact == contact), None)
