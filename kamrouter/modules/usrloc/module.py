@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import trio
@@ -26,9 +27,10 @@ class UsrlocModule(Module):
     name = "usrloc"
     Config = UsrlocConfig
 
-    def __init__(self, router: RouterServices, config: UsrlocConfig) -> None:
+    def __init__(self, router: RouterServices, config: UsrlocConfig,
+                 clock: Callable[[], float] = time.time) -> None:
         super().__init__(router, config)
-        self.clock = time.time  # bindings expire in wall-clock time (stored across restarts)
+        self.clock = clock  # bindings expire in wall-clock time (stored across restarts)
         self.tables: dict[str, Location] = {}
         self.store: LocationStore | None = None
         if config.db_mode == "sqlite":
