@@ -50,6 +50,7 @@ def test_wrong_password_replay_and_identity(router: RegistrarRouter) -> None:
     assert alice.request(authorization=wrong).startswith("SIP/2.0 403")
     good = alice.authorization(challenge, "REGISTER", f"sip:{DOMAIN}")
     assert alice.request(authorization=good).startswith("SIP/2.0 200")
+    assert alice.resend().startswith("SIP/2.0 200")  # a UDP retransmission is no replay
     # the same nonce and nonce-count again (a replay, new CSeq): challenged again
     assert alice.request(authorization=good).startswith("SIP/2.0 401")
     # the next nonce-count of the same nonce is fine

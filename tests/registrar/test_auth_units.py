@@ -42,14 +42,17 @@ def test_nonces_expire_and_cannot_be_forged() -> None:
 def test_nonce_counts_must_grow_and_forgotten_nonces_are_stale() -> None:
     nonces = Nonces(b"secret", lifetime=300, cache_size=100)
     first = nonces.make(1000.0)
-    assert nonces.check(first, 1000.0, "00000001") is NonceState.VALID
-    nonces.use(first, "00000001")
-    assert nonces.check(first, 1000.0, "00000001") is NonceState.REPLAYED
+    assert nonces.check(first, 1000.0, "00000001", "req1") is NonceState.VALID
+    nonces.use(first, "00000001", 1000.0, "req1")
+    assert nonces.check(first, 1000.0, "00000001", "req2") is NonceState.REPLAYED
+    # the same request again soon after is a UDP retransmission, later a replay
+    assert nonces.check(first, 1030.0, "00000001", "req1") is NonceState.VALID
+    assert nonces.check(first, 1040.0, "00000001", "req1") is NonceState.REPLAYED
     assert nonces.check(first, 1000.0, "00000002") is NonceState.VALID
     assert nonces.check(first, 1000.0, "zz") is NonceState.REPLAYED
     later = [nonces.make(1001.0) for _ in range(100)]
     for nonce in later:
-        nonces.use(nonce, "00000001")  # pushes `first` out of the bounded cache
+        nonces.use(nonce, "00000001", 1001.0)  # pushes `first` out of the bounded cache
     assert nonces.check(first, 1001.0, "00000005") is NonceState.STALE  # never replayable
     fresh = nonces.make(1002.0)
     assert nonces.check(fresh, 1002.0, "00000001") is NonceState.VALID

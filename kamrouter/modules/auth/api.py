@@ -148,7 +148,9 @@ class AuthApi:
         if qop and not (creds.nc and creds.cnonce):
             return AuthResult.ERROR
         counted = creds.nc if qop and m.config.nonce_count else None
-        state = m.nonces.check(nonce, m.clock(), counted)
+        now = m.clock()
+        request = _request_key(msg) if counted is not None else ""
+        state = m.nonces.check(nonce, now, counted, request)
         if state is NonceState.STALE:
             return AuthResult.NONCE_EXPIRED
         if state is NonceState.REPLAYED:
@@ -170,9 +172,15 @@ class AuthApi:
             if any(u != user for u in users):
                 return AuthResult.AUTH_USER_MISMATCH
         if counted is not None:
-            m.nonces.use(nonce, counted)
+            m.nonces.use(nonce, counted, now, request)
         msg.vars[CREDENTIALS_VAR] = header
         return AuthResult.AUTHENTICATED
+
+
+def _request_key(msg: ScriptMessage) -> str:
+    """What a retransmission repeats and a new request changes (RFC 3261 §17.2.3)."""
+    sip = msg.sip
+    return f"{sip.call_id}|{sip.cseq.number}|{sip.via.branch}"
 
 
 def _default_realm(msg: ScriptMessage) -> str:
