@@ -16,7 +16,6 @@ rate with none failed, the router's CPU per 1,000 registrations, and the ratio.
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 import tempfile
 import time

@@ -4,7 +4,6 @@ parallel forking within equal q, Path, a phone behind NAT, bindings after kill -
 refused, and the reference kamcli's `ul show` against kamrouter."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DOMAIN, Phone, RegistrarRouter, add_users
+from .conftest import Phone, RegistrarRouter, add_users
 
 
 @pytest.fixture
