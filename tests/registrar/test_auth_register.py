@@ -103,3 +103,16 @@ def test_expires_bounds_star_and_subscribers(router: RegistrarRouter) -> None:
     assert router.kamcli_ok("subscriber", "list") == []
     stored = (router.workdir / "subscriber.sqlite").read_bytes()
     assert b"newsecret" not in stored and b"alicesecret" not in stored
+
+
+def test_malformed_headers_are_answered_not_raised(router: RegistrarRouter) -> None:
+    add_users(router, ("alice", "alicesecret"))
+    alice = Phone(router, "alice", "alicesecret")
+    for header in ('Authorization: Digest username="alice", realm=',
+                   'Authorization: Digest realm="example.com", nonce="x", bogus',
+                   'Authorization: Basic YWxpY2U6c2VjcmV0'):
+        reply = alice.request(authorization=header)
+        assert reply.startswith(("SIP/2.0 401", "SIP/2.0 400")), reply
+    reply = alice.request(contacts=("<sip:alice@10.0.0.1>;q=7",))
+    assert reply.startswith("SIP/2.0 401")  # authentication comes first
+    assert "Traceback" not in router.process.log_tail()

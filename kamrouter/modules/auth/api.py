@@ -122,7 +122,10 @@ class AuthApi:
 
     def _verify(self, msg: ScriptMessage, realm: str, header: str, method: str | None,
                 flags: int) -> AuthResult:
-        result = self._check(msg, realm, header, method, flags)
+        try:
+            result = self._check(msg, realm, header, method, flags)
+        except SipParseError:  # a header the checks read is malformed
+            result = AuthResult.ERROR
         counter = self._m.results.get(result)
         if counter is not None:
             counter.inc()
@@ -184,7 +187,10 @@ def _request_key(msg: ScriptMessage) -> str:
 
 
 def _default_realm(msg: ScriptMessage) -> str:
-    uri = msg.sip.from_.uri
+    try:
+        uri = msg.sip.from_.uri
+    except SipParseError:
+        return ""
     return getattr(uri, "host", "") or ""
 
 

@@ -60,7 +60,10 @@ class RegistrarApi:
         URI (or ``uri``). Returns 1 inserted, 2 updated, 3 deleted, 4 queried, -1 error,
         -2 too many contacts (falsy when negative)."""
         module = self._module
-        aor = self._aor(uri or msg.to_uri)
+        try:
+            aor = self._aor(uri or msg.to_uri)
+        except SipParseError:
+            aor = None
         if aor is None or not aor:
             reply_status, reason, headers, code = 400, "Bad To URI", [], SaveResult.ERROR
         else:
