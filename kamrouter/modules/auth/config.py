@@ -16,8 +16,11 @@ class AuthConfig:
     secret: str = ""
     #: Seconds a nonce is valid (Kamailio nonce_expire); older ones are answered stale.
     nonce_expire: int = 300
-    #: Challenges offered, one header each, in this order (RFC 7616: preferred first).
-    algorithms: list[str] = field(default_factory=lambda: ["SHA-256", "MD5"])
+    #: Challenges offered, one header each with the same nonce, in this order. RFC 7616
+    #: has the preferred first and clients take the first they support; MD5 leads by
+    #: default because MD5-only clients that read only the first challenge (sipp 3.6, older
+    #: phones) fail on a SHA-256 one. ["SHA-256", "MD5"] prefers SHA-256.
+    algorithms: list[str] = field(default_factory=lambda: ["MD5", "SHA-256"])
     #: qop offered: "auth", "auth-int", both, or "" (RFC 2069 style, not recommended).
     qop: str = "auth"
     #: Refuse a nonce-count that is not higher than the last one seen for the nonce
