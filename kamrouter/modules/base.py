@@ -3,11 +3,13 @@
 A module is one package ``kamrouter/modules/<name>/`` exposing a :class:`Module` subclass,
 registered under the ``kamrouter.modules`` entry-point group in ``pyproject.toml`` (so a
 third-party package adds a module the same way). A module is loaded when its config section
-is present, or when ``core.load_modules`` names it. It declares:
+is present, or when ``core.load_modules`` names it; the relay policy's modules
+(``kamrouter.core.router.POLICY_MODULES``) always are. It declares:
 
 - ``name`` and ``Config``: its config section (a dataclass; every field has a default). A
   module configured as an array of tables (``[[htable]]``) sets ``config_is_list = True`` and
-  receives a list of ``Config``;
+  receives a list of ``Config``, and may give ``Config`` a static ``validate_all(configs)``
+  for problems between the elements (a name defined twice);
 - ``api()``: the object scripts use as ``from kamrouter.script import <name>``;
 - RPC methods and stats, registered in ``__init__`` through ``router.rpc`` / ``router.stats``;
 - ``start(nursery)`` / ``stop()``: background work (probing, sockets) under the router's
@@ -15,6 +17,7 @@ is present, or when ``core.load_modules`` names it. It declares:
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
@@ -23,6 +26,8 @@ if TYPE_CHECKING:
     import trio
 
     from kamrouter.core.settings import Settings
+    from kamrouter.net import Endpoint
+    from kamrouter.net import OwnEndpoints
     from kamrouter.script.message import ScriptMessage
     from kamrouter.sip import Response
     from kamrouter.tm import Transaction
@@ -38,6 +43,8 @@ class RouterServices(Protocol):
     rpc: MethodRegistry
     scheduler: Scheduler
     settings: Settings
+    #: Where this process listens; a module that listens adds its address (never sent to).
+    own_endpoints: OwnEndpoints
 
     def clock(self) -> float:
         """Monotonic seconds; the same clock the scheduler uses."""
@@ -61,6 +68,9 @@ class RouterServices(Protocol):
                    headers: tuple[tuple[str, str], ...] = ()) -> bool:
         """Answer a script's request as ``sl.send_reply`` does (stateful if it has a
         transaction); for modules whose functions reply themselves (registrar, auth)."""
+
+    def check_stray_replies(self, check: Callable[[Response, Endpoint], bool]) -> None:
+        """Forward a reply without a transaction only if ``check(reply, source)`` is true."""
 
     def module(self, name: str) -> Module:
         """Another loaded module, by name (raises KeyError when it is not loaded)."""
@@ -86,3 +96,11 @@ class Module:
 
     async def stop(self) -> None:
         """Flush state before the router exits (e.g. persist tables)."""
+
+
+def config_path(router: RouterServices, path: str) -> Path:
+    """A file named in a module's config: relative paths are relative to the config file."""
+    candidate = Path(path)
+    if candidate.is_absolute():
+        return candidate
+    return Path(getattr(getattr(router, "settings", None), "base_dir", None) or ".") / candidate

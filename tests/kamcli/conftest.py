@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from support.ports import LOOPBACK, free_port
+from support.wait import WaitTimeout, wait_until
 
 BIN = Path(sys.executable).parent
 
@@ -90,12 +90,15 @@ http = "{LOOPBACK}:{http_port}"
     router = Router(process, home, env, sip_port, http_port,
                     str(run_dir / "kamrouter_rpc.sock"), str(run_dir / "kamrouter_rpc.dgram"),
                     str(run_dir / "kamrouter_rpc.fifo"), str(replies), log)
-    deadline = time.monotonic() + 30
-    while not rpc_socket_accepts(router.stream_socket):
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop_router(router)
-            pytest.fail(f"kamrouter did not come up:\n{log.read_text()}")
-        time.sleep(0.05)
+    try:
+        wait_until(lambda: process.poll() is not None or rpc_socket_accepts(router.stream_socket),
+                   "kamrouter's control socket", timeout=30, interval=0.05)
+        up = process.poll() is None
+    except WaitTimeout:
+        up = False
+    if not up:
+        stop_router(router)
+        pytest.fail(f"kamrouter did not come up:\n{log.read_text()}")
     return router
 
 
