@@ -21,6 +21,8 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "shell": "kamcli.commands.shell:shell",
     "srv": "kamcli.commands.srv:cli",
     "stats": "kamcli.commands.stats:stats",
+    "subscriber": "kamcli.commands.subscriber:cli",
+    "ul": "kamcli.commands.ul:cli",
     "uptime": "kamcli.commands.core:uptime",
     "version": "kamcli.commands.core:version",
 }

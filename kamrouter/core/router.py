@@ -29,6 +29,7 @@ from kamrouter.rpc.core_methods import register_core_methods
 from kamrouter.rpc.server import serve_rpc
 from kamrouter.script.builtins import builtin_apis
 from kamrouter.script.loader import Script, ScriptError, load_script, set_apis
+from kamrouter.script.message import ScriptMessage
 from kamrouter.sip import Response
 from kamrouter.stats import StatsRegistry
 from kamrouter.timers import Scheduler
@@ -231,6 +232,11 @@ class Router:
         final status once (408 on timeout, 477/478/503 when it could not be sent)."""
         self.proxy.originate(method, ruri, from_uri=from_uri, to_uri=to_uri, dst_uri=dst_uri,
                              socket=socket, headers=headers, timeout=timeout, on_reply=on_reply)
+
+    def send_reply(self, msg: ScriptMessage, status: int, reason: str | None = None,
+                   headers: tuple[tuple[str, str], ...] = ()) -> bool:
+        """sl.send_reply for modules (registrar's save(), auth challenges)."""
+        return self.proxy.send_reply(msg, status, reason, headers)
 
     def on_transaction_end(self, callback: Callable[[Transaction], None]) -> None:
         """Call ``callback(txn)`` when a transaction is freed (``txn.final_status`` tells how

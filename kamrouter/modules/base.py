@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from kamrouter.core.settings import Settings
     from kamrouter.net import Endpoint
     from kamrouter.net import OwnEndpoints
+    from kamrouter.script.message import ScriptMessage
     from kamrouter.sip import Response
     from kamrouter.tm import Transaction
     from kamrouter.rpc.registry import MethodRegistry
@@ -62,6 +63,11 @@ class RouterServices(Protocol):
 
     def on_transaction_end(self, callback: Callable[[Transaction], None]) -> None:
         """Call ``callback(txn)`` whenever a transaction is freed."""
+
+    def send_reply(self, msg: ScriptMessage, status: int, reason: str | None = None,
+                   headers: tuple[tuple[str, str], ...] = ()) -> bool:
+        """Answer a script's request as ``sl.send_reply`` does (stateful if it has a
+        transaction); for modules whose functions reply themselves (registrar, auth)."""
 
     def check_stray_replies(self, check: Callable[[Response, Endpoint], bool]) -> None:
         """Forward a reply without a transaction only if ``check(reply, source)`` is true."""

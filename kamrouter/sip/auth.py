@@ -9,6 +9,13 @@ from .headers import split_commas
 _SCHEME = re.compile(r"[ \t]*([A-Za-z0-9.!%*_+`'~\-]+)(?:[ \t]+|\Z)")
 _PARAM = re.compile(r"""([A-Za-z0-9.!%*_+`'~\-]+)[ \t]*=[ \t]*("(?:[^"\\]|\\.)*"|[^\s",]+)\Z""", re.S)
 _QUOTED_PAIR = re.compile(r"\\(.)", re.S)
+# The usual shape of a parameter list (no quoted-pairs, no empty items), checked and split
+# by two precompiled patterns instead of a comma split and a match per item; anything else
+# takes the general path, with the same result.
+_PLAIN = r"""[ \t]*[A-Za-z0-9.!%*_+`'~\-]+[ \t]*=[ \t]*(?:"[^"\\]*"|[^\s",]+)[ \t]*"""
+_PLAIN_LIST = re.compile(rf"(?:{_PLAIN},)*{_PLAIN}\Z")
+_PLAIN_ITEM = re.compile(
+    r"""[ \t]*([A-Za-z0-9.!%*_+`'~\-]+)[ \t]*=[ \t]*("[^"\\]*"|[^\s",]+)[ \t]*(?:,|\Z)""")
 
 
 class _AuthValue:
@@ -91,6 +98,10 @@ def _parse(value: str, what: str) -> tuple[str, dict[str, str]]:
     params: dict[str, str] = {}
     rest = value[m.end():]
     if not rest.strip():
+        return scheme, params
+    if _PLAIN_LIST.match(rest):
+        for name, raw in _PLAIN_ITEM.findall(rest):
+            params.setdefault(name.lower(), raw[1:-1] if raw[:1] == '"' else raw)
         return scheme, params
     digest = scheme.lower() == "digest"
     for item in split_commas(rest):

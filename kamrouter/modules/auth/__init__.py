@@ -1,0 +1,10 @@
+"""auth: digest authentication of requests against a subscriber table (Kamailio auth and
+auth_db in one module).
+
+Files: ``config`` ([auth] section), ``digest`` (RFC 7616 hashes), ``nonce`` (signed nonces,
+nonce-count replay check), ``subscribers`` (SQLite / TOML HA1 store), ``api`` (script API),
+``module`` (wiring, subscriber.* RPC, stats).
+"""
+from kamrouter.modules.auth.module import AuthModule
+
+__all__ = ["AuthModule"]

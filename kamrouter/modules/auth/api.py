@@ -1,0 +1,199 @@
+"""The auth script API (Kamailio auth + auth_db): ``from kamrouter.script import auth``.
+
+``auth_check(msg, realm, "subscriber", flags)`` verifies the credentials of a request (www
+for REGISTER, proxy otherwise) and returns Kamailio's codes (falsy when not positive);
+``auth_challenge`` answers 401/407 offering every configured algorithm with one nonce, and
+``stale=true`` after an expired nonce. ``consume_credentials`` removes the checked header
+before the request is relayed.
+"""
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING
+
+from kamrouter.modules.auth.digest import ALGORITHMS, response
+from kamrouter.modules.auth.nonce import NonceState
+from kamrouter.script.message import ScriptMessage
+from kamrouter.script.results import ReturnCode
+from kamrouter.sip import Credentials, SipParseError
+
+if TYPE_CHECKING:
+    from kamrouter.modules.auth.module import AuthModule
+
+#: msg.vars keys: which header the checked credentials came from; the last failure reason.
+CREDENTIALS_VAR = "auth_header"
+STALE_VAR = "auth_stale"
+
+#: auth_check flags (Kamailio): 1 the authenticated user must be the From user (and To for
+#: REGISTER); 2 with 1, skip that check for INVITE, BYE, PRACK, UPDATE and MESSAGE.
+CHECK_IDENTITY = 1
+SKIP_IDENTITY_FOR_CALLS = 2
+_CALL_METHODS = frozenset({"INVITE", "BYE", "PRACK", "UPDATE", "MESSAGE"})
+#: Challenge flags (Kamailio): 16 add stale=true. qop comes from [auth] qop.
+STALE = 16
+
+
+class AuthResult(ReturnCode):
+    """Kamailio's auth return codes."""
+
+    AUTHENTICATED = 1
+    ERROR = -1
+    INVALID_PASSWORD = -2
+    USER_UNKNOWN = -3
+    NONCE_EXPIRED = -4
+    NO_CREDENTIALS = -5
+    NONCE_REUSED = -6
+    AUTH_USER_MISMATCH = -8
+
+
+class AuthApi:
+    def __init__(self, module: AuthModule) -> None:
+        self._m = module
+
+    # -- challenges ---------------------------------------------------------------------------
+    def challenge_headers(self, realm: str, stale: bool = False) -> list[str]:
+        """One Digest challenge per configured algorithm, sharing one nonce."""
+        cfg = self._m.config
+        nonce = self._m.nonces.make(self._m.clock())
+        extra = (f', qop="{cfg.qop}"' if cfg.qop else "") + (", stale=true" if stale else "")
+        realm = realm.replace("\\", "").replace('"', "")
+        return [f'Digest realm="{realm}", nonce="{nonce}"{extra}, algorithm={algorithm}'
+                for algorithm in cfg.algorithms]
+
+    def _challenge(self, msg: ScriptMessage, realm: str | None, flags: int, status: int) -> bool:
+        realm = realm or _default_realm(msg)
+        stale = bool(flags & STALE) or bool(msg.vars.pop(STALE_VAR, False))
+        name = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
+        reason = "Unauthorized" if status == 401 else "Proxy Authentication Required"
+        self._m.challenges.inc()
+        headers = tuple((name, value) for value in self.challenge_headers(realm, stale))
+        return self._m.router.send_reply(msg, status, reason, headers)
+
+    def www_challenge(self, msg: ScriptMessage, realm: str | None = None, flags: int = 0) -> bool:
+        """Reply 401 with WWW-Authenticate (realm default: the From domain)."""
+        return self._challenge(msg, realm, flags, 401)
+
+    def proxy_challenge(self, msg: ScriptMessage, realm: str | None = None,
+                        flags: int = 0) -> bool:
+        """Reply 407 with Proxy-Authenticate."""
+        return self._challenge(msg, realm, flags, 407)
+
+    def auth_challenge(self, msg: ScriptMessage, realm: str | None = None,
+                       flags: int = 0) -> bool:
+        """401 for REGISTER, 407 for everything else."""
+        return self._challenge(msg, realm, flags, 401 if msg.method == "REGISTER" else 407)
+
+    # -- verification --------------------------------------------------------------------------
+    def www_authenticate(self, msg: ScriptMessage, realm: str | None = None,
+                         table: str = "subscriber", method: str | None = None) -> AuthResult:
+        """Check Authorization against the subscriber table."""
+        return self._verify(msg, realm or _default_realm(msg), "Authorization", method, 0)
+
+    def proxy_authenticate(self, msg: ScriptMessage, realm: str | None = None,
+                           table: str = "subscriber") -> AuthResult:
+        """Check Proxy-Authorization against the subscriber table."""
+        return self._verify(msg, realm or _default_realm(msg), "Proxy-Authorization", None, 0)
+
+    def auth_check(self, msg: ScriptMessage, realm: str | None = None,
+                   table: str = "subscriber", flags: int = 0) -> AuthResult:
+        """www_authenticate for REGISTER, proxy_authenticate otherwise; flags 1 (and 2):
+        the authenticated user must be the From (and To) user."""
+        header = "Authorization" if msg.method == "REGISTER" else "Proxy-Authorization"
+        return self._verify(msg, realm or _default_realm(msg), header, None, flags)
+
+    def has_credentials(self, msg: ScriptMessage, realm: str | None = None) -> bool:
+        realm = realm or _default_realm(msg)
+        return any(self._credentials(msg, name, realm) is not None
+                   for name in ("Authorization", "Proxy-Authorization"))
+
+    def consume_credentials(self, msg: ScriptMessage) -> bool:
+        """Remove the header whose credentials were checked (before relaying)."""
+        name = msg.vars.get(CREDENTIALS_VAR)
+        return bool(name) and msg.remove_header(name) > 0
+
+    @staticmethod
+    def _credentials(msg: ScriptMessage, header: str, realm: str) -> Credentials | None:
+        sip = msg.sip
+        try:
+            values = sip.authorization if header == "Authorization" else sip.proxy_authorization
+        except SipParseError:
+            return None
+        return next((c for c in values if c.is_digest and c.realm == realm), None)
+
+    def _verify(self, msg: ScriptMessage, realm: str, header: str, method: str | None,
+                flags: int) -> AuthResult:
+        try:
+            result = self._check(msg, realm, header, method, flags)
+        except SipParseError:  # a header the checks read is malformed
+            result = AuthResult.ERROR
+        counter = self._m.results.get(result)
+        if counter is not None:
+            counter.inc()
+        if result is AuthResult.NONCE_EXPIRED:
+            msg.vars[STALE_VAR] = True
+        return result
+
+    def _check(self, msg: ScriptMessage, realm: str, header: str, method: str | None,
+               flags: int) -> AuthResult:
+        m = self._m
+        creds = self._credentials(msg, header, realm)
+        if creds is None:
+            return AuthResult.NO_CREDENTIALS
+        username, nonce, uri, given = creds.username, creds.nonce, creds.uri, creds.response
+        algorithm = creds.algorithm or "MD5"
+        if not (username and nonce and uri and given) or algorithm not in ALGORITHMS \
+                or algorithm not in m.config.algorithms:
+            return AuthResult.ERROR
+        qop = creds.qop
+        offered = m.config.qop.split(",") if m.config.qop else []
+        if (qop or offered) and qop not in offered:
+            return AuthResult.ERROR
+        if qop and not (creds.nc and creds.cnonce):
+            return AuthResult.ERROR
+        counted = creds.nc if qop and m.config.nonce_count else None
+        now = m.clock()
+        request = _request_key(msg) if counted is not None else ""
+        state = m.nonces.check(nonce, now, counted, request)
+        if state is NonceState.STALE:
+            return AuthResult.NONCE_EXPIRED
+        if state is NonceState.REPLAYED:
+            return AuthResult.NONCE_REUSED
+        user = username.partition("@")[0] if "@" in username else username
+        subscriber = m.subscribers.find(user, realm if m.config.use_domain else None)
+        if subscriber is None:
+            return AuthResult.USER_UNKNOWN
+        ha1 = subscriber.ha1_for(algorithm)
+        if not ha1:
+            return AuthResult.USER_UNKNOWN
+        expected = response(algorithm, ha1, nonce, method or msg.method, uri, qop=qop,
+                            nc=creds.nc, cnonce=creds.cnonce, body=msg.sip.body)
+        if not hmac.compare_digest(expected, given.lower()):
+            return AuthResult.INVALID_PASSWORD
+        if flags & CHECK_IDENTITY and not (flags & SKIP_IDENTITY_FOR_CALLS
+                                           and msg.method in _CALL_METHODS):
+            users = [msg.from_user] + ([msg.to_user] if msg.method == "REGISTER" else [])
+            if any(u != user for u in users):
+                return AuthResult.AUTH_USER_MISMATCH
+        if counted is not None:
+            m.nonces.use(nonce, counted, now, request)
+        msg.vars[CREDENTIALS_VAR] = header
+        return AuthResult.AUTHENTICATED
+
+
+def _request_key(msg: ScriptMessage) -> str:
+    """What a retransmission repeats and a new request changes (RFC 3261 §17.2.3)."""
+    sip = msg.sip
+    return f"{sip.call_id}|{sip.cseq.number}|{sip.via.branch}"
+
+
+def _default_realm(msg: ScriptMessage) -> str:
+    try:
+        uri = msg.sip.from_.uri
+    except SipParseError:
+        return ""
+    return getattr(uri, "host", "") or ""
+
+
+# The codes as attributes of the API too: ``if result == auth.INVALID_PASSWORD``.
+for _code in AuthResult:
+    setattr(AuthApi, _code.name, _code)

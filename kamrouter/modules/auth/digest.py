@@ -1,0 +1,29 @@
+"""Digest computations of RFC 7616 (MD5 and SHA-256; RFC 8760 names), sans-IO."""
+from __future__ import annotations
+
+import hashlib
+
+#: Algorithm name → hash function name.
+ALGORITHMS = {"MD5": "md5", "SHA-256": "sha256"}
+
+
+def h(algorithm: str, text: str) -> str:
+    return hashlib.new(ALGORITHMS[algorithm], text.encode()).hexdigest()
+
+
+def ha1(algorithm: str, username: str, realm: str, password: str) -> str:
+    return h(algorithm, f"{username}:{realm}:{password}")
+
+
+def response(algorithm: str, ha1_value: str, nonce: str, method: str, uri: str, *,
+             qop: str | None = None, nc: str | None = None, cnonce: str | None = None,
+             body: bytes = b"") -> str:
+    """The expected ``response`` parameter (qop auth, auth-int, or none)."""
+    if qop == "auth-int":
+        body_hash = hashlib.new(ALGORITHMS[algorithm], body).hexdigest()
+        ha2 = h(algorithm, f"{method}:{uri}:{body_hash}")
+    else:
+        ha2 = h(algorithm, f"{method}:{uri}")
+    if qop:
+        return h(algorithm, f"{ha1_value}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
+    return h(algorithm, f"{ha1_value}:{nonce}:{ha2}")

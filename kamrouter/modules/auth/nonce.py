@@ -1,0 +1,107 @@
+"""Stateless signed nonces and bounded nonce-count tracking (replay protection).
+
+A nonce is ``base64url(issued (4 bytes) | random (8) | HMAC-SHA256(secret, both)[:16])``:
+the router keeps no state per challenge; a nonce it did not sign, or one older than
+``nonce_expire``, is answered stale. Nonce-counts are remembered per used nonce in a bounded
+FIFO; the issue time of the newest forgotten nonce is kept, and any nonce not remembered and
+not newer than that is refused as stale — a forgotten nonce is never replayable. The last
+nonce-count may come again from the same request (same Call-ID, CSeq and branch) within
+``RETRANSMISSION_WINDOW``: over UDP that is a retransmission, not a replay (tm or the
+registrar's CSeq check absorb it).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import struct
+from collections import OrderedDict
+from enum import Enum
+
+_RAW = 4 + 8 + 16
+#: Seconds a request may be retransmitted (64*T1, the life of a non-INVITE transaction).
+RETRANSMISSION_WINDOW = 32.0
+
+
+class NonceState(Enum):
+    VALID = "valid"
+    STALE = "stale"      # expired, forgotten, or not ours: re-challenge with stale=true
+    REPLAYED = "replayed"
+
+
+class Nonces:
+    def __init__(self, secret: bytes, lifetime: int, cache_size: int) -> None:
+        self._secret = secret or os.urandom(32)
+        self.lifetime = lifetime
+        #: nonce -> (highest nonce-count, request it came with, when)
+        self._counts: OrderedDict[str, tuple[int, str, float]] = OrderedDict()
+        self._cache_size = cache_size
+        self._forgotten_up_to = -1
+
+    def _sign(self, head: bytes) -> bytes:
+        return hmac.new(self._secret, head, hashlib.sha256).digest()[:16]
+
+    def make(self, now: float) -> str:
+        head = struct.pack(">I", int(now) & 0xFFFFFFFF) + os.urandom(8)
+        return base64.urlsafe_b64encode(head + self._sign(head)).decode().rstrip("=")
+
+    def issued(self, nonce: str) -> int | None:
+        """The issue time of a nonce we signed, else None."""
+        if len(nonce) != 38:
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(nonce + "==")
+        except ValueError:
+            return None
+        if len(raw) != _RAW or not hmac.compare_digest(raw[12:], self._sign(raw[:12])):
+            return None
+        return struct.unpack(">I", raw[:4])[0]
+
+    def check(self, nonce: str, now: float, nc: str | None, request: str = "") -> NonceState:
+        """Validate ``nonce`` and its ``nc`` (hex nonce-count; None without qop) for
+        ``request`` (its Call-ID, CSeq and branch). Nothing is recorded: :meth:`use` does,
+        once the response proved right (so wrong guesses cannot burn nonce-counts)."""
+        issued = self.issued(nonce)
+        if issued is None or not 0 <= int(now) - issued <= self.lifetime:
+            return NonceState.STALE
+        if nc is None:
+            return NonceState.VALID
+        count = _count(nc)
+        if count is None:
+            return NonceState.REPLAYED
+        last = self._counts.get(nonce)
+        if last is None:
+            return NonceState.STALE if issued <= self._forgotten_up_to else NonceState.VALID
+        last_count, last_request, when = last
+        if count > last_count:
+            return NonceState.VALID
+        if count == last_count and request and request == last_request \
+                and now - when <= RETRANSMISSION_WINDOW:
+            return NonceState.VALID
+        return NonceState.REPLAYED
+
+    def use(self, nonce: str, nc: str, now: float, request: str = "") -> None:
+        """Remember ``nc`` as the highest nonce-count seen for ``nonce``."""
+        count = _count(nc)
+        if count is None:
+            return
+        last = self._counts.get(nonce)
+        if last is not None:
+            if count > last[0]:
+                self._counts[nonce] = (count, request, now)
+            return
+        self._counts[nonce] = (count, request, now)
+        while len(self._counts) > self._cache_size:
+            old, _ = self._counts.popitem(last=False)
+            self._forgotten_up_to = max(self._forgotten_up_to, self.issued(old) or 0)
+
+
+
+def _count(nc: str) -> int | None:
+    if len(nc) != 8:
+        return None
+    try:
+        return int(nc, 16)
+    except ValueError:
+        return None

@@ -1,0 +1,102 @@
+"""The usrloc module: location tables in memory (optionally written through to SQLite), one
+scheduler timer sweeping expired bindings, ul.* RPC methods and ``usrloc:`` statistics."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import trio
+
+from kamrouter.config import ConfigError
+from kamrouter.modules.base import Module, RouterServices
+from kamrouter.modules.usrloc.config import UsrlocConfig
+from kamrouter.modules.usrloc.location import Binding, Location
+from kamrouter.modules.usrloc.rpc import UsrlocRpc
+from kamrouter.modules.usrloc.store import LocationStore
+from kamrouter.timers import Timer
+
+log = logging.getLogger("kamrouter.usrloc")
+
+#: The table registrar's save()/lookup() use unless told otherwise.
+DEFAULT_TABLE = "location"
+
+
+class UsrlocModule(Module):
+    name = "usrloc"
+    Config = UsrlocConfig
+
+    def __init__(self, router: RouterServices, config: UsrlocConfig,
+                 clock: Callable[[], float] = time.time) -> None:
+        super().__init__(router, config)
+        self.clock = clock  # bindings expire in wall-clock time (stored across restarts)
+        self.tables: dict[str, Location] = {}
+        self.store: LocationStore | None = None
+        if config.db_mode == "sqlite":
+            base_dir = Path(getattr(getattr(router, "settings", None), "base_dir", None) or ".")
+            path = Path(config.db_file)
+            try:
+                self.store = LocationStore(path if path.is_absolute() else base_dir / path)
+            except Exception as exc:  # noqa: BLE001 - a broken file must name itself
+                raise ConfigError([f"usrloc.db_file: cannot open {path}: {exc}"]) from None
+        self._timer: Timer | None = None
+        stats = router.stats
+        self.expired = stats.counter("usrloc", "location-expires")
+        self.write_errors = stats.counter("usrloc", "db-write-errors")
+        stats.gauge("usrloc", "registered_users", self._count_aors)
+        stats.gauge("usrloc", "location-users", self._count_aors)
+        stats.gauge("usrloc", "location-contacts", self._count_contacts)
+        self.table(DEFAULT_TABLE)
+        UsrlocRpc(self.tables, 1 << config.hash_size, config.use_domain).register(router.rpc)
+
+    def table(self, name: str) -> Location:
+        """The location table ``name``, created (and loaded from SQLite) on first use."""
+        table = self.tables.get(name)
+        if table is None:
+            table = self.tables[name] = Location(name, self.clock)
+            if self.store is not None:
+                table.load(self.store.load(name, self.clock()))
+                table.on_change = lambda op, aor, binding: self._write(name, op, aor, binding)
+        return table
+
+    def aor_of(self, user: str | None, host: str | None) -> str:
+        """The AoR key of a URI's user and host (Kamailio use_domain)."""
+        user = user or ""
+        return f"{user}@{host}" if self.config.use_domain and host else user
+
+    def _write(self, name: str, op: str, aor: str, binding: Binding) -> None:
+        store = self.store
+        assert store is not None
+        try:
+            store.write(name, op, aor, binding)
+        except Exception:  # noqa: BLE001 - a full disk must not stop registrations
+            self.write_errors.inc()
+            log.exception("usrloc: cannot write %s of %s to %s", op, aor, store.path)
+
+    def _count_aors(self) -> int:
+        return sum(t.count_aors() for t in self.tables.values())
+
+    def _count_contacts(self) -> int:
+        return sum(t.count_contacts() for t in self.tables.values())
+
+    # -- expiry: one timer for every table ----------------------------------------------------
+    async def start(self, nursery: trio.Nursery) -> None:
+        self._arm()
+
+    def _arm(self) -> None:
+        self._timer = self.router.scheduler.call_later(self.config.timer_interval, self.sweep)
+
+    def sweep(self) -> None:
+        for table in self.tables.values():
+            for aor, binding in table.expire_due():
+                self.expired.inc()
+                self.router.emit("usrloc:contact-expired", table=table.name, aor=aor,
+                                 contact=binding.contact, ruid=binding.ruid)
+        self._arm()
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.store is not None:
+            self.store.close()

@@ -1,0 +1,183 @@
+"""The shipped registrar example (etc/registrar.toml + etc/examples/registrar.py) as a real
+router process on free ports, kamcli against it, and a small Python phone (UDP) that can
+answer digest challenges with MD5 or SHA-256 (Debian's sipp knows MD5 only)."""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import socket
+import time
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support.ports import free_port
+from support.proxy import ProxyProcess, kamrouter_binary, toml_document
+
+ETC = Path(__file__).resolve().parents[2] / "etc"
+DOMAIN = "example.com"
+
+
+class RegistrarRouter:
+    def __init__(self, workdir: Path, **overrides: dict[str, Any]) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = workdir
+        self.port = free_port()
+        self.sink = free_port()  # the dispatcher set: a loopback port nobody answers on
+        document = tomllib.loads((ETC / "registrar.toml").read_text())
+        document["core"]["listen"] = [f"udp:127.0.0.1:{self.port}", f"tcp:127.0.0.1:{self.port}"]
+        document["routing"]["script"] = str(ETC / "examples" / "registrar.py")
+        document["rpc"] = {"run_dir": str(workdir / "run"),
+                           "dgram_socket": "kamrouter_rpc.dgram"}  # the reference kamcli
+        (workdir / "dispatcher.list").write_text(f"1 sip:127.0.0.1:{self.sink}\n")
+        for section, values in overrides.items():
+            document.setdefault(section, {}).update(values)
+        (workdir / "kamrouter.toml").write_text(toml_document(document))
+        self.process = ProxyProcess("kamrouter", [kamrouter_binary(), "-c",
+                                                  str(workdir / "kamrouter.toml")],
+                                    self.port, workdir)
+
+    @property
+    def address(self) -> str:
+        return self.process.address
+
+    @property
+    def socket(self) -> str:
+        return str(self.workdir / "run" / "kamrouter_rpc.sock")
+
+    def start(self) -> RegistrarRouter:
+        self.process.start()
+        deadline = time.monotonic() + 15
+        while "kamrouter ready" not in self.process.log_tail():
+            if not self.process.running() or time.monotonic() > deadline:
+                raise AssertionError(f"kamrouter not ready:\n{self.process.log_tail()}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def kamcli(self, *args: str, output: str = "json") -> Any:
+        from click.testing import CliRunner
+
+        from kamcli.main import cli
+
+        return CliRunner().invoke(cli, ["-s", self.socket, "-o", output, *args],
+                                  prog_name="kamcli")
+
+    def kamcli_ok(self, *args: str, output: str = "json") -> Any:
+        import json
+
+        result = self.kamcli(*args, output=output)
+        assert result.exit_code == 0, (args, result.output, self.process.log_tail())
+        return json.loads(result.stdout) if output == "json" and result.stdout.strip() \
+            else result.stdout
+
+
+@pytest.fixture
+def router(tmp_path: Path) -> Iterator[RegistrarRouter]:
+    process = RegistrarRouter(tmp_path / "router").start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def add_users(router: RegistrarRouter, *users: tuple[str, str]) -> None:
+    for user, password in users:
+        router.kamcli_ok("subscriber", "add", f"{user}@{DOMAIN}", password)
+
+
+# -- a phone in Python ---------------------------------------------------------------------------
+_CHALLENGE = re.compile(r'^(WWW|Proxy)-Authenticate: (.*)$', re.M | re.I)
+
+
+def _param(text: str, name: str) -> str | None:
+    m = re.search(rf'{name}="?([^",]+)"?', text)
+    return m.group(1) if m else None
+
+
+class Phone:
+    """A UDP phone on 127.0.0.1 that sends requests to the router and reads replies."""
+
+    def __init__(self, router: RegistrarRouter, user: str, password: str) -> None:
+        self.router = router
+        self.user = user
+        self.password = password
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(5)
+        self.port = self.sock.getsockname()[1]
+        self.call_id = os.urandom(8).hex()
+        self.cseq = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def request(self, method: str = "REGISTER", *, contacts: tuple[str, ...] | None = None,
+                expires: int | None = 3600, authorization: str | None = None,
+                ruri: str = f"sip:{DOMAIN}", to_user: str | None = None,
+                extra: tuple[str, ...] = (), cseq: int | None = None) -> str:
+        """Send one request; return the final reply's text (provisional ones skipped)."""
+        self.cseq = cseq if cseq is not None else self.cseq + 1
+        branch = "z9hG4bK" + os.urandom(6).hex()
+        to_user = to_user or self.user
+        if contacts is None:
+            contacts = (f"<sip:{self.user}@127.0.0.1:{self.port}>",)
+        lines = [f"{method} {ruri} SIP/2.0",
+                 f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch={branch};rport",
+                 f"From: <sip:{self.user}@{DOMAIN}>;tag=t{self.port}",
+                 f"To: <sip:{to_user}@{DOMAIN}>", f"Call-ID: {self.call_id}",
+                 f"CSeq: {self.cseq} {method}", "Max-Forwards: 70"]
+        lines += [f"Contact: {c}" for c in contacts]
+        if expires is not None:
+            lines.append(f"Expires: {expires}")
+        if authorization:
+            lines.append(authorization)
+        lines += list(extra)
+        lines.append("Content-Length: 0")
+        data = ("\r\n".join(lines) + "\r\n\r\n").encode()
+        self.last_sent = data
+        self.sock.sendto(data, ("127.0.0.1", self.router.port))
+        return self.final_reply()
+
+    def resend(self) -> str:
+        self.sock.sendto(self.last_sent, ("127.0.0.1", self.router.port))
+        return self.final_reply()
+
+    def final_reply(self) -> str:
+        while True:
+            text = self.sock.recv(65535).decode()
+            if not text.startswith("SIP/2.0 1"):
+                return text
+
+    def authorization(self, challenge_reply: str, method: str, uri: str,
+                      algorithm: str = "MD5", nc: int = 1, password: str | None = None) -> str:
+        """The Authorization (or Proxy-) header answering the challenge for ``algorithm``."""
+        headers = [(kind, value) for kind, value in _CHALLENGE.findall(challenge_reply)
+                   if f"algorithm={algorithm}" in value]
+        assert headers, f"no {algorithm} challenge in:\n{challenge_reply}"
+        kind, value = headers[0]
+        realm, nonce = _param(value, "realm"), _param(value, "nonce")
+        hashf = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}[algorithm]
+
+        def h(text: str) -> str:
+            return hashf(text.encode()).hexdigest()
+
+        ha1 = h(f"{self.user}:{realm}:{password or self.password}")
+        cnonce, ncs = "0a4f113b", f"{nc:08x}"
+        response = h(f"{ha1}:{nonce}:{ncs}:{cnonce}:auth:{h(f'{method}:{uri}')}")
+        name = "Authorization" if kind.lower() == "www" else "Proxy-Authorization"
+        return (f'{name}: Digest username="{self.user}", realm="{realm}", nonce="{nonce}", '
+                f'uri="{uri}", response="{response}", algorithm={algorithm}, '
+                f'cnonce="{cnonce}", nc={ncs}, qop=auth')
+
+    def register(self, algorithm: str = "MD5", **kwargs: Any) -> str:
+        challenge = self.request(**kwargs)
+        assert challenge.startswith("SIP/2.0 401"), challenge
+        auth = self.authorization(challenge, "REGISTER", f"sip:{DOMAIN}", algorithm)
+        return self.request(authorization=auth, **kwargs)
