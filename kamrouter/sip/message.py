@@ -27,7 +27,7 @@ from .headers import (
     split_commas,
     unfold,
 )
-from .nameaddr import MAX_DELTA_SECONDS, NameAddr, parse_name_addr, parse_name_addr_list
+from .nameaddr import NameAddr, delta_seconds, parse_name_addr, parse_name_addr_list
 from .uri import SipUri, Uri, parse_uri
 from .via import Via, parse_via_list
 
@@ -290,7 +290,8 @@ class Message:
         value = self.get("max-forwards")
         if value is None:
             return None
-        if value.isdigit() and value.isascii() and (number := int(value)) <= 255:
+        if value.isdigit() and value.isascii() and len(value.lstrip("0")) <= 3 \
+                and (number := int(value)) <= 255:
             return number
         raise bad("Max-Forwards", f"not a number in 0..255: {value[:20]!r}")
 
@@ -349,7 +350,7 @@ class Message:
             return None
         if not value.isdigit() or not value.isascii():
             raise bad("Expires", f"not a number: {value[:20]!r}")
-        return min(int(value), MAX_DELTA_SECONDS)
+        return delta_seconds(value)
 
     @property
     def require(self) -> list[str]:

@@ -21,6 +21,12 @@ _NEEDS_QUOTES = re.compile(r"[^A-Za-z0-9.!%*_+`'~\- ]")
 MAX_DELTA_SECONDS = 2**32 - 1  # RFC 3261 §20.19: larger values are taken as 2**32-1
 
 
+def delta_seconds(digits: str) -> int:
+    """A delta-seconds value (larger ones mean 2**32-1), without turning a hostile
+    5,000-digit string into an integer."""
+    return MAX_DELTA_SECONDS if len(digits.lstrip("0")) > 10 else min(int(digits), MAX_DELTA_SECONDS)
+
+
 class NameAddr:
     """A display name, a URI and header parameters (``tag``, ``expires``, ``q``, ...).
 
@@ -53,7 +59,7 @@ class NameAddr:
             return None
         if not value.isdigit() or not value.isascii():
             raise bad("expires parameter", f"not a number: {value[:20]!r}")
-        return min(int(value), MAX_DELTA_SECONDS)
+        return delta_seconds(value)
 
     @property
     def q(self) -> float | None:

@@ -46,10 +46,10 @@ class Via:
         if not params:
             return
         ttl = params.get("ttl")
-        if ttl is not None and not (ttl.isdigit() and ttl.isascii() and int(ttl) <= 255):
+        if ttl is not None and not (len(ttl.lstrip("0")) <= 3 and ttl.isdigit() and ttl.isascii() and int(ttl) <= 255):
             raise bad("Via", f"bad ttl {ttl[:20]!r}")
         rport = params.get("rport")
-        if rport is not None and not (rport.isdigit() and rport.isascii() and int(rport) <= 65535):
+        if rport is not None and not (len(rport.lstrip("0")) <= 5 and rport.isdigit() and rport.isascii() and int(rport) <= 65535):
             raise bad("Via", f"bad rport {rport[:20]!r}")
 
     @property
@@ -105,7 +105,7 @@ class Via:
 def _port(text: str | None) -> int | None:
     if text is None:
         return None
-    if (number := int(text)) > 65535:
+    if len(text.lstrip("0")) > 5 or (number := int(text)) > 65535:
         raise bad("Via", f"port out of range: {text}")
     return number
 
