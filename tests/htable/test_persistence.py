@@ -35,6 +35,21 @@ async def test_store_then_load_at_start_keeps_types_and_expiry(tmp_path: Path) -
     assert 3590 < again.api.expire_left("t", "n") <= 3600
 
 
+async def test_keys_and_values_that_are_not_utf8_survive_the_store(tmp_path: Path) -> None:
+    """A key taken from a SIP header with a 0xff byte (decoded with surrogateescape) is
+    stored and loaded back byte for byte; SQLite alone refuses such text."""
+    key, value = b"call-\xff".decode("utf-8", "surrogateescape"), "caf\u00e9 \udcfe"
+    ht = Htable(tmp_path, {"name": "t", "persist": "sqlite"})
+    ht.api.set("t", key, value)
+    ht.api.set("t", "plain", "v")
+    assert await ht.rpc("htable.store", "t") == "Ok. Htable successfully stored to DB."
+    again = Htable(tmp_path, {"name": "t", "persist": "sqlite"})
+    assert again.api.get("t", key) == value and again.api.get("t", "plain") == "v"
+    ht.api.delete("t", key)
+    assert await ht.rpc("htable.store", "t") == "Ok. Htable successfully stored to DB."
+    assert Htable(tmp_path, {"name": "t", "persist": "sqlite"}).api.get("t", key) is None
+
+
 async def test_stop_stores_and_reload_reads_the_file_again(tmp_path: Path) -> None:
     ht = Htable(tmp_path, {"name": "t", "persist": "sqlite", "db_file": "db/t.sqlite"})
     ht.api.set("t", "k", "v")

@@ -49,8 +49,9 @@ class SqliteStore:
             for key, value_type, text, expires in cursor:
                 if expires and expires <= now:
                     continue
+                text = _from_sql(text)
                 value = int(text) if value_type == 1 else text
-                rows.append((key, value, expires - now if expires else None))
+                rows.append((_from_sql(key), value, expires - now if expires else None))
             return rows
 
     def replace(self, table: str, rows: Iterable[Row]) -> int:
@@ -65,15 +66,32 @@ class SqliteStore:
         """Apply changed and deleted keys in one transaction (write-behind)."""
         with closing(self._connect()) as db, db:
             db.executemany("DELETE FROM htable WHERE table_name = ? AND key_name = ?",
-                           [(table, key) for key in deletes])
+                           [(table, _to_sql(key)) for key in deletes])
             db.executemany("INSERT OR REPLACE INTO htable VALUES (?, ?, ?, ?, ?)",
                            _records(table, upserts))
 
 
-def _records(table: str, rows: Iterable[Row]) -> list[tuple[str, str, int, str, float]]:
+def _records(table: str, rows: Iterable[Row]
+             ) -> list[tuple[str, str | bytes, int, str | bytes, float]]:
     now = time.time()
-    return [(table, key, 1 if type(value) is int else 0, str(value),
+    return [(table, _to_sql(key), 1 if type(value) is int else 0, _to_sql(str(value)),
              now + expires if expires is not None else 0.0) for key, value, expires in rows]
+
+
+def _to_sql(text: str) -> str | bytes:
+    """SQLite takes only valid UTF-8 text: a key or value holding bytes of a SIP message
+    that are not UTF-8 (decoded with surrogateescape) is stored as their raw bytes."""
+    if text.isascii():
+        return text
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape")
+    return text
+
+
+def _from_sql(stored: str | bytes) -> str:
+    return stored.decode("utf-8", "surrogateescape") if isinstance(stored, bytes) else stored
 
 
 def load_static(path: Path) -> list[Row]:
