@@ -122,11 +122,11 @@ def test_rpc_ranges_name_the_key():
                               "http_max_clients": 100000, "max_json_depth": 1,
                               "max_json_digits": 5000, "max_request_size": 10}, "rpc", problems)
     assert problems == [
-        "rpc.max_request_size: must be between 256 and 67108864, got 10",
+        "rpc.max_request_size: must be between 256 and 67108864 bytes, got 10",
         "rpc.max_clients: must be between 1 and 10000, got 0",
         "rpc.http_max_clients: must be between 1 and 10000, got 100000",
-        "rpc.client_timeout: must be between 0.1 and 3600.0, got -1.0",
-        "rpc.idle_timeout: must be between 1.0 and 86400.0, got 0.0",
+        "rpc.client_timeout: must be between 0.1 and 3600 s, got -1",
+        "rpc.idle_timeout: must be between 1 and 86400 s, got 0",
         "rpc.max_json_depth: must be between 2 and 512, got 1",
         "rpc.max_json_digits: must be between 20 and 1000, got 5000",
     ]
