@@ -17,6 +17,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "shell": "kamcli.commands.shell:shell",
     "srv": "kamcli.commands.srv:cli",
     "stats": "kamcli.commands.stats:stats",
+    "tcp": "kamcli.commands.tcp:cli",
     "uptime": "kamcli.commands.core:uptime",
     "version": "kamcli.commands.core:version",
 }

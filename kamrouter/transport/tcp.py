@@ -9,6 +9,7 @@ framed is answered (when the request can be salvaged) and then closed.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ OnError = Callable[[], None]
 SEND_QUEUE = 512
 #: Seconds a connection that failed framing gets to deliver its error reply before closing.
 CLOSE_LINGER = 2.0
+_connection_ids = itertools.count(1)
 #: How often the reaper looks for idle connections at most (seconds).
 REAP_INTERVAL = 5.0
 
@@ -67,6 +69,7 @@ class TcpConnection:
     def __init__(self, stream: trio.SocketStream, remote: Endpoint, local: Endpoint,
                  max_size: int, clock: Callable[[], float]) -> None:
         self.stream = stream
+        self.id = next(_connection_ids)
         self.remote = remote
         self.local = local
         self.framer = StreamFramer(max_size=max_size)
@@ -76,6 +79,8 @@ class TcpConnection:
         self.cancel_scope = trio.CancelScope()
         #: The peer reset the connection (for the tcp:con_reset statistic).
         self.reset_by_peer = False
+        #: Bytes queued for the writer and not yet sent (core.tcp_info).
+        self.queued_bytes = 0
 
     def queue(self, data: bytes) -> bool:
         """Queue ``data`` for the writer; False when the queue is full or closed."""
@@ -83,6 +88,7 @@ class TcpConnection:
             self.outgoing.send_nowait(data)
         except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
             return False
+        self.queued_bytes += len(data)
         return True
 
     @property
@@ -140,6 +146,7 @@ class TcpConnection:
         try:
             async for data in self._queue:
                 await self.stream.send_all(data)
+                self.queued_bytes -= len(data)
                 self.last_activity = self.clock()
         except trio.BrokenResourceError:
             self.reset_by_peer = True
@@ -157,6 +164,18 @@ class TcpConnection:
                     pass
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 pass
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """One open connection, as the RPC methods ``core.tcp_list``/``core.tcp_info`` show it."""
+
+    id: int
+    remote: Endpoint
+    local: Endpoint
+    idle: float          # seconds since the last byte in or out
+    queued_bytes: int    # waiting for the writer
+    closing: bool
 
 
 class TcpTransport:
@@ -230,6 +249,13 @@ class TcpTransport:
                 del self.connections[conn.remote]
             if conn.reset_by_peer:
                 self.con_reset.value += 1
+
+    def connection_table(self) -> list[ConnectionInfo]:
+        """The open connections, oldest first (a copy: the table may change meanwhile)."""
+        now = self.clock()
+        return [ConnectionInfo(conn.id, conn.remote, conn.local, now - conn.last_activity,
+                               conn.queued_bytes, conn.cancel_scope.cancel_called)
+                for conn in sorted(self.connections.values(), key=lambda c: c.id)]
 
     def local_for(self, dest: Endpoint) -> Endpoint | None:
         family_v6 = ":" in dest.host

@@ -23,6 +23,8 @@ import pytest
 from support.ports import LOOPBACK, free_port
 
 BIN = Path(sys.executable).parent
+#: [core] alias of the test router (names under .invalid: nothing resolves them).
+ALIASES = ("proxy.kamcli.invalid", "edge.kamcli.invalid:5070")
 
 
 def rpc_socket_accepts(path: str) -> bool:
@@ -72,6 +74,7 @@ def start_router(workdir: Path) -> Router:
     config.write_text(f"""
 [core]
 listen = ["udp:{LOOPBACK}:{sip_port}", "tcp:{LOOPBACK}:{sip_port}"]
+alias = ["{ALIASES[0]}", "{ALIASES[1]}"]
 [rpc]
 dgram_socket = "kamrouter_rpc.dgram"
 fifo = "kamrouter_rpc.fifo"

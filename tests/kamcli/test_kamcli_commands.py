@@ -115,8 +115,10 @@ def test_one_megabyte_reply(router: Router) -> None:
 
 
 def test_params_are_typed(router: Router) -> None:
-    echoed = router.kamcli_json("rpc", "core.echo", "1", "s:1", "i:2", "true", "null", "1.5",
-                                "[1,2]", '{"a":1}', 'a"b', "NaN", "-3")
+    echoed = router.kamcli_json("rpc", "core.echo", "1", "s:1", "i:2", "true", "[1]", 'a"b')
+    assert echoed == ["1", "1", 2, "true", "[1]", 'a"b']
+    echoed = router.kamcli_json("rpc", "--json", "core.echo", "1", "s:1", "i:2", "true", "null",
+                                "1.5", "[1,2]", '{"a":1}', 'a"b', "NaN", "-3")
     assert echoed == [1, "1", 2, True, None, 1.5, [1, 2], {"a": 1}, 'a"b', "NaN", -3]
     dry = router.kamcli("rpc", "--dry-run", "htable.sets", "t", "s:1000", 'x "y"')
     assert json.loads(dry.stdout) == {"jsonrpc": "2.0", "method": "htable.sets",
@@ -139,7 +141,7 @@ def test_router_error_exits_1(router: Router) -> None:
                            "'kamcli rpc --list' lists the methods\n")
     done = router.kamcli("rpc", "core.shmmem", "x")
     assert done.returncode == 1 and "unit" in done.stderr and "(code 400)" in done.stderr
-    done = router.kamcli("rpc", "stats.fetch", "[1]")
+    done = router.kamcli("rpc", "--json", "stats.fetch", "[1]")
     assert done.returncode == 1 and "selectors[0]" in done.stderr
 
 

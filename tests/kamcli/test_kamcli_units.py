@@ -24,9 +24,12 @@ def rendered(result, **kwargs) -> str:
 
 
 def test_params() -> None:
-    assert parse_params(("42", "s:42", "i:7", "x y", "[1]", "Infinity"), named=False) == [
-        42, "42", 7, "x y", [1], "Infinity"]
-    assert parse_params(("a=1", "b=s:1", "c=x=y"), named=True) == {"a": 1, "b": "1", "c": "x=y"}
+    # Strings unless typed, as the reference kamcli: "1000" stays the string "1000".
+    assert parse_params(("42", "s:42", "i:7", "x y", "[1]", "true"), named=False) == [
+        "42", "42", 7, "x y", "[1]", "true"]
+    assert parse_params(("42", "s:42", "i:7", "x y", "[1]", "Infinity"), named=False,
+                        as_json=True) == [42, "42", 7, "x y", [1], "Infinity"]
+    assert parse_params(("a=1", "b=i:1", "c=x=y"), named=True) == {"a": "1", "b": 1, "c": "x=y"}
     with pytest.raises(click.BadParameter, match="param 1 'i:x'"):
         parse_params(("i:x",), named=False)
     with pytest.raises(click.BadParameter, match="NAME=VALUE"):
