@@ -15,6 +15,8 @@ from typing import Any
 from kamcli.context import Context
 
 Sample = dict[str, Any]
+#: Longest refresh period accepted (a day): longer ones overflow the sleep.
+MAX_INTERVAL = 86400.0
 
 
 def number(value: Any) -> Any:

@@ -6,6 +6,7 @@ keeps heavy imports (rich, httpx, prompt_toolkit, yaml) inside its functions.
 
 BUILTIN_COMMANDS: dict[str, str] = {
     "completion": "kamcli.commands.completion:completion",
+    "config": "kamcli.commands.config:cli",
     "dispatcher": "kamcli.commands.dispatcher:cli",
     "htable": "kamcli.commands.htable:cli",
     "moni": "kamcli.commands.moni:moni",
