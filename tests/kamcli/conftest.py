@@ -62,7 +62,9 @@ class Router:
         return json.loads(done.stdout)
 
 
-def start_router(workdir: Path) -> Router:
+def start_router(workdir: Path, extra_config: str = "") -> Router:
+    """A router in ``workdir`` with every RPC transport; ``extra_config`` is appended to its
+    TOML config (module sections)."""
     home = workdir / "home"
     runtime = workdir / "xdg-runtime"
     for path in (home, runtime):
@@ -80,26 +82,38 @@ dgram_socket = "kamrouter_rpc.dgram"
 fifo = "kamrouter_rpc.fifo"
 fifo_reply_dir = "{replies}"
 http = "{LOOPBACK}:{http_port}"
-""")
+{extra_config}""")
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home),
            "XDG_RUNTIME_DIR": str(runtime), "XDG_CONFIG_HOME": str(home / ".config"),
            "XDG_STATE_HOME": str(home / ".local/state"), "LANG": "C.UTF-8", "COLUMNS": "120"}
     run_dir = runtime / "kamrouter"
-    log = workdir / "kamrouter.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen([str(BIN / "kamrouter"), "-c", str(config)], env=env,
-                                   cwd=workdir, stdin=subprocess.DEVNULL, stdout=out,
-                                   stderr=subprocess.STDOUT)
-    router = Router(process, home, env, sip_port, http_port,
+    router = Router(_spawn(workdir, env), home, env, sip_port, http_port,
                     str(run_dir / "kamrouter_rpc.sock"), str(run_dir / "kamrouter_rpc.dgram"),
-                    str(run_dir / "kamrouter_rpc.fifo"), str(replies), log)
+                    str(run_dir / "kamrouter_rpc.fifo"), str(replies), workdir / "kamrouter.log")
+    _wait_until_up(router)
+    return router
+
+
+def _spawn(workdir: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with open(workdir / "kamrouter.log", "ab") as out:
+        return subprocess.Popen([str(BIN / "kamrouter"), "-c", str(workdir / "kamrouter.toml")],
+                                env=env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT)
+
+
+def _wait_until_up(router: Router) -> None:
     deadline = time.monotonic() + 30
     while not rpc_socket_accepts(router.stream_socket):
-        if process.poll() is not None or time.monotonic() > deadline:
+        if router.process.poll() is not None or time.monotonic() > deadline:
             stop_router(router)
-            pytest.fail(f"kamrouter did not come up:\n{log.read_text()}")
+            pytest.fail(f"kamrouter did not come up:\n{router.log.read_text()}")
         time.sleep(0.05)
-    return router
+
+
+def start_again(router: Router) -> None:
+    """Start a stopped router again with the same config, sockets and ports."""
+    router.process = _spawn(router.log.parent, router.env)
+    _wait_until_up(router)
 
 
 def stop_router(router: Router) -> None:
