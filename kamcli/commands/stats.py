@@ -160,13 +160,13 @@ def stats(ctx: Context, names: tuple[str, ...], watch: float | None, count: int 
         if count is not None:
             raise click.UsageError("--count goes with --watch")
         values = fetch_stats(ctx, names)
-        if ctx.output_format != "table":
-            ctx.output(values)
-        elif values:
-            ctx.console.print(stats_view(values, ctx.console))
         if not values:  # exit 1: the router has none of them
             raise click.ClickException(f"no statistics match {' '.join(names) or 'all'}; "
                                        "'kamcli stats' lists them all")
+        if ctx.output_format != "table":
+            ctx.output(values)
+        else:
+            ctx.console.print(stats_view(values, ctx.console))
         return
     title = f"statistics, every {watch:g}s (Ctrl-C to stop)"
     run_watch(ctx, watch, count, sample=lambda: {"stats": fetch_stats(ctx, names)},

@@ -136,5 +136,19 @@ def router() -> Iterator[Router]:
 
 
 @pytest.fixture
+def modules_router() -> Iterator[Router]:
+    """A router of its own (a test may restart it) with an htable "users" and dispatcher
+    sets 1 and 7 (no probing: nothing listens at their destinations)."""
+    workdir = Path(tempfile.mkdtemp(prefix="kcli-mod-"))
+    (workdir / "dispatcher.list").write_text(f"1 sip:127.0.0.1:{free_port()}\n"
+                                             f"7 sip:127.0.0.1:{free_port()}\n")
+    started = start_router(workdir, '[dispatcher]\nlist_file = "dispatcher.list"\n'
+                                    'ping_interval = 0\n[[htable]]\nname = "users"\n')
+    yield started
+    stop_router(started)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
 def unused_port() -> int:
     return free_port()

@@ -3,32 +3,16 @@ say "reconnecting…", then resume with the restarted router."""
 from __future__ import annotations
 
 import queue
-import shutil
 import signal
 import subprocess
-import tempfile
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import IO
 
 import pytest
 
-from conftest import BIN, Router, start_again, start_router, stop_router
-from support.ports import free_port
+from conftest import BIN, Router, start_again, stop_router
 
 WAIT = 30.0  # seconds any one expected line may take on a loaded machine
-
-
-@pytest.fixture
-def dispatcher_router() -> Iterator[Router]:
-    workdir = Path(tempfile.mkdtemp(prefix="kcli-live-"))
-    (workdir / "dispatcher.list").write_text(f"1 sip:127.0.0.1:{free_port()}\n")
-    router = start_router(workdir, '[dispatcher]\nlist_file = "dispatcher.list"\n'
-                                   "ping_interval = 0\n")
-    yield router
-    stop_router(router)
-    shutil.rmtree(workdir, ignore_errors=True)
 
 
 class Lines:
@@ -54,8 +38,8 @@ class Lines:
 
 @pytest.mark.parametrize("args", [["moni", "-i", "0.2"],
                                   ["dispatcher", "watch", "-i", "0.2"]], ids=" ".join)
-def test_live_view_resumes_after_a_restart(dispatcher_router: Router, args: list[str]) -> None:
-    router = dispatcher_router
+def test_live_view_resumes_after_a_restart(modules_router: Router, args: list[str]) -> None:
+    router = modules_router
     view = subprocess.Popen([str(BIN / "kamcli"), "-o", "json", *args], env=router.env,
                             cwd=router.home, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)

@@ -164,3 +164,23 @@ def test_stream_transport_reconnects_after_the_server_closed_an_idle_connection(
         client.close()
         thread.join(10)
         server.close()
+
+
+def test_long_lists_are_streamed_in_plain_columns(capsys: pytest.CaptureFixture[str]) -> None:
+    from kamcli.output import STREAM_FROM, render
+
+    rows = [{"key": f"k{i}", "value": "x" * (i % 7), "when": None} for i in range(STREAM_FROM + 1)]
+    render(rows, "table", lambda: pytest.fail("no Rich console for a long list"),
+           columns=["key", "value", "when"], title="t")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(rows) + 3  # title, header, rule
+    assert lines[1].split() == ["key", "value", "when"] and set(lines[2]) == {"─"}
+    assert lines[3] == "k0" and lines[4] == "k1    x"
+    assert len(lines[-1]) <= len(lines[2])
+
+
+def test_stream_lines_keep_one_row_per_line() -> None:
+    from kamcli.output import stream_lines
+
+    lines = list(stream_lines([{"a": "two\nlines", "b": 1}], ["a", "b"], None))
+    assert lines == ["a           b", "─" * 13, "two\\nlines  1"]
