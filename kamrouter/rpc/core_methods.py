@@ -3,7 +3,8 @@
 ``register_core_methods(registry, router)`` registers ``core.*``, ``corex.*``, ``system.*``,
 ``stats.*`` and ``tm.stats``, plus the ``shmem:`` gauges (the process's real memory, under
 the group name Kamailio uses). ``router`` provides ``stats``, ``started_at``, ``sockets`` and
-``settings``; the methods about TCP and modules also read ``transports`` and ``modules``. Every method here is synchronous and quick: they run inline on the event loop.
+``settings``; the methods about TCP and modules also read ``transports`` and ``modules``.
+Every method here is synchronous and quick: they run inline on the event loop.
 """
 from __future__ import annotations
 
