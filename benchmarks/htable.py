@@ -11,6 +11,10 @@ READS_PER_CALL lookups, and calls it with a stand-in message, for:
 Then it measures how long a write on one node takes to become visible on another
 (two links in one process, so one clock): p50/p99/max over PROPAGATION_SAMPLES writes.
 
+And what SQLite persistence costs per write: on the event loop (a memory table vs one with
+the default write-behind, which marks the key dirty), in the write-behind batch (off the
+loop, per key), and a one-key transaction per write (what write-through would cost).
+
     .venv/bin/python benchmarks/htable.py [--items N] [--seconds S]
 
 Target: a Redis-backed read costs no more than 2x a memory read.
@@ -101,7 +105,41 @@ def other_node(workdir: Path, redis_url: str, seconds: float) -> None:
     trio.run(write)
 
 
+async def persistence_cost(workdir: Path, items: int) -> None:
+    from kamrouter.modules.htable.store import SqliteStore
+
+    def loop_cost(node: Htable, table: str) -> float:
+        start = time.process_time()
+        for i in range(items):
+            node.api.set(table, f"key-{i}", i)
+        return (time.process_time() - start) / items
+
+    node = Htable(workdir / "p", {"name": "mem"},
+                  {"name": "disk", "persist": "sqlite"}, clock=time.monotonic)
+    memory = min(loop_cost(node, "mem") for _ in range(ROUNDS))
+    marked = min(loop_cost(node, "disk") for _ in range(ROUNDS))
+    store = SqliteStore(workdir / "p" / "bench.sqlite")
+    rows = [(f"key-{i}", i, None) for i in range(items)]
+    start = time.perf_counter()
+    store.write_batch("disk", rows, [])
+    batch = (time.perf_counter() - start) / items
+    through = min(_one_key_write(store, i) for i in range(50))
+    print(f"htable SQLite persistence, per write ({items} keys):")
+    print(f"  on the event loop: memory table {memory * 1e9:,.0f} ns, with write-behind "
+          f"{marked * 1e9:,.0f} ns (+{(marked - memory) * 1e9:,.0f} ns to mark the key)")
+    print(f"  in the write-behind batch, off the loop: {batch * 1e6:,.1f} us per key")
+    print(f"  write-through (one transaction per write): {through * 1e3:,.2f} ms per write")
+
+
+def _one_key_write(store: Any, i: int) -> float:
+    start = time.perf_counter()
+    store.write_batch("through", [(f"key-{i}", i, None)], [])
+    return time.perf_counter() - start
+
+
 async def run(items: int, seconds: float) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        await persistence_cost(Path(tmp), items)
     if not shutil.which("redis-server"):
         sys.exit("redis-server not installed (Debian package redis-server)")
     with tempfile.TemporaryDirectory() as tmp:

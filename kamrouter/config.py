@@ -4,6 +4,8 @@ Every key has a default, so a file holds only what differs from the embedded def
 section (core ones here, module ones declared by the modules) is a dataclass; validation
 collects *every* problem, each naming its key by its dotted path, e.g.
 ``tm.fr_timer: expected integer, got string 'abc'`` or ``htable[1].name: missing``.
+Numbers with bounds declare them as :class:`Range` s checked by :func:`range_problems`, so
+every section words them alike: ``tm.t1: must be between 50 and 60000 ms, got 0``.
 """
 from __future__ import annotations
 
@@ -133,3 +135,39 @@ def build_section(cls: type[T], raw: dict[str, Any], where: str, problems: list[
         # validate() messages start with the key they are about: "listen[0]: ...".
         problems.extend(f"{where}.{message}" if where else message for message in validate())
     return instance
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """Inclusive bounds of a number in a section, with the unit its message shows."""
+
+    low: float
+    high: float
+    unit: str = ""
+    #: A value outside the bounds that is also accepted, meaning "off" (usually 0).
+    off: float | None = None
+
+    def problem(self, key: str, value: float | None) -> str | None:
+        """``t1: must be between 50 and 60000 ms, got 0``, or None when ``value`` fits
+        (None, an unset optional value, always fits)."""
+        if value is None or self.low <= value <= self.high or value == self.off:
+            return None
+        unit = f" {self.unit}" if self.unit else ""
+        off = "" if self.off is None else f"{_number(self.off)} (off) or "
+        return (f"{key}: must be {off}between {_number(self.low)} and {_number(self.high)}"
+                f"{unit}, got {_number(value)}")
+
+
+def _number(value: float) -> str:
+    """1048576 as written, not 1.04858e+06; 0.5 as 0.5."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def range_problems(section: object, ranges: dict[str, Range]) -> list[str]:
+    """The problems of ``section``'s fields named in ``ranges`` (for ``validate()``)."""
+    problems = []
+    for key, bounds in ranges.items():
+        problem = bounds.problem(key, getattr(section, key))
+        if problem is not None:
+            problems.append(problem)
+    return problems

@@ -1,6 +1,9 @@
 """Transport-neutral addressing shared by the sans-IO layers and the trio transports."""
 from __future__ import annotations
 
+import ipaddress
+import socket
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -48,3 +51,80 @@ def parse_socket(text: str, default_port: int = 5060) -> Endpoint:
     if not 0 <= port < 65536:  # 0: any free port (tests, benchmarks)
         raise ValueError(f"{text!r}: port out of range")
     return Endpoint(proto.lower(), host, port)
+
+
+class OwnEndpoints:
+    """Every address this process listens on: SIP sockets, the control plane's HTTP port,
+    evapi. Nothing the router sends may go to one of them (a forged Via or Request-URI
+    naming the router would make it talk to itself, or write SIP into its control port).
+
+    A wildcard bind (``0.0.0.0``, ``::``) owns its port on every local address: loopback,
+    the unspecified address (which Linux delivers locally) and the host's own addresses
+    known when it was added. The check costs one set lookup for a port that is not ours.
+    """
+
+    def __init__(self) -> None:
+        self._ports: set[int] = set()
+        self._exact: set[tuple[str, int]] = set()
+        self._wildcard_ports: set[int] = set()
+        self._local_hosts: set[str] = set()
+
+    def add(self, host: str, port: int) -> None:
+        host = _canonical_host(host)
+        self._ports.add(port)
+        if _is_ip(host) and ipaddress.ip_address(host).is_unspecified:
+            self._wildcard_ports.add(port)
+            self._local_hosts |= _host_addresses()
+        else:
+            self._exact.add((host, port))
+
+    def __contains__(self, dest: Endpoint) -> bool:
+        port = dest.port
+        if port not in self._ports:  # the usual case: not one of our port numbers
+            return False
+        host = _canonical_host(dest.host)
+        if (host, port) in self._exact:
+            return True
+        return port in self._wildcard_ports and (host in self._local_hosts or _is_local_ip(host))
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        yield from sorted(self._exact)
+        for port in sorted(self._wildcard_ports):
+            yield "*", port
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=4096)  # next hops recur; the cache is bounded (hosts are attacker-chosen)
+def _canonical_host(host: str) -> str:
+    """One spelling per address (``::1`` for ``0:0::1``, IPv4 for ``::ffff:a.b.c.d``)."""
+    try:
+        addr = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return host.lower()
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return str(addr)
+
+
+def _is_local_ip(host: str) -> bool:
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return addr.is_loopback or addr.is_unspecified
+
+
+def _host_addresses() -> set[str]:
+    """This host's addresses as its resolver knows them (best effort, no interface scan)."""
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None)
+    except OSError:
+        return set()
+    return {_canonical_host(str(info[4][0])) for info in infos}

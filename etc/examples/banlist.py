@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import os
 
-from kamrouter.default.routes import answered_here, handled_before_routing  # shared checks
+# shared checks
+from kamrouter.default.routes import answered_here, handled_before_routing, record_route
 from kamrouter.script import htable, on_event, rr, sl, tm
 
 FLOOD_LIMIT = int(os.environ.get("KAMROUTER_FLOOD_LIMIT", "200"))
@@ -47,7 +48,7 @@ def request_route(msg):
     if answered_here(msg):
         return
     if msg.method == "INVITE":
-        rr.record_route(msg)
+        record_route(msg)
     tm.relay(msg)
 
 

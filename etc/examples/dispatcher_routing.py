@@ -20,8 +20,9 @@ from __future__ import annotations
 import logging
 import os
 
-from kamrouter.default.routes import handled_before_routing  # checks, in-dialog requests
-from kamrouter.script import core, dispatcher, on_event, rr, sl, tm
+# checks, in-dialog requests
+from kamrouter.default.routes import handled_before_routing, record_route
+from kamrouter.script import core, dispatcher, on_event, sl, tm
 
 DS_SET = int(os.environ.get("KAMROUTER_DS_SET", "1"))
 DS_ALG = int(os.environ.get("KAMROUTER_DS_ALG", "4"))
@@ -42,7 +43,7 @@ def request_route(msg):
         sl.send_reply(msg, 200, "OK")  # health check of this proxy itself
         return
     if msg.method == "INVITE":
-        rr.record_route(msg)  # so BYE comes back through us (call load bookkeeping)
+        record_route(msg)  # so BYE comes back through us (call load bookkeeping)
     if not dispatcher.select_dst(msg, DS_SET, DS_ALG):
         sl.send_reply(msg, 503, "No destination available")
         return

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import logging
 
-from kamrouter.default.routes import handled_before_routing  # checks, in-dialog requests
+# checks, in-dialog requests
+from kamrouter.default.routes import handled_before_routing, record_route
 from kamrouter.modules.api.event import build_event
-from kamrouter.script import evapi, on_event, rr, rtjson, sl, tm
+from kamrouter.script import evapi, on_event, rtjson, sl, tm
 
 log = logging.getLogger("kamrouter.script")
 #: Seconds the controller has to answer before the caller gets 503.
@@ -53,7 +54,7 @@ async def request_route(msg):
     rtjson.push_routes(msg)
     tm.on_branch(msg, "per_route")
     tm.on_failure(msg, "next_route")
-    rr.record_route(msg)
+    record_route(msg)
     tm.relay(msg)
 
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import os
 
-from kamrouter.default.routes import handled_before_routing  # checks, in-dialog requests
+# checks, in-dialog requests
+from kamrouter.default.routes import handled_before_routing, record_route
 from kamrouter.script import http_client as http
-from kamrouter.script import rr, sl, tm
+from kamrouter.script import sl, tm
 
 DEFAULT_LOOKUP_URL = "http://127.0.0.1:8000/lookup?user="
 LOOKUP_URL = os.environ.get("KAMROUTER_LOOKUP_URL", DEFAULT_LOOKUP_URL)
@@ -42,7 +43,7 @@ async def request_route(msg):
     else:
         msg.vars["next_uris"] = uris[1:]
         tm.on_failure(msg, "next_uri")
-    rr.record_route(msg)
+    record_route(msg)
     tm.relay(msg)
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 
-from kamrouter.default.routes import handled_before_routing  # checks, in-dialog requests
-from kamrouter.script import ScriptMessage, rr, tm
+# checks, in-dialog requests
+from kamrouter.default.routes import handled_before_routing, record_route
+from kamrouter.script import ScriptMessage, tm
 
 DEFAULT_TARGETS = "sip:127.0.0.1:5080,sip:127.0.0.1:5090"
 TARGETS = [uri.strip() for uri in
@@ -23,7 +24,7 @@ TARGETS = [uri.strip() for uri in
 def request_route(msg: ScriptMessage) -> None:
     if handled_before_routing(msg):
         return
-    rr.record_route(msg)
+    record_route(msg)
     first, *others = TARGETS
     msg.ruri = first
     for uri in others:

@@ -5,11 +5,13 @@ keeps heavy imports (rich, httpx, prompt_toolkit, yaml) inside its functions.
 """
 
 BUILTIN_COMMANDS: dict[str, str] = {
+    "address": "kamcli.commands.address:cli",
     "completion": "kamcli.commands.completion:completion",
     "config": "kamcli.commands.config:cli",
     "dispatcher": "kamcli.commands.dispatcher:cli",
     "htable": "kamcli.commands.htable:cli",
     "moni": "kamcli.commands.moni:moni",
+    "pike": "kamcli.commands.pike:cli",
     "plugins": "kamcli.commands.plugins:plugins",
     "ps": "kamcli.commands.core:ps",
     "rpc": "kamcli.commands.rpc:rpc",
@@ -24,4 +26,4 @@ BUILTIN_COMMANDS: dict[str, str] = {
 }
 
 #: Other names of built-in commands (Kamailio kamcli habits), not listed in --help.
-ALIASES: dict[str, str] = {"jsonrpc": "rpc", "sht": "htable"}
+ALIASES: dict[str, str] = {"jsonrpc": "rpc", "sht": "htable", "permissions": "address"}

@@ -39,11 +39,12 @@ def format_hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def record_route_value(local: Endpoint, double: bool) -> str:
-    """The Record-Route entry naming ``local`` (``r2=on`` marks a double Record-Route)."""
+def record_route_value(local: Endpoint, double: bool, params: str = "") -> str:
+    """The Record-Route entry naming ``local`` (``r2=on`` marks a double Record-Route),
+    with the script's URI ``params`` (``;name=value``) after ``lr``."""
     transport = "" if local.proto == "udp" else f";transport={local.proto}"
     r2 = ";r2=on" if double else ""
-    return f"<sip:{format_hostport(local.host, local.port)}{transport};lr{r2}>"
+    return f"<sip:{format_hostport(local.host, local.port)}{transport};lr{r2}{params}>"
 
 
 def split_alias(alias: str) -> tuple[str, int | None]:

@@ -9,9 +9,8 @@ import click
 import trio
 
 from kamrouter import __version__
-from kamrouter.config import ConfigError
-from kamrouter.core.settings import Settings, load_settings
-from kamrouter.net import parse_socket
+from kamrouter.config import ConfigError, read_toml
+from kamrouter.core.settings import Settings, collect_settings, listen_problem, load_settings
 
 NOTICE = 25  # Kamailio's NOTICE sits between INFO and WARNING
 logging.addLevelName(NOTICE, "NOTICE")
@@ -29,29 +28,38 @@ def load(config: Path | None, listen: tuple[str, ...]) -> Settings:
     from kamrouter.core.router import available_modules
 
     settings = load_settings(config, set(available_modules()))
+    problems = listen_problems(listen)
+    if problems:
+        raise ConfigError(problems)
     if listen:
-        problems = []
-        for text in listen:
-            try:
-                parse_socket(text)
-            except ValueError as exc:
-                problems.append(f"--listen: {exc}")
-        if problems:
-            raise ConfigError(problems)
         settings.core.listen = list(listen)
     return settings
 
 
-def check(settings: Settings) -> list[str]:
-    """Every problem of a config: modules' sections and the routing script included."""
-    from kamrouter.core.router import Router, script_path
-    from kamrouter.script.loader import ScriptError, load_script
+def listen_problems(listen: tuple[str, ...]) -> list[str]:
+    return [f"--listen: {problem}" for text in listen
+            if (problem := listen_problem(text)) is not None]
+
+
+def check(config: Path | None, listen: tuple[str, ...]) -> list[str]:
+    """Every problem of a config in one run: the values of all its sections, the modules'
+    sections and files (list files, duplicate names), and the routing script."""
+    from kamrouter.core.router import Router, available_modules
+    from kamrouter.script.loader import ScriptError
 
     problems: list[str] = []
-    path = script_path(settings)
+    settings = Settings()
+    if config is not None:
+        try:
+            raw = read_toml(config)
+        except ConfigError as exc:  # not TOML: nothing more to check
+            return exc.problems
+        # Keys with problems keep their defaults, so the modules and script are checked too.
+        settings = collect_settings(raw, set(available_modules()), config.resolve().parent,
+                                    problems)
+    problems += listen_problems(listen)
     try:
-        # Build the router without binding ports: validate modules, then the script.
-        settings.core.listen = []
+        settings.core.listen = []  # build the router without binding its ports
         Router(settings)
     except ConfigError as exc:
         problems.extend(exc.problems)
@@ -59,11 +67,6 @@ def check(settings: Settings) -> list[str]:
         problems.append(f"routing.script: {exc}")
     except (OSError, ValueError) as exc:
         problems.append(str(exc))
-    else:
-        try:
-            load_script(path)
-        except ScriptError as exc:
-            problems.append(f"routing.script: {exc}")
     return list(dict.fromkeys(problems))
 
 
@@ -79,19 +82,19 @@ def check(settings: Settings) -> list[str]:
 def main(config: Path | None, listen: tuple[str, ...], check_only: bool,
          log_level: str | None) -> None:
     """Run the kamrouter SIP router."""
+    if check_only:
+        problems = check(config, listen)
+        for problem in problems:
+            click.echo(f"kamrouter: {problem}", err=True)
+        if not problems:
+            click.echo(f"{config or 'embedded default config'}: OK", err=True)
+        sys.exit(1 if problems else 0)
     try:
         settings = load(config, listen)
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(f"kamrouter: {problem}", err=True)
         sys.exit(1)
-    if check_only:
-        problems = check(settings)
-        for problem in problems:
-            click.echo(f"kamrouter: {problem}", err=True)
-        if not problems:
-            click.echo(f"{config or 'embedded default config'}: OK", err=True)
-        sys.exit(1 if problems else 0)
     setup_logging(log_level or settings.core.log_level)
     from kamrouter.core.router import Router
     from kamrouter.script.loader import ScriptError

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from kamrouter.core.addressing import (Identity, NextHop, format_hostport, next_hop,
                                        record_route_value)
+from kamrouter.guard import HOOK_ERRORS, InputGuard
 from kamrouter.net import Endpoint
 from kamrouter.script.message import ScriptMessage, Target
-from kamrouter.sip import (Request, Response, SipParseError, SipUri, make_request, make_response,
-                           parse)
+from kamrouter.script.watch import HookTimer
+from kamrouter.sip import (Request, Response, SipLimitError, SipParseError, SipUri, make_request,
+                           make_response, parse, wire_bytes)
 from kamrouter.tm import MAGIC_COOKIE, Branch, Transaction, TransactionLayer
 
 if TYPE_CHECKING:
@@ -42,6 +44,7 @@ class Proxy:
         self.transports = router.transports
         self.identity = Identity(router.sockets, router.settings.core.alias)
         self.max_size = router.settings.core.max_message_size
+        self.limits = router.settings.core.header_limits()
         self.default_max_forwards = router.settings.core.max_forwards
         self.tm = tm_factory(self)
         counter = router.stats.counter
@@ -57,20 +60,34 @@ class Proxy:
         self.err_requests = counter("core", "err_requests")
         self.err_replies = counter("core", "err_replies")
         self.bad_msg_hdr = counter("core", "bad_msg_hdr")
+        self.limit_exceeded = counter("core", "msg_limit_exceeded")
         self.sl_sent = counter("sl", "sent_replies")
         self.sl_sent_err = counter("sl", "sent_err_replies")
         self.sl_by_class = {c: counter("sl", f"{c}xx_replies") for c in range(1, 7)}
         self.sl_acks = counter("sl", "received_ACKs")
         self.script_errors = counter("core", "script_errors")
+        self.guard = InputGuard(router.stats)
+        self.hooks = HookTimer(router.settings.routing.slow_hook_ms,
+                               counter("core", "script_slow_hooks"))
         self._loop_marker = self.tm.branch_prefix.encode()
         #: Calls with a request being routed in a task, and their requests waiting behind it.
         self._async_calls: dict[str, deque[tuple[ScriptMessage, Awaitable[Any] | None]]] = {}
 
     # == receiving ==========================================================================
     def on_message(self, data: bytes, source: Endpoint, local: Endpoint) -> None:
-        """Entry point of the transports: one datagram or one framed stream message."""
+        """Entry point of the transports: one datagram or one framed stream message.
+
+        The last-resort guard of both SIP input paths: whatever a bug raises while the
+        message is handled is counted and logged (:class:`~kamrouter.guard.InputGuard`) and
+        answered with 500 when the message is a request that can be answered."""
         try:
-            msg = parse(data, max_size=self.max_size)
+            self._receive(data, source, local)
+        except Exception as exc:  # noqa: BLE001 - a bug must not kill the receive loop
+            self._internal_error(exc, data, source, local)
+
+    def _receive(self, data: bytes, source: Endpoint, local: Endpoint) -> None:
+        try:
+            msg = parse(data, max_size=self.max_size, limits=self.limits)
         except SipParseError as exc:
             self._malformed(exc, source, local)
             return
@@ -85,14 +102,25 @@ class Proxy:
         except SipParseError as exc:
             # A header the route read lazily turned out to be malformed.
             self._malformed(exc, source, local, msg)
-        except Exception:  # noqa: BLE001 - a bug must not kill the receive loop
-            log.exception("internal error processing a message from %s", source)
-            if msg.is_request and msg.method != "ACK":
-                self._stateless_reply(msg, source, local, 500, "Server Internal Error")
+
+    def _internal_error(self, exc: Exception, data: bytes, source: Endpoint,
+                        local: Endpoint) -> None:
+        """Count and log a bug hit by this message; answer 500 if it is a request (parsed
+        again: this is the rare path, the hot one keeps no state for it)."""
+        self.guard.caught(source.proto, source, exc)
+        try:
+            msg = parse(data, max_size=self.max_size, limits=self.limits)
+            if msg.is_request and msg.method != "ACK":  # type: ignore[union-attr]
+                self._stateless_reply(msg, source, local, 500,  # type: ignore[arg-type]
+                                      "Server Internal Error")
+        except Exception:  # noqa: BLE001 - too broken even to answer: counted above
+            pass
 
     def _malformed(self, exc: SipParseError, source: Endpoint, local: Endpoint,
                    msg: Request | Response | None = None) -> None:
         msg = msg if msg is not None else exc.message
+        if isinstance(exc, SipLimitError):
+            self.limit_exceeded.value += 1
         if msg is None or not msg.is_request:
             if msg is not None:
                 self.err_replies.value += 1
@@ -187,7 +215,7 @@ class Proxy:
         seed = "|".join((received_ruri, req.from_tag or "", req.to_tag or "", req.call_id,
                          str(req.cseq.number), req.get("Proxy-Require") or "",
                          req.get("Proxy-Authorization") or ""))
-        return hashlib.blake2s(seed.encode(), digest_size=6).hexdigest()
+        return hashlib.blake2s(wire_bytes(seed), digest_size=6).hexdigest()
 
     def _looped(self, req: Request) -> bool:
         """One of our Vias carries this very request's loop tag: it went round in a circle."""
@@ -209,8 +237,8 @@ class Proxy:
             self._route_in_task(msg, None)
             return
         try:
-            pending = script.request_route(msg)
-        except Exception as exc:  # noqa: BLE001 - operator code
+            pending = self.hooks.call(script.request_route, msg)
+        except HOOK_ERRORS as exc:  # operator code
             self._route_failed(msg, exc)
             return
         if pending is not None and inspect.isawaitable(pending):
@@ -253,14 +281,14 @@ class Proxy:
             result = self.router.script.request_route(msg) if pending is None else pending
             if inspect.isawaitable(result):  # a SIGHUP may have swapped in a plain hook
                 await result
-        except Exception as exc:  # noqa: BLE001 - operator code
+        except HOOK_ERRORS as exc:  # operator code
             self._route_failed(msg, exc)
             return
         txn = msg.txn
         if txn is not None and not txn.branches and not txn.final_status and not txn.suspended:
             txn.terminate()  # the script dropped the request
 
-    def _route_failed(self, msg: ScriptMessage, exc: Exception) -> None:
+    def _route_failed(self, msg: ScriptMessage, exc: BaseException) -> None:
         """request_route raised: a header it read turned out malformed (answer what is
         wrong), or operator code failed (log it, answer 500). The router goes on."""
         if isinstance(exc, SipParseError):
@@ -279,8 +307,8 @@ class Proxy:
     def _call_hook(self, hook: Callable[..., Any], msg: ScriptMessage) -> Any:
         """Run a synchronous hook (reply/branch routes must not await)."""
         try:
-            return hook(msg)
-        except Exception:  # noqa: BLE001 - operator code
+            return self.hooks.call(hook, msg)
+        except HOOK_ERRORS:  # operator code
             self.script_errors.value += 1
             log.exception("routing script raised in %s for %r", msg.route, msg)
             return None
@@ -338,7 +366,7 @@ class Proxy:
                                  msg: ScriptMessage) -> None:
         try:
             await func(msg)
-        except Exception:  # noqa: BLE001 - operator code
+        except HOOK_ERRORS:  # operator code
             self.script_errors.value += 1
             log.exception("routing script raised in failure route for %r", msg)
         txn.end_failure()
@@ -384,9 +412,12 @@ class Proxy:
         # Stateless: the To tag (added only when To has none) must be the same for
         # retransmissions. Raw values: this also answers requests that failed to parse.
         seed = "|".join(req.get(name) or "" for name in ("Call-ID", "From", "CSeq"))
-        tag = hashlib.blake2s(seed.encode(), digest_size=8).hexdigest()
+        tag = hashlib.blake2s(wire_bytes(seed), digest_size=8).hexdigest()
         reply = make_response(req, status, reason, to_tag=tag, headers=headers, body=body)
-        dest = self.tm.reply_destination(req, source)
+        try:
+            dest = self.tm.reply_destination(req, source)
+        except SipParseError:  # a top Via that does not parse cannot be trusted either
+            dest = source
         self.transports.send(reply.to_bytes(), dest, local, None)
         self.sl_sent.value += 1
         if status >= 300:
@@ -403,9 +434,24 @@ class Proxy:
             self.drop_replies.value += 1
             return
         nxt = vias[1]
-        host = nxt.received or nxt.host
-        port = nxt.rport or nxt.port or 5060
-        dest = Endpoint(nxt.transport.lower(), host.strip("[]"), port)
+        host = (nxt.received or nxt.host).strip("[]")
+        # The next Via may name a host: resolved like a next hop (never by a blocking
+        # sendto), and the address checked against our own sockets by the send.
+        known, address = self.router.resolver.cached(host)
+        if not known:
+            self.router.spawn(self._resolve_and_forward_reply, reply, host)
+            return
+        self._forward_reply_to(reply, address)
+
+    async def _resolve_and_forward_reply(self, reply: Response, host: str) -> None:
+        self._forward_reply_to(reply, await self.router.resolver.resolve(host))
+
+    def _forward_reply_to(self, reply: Response, address: str | None) -> None:
+        if address is None:
+            self.drop_replies.value += 1
+            return
+        nxt = reply.vias[1]
+        dest = Endpoint(nxt.transport.lower(), address, nxt.rport or nxt.port or 5060)
         self.transports.send(reply.bytes_without_top_via(), dest, None, None)
         self.fwd_replies.value += 1
 
@@ -491,7 +537,7 @@ class Proxy:
         return True
 
     def _dispatch_branch(self, inbound: Endpoint | None, branch: Branch, hop: NextHop,
-                         socket: str | None, record_route: bool) -> None:
+                         socket: str | None, record_route: bool | str) -> None:
         """Send now when the next hop's address is known, else after a DNS lookup."""
         known, address = self.router.resolver.cached(hop.host)
         if known:
@@ -538,17 +584,18 @@ class Proxy:
         branch.attrs["dst_uri"] = target.dst_uri or target.uri
 
     async def _resolve_and_send(self, inbound: Endpoint | None, branch: Branch, hop: NextHop,
-                                socket: str | None, record_route: bool) -> None:
+                                socket: str | None, record_route: bool | str) -> None:
         address = await self.router.resolver.resolve(hop.host)
         if branch.pending:
             self._send_branch(inbound, branch, hop, address, socket, record_route)
 
     def _send_branch(self, inbound: Endpoint | None, branch: Branch, hop: NextHop,
-                     address: str | None, socket: str | None, record_route: bool) -> None:
+                     address: str | None, socket: str | None, record_route: bool | str
+                     ) -> None:
         try:
             branch.dest, branch.local = self._stamp_outgoing(
                 branch.request, hop, address, socket, inbound if record_route else None,
-                branch.branch_id)
+                branch.branch_id, record_route if isinstance(record_route, str) else "")
         except SipParseError as exc:
             branch._local_final(exc.status, exc.reason)
             return
@@ -556,30 +603,34 @@ class Proxy:
 
     def _stamp_outgoing(self, req: Request, hop: NextHop, address: str | None,
                         socket: str | None, record_route_from: Endpoint | None,
-                        branch_id: str) -> tuple[Endpoint, Endpoint]:
+                        branch_id: str, rr_params: str = "") -> tuple[Endpoint, Endpoint]:
         """Pick the local socket for the resolved next hop, add Record-Route (when
         ``record_route_from`` is the inbound socket) and our Via; (destination, local).
-        Raises SipParseError with the reply (478, 503) when the hop cannot be reached."""
+        Raises SipParseError with the reply (478, 503; 482 when the hop is this router's
+        own socket) when the hop cannot be reached."""
         if address is None:
             raise SipParseError(478, f"Unresolvable destination ({hop.host})")
         dest = Endpoint(hop.proto, address, hop.port)
+        if self.transports.refuses(dest):
+            raise SipParseError(482, f"Loop Detected (next hop {dest} is this router)")
         local = self.transports.local_for(dest, socket)
         if local is None:
             raise SipParseError(503, f"No {hop.proto} socket to reach {dest}")
         if record_route_from is not None:
-            self._add_record_route(req, record_route_from, local)
+            self._add_record_route(req, record_route_from, local, rr_params)
         req.prepend_via(f"SIP/2.0/{local.proto.upper()} "
                         f"{format_hostport(local.host, local.port)};branch={branch_id}")
         return dest, local
 
     @staticmethod
-    def _add_record_route(req: Request, inbound: Endpoint, outbound: Endpoint) -> None:
+    def _add_record_route(req: Request, inbound: Endpoint, outbound: Endpoint,
+                          params: str = "") -> None:
         """One Record-Route, or two when the request changes transport or interface."""
         if inbound == outbound:
-            req.prepend_header("Record-Route", record_route_value(inbound, double=False))
+            req.prepend_header("Record-Route", record_route_value(inbound, False, params))
             return
-        req.prepend_header("Record-Route", record_route_value(inbound, double=True))
-        req.prepend_header("Record-Route", record_route_value(outbound, double=True))
+        req.prepend_header("Record-Route", record_route_value(inbound, True, params))
+        req.prepend_header("Record-Route", record_route_value(outbound, True, params))
 
     def _next_hop(self, req: Request, target: Target) -> NextHop:
         """$du, else the top Route (loose routing; strict routers handled), else the R-URI."""
@@ -626,7 +677,8 @@ class Proxy:
         try:
             dest, local = self._stamp_outgoing(
                 req, hop, address, socket, msg.local if msg.record_route else None,
-                self._stateless_branch(req))
+                self._stateless_branch(req),
+                msg.record_route if isinstance(msg.record_route, str) else "")
         except SipParseError as exc:
             self.send_reply(msg, exc.status, exc.reason)
             return False
@@ -641,7 +693,7 @@ class Proxy:
         seed = via.branch if via.is_rfc3261 else (
             f"{req.call_id}|{req.from_tag}|{req.cseq.number}|{req.ruri}")
         method = "INVITE" if req.method in ("ACK", "CANCEL") and not via.branch else req.method
-        digest = hashlib.blake2s(f"{seed}|{method}".encode(), digest_size=12).hexdigest()
+        digest = hashlib.blake2s(wire_bytes(f"{seed}|{method}"), digest_size=12).hexdigest()
         return f"{MAGIC_COOKIE}sl{digest}"
 
     # == record-route and loose routing (rr module) ============================================

@@ -21,8 +21,9 @@ from kamrouter.config import ConfigError, build_section
 from kamrouter.core.dns import Resolver
 from kamrouter.core.proxy import Proxy
 from kamrouter.core.settings import Settings
+from kamrouter.guard import HOOK_ERRORS
 from kamrouter.modules.base import Module
-from kamrouter.net import Endpoint, parse_socket
+from kamrouter.net import Endpoint, OwnEndpoints, parse_socket
 from kamrouter.rpc import MethodRegistry
 from kamrouter.rpc.core_methods import register_core_methods
 from kamrouter.rpc.server import serve_rpc
@@ -40,6 +41,10 @@ TIMER_TICK = 0.01
 
 #: The embedded default routing script, used when the config names none.
 DEFAULT_SCRIPT = Path(__file__).resolve().parent.parent / "default" / "routes.py"
+
+#: Always loaded, with or without a section: the relay policy every shipped script applies
+#: (trusted sources, the destination allow list, per-source rate limits).
+POLICY_MODULES = ("permissions", "pike")
 
 
 def tune_garbage_collector() -> None:
@@ -93,16 +98,28 @@ class Router:
         self.resolver = Resolver(self.clock, hosts=settings.core.hosts,
                                  lookups=settings.core.dns)
         listens = [parse_socket(text) for text in settings.core.listen]
+        #: Every address this process listens on; nothing is ever sent there.
+        self.own_endpoints = OwnEndpoints()
         self.transports = Transports(listens, settings.tcp, settings.core.max_message_size,
-                                     self.stats, self.clock)
+                                     self.stats, self.clock, self.own_endpoints)
         self.proxy = Proxy(self, lambda hooks: TransactionLayer(
             tm_params(settings), self.scheduler, self.transports.send, hooks, self.stats))
         self.tm = self.proxy.tm
         self.modules: dict[str, Module] = {}
         self._transaction_end: list[Callable[[Transaction], None]] = []
-        self._load_modules()
-        set_apis({**builtin_apis(self.proxy), **self._module_apis()})
-        self.script: Script = load_script(script_path(settings))
+        # Every problem at once: modules' and the script's (which loads even when a module
+        # failed, a stand-in taking that module's API).
+        problems, failed = self._load_modules()
+        set_apis({**builtin_apis(self.proxy), **self._module_apis(),
+                  **{name: object() for name in failed}})
+        try:
+            self.script: Script = load_script(script_path(settings))
+        except ScriptError as exc:
+            if not problems:
+                raise
+            problems.append(f"routing.script: {exc}")
+        if problems:
+            raise ConfigError(problems)
         self._nursery: trio.Nursery | None = None
         self._wake = trio.Event()
         self.scheduler.on_earlier_deadline = lambda: self._wake.set()
@@ -114,9 +131,12 @@ class Router:
         return self.transports.sockets
 
     # -- modules ---------------------------------------------------------------------------
-    def _load_modules(self) -> None:
+    def _load_modules(self) -> tuple[list[str], list[str]]:
+        """Load the wanted modules; the problems of all of them, and the names of those that
+        failed to load."""
         available = available_modules()
-        wanted = list(dict.fromkeys([*self.settings.modules, *self.settings.core.load_modules]))
+        wanted = list(dict.fromkeys([*POLICY_MODULES, *self.settings.modules,
+                                     *self.settings.core.load_modules]))
         if self.settings.routing.mode == "api" and "api" not in wanted:
             wanted.append("api")
         problems: list[str] = []
@@ -128,12 +148,22 @@ class Router:
                 continue
             cls: type[Module] = entry.load()
             raw = self.settings.modules.get(name, [] if cls.config_is_list else {})
+            before = len(problems)
             config = self._module_config(cls, name, raw, problems)
-            if problems:
+            # Built even with config problems, so that its files (list files, tables) are
+            # checked in the same run; kept only without problems.
+            try:
+                module = cls(self, config)
+            except ConfigError as exc:  # e.g. a list file with bad lines
+                problems.extend(exc.problems)
                 continue
-            self.modules[name] = cls(self, config)
-        if problems:
-            raise ConfigError(problems)
+            except Exception:
+                if len(problems) == before:
+                    raise
+                continue  # a consequence of the config problems already reported
+            if len(problems) == before:
+                self.modules[name] = module
+        return list(dict.fromkeys(problems)), [name for name in wanted if name not in self.modules]
 
     @staticmethod
     def _module_config(cls: type[Module], name: str, raw: Any, problems: list[str]) -> Any:
@@ -143,8 +173,12 @@ class Router:
             if not isinstance(raw, list):
                 problems.append(f"{name}: expected an array of tables [[{name}]]")
                 return []
-            return [build_section(cls.Config, item, f"{name}[{i}]", problems)
-                    for i, item in enumerate(raw)]
+            configs = [build_section(cls.Config, item, f"{name}[{i}]", problems)
+                       for i, item in enumerate(raw)]
+            validate_all = getattr(cls.Config, "validate_all", None)
+            if validate_all is not None:  # e.g. two [[htable]] with one name
+                problems.extend(validate_all(configs))
+            return configs
         if not isinstance(raw, dict):
             problems.append(f"{name}: expected a table [{name}]")
             return None
@@ -173,17 +207,18 @@ class Router:
         if handler is None:
             return
         try:
-            result = handler(event, data) if handler is self.script.event_hook else handler(data)
+            args = (event, data) if handler is self.script.event_hook else (data,)
+            result = self.proxy.hooks.call(handler, *args)
             if isinstance(result, Awaitable) and self._nursery is not None:
                 self._nursery.start_soon(self._await_event, event, result)
-        except Exception:  # noqa: BLE001 - operator code
+        except HOOK_ERRORS:  # operator code
             log.exception("routing script raised in event handler for %s", event)
 
     @staticmethod
     async def _await_event(event: str, result: Awaitable[Any]) -> None:
         try:
             await result
-        except Exception:  # noqa: BLE001 - operator code
+        except HOOK_ERRORS:  # operator code
             log.exception("routing script raised in event handler for %s", event)
 
     def send_request(self, method: str, ruri: str, *, from_uri: str, to_uri: str | None = None,
@@ -231,6 +266,8 @@ class Router:
             listening = await nursery.start(partial(serve_rpc, stats=self.stats),
                                             self.settings.rpc, self.rpc)
             log.info("control interface: %s", listening)
+            if listening.http is not None:
+                self.own_endpoints.add(*listening.http)
             nursery.start_soon(self._run_timers)
             nursery.start_soon(self._handle_signals, nursery.cancel_scope)
             # Modules before SIP: shared tables sync before the first call reads them.

@@ -6,13 +6,16 @@ validated by the modules' own ``Config`` dataclasses when the router loads them.
 from __future__ import annotations
 
 import os
+import re
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from kamrouter.config import ConfigError, build_section, read_toml
+from kamrouter.config import ConfigError, Range, build_section, range_problems, read_toml
 from kamrouter.core.dns import ip_literal
 from kamrouter.net import parse_socket
+from kamrouter.sip import HeaderLimits
 from kamrouter.transport.tcp import TcpConfig
 
 LogLevel = Literal["debug", "info", "notice", "warning", "error", "critical"]
@@ -34,6 +37,14 @@ class CoreConfig:
     alias: list[str] = field(default_factory=list)
     log_level: LogLevel = "info"
     max_message_size: int = 65535
+    #: Header lines one message may carry; more is answered 400 (see HeaderLimits).
+    max_headers: int = 256
+    #: Via values one message may carry (RFC 3261's initial Max-Forwards: 70).
+    max_vias: int = 70
+    #: Route values one message may carry.
+    max_routes: int = 70
+    #: Record-Route values one message may carry.
+    max_record_routes: int = 70
     #: Modules to load even without a config section of their own.
     load_modules: list[str] = field(default_factory=list)
     #: Answer a request whose Max-Forwards is missing with this default (RFC 3261: 70).
@@ -45,19 +56,54 @@ class CoreConfig:
     hosts: dict[str, str] = field(default_factory=dict)
 
     def validate(self) -> list[str]:
-        problems = []
-        for i, text in enumerate(self.listen):
-            try:
-                parse_socket(text)
-            except ValueError as exc:
-                problems.append(f"listen[{i}]: {exc}")
+        problems = [f"listen[{i}]: {problem}" for i, text in enumerate(self.listen)
+                    if (problem := listen_problem(text)) is not None]
         for name, address in self.hosts.items():
             if ip_literal(str(address)) is None:
                 problems.append(f"hosts.{name}: expected an IP address, got {address!r}")
-        if not 512 <= self.max_message_size <= 1 << 20:
-            problems.append("max_message_size: must be between 512 and 1048576 bytes")
-        return problems
+        return problems + range_problems(self, CORE_RANGES)
 
+    def header_limits(self) -> HeaderLimits:
+        return HeaderLimits(self.max_headers, self.max_vias, self.max_routes,
+                            self.max_record_routes)
+
+
+CORE_RANGES = {"max_message_size": Range(512, 1 << 20, "bytes"),
+               "max_forwards": Range(1, 255),
+               "max_headers": Range(16, 4096),
+               "max_vias": Range(1, 1024),
+               "max_routes": Range(1, 1024),
+               "max_record_routes": Range(1, 1024)}
+
+
+#: RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens, the last
+#: one not all digits (so ``1.2.3`` is a malformed address, not a name).
+_HOST_NAME = re.compile(r"(?:(?!-)[A-Za-z0-9-]{1,63}(?<!-)\.)*(?!-)(?=.*[A-Za-z])"
+                        r"[A-Za-z0-9-]{1,63}(?<!-)\.?")
+
+
+def listen_problem(text: str) -> str | None:
+    """What is wrong with a ``listen`` socket, or None: its syntax, and that its host is an
+    address of this machine (or a name that resolves), so a typo fails here, by key, and
+    not as a bare bind error at start-up."""
+    try:
+        endpoint = parse_socket(text)
+    except ValueError as exc:
+        return str(exc)
+    host = endpoint.host
+    if ip_literal(host) is None and not _HOST_NAME.fullmatch(host):
+        return f"{text!r}: host {host!r} is neither an IP address nor a host name"
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"{text!r}: host {host!r} does not resolve ({exc})"
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((address[0], 0))  # port 0: only asks whether the address is ours
+        except OSError as exc:
+            return f"{text!r}: {host!r} is not an address of this host ({exc.strerror})"
+    return None
 
 @dataclass
 class TmConfig:
@@ -75,12 +121,31 @@ class TmConfig:
     #: Upper bound of live transactions; new requests above it get 503.
     max_transactions: int = 100000
 
+    def validate(self) -> list[str]:
+        problems = range_problems(self, TM_RANGES)
+        if self.t1 > self.t2:  # retransmissions start at t1 and double up to t2
+            problems.append(f"t2: must be at least t1 ({self.t1} ms), got {self.t2}")
+        return problems
+
+
+#: A t1 of 0 retransmits without pause (one INVITE: 188,629 copies in 3 s): bounded from below.
+TM_RANGES = {"t1": Range(50, 60000, "ms"), "t2": Range(50, 600000, "ms"),
+             "t4": Range(50, 600000, "ms"), "fr_timer": Range(100, 3600000, "ms"),
+             "fr_inv_timer": Range(100, 3600000, "ms"), "wait_timer": Range(0, 600000, "ms"),
+             "max_transactions": Range(1, 10_000_000)}
+
 
 @dataclass
 class RoutingConfig:
     #: Path of the routing script (empty: the embedded default ``etc/routes.py``).
     script: str = ""
     mode: Literal["script", "api"] = "script"
+    #: A synchronous hook (request/reply/branch/failure route, event handler) that holds the
+    #: event loop longer than this is logged and counted (``script:slow_hooks``); 0: off.
+    slow_hook_ms: int = 100
+
+    def validate(self) -> list[str]:
+        return range_problems(self, {"slow_hook_ms": Range(1, 60000, "ms", off=0)})
 
 
 @dataclass
@@ -150,6 +215,16 @@ _CORE_SECTIONS = {"core": CoreConfig, "tm": TmConfig, "tcp": TcpConfig,
 def build_settings(raw: dict[str, Any], known_modules: set[str], base_dir: Path) -> Settings:
     """Validate a parsed TOML document; raise :class:`ConfigError` listing every problem."""
     problems: list[str] = []
+    settings = collect_settings(raw, known_modules, base_dir, problems)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def collect_settings(raw: dict[str, Any], known_modules: set[str], base_dir: Path,
+                     problems: list[str]) -> Settings:
+    """Settings from a parsed TOML document, appending every problem to ``problems``; a
+    key with a problem keeps its default (so ``--check`` can go on to the modules)."""
     settings = Settings(base_dir=base_dir)
     for key, value in raw.items():
         section_cls = _CORE_SECTIONS.get(key)
@@ -163,8 +238,6 @@ def build_settings(raw: dict[str, Any], known_modules: set[str], base_dir: Path)
         else:
             problems.append(f"{key}: unknown section (known: "
                             f"{', '.join(sorted(set(_CORE_SECTIONS) | known_modules))})")
-    if problems:
-        raise ConfigError(problems)
     return settings
 
 

@@ -7,7 +7,8 @@ is present, or when ``core.load_modules`` names it. It declares:
 
 - ``name`` and ``Config``: its config section (a dataclass; every field has a default). A
   module configured as an array of tables (``[[htable]]``) sets ``config_is_list = True`` and
-  receives a list of ``Config``;
+  receives a list of ``Config``, and may give ``Config`` a static ``validate_all(configs)``
+  for problems between the elements (a name defined twice);
 - ``api()``: the object scripts use as ``from kamrouter.script import <name>``;
 - RPC methods and stats, registered in ``__init__`` through ``router.rpc`` / ``router.stats``;
 - ``start(nursery)`` / ``stop()``: background work (probing, sockets) under the router's
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     import trio
 
     from kamrouter.core.settings import Settings
+    from kamrouter.net import OwnEndpoints
     from kamrouter.sip import Response
     from kamrouter.tm import Transaction
     from kamrouter.rpc.registry import MethodRegistry
@@ -37,6 +39,8 @@ class RouterServices(Protocol):
     rpc: MethodRegistry
     scheduler: Scheduler
     settings: Settings
+    #: Where this process listens; a module that listens adds its address (never sent to).
+    own_endpoints: OwnEndpoints
 
     def clock(self) -> float:
         """Monotonic seconds; the same clock the scheduler uses."""

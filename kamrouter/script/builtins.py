@@ -125,9 +125,11 @@ class Rr:
     def __init__(self, proxy: Proxy) -> None:
         self._proxy = proxy
 
-    def record_route(self, msg: ScriptMessage) -> bool:
-        """Add Record-Route on relay (two entries when transport or interface changes)."""
-        msg.record_route = True
+    def record_route(self, msg: ScriptMessage, params: str = "") -> bool:
+        """Add Record-Route on relay (two entries when transport or interface changes);
+        ``params`` (``";name=value"``) are added to our entries (Kamailio's
+        ``record_route("params")``) and come back in the Route of in-dialog requests."""
+        msg.record_route = params or True
         return True
 
     def loose_route(self, msg: ScriptMessage) -> bool:

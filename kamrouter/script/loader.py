@@ -80,11 +80,21 @@ class Script:
 
 
 def load_script(path: str | Path) -> Script:
-    """Import ``path`` as a fresh module (so a reload never mixes old and new code)."""
+    """Import ``path`` as a fresh module (so a reload never mixes old and new code).
+
+    The source is read and compiled every time, never a cached ``.pyc`` (whose mtime/size
+    check misses an edit within the same second that keeps the size). Whatever the import
+    raises, ``SystemExit`` and ``KeyboardInterrupt`` included, becomes a :class:`ScriptError`,
+    so a reload that fails keeps the script that runs.
+    """
     global _loading_handlers
     path = Path(path).resolve()
     if not path.is_file():
         raise ScriptError(f"{path}: routing script not found")
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        raise ScriptError(f"{path}: cannot read: {exc.strerror}") from None
     name = f"kamrouter_script_{next(_generation)}_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -94,12 +104,12 @@ def load_script(path: str | Path) -> Script:
     _loading_handlers = handlers
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        exec(compile(source, str(path), "exec", dont_inherit=True), module.__dict__)
     except ScriptError:
         raise
     except SyntaxError as exc:
         raise ScriptError(f"{exc.filename}:{exc.lineno}: {exc.msg}") from None
-    except Exception as exc:  # noqa: BLE001 - report any import-time failure of the script
+    except BaseException as exc:  # noqa: BLE001 - any import-time failure, even sys.exit()
         tb = exc.__traceback__
         line = "?"
         while tb is not None:

@@ -19,11 +19,12 @@ well-formed request (416, 420, 483, ...).
 """
 from .auth import Challenge, Credentials, parse_challenge, parse_credentials
 from .build import make_ack, make_cancel, make_request, make_response
-from .errors import SipParseError
+from .errors import SipLimitError, SipParseError
 from .framing import StreamFramer
 from .headers import COMPACT, split_commas
 from .ids import generate_branch, generate_call_id, generate_tag
-from .message import DEFAULT_MAX_SIZE, CSeq, Message, Request, Response, parse
+from .message import (DEFAULT_LIMITS, DEFAULT_MAX_SIZE, CSeq, HeaderLimits, Message, Request,
+                      Response, parse, wire_bytes)
 from .nameaddr import NameAddr, parse_name_addr
 from .reasons import REASONS
 from .sanity import is_broadcast_via, sanity_check
@@ -31,10 +32,11 @@ from .uri import AbsoluteUri, SipUri, TelUri, Uri, parse_uri, sip_uri_problem
 from .via import MAGIC_COOKIE, Via
 
 __all__ = [
-    "AbsoluteUri", "CSeq", "COMPACT", "Challenge", "Credentials", "DEFAULT_MAX_SIZE",
+    "AbsoluteUri", "CSeq", "COMPACT", "Challenge", "Credentials", "DEFAULT_LIMITS",
+    "DEFAULT_MAX_SIZE", "HeaderLimits", "SipLimitError",
     "MAGIC_COOKIE", "Message", "NameAddr", "REASONS", "Request", "Response", "SipParseError",
     "SipUri", "StreamFramer", "TelUri", "Uri", "Via", "generate_branch", "generate_call_id",
     "generate_tag", "is_broadcast_via", "make_ack", "make_cancel", "make_request",
     "make_response", "parse", "parse_challenge", "parse_credentials", "parse_name_addr",
-    "parse_uri", "sanity_check", "sip_uri_problem", "split_commas",
+    "parse_uri", "sanity_check", "sip_uri_problem", "split_commas", "wire_bytes",
 ]

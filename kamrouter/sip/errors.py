@@ -32,6 +32,11 @@ class SipParseError(ValueError):
         return f"{self.status} {self.reason}"
 
 
+class SipLimitError(SipParseError):
+    """Input refused because it exceeds a configured limit (size, header or value counts),
+    not because it is malformed."""
+
+
 def bad(what: str, detail: str) -> SipParseError:
     """A 400 whose reason names the header and the problem: ``Bad CSeq: number out of range``."""
     return SipParseError(400, f"Bad {what}: {detail}")

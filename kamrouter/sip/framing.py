@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import re
 
-from .errors import SipParseError
+from .errors import SipLimitError, SipParseError
 from .message import DEFAULT_MAX_SIZE, Message, parse
 
 # Content-Length (or compact "l") at the start of a header line; folded values allowed.
+_CR_LF = (13, 10)
 _CONTENT_LENGTH = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*(?:\r\n[ \t]+)?([^\r\n]*)", re.I)
 
 
@@ -32,6 +33,13 @@ class StreamFramer:
         """Bytes received but not yet returned as a message."""
         return len(self._buf)
 
+    @property
+    def in_message(self) -> bool:
+        """Part of a message is buffered (not only keep-alive CRLFs: once a message starts,
+        next_message() has dropped the CRLFs before it)."""
+        buf = self._buf
+        return bool(buf) and buf[0] not in _CR_LF
+
     def next_message(self) -> bytes | None:
         buf = self._buf
         if buf[:1] in (b"\r", b"\n"):
@@ -39,12 +47,16 @@ class StreamFramer:
         head_end = buf.find(b"\r\n\r\n")
         if head_end < 0:
             if len(buf) > self.max_size:
-                raise SipParseError(513, f"Message Too Large: header section over {self.max_size} bytes")
+                exc = SipLimitError(513, f"Message Too Large: header section over "
+                                         f"{self.max_size} bytes")
+                # the header lines so far, so the transport can answer before it closes
+                exc.message = self._salvage(buf.rfind(b"\r\n", 0, self.max_size) - 2)
+                raise exc
             return None
         try:
             total = head_end + 4 + self._content_length(head_end)
             if total > self.max_size:
-                raise SipParseError(513, f"Message Too Large: {total} bytes, "
+                raise SipLimitError(513, f"Message Too Large: {total} bytes, "
                                          f"limit {self.max_size}")
         except SipParseError as exc:
             exc.message = self._salvage(head_end)  # so the transport can still answer
@@ -67,7 +79,10 @@ class StreamFramer:
         return int(length)
 
     def _salvage(self, head_end: int) -> Message | None:
-        """The header section as a message (good enough to build an error reply), if any."""
+        """The header section (up to ``head_end`` + CRLFCRLF) as a message, good enough to
+        build an error reply, if any."""
+        if head_end < 0:
+            return None
         head = bytes(self._buf[: head_end + 4])
         try:
             return parse(head, max_size=len(head))

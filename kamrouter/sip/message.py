@@ -12,7 +12,7 @@ import re
 from typing import Callable, Generic, Literal, TypeVar, overload
 
 from .auth import Challenge, Credentials, parse_challenge, parse_credentials
-from .errors import SipParseError, bad
+from .errors import SipLimitError, SipParseError, bad
 from .headers import (
     _KEYS,
     CANONICAL,
@@ -47,6 +47,51 @@ _T = TypeVar("_T")
 _M = TypeVar("_M", bound="Message")
 _MANDATORY = frozenset(MANDATORY)
 _MISSING = object()
+
+#: How header text maps back to the bytes received: parse() decodes with this error
+#: handler, so a byte that is not UTF-8 (0xff in a Call-ID) survives the round trip.
+WIRE_ERRORS = "surrogateescape"
+
+
+def wire_bytes(text: str) -> bytes:
+    """Bytes of message text as on the wire (also for hashing header values); never raises
+    on text parse() produced."""
+    return text.encode("utf-8", WIRE_ERRORS)
+
+
+class HeaderLimits:
+    """How many header lines, and Via / Route / Record-Route values, one message may carry.
+
+    The defaults: 70 is RFC 3261's initial Max-Forwards (§8.1.1.6) and every proxy adds one
+    Via (at most two Record-Route values) while it takes one off, so a message with more has
+    crossed more proxies than a standard UAC allows; 256 header lines is several times what
+    real traffic carries. Past a limit parse() raises SipLimitError (a 400 naming it): the
+    cost of a message stays linear and small however it was forged.
+    """
+
+    __slots__ = ("headers", "_lists", "_smallest")
+
+    def __init__(self, headers: int = 256, vias: int = 70, routes: int = 70,
+                 record_routes: int = 70) -> None:
+        self.headers = headers
+        self._lists = (("via", "Via", vias), ("route", "Route", routes),
+                       ("record-route", "Record-Route", record_routes))
+        self._smallest = min(vias, routes, record_routes)
+
+    def check(self, msg: Message, head: str) -> None:
+        """Raise SipLimitError when ``msg`` (indexed from ``head``) exceeds a limit."""
+        names = msg._names
+        if len(names) > self.headers:
+            raise SipLimitError(400, f"Too Many Header Fields (more than {self.headers})", msg)
+        if len(names) + head.count(",") <= self._smallest:
+            return  # the usual case: not even every line and comma together reach a limit
+        for key, what, limit in self._lists:
+            if key in names and sum(len(split_commas(_value(line)))
+                                    for line in msg._lines_of(key)) > limit:
+                raise SipLimitError(400, f"Too Many {what} Values (more than {limit})", msg)
+
+
+DEFAULT_LIMITS = HeaderLimits()
 
 
 class CSeq:
@@ -478,7 +523,7 @@ class Message:
         raw = self._raw
         if raw is None:
             head = f"{self._start}\r\n{_CRLF.join(self._lines)}\r\n\r\n"  # one copy, not four
-            raw = self._raw = head.encode("utf-8", "surrogateescape") + self._body
+            raw = self._raw = head.encode("utf-8", WIRE_ERRORS) + self._body
         return raw
 
     def __bytes__(self) -> bytes:
@@ -607,35 +652,42 @@ def parse_content_length(value: str) -> int:
 
 
 # --------------------------------------------------------------------- parse()
-def parse(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Request | Response:
+def parse(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE,
+          limits: HeaderLimits = DEFAULT_LIMITS) -> Request | Response:
     """Parse one datagram (or one framed stream message) into a Request or Response.
 
-    Checks eagerly what a transaction layer relies on (see the package docstring); the
-    rest is parsed when first read. Raises SipParseError and nothing else.
+    Checks eagerly what a transaction layer relies on (see the package docstring) and the
+    header ``limits``; the rest is parsed when first read. Raises SipParseError (or its
+    SipLimitError) and nothing else.
     """
     try:
-        return _parse(data, max_size)
+        return _parse(data, max_size, limits)
     except SipParseError:
         raise
     except Exception as exc:  # a parser bug must still surface as a 400, never crash
         raise SipParseError(400, f"Malformed message (internal {type(exc).__name__})") from exc
 
 
-def _parse(data: bytes, max_size: int) -> Request | Response:
+def _parse(data: bytes, max_size: int, limits: HeaderLimits) -> Request | Response:
     if type(data) is not bytes:
         data = bytes(data)
     size = len(data)
     if size > max_size:
-        raise SipParseError(513, f"Message Too Large: {size} bytes, limit {max_size}")
+        raise SipLimitError(513, f"Message Too Large: {size} bytes, limit {max_size}")
     start = 0
     if data[:1] in (b"\r", b"\n"):  # CRLFs before the start line are keep-alives (§7.5)
         start = size - len(data.lstrip(b"\r\n"))
         if start == size:
             raise SipParseError(400, "Empty message")
     head_end = data.find(b"\r\n\r\n", start)
-    if head_end < 0:
-        raise SipParseError(400, "Malformed message: no empty line after the header fields")
-    head = data[start:head_end].decode("utf-8", "surrogateescape")
+    body_start = head_end + 4
+    no_empty_line = head_end < 0
+    if no_empty_line:
+        # The header section ends with the datagram: a message without a body, if it says
+        # so (no Content-Length or 0); the empty line is written back when it is forwarded.
+        head_end = size - 2 if data.endswith(b"\r\n") else size
+        body_start = size
+    head = data[start:head_end].decode("utf-8", WIRE_ERRORS)
     lines = head.split("\r\n")
     breaks = len(lines) - 1
     if head.count("\n") != breaks or head.count("\r") != breaks:
@@ -660,6 +712,7 @@ def _parse(data: bytes, max_size: int) -> Request | Response:
     if start_error is not None:
         start_error.message = msg
         raise start_error
+    limits.check(msg, head)
 
     present = set(names)
     if len(present) != len(names):  # some name repeats: is it one that must not?
@@ -671,8 +724,11 @@ def _parse(data: bytes, max_size: int) -> Request | Response:
             if key not in present:
                 raise SipParseError(400, f"Missing {CANONICAL[key]} header", msg)
 
-    body_start = head_end + 4
     try:
+        if no_empty_line and "content-length" in names \
+                and _value(lines[names.index("content-length")]) != "0":
+            raise SipParseError(400, "Malformed message: no empty line after the header "
+                                     "fields, and Content-Length is not 0")
         if "content-length" in names:
             value = _value(lines[names.index("content-length")])
             length = int(value) if value.isdigit() and len(value) < 10 and value.isascii() else parse_content_length(value)
@@ -690,7 +746,10 @@ def _parse(data: bytes, max_size: int) -> Request | Response:
         err.message = msg
         raise
     msg._body = data[body_start:end]
-    msg._raw = data if start == 0 and end == size else data[start:end]
+    if no_empty_line:
+        msg._raw = None  # to_bytes() writes the message with its empty line
+    else:
+        msg._raw = data if start == 0 and end == size else data[start:end]
     return msg
 
 

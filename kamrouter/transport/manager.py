@@ -1,20 +1,28 @@
-"""All listening sockets of the router, and the one ``send`` every layer uses."""
+"""All listening sockets of the router, and the one ``send`` every layer uses (which never
+sends to one of the router's own listening addresses)."""
 from __future__ import annotations
 
+import logging
 import socket as socket_module
 from collections.abc import Callable
 
 import trio
 
-from kamrouter.net import Endpoint, parse_socket
+from kamrouter.net import Endpoint, OwnEndpoints, parse_socket
 from kamrouter.stats import StatsRegistry
 from kamrouter.transport.tcp import OnMessage, TcpConfig, TcpTransport
 from kamrouter.transport.udp import UdpSocket
 
+log = logging.getLogger("kamrouter.transport")
+
 
 class Transports:
     def __init__(self, listens: list[Endpoint], tcp_config: TcpConfig, max_size: int,
-                 stats: StatsRegistry, clock: Callable[[], float]) -> None:
+                 stats: StatsRegistry, clock: Callable[[], float],
+                 own: OwnEndpoints | None = None) -> None:
+        #: Where the router itself listens: sends there are refused (see :meth:`refuses`).
+        self.own = own if own is not None else OwnEndpoints()
+        self.to_own_socket = stats.counter("core", "drops_to_own_socket")
         unsupported = [str(e) for e in listens if e.proto not in ("udp", "tcp")]
         if unsupported:
             raise ValueError(f"core.listen: unsupported transport in {', '.join(unsupported)}"
@@ -25,6 +33,8 @@ class Transports:
         self.tcp = TcpTransport(tcp_listens, tcp_config, max_size, stats, clock) \
             if tcp_listens else None
         self._udp_by_endpoint = {s.endpoint: s for s in self.udp}
+        for sock in self.udp:
+            self.own.add(sock.endpoint.host, sock.endpoint.port)
 
     @property
     def sockets(self) -> list[Endpoint]:
@@ -35,7 +45,8 @@ class Transports:
                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             if self.tcp is not None:
-                await nursery.start(self.tcp.serve, on_message)
+                for endpoint in await nursery.start(self.tcp.serve, on_message):
+                    self.own.add(endpoint.host, endpoint.port)
             for sock in self.udp:
                 nursery.start_soon(sock.serve, on_message)
             task_status.started()
@@ -56,8 +67,20 @@ class Transports:
                 return sock.endpoint
         return None
 
+    def refuses(self, dest: Endpoint) -> bool:
+        """``dest`` is one of the router's own listening addresses: counted, never sent to."""
+        if dest not in self.own:
+            return False
+        self.to_own_socket.value += 1
+        log.debug("not sending to %s: it is one of this router's own sockets", dest)
+        return True
+
     def send(self, data: bytes, dest: Endpoint, local: Endpoint | None,
              on_error: Callable[[], None] | None) -> None:
+        if self.refuses(dest):
+            if on_error is not None:
+                on_error()
+            return
         if dest.proto == "udp":
             sock = self._udp_by_endpoint.get(local) if local is not None else None  # type: ignore[arg-type]
             if sock is None:

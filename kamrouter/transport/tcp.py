@@ -4,18 +4,24 @@ Replies go back on the connection their request came in on (the table is keyed b
 address); outgoing requests reuse a connection to the same peer or open one. Each connection
 has a reader task and a writer task with a bounded queue, so a slow peer costs memory up to
 its queue bound and never stalls the router. Idle connections close after
-``connection_lifetime`` seconds; ``max_connections`` caps the table. A stream that cannot be
-framed is answered (when the request can be salvaged) and then closed.
+``connection_lifetime`` seconds; ``max_connections`` caps the table and
+``max_connections_per_ip`` the connections accepted from one address. A message must arrive
+whole within ``msg_read_timeout`` seconds of its first byte (a peer trickling bytes cannot
+hold a connection open). A stream that cannot be framed (too large: 513) is answered when
+the request can be salvaged, and then closed.
 """
 from __future__ import annotations
 
 import itertools
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import trio
 
+from kamrouter.config import Range, range_problems
+from kamrouter.guard import InputGuard
 from kamrouter.net import Endpoint
 from kamrouter.sip import Request, SipParseError, StreamFramer, make_response
 from kamrouter.stats import StatsRegistry
@@ -39,18 +45,21 @@ class TcpConfig:
     #: Seconds an idle connection stays open.
     connection_lifetime: int = 120
     max_connections: int = 2048
+    #: Connections accepted from one IP address at a time (more are closed at once):
+    #: one host cannot take the whole table, an office NAT still gets 256 phones.
+    max_connections_per_ip: int = 256
     #: Seconds to wait for an outgoing connection.
     connect_timeout: float = 5.0
+    #: Seconds a message may take to arrive whole once its first byte came (Kamailio's
+    #: ``tcp_msg_read_timeout``, same default); then the connection is closed.
+    msg_read_timeout: float = 20.0
 
     def validate(self) -> list[str]:
-        problems = []
-        if self.connection_lifetime < 1:
-            problems.append("connection_lifetime: must be at least 1 second")
-        if self.max_connections < 1:
-            problems.append("max_connections: must be at least 1")
-        if self.connect_timeout <= 0:
-            problems.append("connect_timeout: must be more than 0 seconds")
-        return problems
+        return range_problems(self, {"connection_lifetime": Range(1, 86400, "s"),
+                                     "max_connections": Range(1, 1_000_000),
+                                     "max_connections_per_ip": Range(1, 65535),
+                                     "connect_timeout": Range(0.01, 300, "s"),
+                                     "msg_read_timeout": Range(0.1, 3600, "s")})
 
 
 def framing_error_reply(exc: SipParseError) -> bytes | None:
@@ -67,9 +76,12 @@ def framing_error_reply(exc: SipParseError) -> bytes | None:
 
 class TcpConnection:
     def __init__(self, stream: trio.SocketStream, remote: Endpoint, local: Endpoint,
-                 max_size: int, clock: Callable[[], float]) -> None:
+                 max_size: int, clock: Callable[[], float], msg_read_timeout: float) -> None:
         self.stream = stream
         self.id = next(_connection_ids)
+        self.msg_read_timeout = msg_read_timeout
+        #: A message did not arrive whole in time (for the tcp:msg_read_timeout statistic).
+        self.read_timed_out = False
         self.remote = remote
         self.local = local
         self.framer = StreamFramer(max_size=max_size)
@@ -118,21 +130,32 @@ class TcpConnection:
         closing (only after a framing error that left a request to answer)."""
         framer = self.framer
         try:
-            while True:
-                data = await self.stream.receive_some(65536)
-                if not data:
-                    return None
-                self.last_activity = self.clock()
-                framer.feed(data)
+            with trio.CancelScope() as message_deadline:
                 while True:
-                    message = framer.next_message()
-                    if framer.keepalives:
-                        # RFC 5626 double-CRLF ping: a CRLF pong each, before what follows.
-                        self.queue(b"\r\n" * framer.keepalives)
-                        framer.keepalives = 0
-                    if message is None:
-                        break
-                    on_message(message, self.remote, self.local)
+                    data = await self.stream.receive_some(65536)
+                    if not data:
+                        return None
+                    self.last_activity = self.clock()
+                    in_message = framer.in_message
+                    framer.feed(data)
+                    while True:
+                        message = framer.next_message()
+                        if framer.keepalives:
+                            # RFC 5626 double-CRLF ping: a CRLF pong each, before what follows.
+                            self.queue(b"\r\n" * framer.keepalives)
+                            framer.keepalives = 0
+                        if message is None:
+                            break
+                        in_message = False
+                        on_message(message, self.remote, self.local)
+                    if not framer.in_message:
+                        message_deadline.deadline = math.inf
+                    elif not in_message:  # a message began in this read: its clock starts
+                        message_deadline.deadline = trio.current_time() + self.msg_read_timeout
+            self.read_timed_out = True
+            log.info("closing tcp connection from %s: no whole message within %g s of its "
+                     "first byte", self.remote, self.msg_read_timeout)
+            return None
         except SipParseError as exc:
             log.info("closing tcp connection from %s: %s", self.remote, exc)
             return framing_error_reply(exc)
@@ -190,6 +213,7 @@ class TcpTransport:
         self._connecting: dict[Endpoint, list[tuple[bytes, OnError | None]]] = {}
         self._nursery: trio.Nursery | None = None
         self._on_message: OnMessage | None = None
+        self.guard = InputGuard(stats)
         counter = stats.counter
         self.established = counter("tcp", "established")
         self.passive_open = counter("tcp", "passive_open")
@@ -198,6 +222,10 @@ class TcpTransport:
         self.local_reject = counter("tcp", "local_reject")
         self.con_timeout = counter("tcp", "con_timeout")
         self.con_reset = counter("tcp", "con_reset")
+        self.msg_read_timeout = counter("tcp", "msg_read_timeout")
+        self.ip_limit_reject = counter("tcp", "ip_limit_reject")
+        #: Accepted connections per peer IP address (max_connections_per_ip).
+        self._accepted_per_ip: dict[str, int] = {}
         self.sendq_full = counter("tcp", "sendq_full")
         stats.gauge("tcp", "current_opened_connections", lambda: len(self.connections))
 
@@ -235,20 +263,40 @@ class TcpTransport:
             self.local_reject.value += 1
             await stream.aclose()
             return
+        per_ip = self._accepted_per_ip
+        if per_ip.get(host, 0) >= self.config.max_connections_per_ip:
+            self.ip_limit_reject.value += 1
+            await stream.aclose()
+            return
         self.passive_open.value += 1
-        remote = Endpoint("tcp", host, port)
-        await self._run(TcpConnection(stream, remote, local, self.max_size, self.clock))
+        per_ip[host] = per_ip.get(host, 0) + 1
+        try:
+            await self._run(self._connection(stream, Endpoint("tcp", host, port), local))
+        finally:
+            if per_ip[host] > 1:
+                per_ip[host] -= 1
+            else:
+                del per_ip[host]
+
+    def _connection(self, stream: trio.SocketStream, remote: Endpoint,
+                    local: Endpoint) -> TcpConnection:
+        return TcpConnection(stream, remote, local, self.max_size, self.clock,
+                             self.config.msg_read_timeout)
 
     async def _run(self, conn: TcpConnection) -> None:
         self.connections[conn.remote] = conn
         self.established.value += 1
         try:
             await conn.run(self._on_message)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - last resort: a bug ends this connection only
+            self.guard.caught("tcp", conn.remote, exc)
         finally:
             if self.connections.get(conn.remote) is conn:
                 del self.connections[conn.remote]
             if conn.reset_by_peer:
                 self.con_reset.value += 1
+            if conn.read_timed_out:
+                self.msg_read_timeout.value += 1
 
     def connection_table(self) -> list[ConnectionInfo]:
         """The open connections, oldest first (a copy: the table may change meanwhile)."""
@@ -315,7 +363,7 @@ class TcpTransport:
         self.connect_success.value += 1
         local = self.local_for(dest)
         assert local is not None  # send() opens connections only where we have a listener
-        conn = TcpConnection(stream, dest, local, self.max_size, self.clock)
+        conn = self._connection(stream, dest, local)
         for data, on_error in waiting:
             if not conn.queue(data):
                 self.sendq_full.value += 1

@@ -11,6 +11,7 @@ import trio
 
 from support.lab import SipLab
 
+from kamrouter.net import OwnEndpoints
 from kamrouter.rpc.registry import MethodRegistry
 from kamrouter.stats import StatsRegistry
 from kamrouter.timers import Scheduler
@@ -26,6 +27,7 @@ class ModuleHost:
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.hooks: dict[str, Callable[[dict[str, Any]], None]] = {}
         self.modules: dict[str, Any] = {}
+        self.own_endpoints = OwnEndpoints()
 
     def clock(self) -> float:
         return trio.current_time()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
@@ -24,6 +25,8 @@ from kamrouter.modules.evapi import EvapiConfig, EvapiModule
 from kamrouter.modules.evapi.framing import NetstringDecoder, encode_netstring
 from kamrouter.modules.rtjson import RouteDocumentError
 from kamrouter.sip import parse
+
+from support.wait import TIMEOUT
 
 from .conftest import ModuleHost
 
@@ -58,12 +61,12 @@ def test_config_problems_name_their_keys() -> None:
                               "failover_codes": "4[0-9", "breaker_threshold": 0}, "api", problems)
     assert problems == [
         "api.url: transport 'http' needs an http:// or https:// URL, got '127.0.0.1:80'",
-        "api.timeout: must be positive (seconds)",
         "api.methods[0]: expected an upper-case SIP method, got 'invite'",
         "api.on_error: expected 'reply <300-699> [reason]' or 'dispatcher <set> [alg]', "
         "got 'reply 200'",
         "api.failover_codes: not a regular expression: unterminated character set at position 1",
-        "api.breaker_threshold: must be at least 1",
+        "api.timeout: must be between 0.01 and 300 s, got 0",
+        "api.breaker_threshold: must be between 1 and 1000, got 0",
     ]
     problems.clear()
     build_section(ApiConfig, {"transport": "sip", "url": "http://x"}, "api", problems)
@@ -273,7 +276,9 @@ async def test_evapi_without_controller_falls_back_then_recovers(
     assert host.stat("api:short_circuits") == 1 and host.stat("api:errors") == 1
 
     stream = await trio.open_tcp_stream(*evapi.server.address)
+    deadline = time.monotonic() + TIMEOUT  # real time: the mock clock stands still here
     while not list(evapi.server.clients()):
+        assert time.monotonic() < deadline, "the evapi server never saw the client"
         await trio.testing.wait_all_tasks_blocked()
     mock_clock.jump(2.0)  # the retry time is up: the next call probes the API
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 import tomllib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +22,7 @@ from support.ports import LOOPBACK, free_port
 from support.proxy import ProxyProcess
 from support.sipp import Sipp, SippResult
 from support.siptrace import TracedMessage
+from support.wait import TIMEOUT, wait_until
 
 from .harness import (
     CONTROLLERS,
@@ -60,6 +60,7 @@ def silent_peer() -> Iterator[socket.socket]:
     """A UDP socket that takes INVITEs and never answers."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((LOOPBACK, 0))
+    sock.settimeout(TIMEOUT)  # a test reading what never came fails instead of hanging
     yield sock
     sock.close()
 
@@ -185,11 +186,8 @@ def test_evapi_async_relay_200_calls_at_50_cps(
 
 
 def wait_for_evapi_client(proxy: ProxyProcess) -> None:
-    deadline = time.monotonic() + 10
-    while not rpc(proxy, "evapi.list"):
-        if time.monotonic() > deadline:
-            raise AssertionError("the evapi controller never connected")
-        time.sleep(0.02)
+    wait_until(lambda: rpc(proxy, "evapi.list"), "the evapi controller connected",
+               detail=proxy.log_tail)
 
 
 def test_sip_redirect_contacts_become_serial_routes_by_q(lab: SipLab, tmp_path: Path) -> None:

@@ -14,6 +14,8 @@ from kamrouter.config import ConfigError, build_section
 from kamrouter.modules.evapi import EvapiConfig, EvapiModule
 from kamrouter.modules.evapi.framing import NetstringDecoder, encode_netstring
 
+from support.wait import await_until
+
 from .conftest import ModuleHost
 
 
@@ -54,8 +56,8 @@ async def start(host: ModuleHost, nursery: trio.Nursery, **options: Any) -> Evap
 
 async def connect(module: EvapiModule, host: ModuleHost, expected_clients: int) -> Controller:
     stream = await trio.open_tcp_stream(*module.server.address)
-    while host.stat("evapi:clients") < expected_clients:
-        await trio.sleep(0.001)
+    await await_until(lambda: host.stat("evapi:clients") >= expected_clients,
+                      f"{expected_clients} evapi clients", interval=0.001)
     return Controller(stream)
 
 
@@ -99,15 +101,13 @@ async def test_relay_reaches_every_client_and_events_fire(host: ModuleHost,
     assert [e for e, _ in host.events] == ["evapi:connection-new", "evapi:connection-new"]
     assert host.events[0][1]["conidx"] == 0 and host.events[1][1]["srcaddr"] == "127.0.0.1"
     await two.send(b"plain text")
-    while len(host.events) < 3:
-        await trio.sleep(0.001)
+    await await_until(lambda: len(host.events) >= 3, "the message event", interval=0.001)
     event, data = host.events[2]
     assert event == "evapi:message-received" and data["msg"] == "plain text"
     assert data["conidx"] == 1 and data["json"] is None
     assert host.stat("evapi:sent") == 2 and host.stat("evapi:received") == 1
     await two.stream.aclose()
-    while len(host.events) < 4:
-        await trio.sleep(0.001)
+    await await_until(lambda: len(host.events) >= 4, "the close event", interval=0.001)
     assert host.events[3][0] == "evapi:connection-closed"
     assert host.stat("evapi:clients") == 1
     assert [c["conidx"] for c in host.rpc.get("evapi.list").func()] == [0]
@@ -179,8 +179,8 @@ async def test_a_client_that_stops_reading_is_dropped(
     chunk = b"x" * 65536
     queued = [module.api().relay(chunk) for _ in range(500)]  # 32 MB: more than the kernel
     assert queued == [1] * 500                                 # buffers, and no waiting here
-    while host.stat("evapi:clients"):
-        await trio.sleep(0.1)
+    await await_until(lambda: not host.stat("evapi:clients"), "the stalled client dropped",
+                      interval=0.1)
     assert host.events[-1][0] == "evapi:connection-closed"
     assert 0 < host.stat("evapi:sent") < 500
     await stalled.stream.aclose()
@@ -205,8 +205,8 @@ async def test_async_relay_resumes_with_the_matching_answer(host: ModuleHost,
     await controller.send({"id": "2:7", "routing": "serial"})     # answered by id
     await controller.send({"tindex": 1, "tlabel": 7, "n": 1})     # answered by tindex/tlabel
     await controller.send({"tindex": 1, "tlabel": 7, "n": 2})     # late duplicate: an event
-    while len(answers) < 2 or len(host.events) < 2:
-        await trio.sleep(0.001)
+    await await_until(lambda: len(answers) >= 2 and len(host.events) >= 2,
+                      "both answers and the late duplicate", interval=0.001)
     assert answers["a"] == {"tindex": 1, "tlabel": 7, "n": 1}
     assert answers["b"] == {"id": "2:7", "routing": "serial"}
     assert host.events[-1][0] == "evapi:message-received"
@@ -244,8 +244,7 @@ async def test_controller_leaving_wakes_waiters(host: ModuleHost, nursery: trio.
     nursery.start_soon(ask)
     await controller.receive()
     await controller.stream.aclose()
-    while not result:
-        await trio.sleep(0.001)
+    await await_until(lambda: result, "async_relay resuming", interval=0.001)
     assert result == [None] and host.stat("evapi:timeouts") == 0
 
 
@@ -263,6 +262,6 @@ async def test_raw_format(host: ModuleHost, nursery: trio.Nursery) -> None:
     module.api().relay('{"a":1}')
     assert await controller.stream.receive_some(100) == b'{"a":1}'
     await controller.stream.send_all(b"hello")
-    while not any(e == "evapi:message-received" for e, _ in host.events):
-        await trio.sleep(0.001)
+    await await_until(lambda: any(e == "evapi:message-received" for e, _ in host.events),
+                      "the raw message event", interval=0.001)
     assert host.events[-1][1]["msg"] == "hello"

@@ -29,6 +29,8 @@ from kamrouter.modules.http_client import (
 
 from kamrouter.modules.http_client.pool import ConnectionPool
 
+from support.wait import await_until
+
 from .conftest import ModuleHost
 
 
@@ -210,8 +212,9 @@ async def test_max_connections_makes_a_query_wait_for_a_free_one(
         peer: Peer, host: ModuleHost) -> None:
     client = pool_client(host, [0.0], max_connections=1)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(client.query, peer.url + "/hang", "GET", None, None, 1.0)
-        await trio.sleep(0.2)  # the first query holds the only connection
+        nursery.start_soon(client.query, peer.url + "/hang", "GET", None, None, 3.0)
+        # Once the peer has its connection, the first query holds the only one (for 3 s).
+        await await_until(lambda: peer.client_ports, "the first query connected")
         waiting = await client.query(peer.url + "/echo", timeout=0.3)
     assert (waiting.status, waiting.error) == (0, "timeout")
     assert len(peer.client_ports) == 1, "no second connection was opened"
@@ -272,8 +275,8 @@ async def test_https(host: ModuleHost, tls_peer: Peer) -> None:
 def test_config_validation() -> None:
     problems: list[str] = []
     build_section(HttpClientConfig, {"timeout": 0, "max_keepalive": -1}, "http_client", problems)
-    assert problems == ["http_client.timeout: must be positive",
-                        "http_client.max_keepalive: must be 0 or more"]
+    assert problems == ["http_client.timeout: must be between 0.01 and 300 s, got 0",
+                        "http_client.max_keepalive: must be between 0 and 10000, got -1"]
 
 
 @pytest.mark.parametrize(("value", "param", "user"), [

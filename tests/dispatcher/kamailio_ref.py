@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 from support.ports import free_port
+from support.wait import TIMEOUT, wait_until
 
 KAMAILIO = Path("/usr/sbin/kamailio")
 MODULES = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
@@ -61,17 +61,15 @@ class KamailioReference:
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._rpc = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._rpc.bind(str(workdir / "client.sock"))
-        self._rpc.settimeout(5)
+        self._rpc.settimeout(TIMEOUT)
         self._sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sip.bind(("127.0.0.1", 0))
-        self._sip.settimeout(5)
-        deadline = time.monotonic() + 10
-        while not self.rpc_path.exists():
-            if self._process.poll() is not None:
-                raise AssertionError("kamailio exited:\n" + self._process.stderr.read().decode())
-            if time.monotonic() > deadline:
-                raise AssertionError("kamailio did not open its RPC socket")
-            time.sleep(0.02)
+        self._sip.settimeout(TIMEOUT)
+        process = self._process
+        wait_until(lambda: self.rpc_path.exists() or process.poll() is not None,
+                   "kamailio's RPC socket")
+        if process.poll() is not None:
+            raise AssertionError("kamailio exited:\n" + process.stderr.read().decode())
 
     def rpc(self, method: str, *params: Any) -> Any:
         request = {"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}

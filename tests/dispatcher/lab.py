@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import socket
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from support.ports import free_port
 from support.proxy import ProxyProcess, kamrouter_binary, toml_document
 from support.sipp import Sipp, SippResult
+from support.wait import TIMEOUT, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUTING_SCRIPT = ROOT / "etc" / "examples" / "dispatcher_routing.py"
@@ -43,7 +43,8 @@ class DispatcherLab:
         away without dropping a call in progress)."""
         port = self._ports.setdefault(name, free_port())
         uas = Sipp(f"{name}-{len(self._peers)}", scenario, self.workdir, port=port,
-                   calls=calls, timeout_s=300, trace_messages=trace, extra_args=("-aa",))
+                   calls=calls, timeout_s=300, trace_messages=trace,
+                   extra_args=("-aa", "-fd", "1"))  # -fd: counters readable while it runs
         self._peers.append(uas)
         self.uases[name] = uas
         uas.start()
@@ -92,7 +93,7 @@ class DispatcherLab:
     def rpc(self, method: str, *params: Any) -> Any:
         """One request on the router's control socket; returns the result or the error."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(5)
+            sock.settimeout(TIMEOUT)
             sock.connect(str(self.run_dir / "kamrouter_rpc.sock"))
             request = {"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}
             sock.sendall(json.dumps(request).encode() + b"\n")
@@ -111,13 +112,10 @@ class DispatcherLab:
         return {t["DEST"]["URI"]: t["DEST"]["FLAGS"]
                 for record in listing["RECORDS"] for t in record["SET"]["TARGETS"]}
 
-    def wait_for(self, what: str, condition: Callable[[], bool], timeout: float = 15) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                log = self.proxy.log_tail() if self.proxy else ""
-                raise AssertionError(f"gave up waiting for {what}\n{log}")
-            time.sleep(0.05)
+    def wait_for(self, what: str, condition: Callable[[], bool], timeout: float = TIMEOUT
+                 ) -> None:
+        wait_until(condition, what, timeout=timeout, interval=0.05,
+                   detail=lambda: self.proxy.log_tail() if self.proxy else "")
 
     # -- callers ----------------------------------------------------------------------------
 

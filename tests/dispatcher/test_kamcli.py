@@ -68,7 +68,7 @@ def test_commands_against_a_running_router(lab: DispatcherLab) -> None:
     a = lab.uri("a")
     dead = "sip:127.0.0.1:9"
     lab.write_list([f"1 {a} 8 0 duid=a;weight=70", f"2 {dead} 8 5"])
-    lab.start_router(4, ping_interval=0.5, ping_timeout=0.5, probing_mode=1)
+    lab.start_router(4, ping_interval=0.5, ping_timeout=3.0, probing_mode=1)
     lab.wait_for("probe results", lambda: lab.states() == {a: "AP", dead: "IP"})
     runner = CliRunner()
     socket = str(lab.run_dir / "kamrouter_rpc.sock")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from kamrouter.stats import StatsRegistry
 from kamrouter.timers import Scheduler
 from support.ports import free_port, tcp_accepts
 from support.proxy import ProxyProcess, kamrouter_binary
+from support.wait import wait_until
 
 
 class Clock:
@@ -103,11 +103,10 @@ class RedisServer:
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
              str(self.workdir), "--save", "", "--appendonly", "yes", "--appendfsync", "always"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not tcp_accepts(self.port, timeout=0.2):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"redis-server did not start on port {self.port}")
-            time.sleep(0.02)
+        process = self.process
+        wait_until(lambda: tcp_accepts(self.port, timeout=0.2) or process.poll() is not None,
+                   f"redis-server listening on port {self.port}")
+        assert process.poll() is None, f"redis-server exited with {process.returncode}"
         return self
 
     def stop(self) -> None:
@@ -115,15 +114,6 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(10)
         self.process = None
-
-
-def eventually(check: Callable[[], bool], what: str, timeout: float = 5) -> None:
-    """Poll ``check`` until it holds (bounded): for what another process does meanwhile."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened within {timeout:g} s: {what}")
-        time.sleep(0.01)
 
 
 REDIS_SERVER = shutil.which("redis-server") or ""
@@ -174,15 +164,14 @@ run_dir = "{self.run_dir}"
     def socket(self) -> str:
         return str(self.run_dir / "kamrouter_rpc.sock")
 
-    def start(self, timeout: float = 15) -> RouterUnderTest:
+    def start(self, timeout: float = 30) -> RouterUnderTest:
         """Start and wait until the router says it is ready (modules started: tables
         loaded, Redis synced)."""
         self.process.start(timeout)
-        deadline = time.monotonic() + timeout
-        while "kamrouter ready" not in self.process.log_tail():
-            if not self.process.running() or time.monotonic() > deadline:
-                raise AssertionError(f"kamrouter not ready:\n{self.process.log_tail()}")
-            time.sleep(0.02)
+        wait_until(lambda: "kamrouter ready" in self.process.log_tail()
+                   or not self.process.running(), "kamrouter ready", timeout=timeout,
+                   detail=self.process.log_tail)
+        assert self.process.running(), f"kamrouter exited:\n{self.process.log_tail()}"
         return self
 
     def stop(self) -> None:

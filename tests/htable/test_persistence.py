@@ -10,6 +10,8 @@ import trio
 from kamrouter.config import ConfigError
 from kamrouter.modules.htable.rows import RowError, read_csv, read_json_lines
 
+from support.wait import await_until
+
 from .conftest import Htable
 
 
@@ -51,15 +53,13 @@ async def test_write_behind_batches_changes_off_the_event_loop(tmp_path: Path) -
     async with trio.open_nursery() as nursery:
         await ht.module.start(nursery)
         ht.router.advance(2)
-        with trio.fail_after(5):
-            while not path.exists() or set(stored(path, "t")) != {"keep", "drop"}:
-                await trio.sleep(0.01)
+        await await_until(lambda: path.exists() and set(stored(path, "t")) == {"keep", "drop"},
+                          "the first batch stored", interval=0.01)
         ht.api.delete("t", "drop")
         ht.api.inc("t", "keep")
         ht.router.advance(2)
-        with trio.fail_after(5):
-            while stored(path, "t") != {"keep": (1, "2", 0.0)}:
-                await trio.sleep(0.01)
+        await await_until(lambda: stored(path, "t") == {"keep": (1, "2", 0.0)},
+                          "the second batch stored", interval=0.01)
         nursery.cancel_scope.cancel()
 
 

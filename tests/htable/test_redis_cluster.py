@@ -5,16 +5,16 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from support.ports import LOOPBACK, free_port, tcp_accepts
+from support.wait import await_until, wait_until
 
 from .conftest import REDIS_SERVER
-from .test_redis import eventually, nodes
+from .test_redis import nodes
 
 REDIS_CLI = shutil.which("redis-cli") or ""
 #: Redis Cluster talks to its peers on port + 10000, which must be a valid, free port too.
@@ -52,18 +52,13 @@ def cluster_url(tmp_path: Path) -> Iterator[str]:
                  "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                  "--save", "", "--appendonly", "no"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        deadline = time.monotonic() + 10
-        while not all(tcp_accepts(port, 0.2) for port in ports):
-            assert time.monotonic() < deadline, "cluster nodes did not start"
-            time.sleep(0.02)
+        wait_until(lambda: all(tcp_accepts(port, 0.2) for port in ports),
+                   "the cluster nodes listening")
         subprocess.run([REDIS_CLI, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports),
-                        "--cluster-yes"], check=True, capture_output=True, timeout=30)
-        deadline = time.monotonic() + 10
-        while b"cluster_state:ok" not in subprocess.run(
-                [REDIS_CLI, "-p", str(ports[0]), "cluster", "info"],
-                capture_output=True, timeout=5).stdout:
-            assert time.monotonic() < deadline, "cluster never became ok"
-            time.sleep(0.05)
+                        "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        wait_until(lambda: b"cluster_state:ok" in subprocess.run(
+            [REDIS_CLI, "-p", str(ports[0]), "cluster", "info"],
+            capture_output=True, timeout=20).stdout, "cluster_state:ok", interval=0.05)
         yield "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in ports[:2])
     finally:
         for process in processes:
@@ -83,14 +78,14 @@ async def test_shared_table_on_a_cluster(tmp_path: Path, cluster_url: str) -> No
         a.api.set("shared", "10.0.0.1", "banned")
         a.api.inc("shared", "calls")
         b.api.inc("shared", "calls")
-        await eventually(lambda: b.api.get("shared", "10.0.0.1") == "banned"
+        await await_until(lambda: b.api.get("shared", "10.0.0.1") == "banned"
                          and a.api.get("shared", "calls") == b.api.get("shared", "calls") == 2,
                          "writes and counters on both")
         async with nodes(tmp_path / "late", ClusterServer(cluster_url), count=1) as (late,):
             assert late.api.get("shared", "10.0.0.1") == "banned"  # synced before serving
             assert late.api.get("shared", "calls") == 2
         a.api.set("shared", "short", 1, expire=0.3)
-        await eventually(lambda: b.api.has("shared", "short"), "short-lived item on b")
-        await eventually(lambda: not b.api.has("shared", "short"), "expired on b")
+        await await_until(lambda: b.api.has("shared", "short"), "short-lived item on b")
+        await await_until(lambda: not b.api.has("shared", "short"), "expired on b")
         b.api.flush("shared")
-        await eventually(lambda: a.api.items("shared") == [], "flushed on a")
+        await await_until(lambda: a.api.items("shared") == [], "flushed on a")

@@ -16,17 +16,18 @@ import pytest
 
 from support.ports import free_port
 from support.sipp import Sipp
+from support.wait import wait_until
 
 from kamcli.commands.htable import PROGRESS_FROM
 
-from .conftest import RouterUnderTest, eventually
+from .conftest import RouterUnderTest
 
 ETC = Path(__file__).resolve().parents[2] / "etc"
 EXAMPLE = ETC / "examples" / "banlist.py"
 SCENARIOS = Path(__file__).parent / "scenarios"
 
-#: The example's own tables as shipped, plus a static one and a stored one without
-#: write-behind (so store/reload can be checked without racing it).
+#: The example's own tables as shipped, plus a static one and a stored one with
+#: write-behind off (so store/reload can be checked without racing it).
 TABLES = "[[htable]]" + (ETC / "banlist.toml").read_text().split("[[htable]]", 1)[1] + """
 [[htable]]
 name = "static"
@@ -35,6 +36,7 @@ load_file = "static.csv"
 [[htable]]
 name = "stored"
 persist = "sqlite"
+write_behind = 0
 """
 
 
@@ -161,7 +163,7 @@ def test_bans_survive_a_restart_and_a_crash(router: RouterUnderTest) -> None:
     assert items(router, "bans") == {"192.0.2.7": ("fraud", "str")}
 
     router.kamcli_ok("htable", "setxs", "bans", "192.0.2.8", "probe", "3600")
-    eventually(lambda: "192.0.2.8" in stored_bans(router), "write-behind stores the ban")
+    wait_until(lambda: "192.0.2.8" in stored_bans(router), "write-behind stores the ban")
     os.kill(router.process.pid, signal.SIGKILL)  # no chance to store at stop
     router.stop()
     router.start()

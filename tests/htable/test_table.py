@@ -1,6 +1,9 @@
 """The sans-IO table: values, expiry rules and match operators, driven by a fake clock."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from kamrouter.modules.htable.config import TableConfig
@@ -208,3 +211,22 @@ def test_state_from_elsewhere_is_not_reported_and_keeps_pending_keys() -> None:
     assert table.lookup("remote") is None
     clock.now += 0.5
     assert table.get("gone") is None
+
+
+def test_a_pathological_regex_runs_in_linear_time() -> None:
+    # (a+)+$ backtracks exponentially in a backtracking engine: 2^50000 steps on this key.
+    # In a subprocess with a deadline, so a regression fails instead of stalling the suite.
+    code = ("from kamrouter.modules.htable.match import compile_match\n"
+            "print(compile_match('~~(a+)+$')('a' * 50000 + 'b'), "
+            "compile_match('(x+x+)+y', values=True)('x' * 50000))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.stdout.split() == ["False", "False"], result.stderr
+
+
+def test_regexes_are_bounded_in_length_and_have_no_backreferences() -> None:
+    with pytest.raises(MatchError, match="at most 1024"):
+        compile_match("~~" + "a" * 1025)
+    with pytest.raises(MatchError, match=r"bad regular expression \(invalid escape"):
+        compile_match(r"~~(a)\1")
+    assert compile_match("~~^10\\.0\\.")("10.0.0.1") and compile_match("B[o]B")("xbobx")

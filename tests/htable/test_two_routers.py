@@ -15,8 +15,9 @@ import pytest
 
 from support.ports import free_port
 from support.sipp import Sipp
+from support.wait import wait_until
 
-from .conftest import RedisServer, RouterUnderTest, eventually
+from .conftest import RedisServer, RouterUnderTest
 from .test_router import EXAMPLE, SCENARIOS, sipp_call
 
 BANNED = "127.0.0.1"  # sipp calls from loopback: this key decides their fate
@@ -65,16 +66,16 @@ def test_ban_on_one_router_is_enforced_by_the_other(
     uas.wait_listening()
     try:
         a.kamcli_ok("htable", "sets", "bans", BANNED, "shared ban")
-        eventually(lambda: has(b, BANNED), "the ban reaches b")
+        wait_until(lambda: has(b, BANNED), "the ban reaches b")
         sipp_call(b, workdir, str(SCENARIOS / "uac_forbidden.xml"), None)
 
         b.kamcli_ok("htable", "rm", "bans", BANNED)
-        eventually(lambda: not has(a, BANNED), "the unban reaches a")
+        wait_until(lambda: not has(a, BANNED), "the unban reaches a")
         sipp_call(a, workdir, "uac.xml", uas)
 
         a.kamcli_ok("htable", "setxs", "bans", BANNED, "short ban", "1")
-        eventually(lambda: has(b, BANNED), "the short ban reaches b")
-        eventually(lambda: not has(b, BANNED), "the short ban expires on b")
+        wait_until(lambda: has(b, BANNED), "the short ban reaches b")
+        wait_until(lambda: not has(b, BANNED), "the short ban expires on b")
         sipp_call(b, workdir, "uac.xml", uas)
         assert uas.wait().ok
     finally:
@@ -85,7 +86,7 @@ def test_restart_sync_and_redis_restart(
         routers: tuple[RouterUnderTest, RouterUnderTest], redis_server: RedisServer) -> None:
     a, b = routers
     a.kamcli_ok("htable", "sets", "bans", "192.0.2.1", "before restart")
-    eventually(lambda: has(b, "192.0.2.1"), "first ban on b")
+    wait_until(lambda: has(b, "192.0.2.1"), "first ban on b")
     b.stop()
     a.kamcli_ok("htable", "seti", "bans", "192.0.2.2", "2")
     b.start()  # ready means synced: no waiting from here
@@ -93,10 +94,10 @@ def test_restart_sync_and_redis_restart(
                                                                          "192.0.2.2"}
 
     redis_server.stop()
-    eventually(lambda: "Redis connection lost" in b.process.log_tail(), "b notices")
+    wait_until(lambda: "Redis connection lost" in b.process.log_tail(), "b notices")
     assert has(b, "192.0.2.1")  # the last copy keeps serving
     a.kamcli_ok("htable", "sets", "bans", "192.0.2.3", "during the outage")
     redis_server.start()
-    eventually(lambda: has(b, "192.0.2.3"), "the outage write reaches b after Redis returns")
+    wait_until(lambda: has(b, "192.0.2.3"), "the outage write reaches b after Redis returns")
     stats = b.kamcli_ok("stats", "htable:")
     assert stats["htable:bans-redis_errors"] >= 1 and stats["htable:bans-redis_resyncs"] >= 2

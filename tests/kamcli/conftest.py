@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from support.ports import LOOPBACK, free_port
+from support.wait import WaitTimeout, wait_until
 
 BIN = Path(sys.executable).parent
 #: [core] alias of the test router (names under .invalid: nothing resolves them).
@@ -102,12 +102,16 @@ def _spawn(workdir: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 def _wait_until_up(router: Router) -> None:
-    deadline = time.monotonic() + 30
-    while not rpc_socket_accepts(router.stream_socket):
-        if router.process.poll() is not None or time.monotonic() > deadline:
-            stop_router(router)
-            pytest.fail(f"kamrouter did not come up:\n{router.log.read_text()}")
-        time.sleep(0.05)
+    process = router.process
+    try:
+        wait_until(lambda: process.poll() is not None or rpc_socket_accepts(router.stream_socket),
+                   "kamrouter's control socket", timeout=30, interval=0.05)
+        up = process.poll() is None
+    except WaitTimeout:
+        up = False
+    if not up:
+        stop_router(router)
+        pytest.fail(f"kamrouter did not come up:\n{router.log.read_text()}")
 
 
 def start_again(router: Router) -> None:

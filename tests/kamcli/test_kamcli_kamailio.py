@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from support.ports import free_port
+from support.wait import wait_until
 
 KAMAILIO = shutil.which("kamailio") or ("/usr/sbin/kamailio"
                                         if os.path.exists("/usr/sbin/kamailio") else None)
@@ -49,13 +49,13 @@ def kamailio() -> Iterator[Kamailio]:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
                                    stderr=subprocess.STDOUT, cwd=workdir)
     try:
-        deadline = time.monotonic() + 20
-        while subprocess.run([KAMCLI, "-s", started.socket, "--timeout", "1", "version"],
-                             capture_output=True, timeout=30).returncode != 0:
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"kamailio did not answer on {started.socket}:\n"
-                            f"{started.log.read_text()}")
-            time.sleep(0.1)
+        wait_until(lambda: process.poll() is not None or subprocess.run(
+            [KAMCLI, "-s", started.socket, "--timeout", "1", "version"],
+            capture_output=True, timeout=30).returncode == 0,
+            f"kamailio answering on {started.socket}", interval=0.1,
+            detail=started.log.read_text)
+        if process.poll() is not None:
+            pytest.fail(f"kamailio exited:\n{started.log.read_text()}")
         yield started
     finally:
         process.terminate()  # the main process stops its children

@@ -5,7 +5,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +17,8 @@ from kamcli.commands.shell import Shell, completions, interactive
 from kamcli.context import Context
 from kamcli.main import cli
 from kamcli.options import resolve_options
+
+from support.wait import wait_until
 
 if TYPE_CHECKING:
     from conftest import Router
@@ -85,10 +86,8 @@ def test_in_a_real_terminal(router: Router, tmp_path) -> None:
                               capture_output=True, text=True).stdout
 
     def wait_for(text: str) -> None:
-        deadline = time.monotonic() + 20
-        while text not in screen():
-            assert time.monotonic() < deadline, f"{text!r} never appeared:\n{screen()}"
-            time.sleep(0.05)
+        wait_until(lambda: text in screen(), f"{text!r} on the screen", interval=0.05,
+                   detail=screen)
 
     subprocess.run([*tmux, "new-session", "-d", "-x", "160", "-y", "50",
                     f"{sys.executable} -m kamcli shell; sleep 30"], env=router.env, check=True)
@@ -108,10 +107,8 @@ def test_in_a_real_terminal(router: Router, tmp_path) -> None:
         wait_for("Transactions")
         send("exit", "Enter")
         history = Path(router.env["XDG_STATE_HOME"]) / "kamcli" / "history"
-        deadline = time.monotonic() + 20
-        while "+stats core:rcv_requests" not in (history.read_text() if history.exists() else ""):
-            assert time.monotonic() < deadline, "history was not written"
-            time.sleep(0.05)
+        wait_until(lambda: "+stats core:rcv_requests" in (
+            history.read_text() if history.exists() else ""), "the history written")
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True)
 

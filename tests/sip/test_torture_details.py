@@ -83,7 +83,10 @@ def test_longreq_many_vias_in_mixed_spellings() -> None:
 
 
 def test_dblreq_trailing_datagram_junk_is_not_carried() -> None:
-    data = (CONFORMANCE / "dblreq.dat").read_bytes()
+    path = CONFORMANCE / "dblreq.dat"
+    if not path.is_file():  # as load(): a checkout without ../shared skips, never fails
+        pytest.skip(f"conformance message not found: {path}")
+    data = path.read_bytes()
     msg = parse(data)
     assert msg.method == "REGISTER" and msg.body == b""
     assert b"INVITE" not in msg.to_bytes() and data.startswith(msg.to_bytes())

@@ -14,8 +14,10 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from .ports import LOOPBACK, tcp_accepts
+from .rpc import rpc_call
 
 KAMAILIO = "/usr/sbin/kamailio"
 TomlValue = str | int | float | bool | Sequence[str] | Mapping[str, str]
@@ -48,7 +50,7 @@ class ProxyProcess:
             raise RuntimeError(f"{self.kind} is not running")
         return self._process.pid
 
-    def start(self, timeout: float = 15) -> ProxyProcess:
+    def start(self, timeout: float = 30) -> ProxyProcess:
         with open(self.log_path, "wb") as log:
             # Own session: stop() can signal the proxy's whole process group (Kamailio forks).
             self._process = subprocess.Popen(self.argv, cwd=self.workdir, env=self._env,
@@ -66,6 +68,10 @@ class ProxyProcess:
                                       f"{timeout:g} s\n{self.log_tail()}")
             time.sleep(0.05)
         return self
+
+    def rpc(self, method: str, *params: Any) -> Any:
+        """A JSON-RPC call on kamrouter's control socket (``run_dir`` = workdir/run)."""
+        return rpc_call(self.workdir / "run" / "kamrouter_rpc.sock", method, *params)
 
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None

@@ -107,8 +107,9 @@ class Sipp:
                  transport: Transport = "udp", calls: int = 1, rate: float | None = None,
                  pause_ms: int = 0, lost_percent: float = 0, timeout_s: float = 20,
                  trace_messages: bool = False, trace_rtt: bool = False,
-                 extra_args: tuple[str, ...] = ()) -> None:
+                 extra_args: tuple[str, ...] = (), local_ip: str = LOOPBACK) -> None:
         self.name = name
+        self.local_ip = local_ip
         self.calls = calls
         self.port = port
         self.transport = transport
@@ -120,7 +121,7 @@ class Sipp:
         scenario_path = Path(scenario) if "/" in scenario else SCENARIO_DIR / scenario
         if not scenario_path.is_file():
             raise FileNotFoundError(f"sipp scenario not found: {scenario_path}")
-        argv = [sipp_binary(), "-sf", str(scenario_path), "-i", LOOPBACK, "-p", str(port),
+        argv = [sipp_binary(), "-sf", str(scenario_path), "-i", local_ip, "-p", str(port),
                 "-t", "t1" if transport == "tcp" else "u1",
                 "-m", str(calls), "-d", str(pause_ms), "-nostdin",
                 "-buff_size", str(SOCKET_BUFFER),
@@ -149,7 +150,7 @@ class Sipp:
 
     @property
     def address(self) -> str:
-        return f"{LOOPBACK}:{self.port}"
+        return f"{self.local_ip}:{self.port}"
 
     @property
     def pid(self) -> int | None:
@@ -161,7 +162,15 @@ class Sipp:
                                              stdout=subprocess.DEVNULL, stderr=stderr)
         return self
 
-    def wait_listening(self, timeout: float = 10) -> None:
+    def successful_so_far(self) -> int:
+        """Successful calls in sipp's last periodic stats row (needs ``-fd``: while it runs,
+        sipp writes a row every that many seconds); 0 before the first."""
+        try:
+            return int(_last_stats_row(self._files["stats"]).get("SuccessfulCall(C)", 0))
+        except ValueError:  # a row being written
+            return 0
+
+    def wait_listening(self, timeout: float = 20) -> None:
         """Block until this sipp has bound its port (for a UAS, before calls are placed)."""
         bound = tcp_listening if self.transport == "tcp" else udp_bound
         deadline = time.monotonic() + timeout

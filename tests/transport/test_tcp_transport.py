@@ -22,8 +22,9 @@ import pytest
 
 from support.ports import LOOPBACK, free_port
 from support.proxy import ProxyProcess, kamrouter_proxy
+from support.wait import TIMEOUT, wait_until
 
-WAIT = 5.0  # upper bound of every wait for the router; a pass never takes that long
+WAIT = TIMEOUT  # upper bound of every wait for the router; a pass never takes that long
 #: Between the parts of a message sent in pieces, so each part is its own TCP segment.
 SEGMENT_GAP = 0.05
 
@@ -86,8 +87,9 @@ def request(method: str, *, call_id: str, via: str, branch: str = "",
 class TcpPeer:
     """One TCP connection to the router: send raw bytes, read framed messages, see EOF."""
 
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection((LOOPBACK, port), timeout=WAIT)
+    def __init__(self, port: int, source: str = LOOPBACK) -> None:
+        self.sock = socket.create_connection((LOOPBACK, port), timeout=WAIT,
+                                             source_address=(source, 0))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.port = self.sock.getsockname()[1]
         self.buf = b""
@@ -229,8 +231,8 @@ class Router:
         self.port = proxy.port
         self.peers: list[TcpPeer] = []
 
-    def connect(self) -> TcpPeer:
-        peer = TcpPeer(self.port)
+    def connect(self, source: str = LOOPBACK) -> TcpPeer:
+        peer = TcpPeer(self.port, source)
         self.peers.append(peer)
         return peer
 
@@ -244,19 +246,22 @@ class Router:
 
     def wait_for_stat(self, name: str, wanted: int) -> dict[str, int]:
         """Poll the tcp statistics until ``tcp:name`` equals ``wanted``; the last reading."""
-        deadline = time.monotonic() + WAIT
-        while (stats := self.tcp_stats())[f"tcp:{name}"] != wanted:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"tcp:{name} is not {wanted}: {stats}")
-            time.sleep(0.05)
-        return stats
+        readings: list[dict[str, int]] = []
+
+        def reached() -> bool:
+            readings.append(self.tcp_stats())
+            return readings[-1][f"tcp:{name}"] == wanted
+
+        wait_until(reached, f"tcp:{name} = {wanted}", timeout=WAIT, interval=0.05,
+                   detail=lambda: str(readings[-1]))
+        return readings[-1]
 
 
 @pytest.fixture
 def start(tmp_path: Path) -> Iterator[Callable[..., Router]]:
     routers: list[Router] = []
 
-    def start_router(script: str, **tcp: int) -> Router:
+    def start_router(script: str, **tcp: float) -> Router:
         proxy = kamrouter_proxy(tmp_path / f"router{len(routers)}", free_port(), script=script,
                                 sections={"tcp": tcp} if tcp else None)
         router = Router(proxy.start())
@@ -349,7 +354,8 @@ def test_requests_to_one_next_hop_share_one_outgoing_connection(start, uas: TcpU
 
 # == 3. idle timeout ================================================================================
 def test_idle_connections_close_after_connection_lifetime(start, uas: TcpUas) -> None:
-    router = start(RELAY_TCP.format(port=uas.port), connection_lifetime=1)
+    # 3 s: the check that both connections are open comes first, even on a loaded machine.
+    router = start(RELAY_TCP.format(port=uas.port), connection_lifetime=3)
     peer = router.connect()
     peer.send(peer.request("OPTIONS", "before-idle"))
     assert status_line(peer.final_reply()) == "SIP/2.0 200 OK"
@@ -399,7 +405,7 @@ def test_framing_errors_are_answered_then_the_connection_closes(
     assert status_line(other.read_message()) == "SIP/2.0 200 OK"
 
 
-def test_an_endless_header_section_closes_the_connection(start) -> None:
+def test_an_endless_header_section_gets_513_then_the_connection_closes(start) -> None:
     router = start(ANSWER_200)
     peer = router.connect()
     head = peer.request("OPTIONS", "endless").split(b"\r\n\r\n")[0] + b"\r\n"
@@ -407,8 +413,49 @@ def test_an_endless_header_section_closes_the_connection(start) -> None:
         peer.send(head + b"X-Filler: " + b"x" * 70000 + b"\r\n")
     except (BrokenPipeError, ConnectionResetError):
         pass  # the router stopped reading as soon as it had more than it accepts
+    reply = peer.read_message()
+    assert status_line(reply).startswith("SIP/2.0 513 Message Too Large")
+    assert header(reply, "Call-ID") == "endless"
     assert peer.closed_by_router()
-    assert b"SIP/2.0 200" not in peer.buf
+
+
+def test_a_message_trickling_in_is_cut_off_by_msg_read_timeout(start) -> None:
+    """Slowloris: one byte at a time keeps the connection busy, never idle; the message
+    deadline closes it all the same."""
+    router = start(ANSWER_200, msg_read_timeout=0.5)
+    peer = router.connect()
+    data = peer.request("OPTIONS", "slow")
+    closed = False
+    for byte in data[:-1]:  # never the whole message, whatever the router's pace
+        try:
+            peer.send(bytes([byte]))
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+            break
+        if peer.closed_by_router(wait=0.1):
+            closed = True
+            break
+    assert closed, "the router kept a trickling connection open for the whole message"
+    assert router.tcp_stats()["tcp:msg_read_timeout"] == 1
+    other = router.connect()  # the router is fine, and keep-alives alone never time out
+    other.send(b"\r\n")
+    assert not other.closed_by_router(wait=1.0)
+    other.send(other.request("OPTIONS", "after"))
+    assert status_line(other.read_message()) == "SIP/2.0 200 OK"
+
+
+def test_connections_per_ip_are_capped_beside_the_global_cap(start) -> None:
+    router = start(ANSWER_200, max_connections_per_ip=2)
+    first, second = router.connect(), router.connect()
+    for peer in (first, second):
+        peer.send(peer.request("OPTIONS", f"in-{peer.port}"))
+        assert status_line(peer.read_message()) == "SIP/2.0 200 OK"
+    third = router.connect()
+    assert third.closed_by_router()
+    assert router.tcp_stats()["tcp:ip_limit_reject"] == 1
+    other = router.connect(source="127.0.0.2")  # another address still gets in
+    other.send(other.request("OPTIONS", "other-ip"))
+    assert status_line(other.read_message()) == "SIP/2.0 200 OK"
 
 
 # == 6. RFC 5626 keep-alive =========================================================================

@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from kamrouter.config import Range, range_problems
 from kamrouter.sip import sip_uri_problem
 
 Transport = Literal["http", "evapi", "jsonrpc", "sip"]
@@ -77,8 +78,6 @@ class ApiConfig:
         problem = sip_uri_problem(self.url) if self.transport == "sip" else None
         if problem is not None:
             problems.append(f"url: transport 'sip' needs the redirect server: {problem}")
-        if self.timeout <= 0:
-            problems.append("timeout: must be positive (seconds)")
         for i, method in enumerate(self.methods):
             if not _METHOD.fullmatch(method):
                 problems.append(f"methods[{i}]: expected an upper-case SIP method, got {method!r}")
@@ -90,8 +89,6 @@ class ApiConfig:
             re.compile(self.failover_codes)
         except re.error as exc:
             problems.append(f"failover_codes: not a regular expression: {exc}")
-        if self.breaker_threshold < 1:
-            problems.append("breaker_threshold: must be at least 1")
-        if self.breaker_retry <= 0:
-            problems.append("breaker_retry: must be positive (seconds)")
-        return problems
+        return problems + range_problems(self, {
+            "timeout": Range(0.01, 300, "s"), "breaker_threshold": Range(1, 1000),
+            "breaker_retry": Range(0.01, 3600, "s")})

@@ -3,7 +3,8 @@
 The router runs this file instead of an operator script. It uses only the public script API,
 so it is also a template for a script of your own that mixes API routing with local logic.
 """
-from kamrouter.default.routes import answered_here, handled_before_routing  # as the default
+# as the default
+from kamrouter.default.routes import answered_here, handled_before_routing, record_route
 from kamrouter.modules.rtjson import RtjsonApi
 from kamrouter.script import api, rr, sl, tm
 
@@ -44,7 +45,7 @@ async def route_by_api(msg):
             return
         tm.on_failure(msg, "next_destination")
     if api.record_route:
-        rr.record_route(msg)
+        record_route(msg)
     tm.relay(msg)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from kamrouter.config import Range, range_problems
 from kamrouter.modules.dispatcher.keys import HashKeyTemplate
 from kamrouter.modules.dispatcher.listfile import ListError, specs_from_tables
 from kamrouter.modules.dispatcher.probing import parse_reply_codes
@@ -65,19 +66,7 @@ class DispatcherConfig:
     initial_events: bool = False
 
     def validate(self) -> list[str]:
-        problems: list[str] = []
-        if self.ping_interval < 0:
-            problems.append("ping_interval: must be 0 (off) or positive seconds")
-        if self.ping_timeout <= 0:
-            problems.append("ping_timeout: must be positive seconds")
-        for name in ("probing_threshold", "inactive_threshold"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name}: must be at least 1")
-        if not 0 < self.latency_alpha <= 1:
-            problems.append("latency_alpha: must be in (0, 1]")
-        for name in ("call_load_expire", "call_load_init_expire", "call_load_check_interval"):
-            if getattr(self, name) <= 0:
-                problems.append(f"{name}: must be positive seconds")
+        problems = range_problems(self, DISPATCHER_RANGES)
         for name in ("ping_from", "outbound_proxy"):
             value = getattr(self, name)
             problem = sip_uri_problem(value) if value else None
@@ -104,3 +93,13 @@ class DispatcherConfig:
             except ValueError as exc:
                 problems.append(f"hash_key: {exc}")
         return problems
+
+
+#: A probe every millisecond, or a threshold no target ever reaches, is a typo.
+DISPATCHER_RANGES = {
+    "ping_interval": Range(0.1, 86400, "s", off=0), "ping_timeout": Range(0.01, 300, "s"),
+    "probing_threshold": Range(1, 1000), "inactive_threshold": Range(1, 1000),
+    "latency_alpha": Range(0.001, 1), "call_load_expire": Range(1, 864000, "s"),
+    "call_load_init_expire": Range(1, 864000, "s"),
+    "call_load_check_interval": Range(0.1, 3600, "s"),
+}

@@ -8,6 +8,8 @@ Verified against Kamailio 5.6.3 (tests/dispatcher/test_hashing.py), non-ASCII in
 """
 from __future__ import annotations
 
+from kamrouter.sip import wire_bytes
+
 _MASK = 0xFFFFFFFF
 #: Signed value of each byte, as a C ``char`` on x86.
 _SIGNED = tuple(b - 256 if b > 127 else b for b in range(256))
@@ -33,7 +35,7 @@ def ds_hash(key1: str | bytes | None, key2: str | bytes | None = None) -> int:
     h = 0
     for key in (key1, key2):
         if key is not None:
-            h = _mix(h, key.encode() if isinstance(key, str) else key)
+            h = _mix(h, wire_bytes(key) if isinstance(key, str) else key)  # bytes as received
     h = ((h + (h >> 11)) + ((h >> 13) + (h >> 23))) & _MASK
     return h or 1
 

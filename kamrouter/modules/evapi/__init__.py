@@ -42,6 +42,7 @@ from kamrouter.modules.evapi.server import (
     NoController,
     current_client,
 )
+from kamrouter.sip import wire_bytes
 
 __all__ = ["ControllerGone", "EvapiApi", "EvapiConfig", "EvapiModule", "NoController",
            "encode_event", "split_host_port"]
@@ -91,7 +92,7 @@ def encode_event(data: str | bytes | dict[str, Any] | list[Any]) -> bytes:
     if isinstance(data, bytes):
         return data
     if isinstance(data, str):
-        return data.encode()
+        return wire_bytes(data)  # message text may carry bytes that are not UTF-8
     return json.dumps(data, separators=(",", ":")).encode()
 
 
@@ -170,6 +171,7 @@ class EvapiModule(Module):
         except OSError as exc:
             raise ConfigError([f"evapi.bind_addr: cannot listen on {self.config.bind_addr}: "
                                f"{exc.strerror or exc}"]) from None
+        self.router.own_endpoints.add(*self.server.address)
 
     def rpc_list(self) -> list[dict[str, Any]]:
         """List connected evapi clients: conidx, srcaddr, srcport, tag, queued, sent, dropped."""

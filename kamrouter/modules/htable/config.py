@@ -5,6 +5,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from kamrouter.config import Range, range_problems
+
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _PREFIX = re.compile(r"[A-Za-z0-9_.:-]+")
 _REDIS_SCHEMES = ("redis://", "rediss://", "redis+cluster://", "redis+sentinel://", "unix://")
@@ -25,10 +27,12 @@ class TableConfig:
     #: Returned for missing keys instead of None; inc/dec create missing keys from it.
     initval: int | None = None
     #: "sqlite": load from ``db_file`` at start, write back on htable.store, at stop
-    #: (``store_on_stop``) and every ``write_behind`` seconds when set.
+    #: (``store_on_stop``) and the changed keys ``write_behind`` seconds after a change.
     persist: Literal["", "sqlite"] = ""
     db_file: str = "htable.sqlite"
-    write_behind: float = 0.0
+    #: The loss window of a crash (kill -9, power): changes of the last ``write_behind``
+    #: seconds. 0 writes only at stop and on htable.store (a crash loses every change).
+    write_behind: float = 1.0
     store_on_stop: bool = True
     #: A static CSV (key,value[,type[,expires]]) or TOML (key = value) file loaded at start
     #: and on htable.reload.
@@ -46,6 +50,16 @@ class TableConfig:
     redis_queue: int = 10000
     #: How long start-up waits for the first full sync from Redis before serving anyway.
     redis_sync_timeout: float = 5.0
+    #: Redis came back without the table (restarted empty, flushed, an empty replica):
+    #: "reseed" writes this node's copy back; "refuse" keeps serving the copy without
+    #: syncing until ``htable.reload``. Never the silent wipe of every node's copy.
+    redis_data_loss: Literal["reseed", "refuse"] = "reseed"
+
+    @staticmethod
+    def validate_all(tables: list[TableConfig]) -> list[str]:
+        """Problems between the tables of one config: a name defined twice."""
+        return [f"htable[{i}].name: {cfg.name!r} is defined twice"
+                for i, cfg in enumerate(tables) if cfg.name in {c.name for c in tables[:i]}]
 
     @property
     def slots(self) -> int:
@@ -57,15 +71,7 @@ class TableConfig:
             problems.append("name: missing (every [[htable]] needs a name)")
         elif not _NAME.fullmatch(self.name):
             problems.append(f"name: {self.name!r} may only contain letters, digits, '_', '.', '-'")
-        if not 2 <= self.size <= 31:
-            problems.append(f"size: {self.size} out of range 2..31 (log2 of the bucket count, "
-                            "not a maximum number of items)")
-        if self.autoexpire < 0:
-            problems.append(f"autoexpire: must be >= 0 seconds, got {self.autoexpire}")
-        if self.write_behind < 0:
-            problems.append(f"write_behind: must be >= 0 seconds, got {self.write_behind:g}")
-        if self.write_behind and self.persist != "sqlite":
-            problems.append("write_behind: needs persist = \"sqlite\"")
+        problems += range_problems(self, TABLE_RANGES)
         if self.backend == "redis":
             if self.persist:
                 problems.append("persist: not available with backend = \"redis\" "
@@ -79,10 +85,16 @@ class TableConfig:
             if not _PREFIX.fullmatch(self.redis_prefix):
                 problems.append(f"redis_prefix: {self.redis_prefix!r} may only contain letters, "
                                 "digits, '_', '.', ':', '-'")
-            if self.redis_queue < 1:
-                problems.append(f"redis_queue: must be >= 1, got {self.redis_queue}")
         if self.persist == "sqlite" and self.load_file:
             problems.append("load_file: choose either persist = \"sqlite\" or load_file")
         if self.load_file and not self.load_file.endswith((".csv", ".toml")):
             problems.append(f"load_file: {self.load_file!r} must end in .csv or .toml")
         return problems
+
+
+TABLE_RANGES = {
+    "size": Range(2, 31, "(log2 of the bucket count, not a maximum number of items)"),
+    "autoexpire": Range(0, 10 * 365 * 86400, "s"),
+    "write_behind": Range(0.01, 3600, "s", off=0),
+    "redis_queue": Range(1, 10_000_000), "redis_sync_timeout": Range(0, 300, "s"),
+}

@@ -3,18 +3,33 @@
 ``~~re`` regex (extended, case-insensitive, unanchored), ``%~s`` starts with s, ``~%s`` ends
 with s, ``==s`` exact string, ``eqN`` integer equals (values only), ``**`` everything; no
 prefix means a regex. Text operators match string values only, ``eqN`` integer values only.
+
+Expressions come from operators over RPC and kamcli, and run on the event loop over every
+key of a table, so regexes run on RE2 (google-re2): time linear in the key's length
+whatever the pattern, where a backtracking engine takes exponential time on ``(a+)+$``.
+RE2's syntax is POSIX ERE's (Kamailio's) plus Perl classes; back-references do not exist.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from functools import lru_cache
+
+import re2
 
 Matcher = Callable[[object], bool]
 
 
 class MatchError(ValueError):
     """A match expression that cannot be used; the message says why."""
+
+
+#: Longest accepted regex: RE2 compiles in bounded memory, this bounds it further.
+MAX_PATTERN = 1024
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.case_sensitive = False
+_RE2_OPTIONS.log_errors = False  # a bad operator pattern is an answer, not a log line
+_RE2_OPTIONS.max_mem = 1 << 20
 
 
 def _everything(_: object) -> bool:
@@ -46,8 +61,16 @@ def compile_match(expr: str, *, values: bool = False) -> Matcher:
             raise MatchError(f"{expr!r}: eq needs an integer, e.g. eq10") from None
         return lambda value: type(value) is int and value == number
     pattern = rest if prefix == "~~" else expr
+    if len(pattern) > MAX_PATTERN:
+        raise MatchError(f"regular expression of {len(pattern)} characters: at most "
+                         f"{MAX_PATTERN}")
     try:
-        search = re.compile(pattern, re.IGNORECASE).search
-    except re.error as exc:
-        raise MatchError(f"{expr!r}: bad regular expression ({exc})") from None
+        search = re2.compile(pattern, _RE2_OPTIONS).search
+    except re2.error as exc:
+        raise MatchError(f"{expr!r}: bad regular expression ({_reason(exc)})") from None
     return _text(lambda text: search(text) is not None)
+
+
+def _reason(exc: Exception) -> str:
+    reason = exc.args[0] if exc.args else exc
+    return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)

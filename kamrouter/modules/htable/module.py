@@ -72,9 +72,7 @@ class HtableModule(Module):
     def __init__(self, router: RouterServices, config: list[TableConfig]) -> None:
         super().__init__(router, config)
         base_dir = Path(getattr(getattr(router, "settings", None), "base_dir", None) or ".")
-        problems = [f"htable[{i}].name: {cfg.name!r} is defined twice"
-                    for i, cfg in enumerate(config)
-                    if cfg.name in {c.name for c in config[:i]}]
+        problems = TableConfig.validate_all(config)
         if problems:
             raise ConfigError(problems)
         self.tables: dict[str, Table] = {}

@@ -17,6 +17,13 @@ carries the authoritative state (e.g. an ``inc`` that raced with another node's)
 (Re)connecting: subscribe first, send what queued while away, read the whole table (SCAN +
 GET/PTTL), swap it in at once, then apply the messages that arrived meanwhile. While Redis
 is away the node keeps serving its last copy; the loss is logged and counted.
+
+Data loss: beside the items each table has an epoch key, ``{<prefix>:<table>}#epoch``, which
+only goes away with the data (a Redis restarted empty, FLUSHALL, failover to an empty
+replica; ``htable.flush`` keeps it). A node that synced before and finds it gone does not
+take the empty table: as ``redis_data_loss`` says, it re-seeds Redis from its own copy
+("reseed") or keeps serving its copy without syncing until an operator's ``htable.reload``
+("refuse"); either way it logs it and counts ``htable:<table>-redis_lost``.
 """
 from __future__ import annotations
 
@@ -32,6 +39,7 @@ from typing import Any
 import anyio
 import trio
 from coredis.exceptions import RedisError
+from coredis.tokens import PureToken
 
 from kamrouter.modules.htable.config import TableConfig
 from kamrouter.modules.htable.table import Op, Row, Table, Value
@@ -101,17 +109,23 @@ class ResyncNeeded(Exception):
     """Local writes were dropped (queue full): the copy must be read again from Redis."""
 
 
+class RedisDataLost(Exception):
+    """Redis lost the table and ``redis_data_loss = "refuse"``: keep the local copy."""
+
+
 class LinkStats:
-    def __init__(self, errors: Counter, resyncs: Counter, dropped: Counter) -> None:
+    def __init__(self, errors: Counter, resyncs: Counter, dropped: Counter,
+                 lost: Counter) -> None:
         self.errors = errors
         self.resyncs = resyncs
         self.dropped = dropped
+        self.lost = lost
 
     @classmethod
     def named(cls, name: str, counter: Callable[[str, str], Counter] = Counter) -> LinkStats:
         """``htable:<name>-redis_errors`` and friends; ``counter`` registers them."""
         return cls(*(counter("htable", f"{name}-redis_{what}")
-                     for what in ("errors", "resyncs", "dropped")))
+                     for what in ("errors", "resyncs", "dropped", "lost")))
 
 
 class RedisLink:
@@ -126,6 +140,14 @@ class RedisLink:
         self.node_id = uuid.uuid4().hex
         self.key_prefix = f"{{{config.redis_prefix}:{config.name}}}:"
         self.channel = f"{config.redis_prefix}:{config.name}:changes"
+        #: Outside ``key_prefix*``: never read or flushed as an item.
+        self.epoch_key = f"{{{config.redis_prefix}:{config.name}}}#epoch"
+        self.on_data_loss = config.redis_data_loss
+        #: The table's epoch in Redis at the last sync (None before the first).
+        self.epoch: str | None = None
+        #: htable.reload asked for Redis's content even if Redis lost the table.
+        self._accept_loss = False
+        self._refusing = False
         self.limit = config.redis_queue
         self._rules = (str(config.autoexpire * 1000), "1" if config.updateexpire else "0",
                        "" if config.initval is None else str(config.initval))
@@ -171,6 +193,7 @@ class RedisLink:
         answer within ``timeout`` seconds."""
         before = self.stats.resyncs.value
         self._resync_wanted = True
+        self._accept_loss = True
         self._work.set()
         with trio.move_on_after(timeout):
             while self.stats.resyncs.value == before:
@@ -233,6 +256,9 @@ class RedisLink:
                 if any(isinstance(p, ResyncNeeded) for p in problems):
                     log.warning("htable %s: reading the table again from Redis", self.table.name)
                     continue
+                if any(isinstance(p, RedisDataLost) for p in problems):
+                    await trio.sleep(RETRY_MAX)  # logged once; look again until reloaded
+                    continue
                 self.stats.errors.value += 1
                 if was_connected:
                     delay = RETRY_MIN
@@ -256,7 +282,10 @@ class RedisLink:
                 nursery.start_soon(self._read, pubsub)
                 self._recount_pending()
                 self._resync_wanted = False
+                await self._check_epoch(client)
                 await self.send_queued(client)
+                await client.set(self.epoch_key, uuid.uuid4().hex, condition=PureToken.NX)
+                self.epoch = await client.get(self.epoch_key)
                 rows = await self._read_all(client)
                 self.table.replace_all(rows, keep=list(self.pending))
                 buffered, self._buffer = self._buffer, None
@@ -267,6 +296,35 @@ class RedisLink:
                 log.info("htable %s: synced %d items from Redis", self.table.name, len(rows))
                 self.synced.set()
                 await self._write_forever(client)
+
+    async def _check_epoch(self, client: Any) -> None:
+        """Before syncing: has Redis lost the table since the last sync? Then re-seed it from
+        the local copy or refuse to sync, as configured."""
+        accept, self._accept_loss = self._accept_loss, False
+        if self.epoch is None or accept or await client.get(self.epoch_key) is not None:
+            self._refusing = False
+            return
+        if self.on_data_loss == "refuse":
+            if not self._refusing:
+                self.stats.lost.value += 1
+                log.error("htable %s: Redis lost the table (restarted empty or flushed); "
+                          "redis_data_loss = \"refuse\": serving this node's copy (%d items) "
+                          "without syncing until htable.reload takes Redis's content",
+                          self.table.name, len(self.table))
+            self._refusing = True
+            raise RedisDataLost()
+        self.stats.lost.value += 1
+        log.warning("htable %s: Redis lost the table (restarted empty or flushed); re-seeding "
+                    "it from this node's copy (%d items)", self.table.name, len(self.table))
+        self._reseed()
+
+    def _reseed(self) -> None:
+        """Queue the local copy as writes; it already holds the effect of every queued op."""
+        self.queue.clear()
+        for key, value, left in self.table.rows():
+            # An explicit expiry of 0 means none; a tiny remainder must not become none.
+            self.queue.append(("set", key, value, 0 if left is None else max(left, 0.001)))
+        self._recount_pending()
 
     async def _read(self, pubsub: Any) -> None:
         async for message in pubsub:
@@ -357,7 +415,7 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 
 def _is_redis_problem(exc: BaseException) -> bool:
     """A lost or refused connection (worth a warning), not a bug (worth a traceback)."""
-    return isinstance(exc, (RedisError, OSError, TimeoutError, ResyncNeeded,
+    return isinstance(exc, (RedisError, OSError, TimeoutError, ResyncNeeded, RedisDataLost,
                             trio.BrokenResourceError, trio.ClosedResourceError,
                             anyio.BrokenResourceError, anyio.ClosedResourceError,
                             anyio.EndOfStream))

@@ -29,6 +29,7 @@ from typing import Any
 
 import trio
 
+from kamrouter.config import Range, range_problems
 from kamrouter.modules.base import Module, RouterServices
 from kamrouter.modules.http_client.escape import escape_param, escape_query, escape_user, unescape
 from kamrouter.modules.http_client.pool import ConnectFailed, ConnectionPool, ExchangeFailed
@@ -50,11 +51,9 @@ class HttpClientConfig:
     verify_tls: bool = True
 
     def validate(self) -> list[str]:
-        problems = [f"{name}: must be positive" for name in
-                    ("timeout", "max_connections", "keepalive_expiry") if getattr(self, name) <= 0]
-        if self.max_keepalive < 0:
-            problems.append("max_keepalive: must be 0 or more")
-        return problems
+        return range_problems(self, {
+            "timeout": Range(0.01, 300, "s"), "max_connections": Range(1, 10000),
+            "max_keepalive": Range(0, 10000), "keepalive_expiry": Range(0.1, 3600, "s")})
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import string
 from urllib.parse import quote, unquote
 
+from kamrouter.sip import wire_bytes
+
 _ALNUM = string.ascii_letters + string.digits
 _MARK = "-_.!~*'()"
 #: unreserved / param-unreserved (RFC 3261 §25.1)
@@ -26,7 +28,7 @@ def _escape(value: str, safe: frozenset[str]) -> str:
         if char in safe:
             out.append(char)
         else:
-            out.extend(f"%{byte:02x}" for byte in char.encode())
+            out.extend(f"%{byte:02x}" for byte in wire_bytes(char))  # bytes as received
     return "".join(out)
 
 
