@@ -3,8 +3,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
-# Debian packages the test suite drives as real peers: sipp and redis-server.
-TEST_DEBS := sip-tester:sipp redis-server:redis-server
+# Debian packages the test suite drives as real peers, as PACKAGE:COMMAND (a command name or
+# an absolute path: the project's .venv has a kamcli of its own). The kamailio package has
+# every module the suite loads (jsonrpcs, kex, corex, sl, tm, tmx, htable, dispatcher, pv,
+# textops, rr, maxfwd, siputils, sanity). With CI=true a test that skips for a missing peer
+# fails (tests/support/ci_skips.py), so a run cannot be green without them.
+TEST_DEBS := sip-tester:sipp redis-server:redis-server redis-tools:redis-cli \
+             kamailio:/usr/sbin/kamailio kamcli:/usr/bin/kamcli tmux:tmux openssl:openssl
 
 .PHONY: run test install install-test test-deps bench clean
 
@@ -29,7 +34,8 @@ test-deps:
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null \
+	    || { echo "cannot install$$missing (run make test as root, or install them)"; exit 1; }; \
 	fi
 
 test: install test-deps

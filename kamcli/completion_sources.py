@@ -43,3 +43,29 @@ def complete_stat(ctx: click.Context, param: click.Parameter,
         groups = (key.split(":", 1)[0] + ":" for key in keys)
         candidates = list(dict.fromkeys([*groups, *(key.split(":", 1)[1] for key in keys)]))
     return [CompletionItem(name) for name in candidates if name.startswith(incomplete)]
+
+
+def complete_htable(ctx: click.Context, param: click.Parameter,
+                    incomplete: str) -> list[CompletionItem]:
+    """htable names from the router's ``htable.listTables``; none when unreachable."""
+    try:
+        tables = _kamcli_context(ctx).rpc("htable.listTables")
+    except click.ClickException:
+        return []
+    names = [t.get("name") for t in tables if isinstance(t, dict)] \
+        if isinstance(tables, list) else []
+    return [CompletionItem(name) for name in names
+            if isinstance(name, str) and name.startswith(incomplete)]
+
+
+def complete_dispatcher_set(ctx: click.Context, param: click.Parameter,
+                            incomplete: str) -> list[CompletionItem]:
+    """Destination set ids from the router's ``dispatcher.list``; none when unreachable."""
+    try:
+        listing = _kamcli_context(ctx).rpc("dispatcher.list")
+    except click.ClickException:
+        return []
+    records = listing.get("RECORDS") if isinstance(listing, dict) else None
+    ids = [str(record.get("SET", {}).get("ID")) for record in records or []
+           if isinstance(record, dict)]
+    return [CompletionItem(setid) for setid in dict.fromkeys(ids) if setid.startswith(incomplete)]

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -111,6 +112,17 @@ class Context:
                title: str | None = None) -> None:
         """Print ``result`` on stdout in the chosen format (table/json/yaml/raw)."""
         render(result, self.output_format, lambda: self.console, columns=columns, title=title)
+
+    @contextmanager
+    def fetching(self, what: str) -> Iterator[None]:
+        """A spinner on stderr while a possibly long request runs (on a terminal only)."""
+        if not sys.stderr.isatty():
+            yield
+            return
+        from rich.console import Console
+
+        with Console(stderr=True).status(f"{what}…"):
+            yield
 
     def info(self, message: str) -> None:
         """A message for the user, on stderr."""

@@ -1,7 +1,9 @@
 """Failures that end a kamcli run, each with its exit code and a one-line message.
 
-Exit codes: 0 success; 1 the router answered with an error; 2 usage or configuration error;
-3 cannot connect, no reply in time, or an unusable reply; 4 a command module failed to load.
+Exit codes: 0 success; 1 the router answered with an error; 2 usage or configuration error
+(including a local file that cannot be read or written); 3 cannot connect, no reply in time,
+or an unusable reply; 4 a command module failed to load; 70 a bug in kamcli (an unexpected
+exception: one line, the traceback with -d).
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ EXIT_RPC_ERROR = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_BROKEN_COMMAND = 4
+#: sysexits' EX_SOFTWARE: an exception kamcli did not expect.
+EXIT_INTERNAL = 70
 #: JSON-RPC 2.0 "Method not found".
 METHOD_NOT_FOUND = -32601
 
@@ -41,6 +45,12 @@ class ConfigFileError(click.ClickException):
     exit_code = EXIT_USAGE
 
 
+class LocalFileError(click.ClickException):
+    """A file named on the command line that cannot be opened, read or written."""
+
+    exit_code = EXIT_USAGE
+
+
 class CommandLoadFailed(click.ClickException):
     """A built-in or plugin command module could not be imported."""
 
@@ -51,7 +61,8 @@ def error_line(exc: click.ClickException, *, in_shell: bool = False) -> str:
     """The one line kamcli prints for a failure. A usage error points at the command's help
     (``kamcli stats --help``, or ``stats --help`` inside ``kamcli shell``); a global option
     given after the command (``kamcli stats -o json``) is shown where it belongs."""
-    line = f"Error: {exc.format_message().rstrip('.')}"
+    message = " ".join(exc.format_message().split())  # Click's Choice lists span lines
+    line = f"Error: {message.rstrip('.')}"
     if not isinstance(exc, click.UsageError) or exc.ctx is None:
         return line
     root = exc.ctx.find_root()

@@ -2,19 +2,24 @@
 
 On a terminal with table output the view is a Rich Live display redrawn in place; otherwise
 each sample is one JSON line on stdout (``kamcli -o json stats --watch 5 | jq``). Ctrl-C ends
-the loop normally (exit 0). One connection serves every sample.
+the loop normally (exit 0). One connection serves every sample. When the router goes away
+(a restart), the view says "reconnecting…" (on stderr without a terminal) and tries again
+every interval; rates start afresh once it is back, since its counters did too.
 """
 from __future__ import annotations
 
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from kamcli.context import Context
+from kamcli.errors import Unreachable
 
 Sample = dict[str, Any]
+#: Longest refresh period accepted (a day): longer ones overflow the sleep.
+MAX_INTERVAL = 86400.0
 
 
 def number(value: Any) -> Any:
@@ -55,21 +60,49 @@ def rate_text(rate: float | None) -> str:
     return f"{rate:.1f}" if rate % 1 else f"{rate:.0f}"
 
 
+#: Shortest wait between two attempts to reach a router that went away (seconds).
+MIN_RETRY = 0.5
+
+
+class Outage:
+    """A sample that could not be taken: the router went away (``message`` says how)."""
+
+    def __init__(self, error: Unreachable) -> None:
+        self.message = error.format_message()
+
+
 def run_watch(ctx: Context, interval: float, count: int | None,
               sample: Callable[[], Sample], view: Callable[[Sample, dict[str, float | None]], Any],
               rate_keys: Callable[[Sample], dict[str, Any]]) -> None:
     """Sample every ``interval`` seconds, ``count`` times (None: until Ctrl-C)."""
-    rates = Rates()
     live_view = ctx.output_format == "table" and ctx.console.is_terminal
     try:
         if live_view:
+            from rich.console import Group
             from rich.live import Live
+            from rich.markup import escape
 
+            shown: Any = ""
             with Live(console=ctx.console, auto_refresh=False, transient=False) as live:
-                for data, current in _samples(sample, rates, rate_keys, interval, count):
-                    live.update(view(data, current), refresh=True)
+                for event in _samples(sample, rate_keys, interval, count):
+                    if isinstance(event, Outage):
+                        live.update(Group(shown, f"[bold yellow]reconnecting… "
+                                                 f"{escape(event.message)}[/]"), refresh=True)
+                    else:
+                        shown = view(*event)
+                        live.update(shown, refresh=True)
         else:
-            for data, current in _samples(sample, rates, rate_keys, interval, count):
+            away = False
+            for event in _samples(sample, rate_keys, interval, count):
+                if isinstance(event, Outage):
+                    if not away:
+                        ctx.info(f"reconnecting… {event.message}")
+                    away = True
+                    continue
+                if away:
+                    ctx.info("reconnected")
+                    away = False
+                data, current = event
                 if ctx.output_format == "table":
                     ctx.console.print(view(data, current))
                 else:
@@ -82,13 +115,24 @@ def run_watch(ctx: Context, interval: float, count: int | None,
         pass
 
 
-def _samples(sample: Callable[[], Sample], rates: Rates,
-             rate_keys: Callable[[Sample], dict[str, Any]], interval: float,
-             count: int | None) -> Any:
+def _samples(sample: Callable[[], Sample], rate_keys: Callable[[Sample], dict[str, Any]],
+             interval: float, count: int | None) -> Iterator[tuple[Sample, Any] | Outage]:
+    """``(sample, rates)`` every ``interval``, ``count`` of them; an :class:`Outage` for each
+    attempt that found the router unreachable after a first sample (those do not count);
+    unreachable from the start is an error (exit 3), as for any command."""
+    rates = Rates()
     taken = 0
     while count is None or taken < count:
         started = time.monotonic()
-        data = sample()
+        try:
+            data = sample()
+        except Unreachable as exc:
+            if taken == 0:
+                raise
+            yield Outage(exc)
+            rates = Rates()  # a restarted router counts from zero again
+            time.sleep(max(MIN_RETRY, interval - (time.monotonic() - started)))
+            continue
         yield data, rates.update(rate_keys(data), started)
         taken += 1
         if count is None or taken < count:

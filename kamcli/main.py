@@ -8,7 +8,7 @@ import click
 
 from kamcli import __version__
 from kamcli.config import OUTPUT_FORMATS
-from kamcli.errors import error_line
+from kamcli.errors import EXIT_INTERNAL, error_line
 from kamcli.loader import KamcliGroup
 
 EPILOG = """\b
@@ -19,7 +19,7 @@ KAMCLI_TIMEOUT, KAMCLI_DEBUG and from kamcli.toml (./, ~/.config/kamcli/, /etc/k
 
 \b
 Exit codes: 0 ok, 1 the router answered with an error, 2 usage or config error,
-3 cannot connect / timed out, 4 a command module failed to load.
+3 cannot connect / timed out, 4 a command module failed to load, 70 a kamcli bug.
 """
 
 
@@ -68,4 +68,10 @@ def main() -> None:
     except BrokenPipeError:  # e.g. `kamcli stats | head -3`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         status = 141
+    except Exception as exc:  # a kamcli bug: one line, the traceback only when asked (-d)
+        if "-d" in sys.argv[1:] or "--debug" in sys.argv[1:] or os.environ.get("KAMCLI_DEBUG"):
+            raise
+        click.echo(f"Error: internal error: {type(exc).__name__}: {exc} (run with -d for the "
+                   "traceback)", err=True)
+        status = EXIT_INTERNAL
     sys.exit(status if isinstance(status, int) else 0)

@@ -248,7 +248,8 @@ class FifoTransport:
     """A FIFO (Kamailio jsonrpcs ``fifo_name``, or kamrouter's ``rpc.fifo``).
 
     The request names a reply FIFO that kamcli creates in ``reply_dir`` (the server's
-    ``fifo_reply_dir``) with a unique name, reads, and always removes.
+    ``fifo_reply_dir``) with a unique name, reads, and always removes. The name has no dot:
+    Kamailio's jsonrpcs refuses reply names containing one ("Forbidden reply fifo filename").
     """
 
     def __init__(self, path: str, timeout: float, reply_dir: str) -> None:
@@ -256,7 +257,7 @@ class FifoTransport:
 
     def exchange(self, request: bytes) -> bytes:
         deadline = _Deadline(self.timeout)
-        reply_name = f"kamcli_reply_{os.getpid()}_{secrets.token_hex(4)}.fifo"
+        reply_name = reply_fifo_name()
         reply_path = os.path.join(self.reply_dir, reply_name)
         try:
             # Writable by the server's user too (it may not be ours); the name is random.
@@ -269,11 +270,20 @@ class FifoTransport:
             reader = os.open(reply_path, os.O_RDONLY | os.O_NONBLOCK)
             try:
                 self._send(_with_reply_name(request, reply_name))
-                return self._receive(reader, deadline)
+                try:
+                    return self._receive(reader, deadline)
+                except Unreachable:
+                    raise self._no_reply() from None
             finally:
                 os.close(reader)
         finally:
             os.unlink(reply_path)
+
+    def _no_reply(self) -> Unreachable:
+        return Unreachable(
+            f"{self.path}: no reply within {self.timeout:g}s in {self.reply_dir}: check that "
+            f"the server's fifo_reply_dir is {self.reply_dir} (kamcli.toml fifo_reply_dir) "
+            "and that it may write there, or raise --timeout")
 
     def _send(self, request: bytes) -> None:
         try:
@@ -308,6 +318,11 @@ class FifoTransport:
 
     def close(self) -> None:
         """Nothing stays open between exchanges."""
+
+
+def reply_fifo_name() -> str:
+    """A unique reply FIFO name of letters, digits and underscores only."""
+    return f"kamcli_reply_{os.getpid()}_{secrets.token_hex(4)}"
 
 
 def _with_reply_name(request: bytes, reply_name: str) -> bytes:

@@ -1,6 +1,9 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures and options."""
 
 import pytest
+
+# With CI=true a skip (a missing peer) fails the run: see support/ci_skips.py.
+pytest_plugins = ["support.ci_skips"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

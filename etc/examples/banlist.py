@@ -4,7 +4,7 @@ Operators ban and unban by hand with kamcli, on any node when the table is Redis
 
     kamcli htable sets bans 192.0.2.7 "fraud"        # banned until removed
     kamcli htable setxs bans 192.0.2.8 "probe" 3600  # banned for an hour
-    kamcli htable rm -y bans 192.0.2.7               # unbanned
+    kamcli htable rm bans 192.0.2.7                  # unbanned
 
 and a source sending more than KAMROUTER_FLOOD_LIMIT requests within one `flood` window
 (the table's autoexpire) is banned for KAMROUTER_FLOOD_BAN seconds. Banned sources get

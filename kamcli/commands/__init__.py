@@ -7,6 +7,7 @@ keeps heavy imports (rich, httpx, prompt_toolkit, yaml) inside its functions.
 BUILTIN_COMMANDS: dict[str, str] = {
     "address": "kamcli.commands.address:cli",
     "completion": "kamcli.commands.completion:completion",
+    "config": "kamcli.commands.config:cli",
     "dialplan": "kamcli.commands.dialplan:cli",
     "dispatcher": "kamcli.commands.dispatcher:cli",
     "htable": "kamcli.commands.htable:cli",
@@ -22,6 +23,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "srv": "kamcli.commands.srv:cli",
     "stats": "kamcli.commands.stats:stats",
     "subscriber": "kamcli.commands.subscriber:cli",
+    "tcp": "kamcli.commands.tcp:cli",
     "ul": "kamcli.commands.ul:cli",
     "uptime": "kamcli.commands.core:uptime",
     "version": "kamcli.commands.core:version",

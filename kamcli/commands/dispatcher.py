@@ -15,9 +15,10 @@ from typing import Any
 
 import click
 
+from kamcli.completion_sources import complete_dispatcher_set
 from kamcli.context import Context, pass_context
 from kamcli.loader import AliasGroup
-from kamcli.live import rate_text, run_watch
+from kamcli.live import MAX_INTERVAL, rate_text, run_watch
 from kamcli.commands.stats import fetch_stats
 
 STATES = ("active", "trying", "inactive", "disabled")
@@ -151,6 +152,7 @@ def _fetch_rows(ctx: Context, setid: int | None, state: str | None) -> list[dict
 
 
 _set_option = click.option("-s", "--set", "setid", type=int, metavar="N",
+                           shell_complete=complete_dispatcher_set,
                            help="Only destinations of set N.")
 _state_option = click.option("--state", type=click.Choice(STATES),
                              help="Only destinations in this state.")
@@ -240,7 +242,7 @@ def watch_view(data: dict[str, Any], rates: dict[str, float | None],
 @cli.command("watch")
 @_set_option
 @_state_option
-@click.option("-i", "--interval", type=click.FloatRange(min=0.1), default=1.0,
+@click.option("-i", "--interval", type=click.FloatRange(min=0.1, max=MAX_INTERVAL), default=1.0,
               show_default=True, metavar="SECONDS", help="Refresh period.")
 @click.option("-n", "--count", type=click.IntRange(min=1), help="Stop after COUNT refreshes.")
 @pass_context
@@ -275,7 +277,7 @@ def reload(ctx: Context) -> None:
 
 
 @cli.command("add")
-@click.argument("setid", type=int)
+@click.argument("setid", type=int, shell_complete=complete_dispatcher_set)
 @click.argument("uri")
 @click.option("--flags", type=int, default=0, show_default=True,
               help="State and option bits (8 = probe it).")
@@ -288,19 +290,19 @@ def add(ctx: Context, setid: int, uri: str, flags: int, priority: int, attrs: st
 
 
 @cli.command("rm")
-@click.argument("setid", type=int)
+@click.argument("setid", type=int, shell_complete=complete_dispatcher_set)
 @click.argument("uri")
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("-y", "--yes", is_flag=True, hidden=True)  # accepted: rm never asks
 @pass_context
 def rm(ctx: Context, setid: int, uri: str, yes: bool) -> None:
-    """Remove a destination from the running list (until the next reload). Alias: memrm."""
-    ctx.confirm(f"Remove {uri} from set {setid}?", yes)
+    """Remove a destination from the running list (until the next reload), without asking
+    (as the reference kamcli). Alias: memrm."""
     ctx.output(ctx.rpc("dispatcher.remove", setid, uri))
 
 
 @cli.command("set-state")
 @click.argument("state")
-@click.argument("setid", type=int)
+@click.argument("setid", type=int, shell_complete=complete_dispatcher_set)
 @click.argument("uri")
 @pass_context
 def set_state(ctx: Context, state: str, setid: int, uri: str) -> None:

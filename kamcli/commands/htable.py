@@ -1,23 +1,26 @@
 """``htable``: hash tables of a running router (RPC ``htable.*``).
 
-Keys are always sent as strings, so ``kamcli htable get students 15`` reads the key "15"
-(the reference kamcli needs ``s:15``). ``dump`` and ``get`` show one row per item (key,
-value, type, expires in); ``export``/``import`` move a table to or from CSV
-(key,value,type,expires) or JSON lines ({"key","value","expires"}), with a progress bar on
-a terminal for large tables.
+Keys are always sent as strings, so ``kamcli htable get students 15`` reads the key "15".
+``dump`` and ``get`` show one row per item (key, value, type, expires in); ``export``/
+``import`` move a table to or from CSV (key,value,type,expires) or JSON lines
+({"key","value","expires"}), with a progress bar on a terminal for large tables. A match
+expression (``-m``) is also applied here: Kamailio 5.6 ignores it and sends every item.
+``rm`` deletes without asking (as the reference kamcli); ``flush`` empties a whole table, so
+it asks on a terminal and needs ``-y`` without one.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
+from kamcli.completion_sources import complete_htable
 from kamcli.context import Context, pass_context
+from kamcli.errors import LocalFileError, RpcFault
 from kamcli.loader import AliasGroup
-from kamcli.errors import RpcFault
 
 ITEM_COLUMNS = ["key", "value", "type", "expires_in"]
 TABLE_COLUMNS = ["name", "size", "expire", "updateexpire", "backend", "items", "dbtable"]
@@ -37,13 +40,25 @@ yes_option = click.option("-y", "--yes", is_flag=True, help="Do not ask for conf
 VALUES_MAY_START_WITH_DASH = {"ignore_unknown_options": True}
 
 
+def _key_matcher(match: str) -> Callable[[object], bool]:
+    from kamrouter.modules.htable.match import MatchError, compile_match
+
+    try:
+        return compile_match(match)
+    except MatchError as exc:
+        raise click.BadParameter(str(exc), param_hint="-m/--match") from None
+
+
 def dump_rows(ctx: Context, table: str, match: str | None = None) -> list[dict[str, Any]]:
-    """``htable.dump``'s buckets as one row per item."""
+    """``htable.dump``'s buckets as one row per item, only keys matching ``match``."""
+    matches = _key_matcher(match) if match is not None else None
     params = [table] if match is None else [table, match]
-    buckets = ctx.call("htable.dump", params) or []
-    return [{"key": item.get("name"), "value": item.get("value"), "type": item.get("type"),
+    with ctx.fetching(f"fetching htable {table}"):
+        buckets = ctx.call("htable.dump", params) or []
+    rows = [{"key": item.get("name"), "value": item.get("value"), "type": item.get("type"),
              "expires_in": item.get("expires_in")}
             for bucket in buckets for item in bucket.get("slot") or []]
+    return rows if matches is None else [row for row in rows if matches(row["key"])]
 
 
 def _item_row(ctx: Context, table: str, key: str) -> dict[str, Any]:
@@ -62,7 +77,7 @@ def list_tables(ctx: Context) -> None:
 
 
 @cli.command("get")
-@click.argument("table")
+@click.argument("table", shell_complete=complete_htable)
 @click.argument("keys", nargs=-1)
 @pass_context
 def get(ctx: Context, table: str, keys: tuple[str, ...]) -> None:
@@ -84,15 +99,22 @@ def get(ctx: Context, table: str, keys: tuple[str, ...]) -> None:
 
 
 @cli.command("dump")
-@click.argument("table")
+@click.argument("table", shell_complete=complete_htable)
 @click.option("-m", "--match", metavar="PATTERN",
               help="Only keys matching PATTERN: ~~regex, %~prefix, ~%suffix, ==exact "
                    "(no prefix: regex).")
+@click.option("-n", "--limit", type=click.IntRange(min=1), metavar="N",
+              help="Only the first N items (by key).")
 @pass_context
-def dump(ctx: Context, table: str, match: str | None) -> None:
-    """Show every item of TABLE: key, value, type, seconds until it expires."""
+def dump(ctx: Context, table: str, match: str | None, limit: int | None) -> None:
+    """Show every item of TABLE: key, value, type, seconds until it expires.
+
+    A large table is printed row by row (through a pager on a terminal); -o json prints
+    every item unless --limit is given."""
     rows = sorted(dump_rows(ctx, table, match), key=lambda row: str(row["key"]))
     count = f"{len(rows)} item" + ("" if len(rows) == 1 else "s")
+    if limit is not None and limit < len(rows):
+        rows, count = rows[:limit], f"first {limit} of {count}"
     ctx.output(rows, columns=ITEM_COLUMNS, title=f"htable {table} ({count})")
 
 
@@ -107,7 +129,7 @@ def stats(ctx: Context) -> None:
 # -- writing ------------------------------------------------------------------------------
 
 @cli.command("sets", context_settings=VALUES_MAY_START_WITH_DASH)
-@click.argument("table")
+@click.argument("table", shell_complete=complete_htable)
 @click.argument("key")
 @click.argument("value")
 @pass_context
@@ -117,7 +139,7 @@ def sets(ctx: Context, table: str, key: str, value: str) -> None:
 
 
 @cli.command("seti", context_settings=VALUES_MAY_START_WITH_DASH)
-@click.argument("table")
+@click.argument("table", shell_complete=complete_htable)
 @click.argument("key")
 @click.argument("value", type=int)
 @pass_context
@@ -127,7 +149,7 @@ def seti(ctx: Context, table: str, key: str, value: int) -> None:
 
 
 @cli.command("setex")
-@click.argument("table")
+@click.argument("table", shell_complete=complete_htable)
 @click.argument("key")
 @click.argument("seconds", type=click.IntRange(min=0))
 @pass_context
@@ -137,7 +159,7 @@ def setex(ctx: Context, table: str, key: str, seconds: int) -> None:
 
 
 @cli.command("setxs", context_settings=VALUES_MAY_START_WITH_DASH)
-@click.argument("table")
+@click.argument("table", shell_complete=complete_htable)
 @click.argument("key")
 @click.argument("value")
 @click.argument("seconds", type=click.IntRange(min=0))
@@ -148,7 +170,7 @@ def setxs(ctx: Context, table: str, key: str, value: str, seconds: int) -> None:
 
 
 @cli.command("setxi", context_settings=VALUES_MAY_START_WITH_DASH)
-@click.argument("table")
+@click.argument("table", shell_complete=complete_htable)
 @click.argument("key")
 @click.argument("value", type=int)
 @click.argument("seconds", type=click.IntRange(min=0))
@@ -159,29 +181,28 @@ def setxi(ctx: Context, table: str, key: str, value: int, seconds: int) -> None:
 
 
 @cli.command("rm")
-@click.argument("table")
+@click.argument("table", shell_complete=complete_htable)
 @click.argument("keys", nargs=-1, required=True)
-@yes_option
+@click.option("-y", "--yes", is_flag=True, hidden=True)  # accepted: rm never asks
 @pass_context
 def rm(ctx: Context, table: str, keys: tuple[str, ...], yes: bool) -> None:
-    """Delete KEYS from TABLE."""
-    ctx.confirm(f"Delete {', '.join(keys)} from htable {table}?", yes)
+    """Delete KEYS from TABLE (without asking, as the reference kamcli)."""
     for key in keys:
         ctx.info(f"{key}: {ctx.rpc('htable.delete', table, key)}")
 
 
 @cli.command("flush")
-@click.argument("table")
+@click.argument("table", shell_complete=complete_htable)
 @yes_option
 @pass_context
 def flush(ctx: Context, table: str, yes: bool) -> None:
-    """Delete every item of TABLE."""
+    """Delete every item of TABLE: asks on a terminal; without one, needs -y."""
     ctx.confirm(f"Delete every item of htable {table}?", yes)
     ctx.info(ctx.rpc("htable.flush", table))
 
 
 @cli.command("reload")
-@click.argument("table")
+@click.argument("table", shell_complete=complete_htable)
 @pass_context
 def reload(ctx: Context, table: str) -> None:
     """Read TABLE again from its SQLite file, static file or Redis."""
@@ -189,7 +210,7 @@ def reload(ctx: Context, table: str) -> None:
 
 
 @cli.command("store")
-@click.argument("table")
+@click.argument("table", shell_complete=complete_htable)
 @pass_context
 def store(ctx: Context, table: str) -> None:
     """Write TABLE to its SQLite file now."""
@@ -226,8 +247,19 @@ def _progress(total: int | None, description: str) -> Iterator[Any]:
         yield lambda: progress.advance(task)
 
 
+@contextmanager
+def _open(path: str, mode: str) -> Iterator[Any]:
+    """``click.open_file`` whose failures are one line naming the file (exit 2)."""
+    try:
+        f = click.open_file(path, mode, encoding="utf-8")
+    except OSError as exc:
+        raise LocalFileError(f"{path}: {exc.strerror or exc}") from None
+    with f:
+        yield f
+
+
 @cli.command("export")
-@click.argument("table")
+@click.argument("table", shell_complete=complete_htable)
 @click.argument("file", default="-", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS),
               help="csv or jsonl [default: from FILE's name; csv on stdout].")
@@ -239,8 +271,7 @@ def export(ctx: Context, table: str, file: str, fmt: str | None, match: str | No
 
     fmt = _format_of(file, fmt)
     rows = [(row["key"], row["value"], row["expires_in"]) for row in dump_rows(ctx, table, match)]
-    with click.open_file(file, "w", encoding="utf-8") as out, \
-            _progress(len(rows), f"exporting {table}") as advance:
+    with _open(file, "w") as out, _progress(len(rows), f"exporting {table}") as advance:
         if fmt == "csv":
             import csv
 
@@ -258,7 +289,7 @@ def export(ctx: Context, table: str, file: str, fmt: str | None, match: str | No
 
 
 @cli.command("import")
-@click.argument("table")
+@click.argument("table", shell_complete=complete_htable)
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS),
               help="csv or jsonl [default: from FILE's name; csv on stdin].")
@@ -269,8 +300,12 @@ def import_(ctx: Context, table: str, file: str, fmt: str | None) -> None:
 
     fmt = _format_of(file, fmt)
     source = "<stdin>" if file == "-" else file
-    with click.open_file(file, "r", encoding="utf-8") as f:
-        lines = f.readlines()
+    with _open(file, "r") as f:
+        try:
+            lines = f.readlines()
+        except UnicodeDecodeError as exc:
+            raise LocalFileError(f"{source}: not UTF-8 text ({exc.reason} at byte "
+                                 f"{exc.start})") from None
     reader = read_csv if fmt == "csv" else read_json_lines
     try:
         rows = list(reader(lines, source))

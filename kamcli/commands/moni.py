@@ -8,7 +8,7 @@ import click
 from kamcli.commands.core import duration
 from kamcli.commands.stats import fetch_stats
 from kamcli.context import Context, pass_context
-from kamcli.live import rate_text, run_watch
+from kamcli.live import MAX_INTERVAL, rate_text, run_watch
 
 #: Dashboard panels: title -> statistics (group:name) shown in it.
 PANELS: dict[str, list[str]] = {
@@ -72,7 +72,7 @@ def dashboard(data: dict[str, Any], rates: dict[str, float | None], interval: fl
 
 
 @click.command("moni")
-@click.option("-i", "--interval", type=click.FloatRange(min=0.1), default=1.0,
+@click.option("-i", "--interval", type=click.FloatRange(min=0.1, max=MAX_INTERVAL), default=1.0,
               show_default=True, metavar="SECONDS", help="Refresh period.")
 @click.option("-n", "--count", type=click.IntRange(min=1), help="Stop after COUNT refreshes.")
 @click.option("--once", is_flag=True, help="Show one sample and exit (same as -n 1).")

@@ -19,28 +19,33 @@ from kamcli.params import parse_params
 @click.option("--dry-run", is_flag=True, help="Print the request document; send nothing.")
 @click.option("-n", "--named", is_flag=True,
               help="PARAMS are NAME=VALUE pairs, sent as a JSON object.")
+@click.option("-j", "--json", "as_json", is_flag=True,
+              help="Read each PARAM as JSON (42, 1.5, true, null, [1,2], {\"a\":1}).")
 @pass_context
 def rpc(ctx: Context, method: str | None, params: tuple[str, ...], list_methods: bool,
-        dry_run: bool, named: bool) -> None:
+        dry_run: bool, named: bool, as_json: bool) -> None:
     """Call METHOD with PARAMS and print the result.
 
     \b
-    Each PARAM is read as JSON: 42 is an integer, 1.5 a number, true/false/null,
-    [1,2] an array, {"a":1} an object; anything else is a string.
-    s:TEXT forces a string (s:42), i:N an integer.
+    PARAMS are strings, as with the reference kamcli: 1000 is the string "1000".
+    i:N sends the integer N, s:TEXT the string TEXT (s:i:x is the string "i:x").
+    With --json every other PARAM is read as JSON: 42 an integer, 1.5 a number,
+    true/false/null, [1,2] an array, {"a":1} an object (what is not JSON stays a string).
 
     \b
     Examples:
       kamcli rpc core.uptime
-      kamcli rpc htable.sets users s:1000 alice
-      kamcli rpc --named htable.get table=users key=s:1000
+      kamcli rpc htable.sets users 1000 carol
+      kamcli rpc htable.seti users alice i:5
+      kamcli rpc --json core.echo 1.5 true '[1,2]'
+      kamcli rpc --named htable.get table=users key=1000
     """
     if list_methods:
         _list_methods(ctx)
         return
     if method is None:
         raise click.UsageError("missing METHOD (or use --list)")
-    rpc_params = parse_params(params, named)
+    rpc_params = parse_params(params, named, as_json)
     if dry_run:
         click.echo(json.dumps(ctx.request_preview(method, rpc_params), indent=2,
                               ensure_ascii=False))

@@ -1,4 +1,4 @@
-"""``srv``: server facts and settings (sockets, info, memory, log level)."""
+"""``srv``: server facts and settings (sockets, aliases, modules, info, memory, log level)."""
 from __future__ import annotations
 
 import click
@@ -18,6 +18,21 @@ def sockets(ctx: Context) -> None:
     """List the listening SIP sockets (corex.list_sockets)."""
     ctx.output(ctx.rpc("corex.list_sockets"), columns=["PROTO", "NAME", "PORT", "ADVERTISE"]
                if ctx.output_format == "table" else None)
+
+
+@cli.command("aliases")
+@pass_context
+def aliases(ctx: Context) -> None:
+    """List the host aliases that mean this server (corex.list_aliases)."""
+    ctx.output(ctx.rpc("corex.list_aliases"), columns=["PROTO", "ADDR", "PORT"]
+               if ctx.output_format == "table" else None)
+
+
+@cli.command("modules")
+@pass_context
+def modules(ctx: Context) -> None:
+    """List the loaded modules (core.modules)."""
+    ctx.output(ctx.rpc("core.modules"), columns=["module"])
 
 
 @cli.command("info")

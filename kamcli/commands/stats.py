@@ -14,7 +14,7 @@ import click
 
 from kamcli.completion_sources import complete_stat
 from kamcli.context import Context, pass_context
-from kamcli.live import number, rate_text, run_watch
+from kamcli.live import MAX_INTERVAL, number, rate_text, run_watch
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -144,7 +144,7 @@ def _dim_zero(text: str, zero: bool) -> Any:
 
 @click.command("stats")
 @click.argument("names", nargs=-1, shell_complete=complete_stat)
-@click.option("-w", "--watch", type=click.FloatRange(min=0.1), metavar="SECONDS",
+@click.option("-w", "--watch", type=click.FloatRange(min=0.1, max=MAX_INTERVAL), metavar="SECONDS",
               help="Refresh every SECONDS, with per-second rates (Ctrl-C stops).")
 @click.option("-n", "--count", type=click.IntRange(min=1),
               help="With --watch: stop after COUNT refreshes.")
@@ -160,12 +160,13 @@ def stats(ctx: Context, names: tuple[str, ...], watch: float | None, count: int 
         if count is not None:
             raise click.UsageError("--count goes with --watch")
         values = fetch_stats(ctx, names)
+        if not values:  # exit 1: the router has none of them
+            raise click.ClickException(f"no statistics match {' '.join(names) or 'all'}; "
+                                       "'kamcli stats' lists them all")
         if ctx.output_format != "table":
             ctx.output(values)
-        elif values:
+        else:
             ctx.console.print(stats_view(values, ctx.console))
-        if not values:
-            ctx.warn(f"no statistics match {' '.join(names) or 'all'}")
         return
     title = f"statistics, every {watch:g}s (Ctrl-C to stop)"
     run_watch(ctx, watch, count, sample=lambda: {"stats": fetch_stats(ctx, names)},

@@ -43,6 +43,12 @@ def record_route_value(local: Endpoint, double: bool, params: str = "") -> str:
     return f"<sip:{format_hostport(local.host, local.port)}{transport};lr{r2}{params}>"
 
 
+def split_alias(alias: str) -> tuple[str, int | None]:
+    """``[core] alias`` entry -> (host, port); no port (None) means any port."""
+    host, _, port = alias.rpartition(":") if alias.count(":") == 1 else (alias, "", "")
+    return (host, int(port)) if port.isdigit() else (alias, None)
+
+
 class Identity:
     """The addresses that mean "this proxy": listening sockets plus configured aliases."""
 
@@ -52,11 +58,11 @@ class Identity:
         for sock in sockets:
             self._names.add((sock.host.lower(), sock.port))
         for alias in aliases:
-            host, _, port = alias.rpartition(":") if alias.count(":") == 1 else (alias, "", "")
-            if port.isdigit():
-                self._names.add((host.lower(), int(port)))
+            host, port = split_alias(alias)
+            if port is not None:
+                self._names.add((host.lower(), port))
             else:
-                self._any_port.add(alias.strip("[]").lower())
+                self._any_port.add(host.strip("[]").lower())
 
         self._uri_cache: dict[str, bool] = {}
 

@@ -3,7 +3,8 @@
 ``register_core_methods(registry, router)`` registers ``core.*``, ``corex.*``, ``system.*``,
 ``stats.*`` and ``tm.stats``, plus the ``shmem:`` gauges (the process's real memory, under
 the group name Kamailio uses). ``router`` provides ``stats``, ``started_at``, ``sockets`` and
-``settings``. Every method here is synchronous and quick: they run inline on the event loop.
+``settings``; the methods about TCP and modules also read ``transports`` and ``modules``.
+Every method here is synchronous and quick: they run inline on the event loop.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 import trio
 
 from kamrouter import __version__
+from kamrouter.core.addressing import split_alias
 from kamrouter.net import Endpoint
 from kamrouter.rpc.procinfo import memory
 from kamrouter.rpc.registry import MethodRegistry, RpcError
@@ -38,6 +40,8 @@ _NAME_OF_LEVEL = {3: "debug", 2: "info", 1: "notice", 0: "warning", -1: "error"}
 #: Divisors of ``core.shmmem [unit]``.
 _UNITS = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 ROUTER_LOGGER = "kamrouter"
+#: What every router has, listed first by ``core.modules`` (the script APIs of the core).
+BUILTIN_MODULES = ("tm", "sl", "rr", "maxfwd", "sanity", "corex", "jsonrpcs")
 
 
 class Router(Protocol):
@@ -81,7 +85,10 @@ class CoreMethods:
         return {
             "core.version": self.version, "core.info": self.info, "core.uptime": self.uptime,
             "core.psx": self.psx, "core.shmmem": self.shmmem, "core.echo": self.echo,
+            "core.modules": self.modules, "core.tcp_info": self.tcp_info,
+            "core.tcp_list": self.tcp_list, "core.tcp_options": self.tcp_options,
             "corex.list_sockets": self.list_sockets, "corex.debug": self.debug,
+            "corex.list_aliases": self.list_aliases,
             "system.listMethods": self.list_methods, "system.methodHelp": self.method_help,
             "system.methodSignature": self.method_signature,
             "stats.get_statistics": self.get_statistics, "stats.fetch": self.fetch,
@@ -146,7 +153,52 @@ class CoreMethods:
         """Returns back its parameters."""
         return list(params)
 
+    def modules(self) -> list[str]:
+        """Lists the loaded modules (the built-in script APIs, then the configured ones)."""
+        return [*BUILTIN_MODULES, *getattr(self.router, "modules", {})]
+
+    def _tcp(self) -> Any:
+        transports = getattr(self.router, "transports", None)
+        return getattr(transports, "tcp", None)
+
+    def tcp_info(self) -> dict[str, int]:
+        """Returns a summary of the TCP connections (kamrouter has no TLS: its counts are 0)."""
+        tcp = self._tcp()
+        table = tcp.connection_table() if tcp is not None else []
+        return {"readers": 1 if tcp is not None else 0,
+                "max_connections": self.router.settings.tcp.max_connections,
+                "max_tls_connections": 0, "opened_connections": len(table),
+                "opened_tls_connections": 0,
+                "write_queued_bytes": sum(conn.queued_bytes for conn in table)}
+
+    def tcp_list(self) -> list[dict[str, Any]]:
+        """Lists the open TCP connections: src is the peer, dst this router's socket;
+        timeout is the seconds left before an idle connection is closed."""
+        tcp = self._tcp()
+        if tcp is None:
+            return []
+        lifetime = tcp.config.connection_lifetime
+        return [{"id": conn.id, "type": "TCP",
+                 "state": "CONN_EOF" if conn.closing else "CONN_OK",
+                 "timeout": max(0, int(lifetime - conn.idle)), "lifetime": lifetime,
+                 "ref_count": 1, "src_ip": conn.remote.host, "src_port": conn.remote.port,
+                 "dst_ip": conn.local.host, "dst_port": conn.local.port}
+                for conn in tcp.connection_table()]
+
+    def tcp_options(self) -> dict[str, Any]:
+        """Returns the TCP settings ([tcp] section), under Kamailio's names."""
+        config = self.router.settings.tcp
+        return {"connect_timeout": config.connect_timeout,
+                "connection_lifetime": config.connection_lifetime,
+                "max_connections(soft)": config.max_connections,
+                "max_tls_connections(soft)": 0}
+
     # -- corex ---------------------------------------------------------------------------
+
+    def list_aliases(self) -> list[dict[str, Any]]:
+        """Lists the host aliases ([core] alias); PORT 0 is any port."""
+        return [{"PROTO": "*", "ADDR": host, "PORT": port or 0}
+                for host, port in map(split_alias, self.router.settings.core.alias)]
 
     def list_sockets(self) -> list[dict[str, Any]]:
         """Lists the listening SIP sockets."""

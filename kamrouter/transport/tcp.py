@@ -12,6 +12,7 @@ the request can be salvaged, and then closed.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Callable
@@ -32,6 +33,7 @@ OnError = Callable[[], None]
 SEND_QUEUE = 512
 #: Seconds a connection that failed framing gets to deliver its error reply before closing.
 CLOSE_LINGER = 2.0
+_connection_ids = itertools.count(1)
 #: How often the reaper looks for idle connections at most (seconds).
 REAP_INTERVAL = 5.0
 
@@ -76,6 +78,7 @@ class TcpConnection:
     def __init__(self, stream: trio.SocketStream, remote: Endpoint, local: Endpoint,
                  max_size: int, clock: Callable[[], float], msg_read_timeout: float) -> None:
         self.stream = stream
+        self.id = next(_connection_ids)
         self.msg_read_timeout = msg_read_timeout
         #: A message did not arrive whole in time (for the tcp:msg_read_timeout statistic).
         self.read_timed_out = False
@@ -88,6 +91,8 @@ class TcpConnection:
         self.cancel_scope = trio.CancelScope()
         #: The peer reset the connection (for the tcp:con_reset statistic).
         self.reset_by_peer = False
+        #: Bytes queued for the writer and not yet sent (core.tcp_info).
+        self.queued_bytes = 0
 
     def queue(self, data: bytes) -> bool:
         """Queue ``data`` for the writer; False when the queue is full or closed."""
@@ -95,6 +100,7 @@ class TcpConnection:
             self.outgoing.send_nowait(data)
         except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
             return False
+        self.queued_bytes += len(data)
         return True
 
     @property
@@ -163,6 +169,7 @@ class TcpConnection:
         try:
             async for data in self._queue:
                 await self.stream.send_all(data)
+                self.queued_bytes -= len(data)
                 self.last_activity = self.clock()
         except trio.BrokenResourceError:
             self.reset_by_peer = True
@@ -180,6 +187,18 @@ class TcpConnection:
                     pass
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 pass
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """One open connection, as the RPC methods ``core.tcp_list``/``core.tcp_info`` show it."""
+
+    id: int
+    remote: Endpoint
+    local: Endpoint
+    idle: float          # seconds since the last byte in or out
+    queued_bytes: int    # waiting for the writer
+    closing: bool
 
 
 class TcpTransport:
@@ -278,6 +297,13 @@ class TcpTransport:
                 self.con_reset.value += 1
             if conn.read_timed_out:
                 self.msg_read_timeout.value += 1
+
+    def connection_table(self) -> list[ConnectionInfo]:
+        """The open connections, oldest first (a copy: the table may change meanwhile)."""
+        now = self.clock()
+        return [ConnectionInfo(conn.id, conn.remote, conn.local, now - conn.last_activity,
+                               conn.queued_bytes, conn.cancel_scope.cancel_called)
+                for conn in sorted(self.connections.values(), key=lambda c: c.id)]
 
     def local_for(self, dest: Endpoint) -> Endpoint | None:
         family_v6 = ":" in dest.host

@@ -96,7 +96,7 @@ def test_commands_against_a_running_router(lab: DispatcherLab) -> None:
     assert json.loads(kamcli("memadd", "3", "sip:127.0.0.1:7", "--flags", "8")
                       .stdout) == "Ok. Dispatcher destination added."
     assert "added" in kamcli("add", "3", "sip:127.0.0.1:8", output="table").stdout
-    assert "removed" in kamcli("memrm", "-y", "3", "sip:127.0.0.1:7", output="table").stdout
+    assert "removed" in kamcli("memrm", "3", "sip:127.0.0.1:7", output="table").stdout
     kamcli("rm", "--yes", "3", "sip:127.0.0.1:8")
     assert "updated" in kamcli("set-state", "dp", "1", "all", output="table").stdout
     assert lab.states()[a] == "DP"

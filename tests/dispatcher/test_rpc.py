@@ -123,7 +123,7 @@ async def test_add_and_remove(tmp_path: Path) -> None:
         ("error", 500, "Removing dispatcher dst failed")
 
 
-async def test_reload_and_bad_list(tmp_path: Path) -> None:
+async def test_reload_and_bad_list(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     rpc = Rpc(tmp_path)
     rpc.path.write_text(LIST + "3 sip:127.0.0.1:5073\n")
     assert await rpc("dispatcher.reload") == "Ok. Dispatcher successfully reloaded."
@@ -132,6 +132,9 @@ async def test_reload_and_bad_list(tmp_path: Path) -> None:
     assert await rpc("dispatcher.reload") == (
         "error", 500, f"Reload Failed: {rpc.path}:4: attrs: weight='x': expected an integer")
     assert (await rpc("dispatcher.list"))["NRSETS"] == 3
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        f"dispatcher.reload failed, the current list stays: {rpc.path}:4: attrs: weight='x': "
+        "expected an integer"]
 
 
 async def test_hash(tmp_path: Path) -> None:

@@ -83,10 +83,19 @@ def test_kamcli_htable_end_to_end(router: RouterUnderTest, tmp_path: Path) -> No
     unknown = router.kamcli("htable", "get", "nope", "k")
     assert unknown.exit_code == 1 and "No such htable" in unknown.output
 
-    refused = router.kamcli("htable", "rm", "bans", "n")  # no terminal to ask on
-    assert refused.exit_code == 2 and "-y" in refused.output
-    router.kamcli_ok("htable", "rm", "-y", "bans", "n")
+    router.kamcli_ok("htable", "rm", "bans", "n")  # one key: no question, as the reference
     assert "n" not in items(router, "bans")
+    refused = router.kamcli("htable", "flush", "bans")  # a whole table: not without -y
+    assert refused.exit_code == 2 and "-y" in refused.output
+
+    # files that cannot be written or read: one line naming the file, exit 2 (usage)
+    for args in (["export", "bans", "/nonexistent-dir/bans.csv"],
+                 ["import", "bans", "/nonexistent-dir/bans.csv"]):
+        failed = router.kamcli("htable", *args)
+        assert failed.exit_code == 2, failed.output
+        assert "/nonexistent-dir/bans.csv: No such file or directory" in failed.output
+    assert [row["key"] for row in router.kamcli_ok("htable", "dump", "bans", "-m", "%~temp",
+                                                    "--limit", "1")] == ["temp"]
 
     # export, flush, import: types and numeric-looking keys survive the round trip
     for name in ("bans.csv", "bans.jsonl"):
@@ -193,7 +202,7 @@ def test_ban_list_with_sipp(router: RouterUnderTest, tmp_path: Path) -> None:
         sipp_call(router, workdir, "uac.xml", uas)  # not banned: the call goes through
         router.kamcli_ok("htable", "sets", "bans", "127.0.0.1", "test ban")
         sipp_call(router, workdir, str(SCENARIOS / "uac_forbidden.xml"), None)
-        router.kamcli_ok("htable", "rm", "-y", "bans", "127.0.0.1")
+        router.kamcli_ok("htable", "rm", "bans", "127.0.0.1")
         sipp_call(router, workdir, builtin_uac(workdir), uas)  # unbanned: through again
         assert uas.wait().ok
     finally:

@@ -24,9 +24,9 @@ async def test_set_and_get_shapes(ht: Htable) -> None:
     assert await ht.rpc("htable.sets", "a", "name", "alice") == KEY_SET
     assert await ht.rpc("htable.seti", "a", "x", 1) == KEY_SET
     assert await ht.rpc("htable.get", "a", "name") == {
-        "item": {"name": "name", "value": "alice", "flags": 2, "expire": ""}}
+        "item": {"name": "name", "value": "alice", "flags": 2, "expire": "NEVER"}}
     assert await ht.rpc("htable.get", "a", "x") == {
-        "item": {"name": "x", "value": 1, "flags": 0, "expire": ""}}
+        "item": {"name": "x", "value": 1, "flags": 0, "expire": "NEVER"}}
 
 
 async def test_numeric_keys_need_no_prefix_and_stay_strings(ht: Htable) -> None:

@@ -69,7 +69,7 @@ def test_ban_on_one_router_is_enforced_by_the_other(
         wait_until(lambda: has(b, BANNED), "the ban reaches b")
         sipp_call(b, workdir, str(SCENARIOS / "uac_forbidden.xml"), None)
 
-        b.kamcli_ok("htable", "rm", "-y", "bans", BANNED)
+        b.kamcli_ok("htable", "rm", "bans", BANNED)
         wait_until(lambda: not has(a, BANNED), "the unban reaches a")
         sipp_call(a, workdir, "uac.xml", uas)
 

@@ -23,6 +23,8 @@ from support.ports import LOOPBACK, free_port
 from support.wait import WaitTimeout, wait_until
 
 BIN = Path(sys.executable).parent
+#: [core] alias of the test router (names under .invalid: nothing resolves them).
+ALIASES = ("proxy.kamcli.invalid", "edge.kamcli.invalid:5070")
 
 
 def rpc_socket_accepts(path: str) -> bool:
@@ -60,7 +62,9 @@ class Router:
         return json.loads(done.stdout)
 
 
-def start_router(workdir: Path) -> Router:
+def start_router(workdir: Path, extra_config: str = "") -> Router:
+    """A router in ``workdir`` with every RPC transport; ``extra_config`` is appended to its
+    TOML config (module sections)."""
     home = workdir / "home"
     runtime = workdir / "xdg-runtime"
     for path in (home, runtime):
@@ -72,24 +76,33 @@ def start_router(workdir: Path) -> Router:
     config.write_text(f"""
 [core]
 listen = ["udp:{LOOPBACK}:{sip_port}", "tcp:{LOOPBACK}:{sip_port}"]
+alias = ["{ALIASES[0]}", "{ALIASES[1]}"]
 [rpc]
 dgram_socket = "kamrouter_rpc.dgram"
 fifo = "kamrouter_rpc.fifo"
 fifo_reply_dir = "{replies}"
 http = "{LOOPBACK}:{http_port}"
-""")
+{extra_config}""")
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home),
            "XDG_RUNTIME_DIR": str(runtime), "XDG_CONFIG_HOME": str(home / ".config"),
            "XDG_STATE_HOME": str(home / ".local/state"), "LANG": "C.UTF-8", "COLUMNS": "120"}
     run_dir = runtime / "kamrouter"
-    log = workdir / "kamrouter.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen([str(BIN / "kamrouter"), "-c", str(config)], env=env,
-                                   cwd=workdir, stdin=subprocess.DEVNULL, stdout=out,
-                                   stderr=subprocess.STDOUT)
-    router = Router(process, home, env, sip_port, http_port,
+    router = Router(_spawn(workdir, env), home, env, sip_port, http_port,
                     str(run_dir / "kamrouter_rpc.sock"), str(run_dir / "kamrouter_rpc.dgram"),
-                    str(run_dir / "kamrouter_rpc.fifo"), str(replies), log)
+                    str(run_dir / "kamrouter_rpc.fifo"), str(replies), workdir / "kamrouter.log")
+    _wait_until_up(router)
+    return router
+
+
+def _spawn(workdir: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with open(workdir / "kamrouter.log", "ab") as out:
+        return subprocess.Popen([str(BIN / "kamrouter"), "-c", str(workdir / "kamrouter.toml")],
+                                env=env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT)
+
+
+def _wait_until_up(router: Router) -> None:
+    process = router.process
     try:
         wait_until(lambda: process.poll() is not None or rpc_socket_accepts(router.stream_socket),
                    "kamrouter's control socket", timeout=30, interval=0.05)
@@ -98,8 +111,13 @@ http = "{LOOPBACK}:{http_port}"
         up = False
     if not up:
         stop_router(router)
-        pytest.fail(f"kamrouter did not come up:\n{log.read_text()}")
-    return router
+        pytest.fail(f"kamrouter did not come up:\n{router.log.read_text()}")
+
+
+def start_again(router: Router) -> None:
+    """Start a stopped router again with the same config, sockets and ports."""
+    router.process = _spawn(router.log.parent, router.env)
+    _wait_until_up(router)
 
 
 def stop_router(router: Router) -> None:
@@ -116,6 +134,20 @@ def stop_router(router: Router) -> None:
 def router() -> Iterator[Router]:
     workdir = Path(tempfile.mkdtemp(prefix="kcli-"))  # short: Unix socket paths are limited
     started = start_router(workdir)
+    yield started
+    stop_router(started)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def modules_router() -> Iterator[Router]:
+    """A router of its own (a test may restart it) with an htable "users" and dispatcher
+    sets 1 and 7 (no probing: nothing listens at their destinations)."""
+    workdir = Path(tempfile.mkdtemp(prefix="kcli-mod-"))
+    (workdir / "dispatcher.list").write_text(f"1 sip:127.0.0.1:{free_port()}\n"
+                                             f"7 sip:127.0.0.1:{free_port()}\n")
+    started = start_router(workdir, '[dispatcher]\nlist_file = "dispatcher.list"\n'
+                                    'ping_interval = 0\n[[htable]]\nname = "users"\n')
     yield started
     stop_router(started)
     shutil.rmtree(workdir, ignore_errors=True)

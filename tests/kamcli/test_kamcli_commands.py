@@ -115,8 +115,10 @@ def test_one_megabyte_reply(router: Router) -> None:
 
 
 def test_params_are_typed(router: Router) -> None:
-    echoed = router.kamcli_json("rpc", "core.echo", "1", "s:1", "i:2", "true", "null", "1.5",
-                                "[1,2]", '{"a":1}', 'a"b', "NaN", "-3")
+    echoed = router.kamcli_json("rpc", "core.echo", "1", "s:1", "i:2", "true", "[1]", 'a"b')
+    assert echoed == ["1", "1", 2, "true", "[1]", 'a"b']
+    echoed = router.kamcli_json("rpc", "--json", "core.echo", "1", "s:1", "i:2", "true", "null",
+                                "1.5", "[1,2]", '{"a":1}', 'a"b', "NaN", "-3")
     assert echoed == [1, "1", 2, True, None, 1.5, [1, 2], {"a": 1}, 'a"b', "NaN", -3]
     dry = router.kamcli("rpc", "--dry-run", "htable.sets", "t", "s:1000", 'x "y"')
     assert json.loads(dry.stdout) == {"jsonrpc": "2.0", "method": "htable.sets",
@@ -139,7 +141,7 @@ def test_router_error_exits_1(router: Router) -> None:
                            "'kamcli rpc --list' lists the methods\n")
     done = router.kamcli("rpc", "core.shmmem", "x")
     assert done.returncode == 1 and "unit" in done.stderr and "(code 400)" in done.stderr
-    done = router.kamcli("rpc", "stats.fetch", "[1]")
+    done = router.kamcli("rpc", "--json", "stats.fetch", "[1]")
     assert done.returncode == 1 and "selectors[0]" in done.stderr
 
 
@@ -245,3 +247,40 @@ def test_ctrl_c_ends_a_watch_cleanly(router: Router) -> None:
 def test_no_arguments_shows_help(router: Router) -> None:
     done = router.kamcli()
     assert done.returncode == 0 and "Commands:" in done.stdout
+
+
+def test_stats_that_match_nothing_fail(router: Router) -> None:
+    done = router.kamcli("stats", "nosuch")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == "Error: no statistics match nosuch; 'kamcli stats' lists them all\n"
+
+
+def test_rpc_help_tells_the_typing_rule(router: Router) -> None:
+    text = " ".join(router.kamcli("rpc", "--help").stdout.split())
+    assert 'PARAMS are strings, as with the reference kamcli: 1000 is the string "1000"' in text
+    assert "i:N sends the integer N" in text and "--json" in text
+
+
+def test_config_show_and_paths(router: Router, tmp_path: Path) -> None:
+    shown = router.kamcli_json("config", "show")
+    assert shown["config_file"] == "(none)" and shown["target"] == router.stream_socket
+    assert shown["transport"] == "Unix stream socket"
+    config = tmp_path / "kamcli.toml"
+    config.write_text(f'url = "dgram:{router.dgram_socket}"\ntimeout = 2\n')
+    shown = router.kamcli_json("-c", str(config), "config", "show")
+    assert shown["config_file"] == str(config) and shown["timeout"] == 2.0
+    assert shown["transport"] == "Unix datagram socket"
+    shown = router.kamcli_json("-s", "/nonexistent/kamrouter.sock", "config", "show")
+    assert shown["transport"].startswith("unreachable: no control socket at /nonexistent/")
+    paths = router.kamcli_json("-c", str(config), "config", "paths")
+    assert paths[0] == {"what": "config file (-c)", "path": str(config), "state": "in use"}
+    assert {"what": "target", "path": f"dgram:{router.dgram_socket}",
+            "state": "Unix datagram socket"} in paths
+
+
+def test_table_cells_are_not_highlighted(router: Router) -> None:
+    # Rich's highlighter coloured numbers inside dates; data cells stay plain text.
+    done = router.kamcli("-o", "table", "uptime", env={"FORCE_COLOR": "1", "TERM": "xterm"})
+    assert done.returncode == 0 and re.search(r"\d{2}:\d{2}", done.stdout)
+    cells = [line for line in done.stdout.splitlines() if re.search(r"\d{2}:\d{2}", line)]
+    assert cells and not any("\x1b[" in line for line in cells), cells

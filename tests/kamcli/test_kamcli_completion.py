@@ -36,6 +36,13 @@ def test_bash_completes_commands_options_and_method_names(router: Router) -> Non
     assert bash_complete(router, "kamcli stats tm") == ["tmx:"]
 
 
+def test_bash_completes_htable_names_and_dispatcher_sets(modules_router: Router) -> None:
+    assert bash_complete(modules_router, "kamcli htable dump us") == ["users"]
+    assert bash_complete(modules_router, "kamcli htable get ''") == ["users"]
+    assert bash_complete(modules_router, "kamcli dispatcher list --set ''") == ["1", "7"]
+    assert bash_complete(modules_router, "kamcli dispatcher rm 7") == ["7"]
+
+
 @pytest.mark.parametrize("shell, marker", [("zsh", "#compdef kamcli"),
                                            ("fish", "complete --no-files --command kamcli")])
 def test_zsh_and_fish_scripts(router: Router, shell: str, marker: str) -> None:

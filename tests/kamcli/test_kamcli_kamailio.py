@@ -1,18 +1,19 @@
-"""kamcli against a real Kamailio's jsonrpcs datagram socket (skipped without kamailio)."""
+"""kamcli against a real Kamailio 5.6: its jsonrpcs datagram socket and FIFO."""
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from support.ports import free_port
 from support.wait import wait_until
 
 KAMAILIO = shutil.which("kamailio") or ("/usr/sbin/kamailio"
@@ -22,31 +23,40 @@ CFG = Path(__file__).with_name("kamailio.cfg")
 KAMCLI = str(Path(sys.executable).parent / "kamcli")
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+@dataclass
+class Kamailio:
+    socket: str         # jsonrpcs dgram_socket
+    fifo: str           # jsonrpcs fifo_name
+    reply_dir: str      # jsonrpcs fifo_reply_dir
+    sip_port: int       # udp and tcp on 127.0.0.1
+    log: Path
 
 
 @pytest.fixture(scope="module")
-def kamailio_socket() -> Iterator[str]:
+def kamailio() -> Iterator[Kamailio]:
     workdir = Path(tempfile.mkdtemp(prefix="kcli-kam-"))
-    socket_path = str(workdir / "kamailio_rpc.sock")
+    replies = workdir / "replies"
+    replies.mkdir()
+    port = free_port()
+    started = Kamailio(str(workdir / "kamailio_rpc.sock"), str(workdir / "kamailio_rpc.fifo"),
+                       f"{replies}/", port, workdir / "kamailio.log")
     argv = [KAMAILIO, "-f", str(CFG), "-DD", "-E", "-Y", str(workdir), "-w", str(workdir),
-            "-m", "16", "-M", "4", "-l", f"udp:127.0.0.1:{free_udp_port()}",
-            "-A", f"RPC_SOCKET={json.dumps(socket_path)}"]
-    log = workdir / "kamailio.log"
-    with open(log, "wb") as out:
+            "-m", "16", "-M", "4", "-l", f"udp:127.0.0.1:{port}", "-l", f"tcp:127.0.0.1:{port}",
+            "-A", f"RPC_SOCKET={json.dumps(started.socket)}",
+            "-A", f"RPC_FIFO={json.dumps(started.fifo)}",
+            "-A", f"RPC_REPLY_DIR={json.dumps(started.reply_dir)}"]
+    with open(started.log, "wb") as out:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
                                    stderr=subprocess.STDOUT, cwd=workdir)
     try:
         wait_until(lambda: process.poll() is not None or subprocess.run(
-            [KAMCLI, "-s", socket_path, "--timeout", "1", "version"],
-            capture_output=True).returncode == 0, f"kamailio answering on {socket_path}",
-            interval=0.1, detail=log.read_text)
+            [KAMCLI, "-s", started.socket, "--timeout", "1", "version"],
+            capture_output=True, timeout=30).returncode == 0,
+            f"kamailio answering on {started.socket}", interval=0.1,
+            detail=started.log.read_text)
         if process.poll() is not None:
-            pytest.fail(f"kamailio exited:\n{log.read_text()}")
-        yield socket_path
+            pytest.fail(f"kamailio exited:\n{started.log.read_text()}")
+        yield started
     finally:
         process.terminate()  # the main process stops its children
         try:
@@ -55,6 +65,11 @@ def kamailio_socket() -> Iterator[str]:
             process.kill()
             process.wait()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def kamailio_socket(kamailio: Kamailio) -> str:
+    return kamailio.socket
 
 
 def kamcli(socket_path: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -102,3 +117,69 @@ def test_address_and_pike_commands_read_kamailio(kamailio_socket: str) -> None:
     assert kamcli(kamailio_socket, "address", "reload").stderr.strip() == "Reload OK"
     pike = kamcli(kamailio_socket, "-o", "json", "pike", "list", "--all")
     assert pike.returncode == 0 and json.loads(pike.stdout) == [], pike.stderr
+
+
+def test_fifo_transport_reaches_kamailio(kamailio: Kamailio, tmp_path: Path) -> None:
+    # Kamailio refuses reply FIFO names with a dot ("Forbidden reply fifo filename").
+    config = tmp_path / "kamcli.toml"
+    config.write_text(f'fifo_reply_dir = "{kamailio.reply_dir}"\n')
+    done = subprocess.run([KAMCLI, "-c", str(config), "-u", f"fifo:{kamailio.fifo}",
+                           "--timeout", "5", "-o", "json", "uptime"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert set(json.loads(done.stdout)) == {"now", "up_since", "uptime"}
+
+
+def test_fifo_reply_that_never_comes_says_what_to_check(kamailio: Kamailio,
+                                                        tmp_path: Path) -> None:
+    # kamcli's reply FIFO is in a directory Kamailio does not write to: no reply can come.
+    config = tmp_path / "kamcli.toml"
+    config.write_text(f'fifo_reply_dir = "{tmp_path}"\n')
+    done = subprocess.run([KAMCLI, "-c", str(config), "-u", f"fifo:{kamailio.fifo}",
+                           "--timeout", "1", "uptime"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 3
+    assert done.stderr.count("\n") == 1 and "fifo_reply_dir" in done.stderr
+    assert str(tmp_path) in done.stderr
+
+
+def test_numbers_are_strings_unless_typed(kamailio_socket: str) -> None:
+    # The reference kamcli's rule: htable.sets with the key "1000" must reach Kamailio as a
+    # string (typed as JSON it was an integer and Kamailio said "Not enough parameters").
+    done = kamcli(kamailio_socket, "rpc", "htable.sets", "users", "1000", "carol")
+    assert done.returncode == 0, done.stderr
+    done = kamcli(kamailio_socket, "rpc", "htable.seti", "users", "age", "i:42")
+    assert done.returncode == 0, done.stderr
+    item = json.loads(kamcli(kamailio_socket, "-o", "json", "rpc", "htable.get", "users",
+                             "1000").stdout)
+    assert item["item"]["value"] == "carol"
+    item = json.loads(kamcli(kamailio_socket, "-o", "json", "rpc", "htable.get", "users",
+                             "age").stdout)
+    assert item["item"]["value"] == 42
+
+
+def test_htable_dump_match_is_filtered_when_kamailio_ignores_it(kamailio_socket: str,
+                                                               tmp_path: Path) -> None:
+    for key in ("gw-a", "gw-b", "other"):
+        assert kamcli(kamailio_socket, "htable", "sets", "users", key, "x").returncode == 0
+    done = kamcli(kamailio_socket, "-o", "json", "htable", "dump", "users", "-m", "%~gw-")
+    assert done.returncode == 0, done.stderr
+    assert sorted(row["key"] for row in json.loads(done.stdout)) == ["gw-a", "gw-b"]
+    out = tmp_path / "gw.csv"
+    done = kamcli(kamailio_socket, "htable", "export", "users", str(out), "-m", "~~^gw-a$")
+    assert done.returncode == 0, done.stderr
+    assert [line.split(",")[0] for line in out.read_text().splitlines()[1:]] == ["gw-a"]
+
+
+def test_tcp_and_srv_parity_commands(kamailio: Kamailio) -> None:
+    info = json.loads(kamcli(kamailio.socket, "-o", "json", "tcp", "info").stdout)
+    assert {"readers", "max_connections", "opened_connections"} <= set(info)
+    assert isinstance(json.loads(kamcli(kamailio.socket, "-o", "json", "tcp", "list").stdout),
+                      list)
+    modules = json.loads(kamcli(kamailio.socket, "-o", "json", "srv", "modules").stdout)
+    assert "htable" in modules and "jsonrpcs" in modules
+    aliases = json.loads(kamcli(kamailio.socket, "-o", "json", "srv", "aliases").stdout)
+    assert {"PROTO": "udp", "ADDR": "edge.kamcli.invalid", "PORT": 5070} in aliases
+    for args in (["tcp", "info"], ["tcp", "list"], ["srv", "modules"], ["srv", "aliases"]):
+        done = kamcli(kamailio.socket, "-o", "table", *args)
+        assert done.returncode == 0 and done.stderr == "", done.stderr

@@ -24,9 +24,12 @@ def rendered(result, **kwargs) -> str:
 
 
 def test_params() -> None:
-    assert parse_params(("42", "s:42", "i:7", "x y", "[1]", "Infinity"), named=False) == [
-        42, "42", 7, "x y", [1], "Infinity"]
-    assert parse_params(("a=1", "b=s:1", "c=x=y"), named=True) == {"a": 1, "b": "1", "c": "x=y"}
+    # Strings unless typed, as the reference kamcli: "1000" stays the string "1000".
+    assert parse_params(("42", "s:42", "i:7", "x y", "[1]", "true"), named=False) == [
+        "42", "42", 7, "x y", "[1]", "true"]
+    assert parse_params(("42", "s:42", "i:7", "x y", "[1]", "Infinity"), named=False,
+                        as_json=True) == [42, "42", 7, "x y", [1], "Infinity"]
+    assert parse_params(("a=1", "b=i:1", "c=x=y"), named=True) == {"a": "1", "b": 1, "c": "x=y"}
     with pytest.raises(click.BadParameter, match="param 1 'i:x'"):
         parse_params(("i:x",), named=False)
     with pytest.raises(click.BadParameter, match="NAME=VALUE"):
@@ -161,3 +164,23 @@ def test_stream_transport_reconnects_after_the_server_closed_an_idle_connection(
         client.close()
         thread.join(10)
         server.close()
+
+
+def test_long_lists_are_streamed_in_plain_columns(capsys: pytest.CaptureFixture[str]) -> None:
+    from kamcli.output import STREAM_FROM, render
+
+    rows = [{"key": f"k{i}", "value": "x" * (i % 7), "when": None} for i in range(STREAM_FROM + 1)]
+    render(rows, "table", lambda: pytest.fail("no Rich console for a long list"),
+           columns=["key", "value", "when"], title="t")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(rows) + 3  # title, header, rule
+    assert lines[1].split() == ["key", "value", "when"] and set(lines[2]) == {"─"}
+    assert lines[3] == "k0" and lines[4] == "k1    x"
+    assert len(lines[-1]) <= len(lines[2])
+
+
+def test_stream_lines_keep_one_row_per_line() -> None:
+    from kamcli.output import stream_lines
+
+    lines = list(stream_lines([{"a": "two\nlines", "b": 1}], ["a", "b"], None))
+    assert lines == ["a           b", "─" * 13, "two\\nlines  1"]

@@ -10,6 +10,8 @@ also come as decimal strings; ``set_state ... all`` on a set that does not exist
 """
 from __future__ import annotations
 
+import logging
+
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +23,8 @@ from kamrouter.modules.dispatcher.listfile import ListError, make_spec
 from kamrouter.modules.dispatcher.model import Destination
 from kamrouter.modules.dispatcher.uri import PROTO_IDS
 from kamrouter.rpc.registry import MethodRegistry, RpcError
+
+log = logging.getLogger("kamrouter.dispatcher")
 
 
 def _int_param(value: Any, name: str) -> int:
@@ -105,6 +109,8 @@ class DispatcherRpc:
         try:
             await self._reload()
         except ListError as exc:
+            log.error("dispatcher.reload failed, the current list stays: %s",
+                      "; ".join(exc.problems))
             raise RpcError(500, "Reload Failed: " + "; ".join(exc.problems)) from None
         return "Ok. Dispatcher successfully reloaded."
 

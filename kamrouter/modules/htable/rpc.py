@@ -29,7 +29,7 @@ def bucket_of(key: str, slots: int) -> int:
 def _expire_text(table: Table, item: Item) -> str:
     left = table.seconds_left(item)
     if left is None:
-        return ""
+        return "NEVER"  # as Kamailio says for an item without expiry
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() + left))
 
 
