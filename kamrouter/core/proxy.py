@@ -18,11 +18,11 @@ from kamrouter.core.addressing import (Identity, NextHop, format_hostport, next_
                                        record_route_value)
 from kamrouter.guard import HOOK_ERRORS, InputGuard
 from kamrouter.net import Endpoint
-from kamrouter.script.message import ScriptMessage, Target
+from kamrouter.script.message import RouteState, ScriptMessage, Target, route_state
 from kamrouter.script.watch import HookTimer
 from kamrouter.sip import (Request, Response, SipLimitError, SipParseError, SipUri, make_request,
                            make_response, parse, wire_bytes)
-from kamrouter.tm import MAGIC_COOKIE, Branch, Transaction, TransactionLayer
+from kamrouter.tm import MAGIC_COOKIE, Branch, Transaction, TransactionLayer, TxnState
 
 if TYPE_CHECKING:
     from kamrouter.core.router import Router
@@ -31,6 +31,9 @@ log = logging.getLogger("kamrouter.proxy")
 
 #: A bare ``;rport`` Via parameter (the sender asks for its source port, RFC 3581).
 _EMPTY_RPORT = re.compile(r";\s*rport(?=\s*(?:;|$))", re.IGNORECASE)
+
+#: Server INVITE states an ACK of ours belongs to (it ACKs our final >= 300).
+_ACKABLE = (TxnState.COMPLETED, TxnState.CONFIRMED)
 
 COUNTED_METHODS = ("invite", "cancel", "ack", "bye", "info", "register", "subscribe", "notify",
                    "message", "options", "prack", "update", "refer", "publish")
@@ -144,7 +147,7 @@ class Proxy:
         tm = self.tm
         if method == "ACK":
             txn = tm.find(req)
-            if txn is not None and txn.state in ("completed", "confirmed"):
+            if txn is not None and txn.state in _ACKABLE:
                 txn.ack()  # hop-by-hop ACK of our non-2xx final
                 self.sl_acks.value += 1
                 return
@@ -189,7 +192,8 @@ class Proxy:
         reason = cancel.get("Reason")
         if reason:
             for branch in invite.branches:
-                branch.attrs.setdefault("cancel_reason", reason)
+                if branch.cancel_reason is None:
+                    branch.cancel_reason = reason
         invite.cancel()
 
     def on_reply(self, reply: Response, source: Endpoint, local: Endpoint) -> None:
@@ -285,7 +289,7 @@ class Proxy:
             self._route_failed(msg, exc)
             return
         txn = msg.txn
-        if txn is not None and not txn.branches and not txn.final_status and not txn.suspended:
+        if txn is not None and not txn.branches and not txn.final_status:
             txn.terminate()  # the script dropped the request
 
     def _route_failed(self, msg: ScriptMessage, exc: BaseException) -> None:
@@ -331,8 +335,7 @@ class Proxy:
         txn = msg.txn
         if txn is None:
             txn = self.tm.create(msg.sip, msg.source, msg.local)  # type: ignore[arg-type]
-            txn.user["vars"] = msg.vars
-            txn.user["flags"] = msg.flags
+            txn.context = RouteState(msg.vars, msg.flags)
             msg.txn = txn
         return txn
 
@@ -378,13 +381,14 @@ class Proxy:
                  sip: Request | Response | None = None) -> ScriptMessage:
         """A script message for a route that runs after request_route: a failure route
         edits a copy of the relayed request, a reply route reads ``sip``, the reply."""
+        state = route_state(txn)
         if sip is None:
-            sip = txn.user.get("relay_request", txn.request).copy()
+            sip = (state.relay_request or txn.request).copy()
         msg = ScriptMessage(sip, txn.source, txn.local, route=route)
         msg.txn = txn
-        msg.vars = txn.user.setdefault("vars", {})
-        msg.flags = txn.user.setdefault("flags", set())
-        msg.record_route = txn.user.get("record_route", False)
+        msg.vars = state.vars
+        msg.flags = state.flags
+        msg.record_route = state.record_route
         msg.mf_done = True
         msg.reply = reply
         return msg
@@ -493,10 +497,11 @@ class Proxy:
             return False
         if not self.prepare_request(msg):
             return False
-        txn.user["relay_request"] = msg.sip
-        txn.user["record_route"] = msg.record_route
-        if "loop_tag" not in txn.user:
-            txn.user["loop_tag"] = self.loop_tag(msg.sip, msg.received_ruri)  # type: ignore[arg-type]
+        state = route_state(txn)
+        state.relay_request = msg.sip  # type: ignore[assignment]
+        state.record_route = msg.record_route
+        if state.loop_tag is None:
+            state.loop_tag = self.loop_tag(msg.sip, msg.received_ruri)  # type: ignore[arg-type]
         targets = [Target(msg.ruri, msg.dst_uri, msg.socket, msg.path)] + msg.branches
         msg.branches = []
         started = 0
@@ -526,16 +531,16 @@ class Proxy:
             req.append_header(name, value)
         if target.path:
             req.prepend_header("Route", target.path)
+        state = route_state(txn)
         branch = txn.add_branch(req, None, None,
-                                self.tm.branch_id(txn, index, txn.user["loop_tag"]))
+                                self.tm.branch_id(txn, index, state.loop_tag or ""))
         self._configure_branch(branch, target)
         try:
             hop = self._next_hop(req, target)
         except SipParseError as exc:
-            branch._local_final(exc.status, exc.reason)
+            branch.fail(exc.status, exc.reason)
             return False
-        self._dispatch_branch(msg.local, branch, hop, target.socket,
-                              txn.user.get("record_route", False))
+        self._dispatch_branch(msg.local, branch, hop, target.socket, state.record_route)
         return True
 
     def _dispatch_branch(self, inbound: Endpoint | None, branch: Branch, hop: NextHop,
@@ -582,8 +587,8 @@ class Proxy:
             branch.fr_timer = target.fr_timer
         if target.fr_inv_timer is not None:
             branch.fr_inv_timer = target.fr_inv_timer
-        branch.attrs.update(target.attrs)
-        branch.attrs["dst_uri"] = target.dst_uri or target.uri
+        branch.flags = target.branch_flags
+        branch.dst_uri = target.dst_uri or target.uri
 
     async def _resolve_and_send(self, inbound: Endpoint | None, branch: Branch, hop: NextHop,
                                 socket: str | None, record_route: bool | str) -> None:
@@ -599,7 +604,7 @@ class Proxy:
                 branch.request, hop, address, socket, inbound if record_route else None,
                 branch.branch_id, record_route if isinstance(record_route, str) else "")
         except SipParseError as exc:
-            branch._local_final(exc.status, exc.reason)
+            branch.fail(exc.status, exc.reason)
             return
         branch.start(branch.request.to_bytes())
 
