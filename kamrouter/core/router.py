@@ -32,7 +32,7 @@ from kamrouter.script.loader import Script, ScriptError, load_script, set_apis
 from kamrouter.sip import Response
 from kamrouter.stats import StatsRegistry
 from kamrouter.timers import Scheduler
-from kamrouter.tm import TmParams, Transaction, TransactionLayer
+from kamrouter.tm import Transaction, TransactionLayer
 
 log = logging.getLogger("kamrouter")
 
@@ -64,19 +64,20 @@ def available_modules() -> dict[str, Any]:
     return {ep.name: ep for ep in entry_points(group="kamrouter.modules")}
 
 
-def tm_params(settings: Settings) -> TmParams:
-    tm = settings.tm
-    return TmParams(t1=tm.t1 / 1000, t2=tm.t2 / 1000, t4=tm.t4 / 1000,
-                    fr_timer=tm.fr_timer / 1000, fr_inv_timer=tm.fr_inv_timer / 1000,
-                    wait_timer=tm.wait_timer / 1000, auto_100=tm.auto_100,
-                    max_transactions=tm.max_transactions)
+def routing_mode_script(mode: str) -> str:
+    """The routing script of the module that provides routing mode ``mode``."""
+    entry = available_modules().get(mode)
+    script = entry.load().routing_script if entry is not None else None
+    if script is None:
+        raise ConfigError([f"routing.mode: expected 'script' or a module that provides a "
+                           f"routing mode, got {mode!r}"])
+    return str(script)
 
 
 def script_path(settings: Settings) -> Path:
     routing = settings.routing
-    if routing.mode == "api":
-        from kamrouter.modules.api import ROUTES_SCRIPT
-        return Path(ROUTES_SCRIPT)
+    if routing.mode != "script":
+        return Path(routing_mode_script(routing.mode))
     if not routing.script:
         return DEFAULT_SCRIPT
     path = Path(routing.script)
@@ -103,7 +104,7 @@ class Router:
         self.transports = Transports(listens, settings.tcp, settings.core.max_message_size,
                                      self.stats, self.clock, self.own_endpoints)
         self.proxy = Proxy(self, lambda hooks: TransactionLayer(
-            tm_params(settings), self.scheduler, self.transports.send, hooks, self.stats))
+            settings.tm.params(), self.scheduler, self.transports.send, hooks, self.stats))
         self.tm = self.proxy.tm
         self.modules: dict[str, Module] = {}
         self._transaction_end: list[Callable[[Transaction], None]] = []
@@ -134,38 +135,53 @@ class Router:
 
     # -- modules ---------------------------------------------------------------------------
     def _load_modules(self) -> tuple[list[str], list[str]]:
-        """Load the wanted modules; the problems of all of them, and the names of those that
-        failed to load."""
+        """Load the wanted modules (the policy modules, the config's, ``core.load_modules``
+        and the routing mode's), each after the modules it requires; the problems of all of
+        them, and the names of those that failed to load."""
         available = available_modules()
-        wanted = list(dict.fromkeys([*POLICY_MODULES, *self.settings.modules,
-                                     *self.settings.core.load_modules]))
-        if self.settings.routing.mode == "api" and "api" not in wanted:
-            wanted.append("api")
+        settings = self.settings
+        wanted = [(name, "core.load_modules") for name in dict.fromkeys(
+            [*POLICY_MODULES, *settings.modules, *settings.core.load_modules])]
+        if settings.routing.mode != "script":
+            # A routing mode is named after the module that provides it.
+            wanted.append((settings.routing.mode, "routing.mode"))
         problems: list[str] = []
-        for name in wanted:
+        loading: set[str] = set()
+
+        def load(name: str, needed_by: str) -> None:
+            if name in self.modules or name in loading:
+                return
             entry = available.get(name)
             if entry is None:
-                problems.append(f"core.load_modules: no module named {name!r} "
+                problems.append(f"{needed_by}: no module named {name!r} "
                                 f"(installed: {', '.join(sorted(available)) or 'none'})")
-                continue
+                return
+            loading.add(name)
             cls: type[Module] = entry.load()
-            raw = self.settings.modules.get(name, [] if cls.config_is_list else {})
+            raw = settings.modules.get(name, [] if cls.config_is_list else {})
             before = len(problems)
             config = self._module_config(cls, name, raw, problems)
+            if len(problems) == before:
+                for required in cls.requires(config):
+                    load(required, f"module {name}")
             # Built even with config problems, so that its files (list files, tables) are
             # checked in the same run; kept only without problems.
             try:
                 module = cls(self, config)
             except ConfigError as exc:  # e.g. a list file with bad lines
                 problems.extend(exc.problems)
-                continue
+                return
             except Exception:
                 if len(problems) == before:
                     raise
-                continue  # a consequence of the config problems already reported
+                return  # a consequence of the config problems already reported
             if len(problems) == before:
                 self.modules[name] = module
-        return list(dict.fromkeys(problems)), [name for name in wanted if name not in self.modules]
+
+        for name, needed_by in wanted:
+            load(name, needed_by)
+        return list(dict.fromkeys(problems)), [name for name, _ in wanted
+                                               if name not in self.modules]
 
     @staticmethod
     def _module_config(cls: type[Module], name: str, raw: Any, problems: list[str]) -> Any:

@@ -8,7 +8,7 @@ explicitly, so a numeric-looking string stays a string:
 - JSON lines: ``{"key": "k", "value": 1 | "s", "expires": 30 | null}``, the type is JSON's.
 - TOML (static tables): ``key = value`` pairs; integers stay integers, strings strings.
 
-This module imports nothing of the router, so kamcli uses it too.
+The router (static and persisted tables) and kamcli (import/export) both use it.
 """
 from __future__ import annotations
 
