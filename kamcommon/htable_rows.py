@@ -15,10 +15,10 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable, Iterator
-from typing import Any, Union
+from typing import Any
 
-Value = Union[int, str]
-Row = tuple[str, Value, Union[float, None]]
+Value = int | str
+Row = tuple[str, Value, float | None]
 CSV_HEADER = ("key", "value", "type", "expires")
 
 

@@ -203,5 +203,6 @@ class ScriptMessage:
         return self.sip.remove_header(name)
 
     def __repr__(self) -> str:
-        what = self.method + " " + self.ruri if self.sip.is_request else str(self.sip.status)
+        sip = self.sip
+        what = f"{sip.method} {self.ruri}" if isinstance(sip, Request) else str(sip.status)
         return f"<ScriptMessage {self.route} {what} from {self.source}>"

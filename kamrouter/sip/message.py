@@ -9,7 +9,8 @@ edited, else joins the lines once.
 from __future__ import annotations
 
 import re
-from typing import Callable, Generic, Literal, TypeVar, overload
+from collections.abc import Callable
+from typing import Generic, Literal, TypeVar, overload
 
 from .auth import Challenge, Credentials, parse_challenge, parse_credentials
 from .errors import SipLimitError, SipParseError, bad

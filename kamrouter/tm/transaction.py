@@ -304,7 +304,7 @@ class Transaction:
     )
 
     def __init__(self, layer: TransactionLayer, request: Request, source: Endpoint,
-                 local: Endpoint | None, reply_dest: Endpoint, key: tuple,
+                 local: Endpoint | None, reply_dest: Endpoint, key: tuple[object, ...],
                  tindex: int, tlabel: int) -> None:
         self.layer = layer
         self.request = request

@@ -22,6 +22,7 @@ from kamrouter.modules.api.controllers import ControllerFailure, redirect_docume
 from kamrouter.modules.api.decision import interpret
 from kamrouter.modules.api.event import build_event
 from kamrouter.core.router import available_modules
+from support.doubles import FakeClock
 from kamrouter.modules.evapi import EvapiConfig, EvapiModule
 from kamrouter.modules.evapi.framing import NetstringDecoder, encode_netstring
 from kamrouter.modules.rtjson import RouteDocumentError
@@ -81,14 +82,6 @@ def test_config_problems_name_their_keys() -> None:
 
 
 # -- circuit breaker (fake clock) ------------------------------------------------------------
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
 
 def test_breaker_opens_after_threshold_and_probes_after_retry() -> None:
     clock = FakeClock()

@@ -10,7 +10,9 @@ from kamrouter.modules.dispatcher import DispatcherModule
 from kamrouter.modules.dispatcher.config import DispatcherConfig
 from kamrouter.script.message import RouteState, ScriptMessage
 from kamrouter.tm import TmParams, Transaction, TransactionLayer
-from .bench import StandInRouter, make_msg
+from support.doubles import StandInRouter
+
+from .bench import make_msg
 
 LIST = "1 sip:127.0.0.1:5071 0 0 duid=a\n1 sip:127.0.0.1:5072 0 0 duid=b\n"
 CALL_LOAD = 10

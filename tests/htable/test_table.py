@@ -10,11 +10,11 @@ from kamrouter.modules.htable.config import TableConfig
 from kamrouter.modules.htable.match import MatchError, compile_match
 from kamrouter.modules.htable.table import Table
 
-from .conftest import Clock
+from support.doubles import FakeClock
 
 
-def make(**config: object) -> tuple[Table, Clock]:
-    clock = Clock()
+def make(**config: object) -> tuple[Table, FakeClock]:
+    clock = FakeClock()
     return Table(TableConfig(name="t", **config), clock), clock  # type: ignore[arg-type]
 
 

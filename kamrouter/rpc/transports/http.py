@@ -91,7 +91,8 @@ async def _converse(stream: trio.SocketStream, dispatcher: Dispatcher, metrics: 
 
 
 async def _next_event(conn: h11.Connection, stream: trio.SocketStream,
-                      timeout: float) -> h11.Event | type[h11.NEED_DATA] | None:
+                      timeout: float
+                      ) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED] | None:
     while True:
         event = conn.next_event()
         if event is not h11.NEED_DATA:
