@@ -19,7 +19,7 @@ KNOWN: set[tuple[str, str]] = {
     ("kamrouter.rpc.transports.limits", "kamrouter.core.settings"),
     ("kamrouter.rpc.transports.socketfile", "kamrouter.core.settings"),
     ("kamrouter.rpc.server", "kamrouter.core.settings"),
-    ("kamrouter.rpc.server", "kamrouter.core.addressing"),
+    ("kamrouter.rpc.server", "kamrouter.pipeline.addressing"),
 }
 
 

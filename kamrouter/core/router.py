@@ -19,11 +19,12 @@ import trio
 
 from kamrouter.config import ConfigError, build_section
 from kamrouter.core.dns import Resolver
-from kamrouter.core.proxy import Proxy
 from kamrouter.core.settings import Settings
 from kamrouter.guard import HOOK_ERRORS
 from kamrouter.modules.base import Module
 from kamrouter.net import Endpoint, OwnEndpoints, parse_socket
+from kamrouter.pipeline.addressing import Identity
+from kamrouter.pipeline.proxy import Proxy
 from kamrouter.rpc import MethodRegistry
 from kamrouter.rpc.core_methods import register_core_methods
 from kamrouter.rpc.server import serve_rpc
@@ -103,8 +104,16 @@ class Router:
         self.own_endpoints = OwnEndpoints()
         self.transports = Transports(listens, settings.tcp, settings.core.max_message_size,
                                      self.stats, self.clock, self.own_endpoints)
-        self.proxy = Proxy(self, lambda hooks: TransactionLayer(
-            settings.tm.params(), self.scheduler, self.transports.send, hooks, self.stats))
+        core = settings.core
+        self.proxy = Proxy(
+            transports=self.transports, resolver=self.resolver, spawn=self.spawn,
+            script=lambda: self.script, stats=self.stats,
+            tm_factory=lambda hooks: TransactionLayer(
+                settings.tm.params(), self.scheduler, self.transports.send, hooks, self.stats),
+            on_terminated=self.transaction_terminated,
+            identity=Identity(self.sockets, core.alias), max_message_size=core.max_message_size,
+            limits=core.header_limits(), max_forwards=core.max_forwards,
+            slow_hook_ms=settings.routing.slow_hook_ms)
         self.tm = self.proxy.tm
         self.modules: dict[str, Module] = {}
         self._transaction_end: list[Callable[[Transaction], None]] = []
@@ -226,7 +235,7 @@ class Router:
             return
         try:
             args = (event, data) if handler is self.script.event_hook else (data,)
-            result = self.proxy.hooks.call(handler, *args)
+            result = self.proxy.hooks.timer.call(handler, *args)
             if isinstance(result, Awaitable) and self._nursery is not None:
                 self._nursery.start_soon(self._await_event, event, result)
         except HOOK_ERRORS:  # operator code

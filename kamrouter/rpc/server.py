@@ -18,7 +18,7 @@ from functools import partial
 import trio
 
 from kamrouter.config import ConfigError
-from kamrouter.core.addressing import format_hostport
+from kamrouter.pipeline.addressing import format_hostport
 from kamrouter.core.settings import RpcConfig
 from kamrouter.rpc import metrics
 from kamrouter.rpc.dispatch import Dispatcher

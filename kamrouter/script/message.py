@@ -28,7 +28,8 @@ class RouteState:
         self.flags = flags
         #: The request as relayed (failure routes start from a copy of it).
         self.relay_request: Request | None = None
-        self.record_route = False
+        #: rr.record_route: False, True, or the URI parameters of our Record-Route entries.
+        self.record_route: bool | str = False
         #: Loop-detection hash of the request as received (RFC 3261 §16.6 step 8).
         self.loop_tag: str | None = None
 
@@ -91,7 +92,8 @@ class ScriptMessage:
         self.flags: set[int] = set()
         #: Extra parallel branches added with tm.append_branch (the R-URI is branch 0).
         self.branches: list[Target] = []
-        self.record_route = False
+        #: rr.record_route: False, True, or the URI parameters of our Record-Route entries.
+        self.record_route: bool | str = False
         self.mf_done = False
         self.status = 0
         self.reason = ""

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kamrouter.core.settings import Settings
-from kamrouter.net import Endpoint
+from kamrouter.net import Endpoint, OwnEndpoints
 from kamrouter.rpc.dispatch import Dispatcher
 from kamrouter.rpc.registry import MethodRegistry
 from kamrouter.stats import StatsRegistry
@@ -39,6 +39,7 @@ class StandInRouter:
     rpc: MethodRegistry = field(default_factory=MethodRegistry)
     started_at: float = field(default_factory=time.time)
     sockets: list[Endpoint] = field(default_factory=lambda: [Endpoint("udp", "127.0.0.1", 5060)])
+    own_endpoints: OwnEndpoints = field(default_factory=OwnEndpoints)
     modules: dict[str, Any] = field(default_factory=dict)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     probes: list[tuple[str, Any]] = field(default_factory=list)

@@ -178,6 +178,7 @@ class EvapiModule(Module):
         except OSError as exc:
             raise ConfigError([f"evapi.bind_addr: cannot listen on {self.config.bind_addr}: "
                                f"{exc.strerror or exc}"]) from None
+        assert self.server.address is not None  # listen() succeeded
         self.router.own_endpoints.add(*self.server.address)
 
     def rpc_list(self) -> list[dict[str, Any]]:
