@@ -134,7 +134,7 @@ class Proxy:
                     return
                 self.on_request(msg, source, local)
             else:
-                self.on_reply(msg, source, local)  # type: ignore[arg-type]
+                self.on_reply(msg, source, local)
         except SipParseError as exc:
             # A header the route read lazily turned out to be malformed.
             self._malformed(exc, source, local, msg)
