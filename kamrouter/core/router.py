@@ -1,4 +1,5 @@
-"""The router process: settings → transports, tm, script, modules, RPC; lifecycle and signals.
+"""The router process: settings → transports, tm, the proxy pipeline, script, modules, RPC;
+lifecycle and signals (wiring only: the decisions are in :mod:`kamrouter.pipeline`).
 
 :class:`Router` is also what modules see as their ``router`` (see
 :class:`kamrouter.modules.base.RouterServices`).

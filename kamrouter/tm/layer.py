@@ -3,7 +3,8 @@
 The I/O side hands it requests and replies with :meth:`TransactionLayer.match_request` /
 :meth:`receive_reply`; it sends bytes through the ``send`` callable given at construction and
 arms timers in the router's single :class:`~kamrouter.timers.Scheduler`. Routing decisions go
-to ``hooks`` (:class:`TmHooks`), implemented by the router core.
+to ``hooks`` (:class:`TmHooks`), implemented by the proxy pipeline
+(:class:`kamrouter.pipeline.proxy.Proxy`).
 """
 from __future__ import annotations
 

@@ -101,9 +101,9 @@ class Branch:
         self.cancel_reason: str | None = None
         self._cancel_retr: Retransmission | None = None
         self.ack_data = b""
-        #: Branch flags (Kamailio's ``$bf``), set by the core from the destination set.
+        #: Branch flags (Kamailio's ``$bf``), set by the pipeline from the destination set.
         self.flags = 0
-        #: Where the branch was sent: its ``$du``, else its Request-URI (set by the core).
+        #: Where the branch was sent: its ``$du``, else its Request-URI (set by the pipeline).
         self.dst_uri = ""
 
     @property
@@ -291,7 +291,7 @@ class Transaction:
     Beside :attr:`state` (see :mod:`kamrouter.tm.states`), three flags qualify
     ``PROCEEDING`` without being states of their own: ``canceled`` (a CANCEL arrived: a
     final from a made-up or timed-out branch becomes 487), ``in_failure`` (the failure route
-    runs: no verdict until it ends) and ``building`` (the core is creating a round of
+    runs: no verdict until it ends) and ``building`` (the pipeline is creating a round of
     branches: no verdict until the round exists).
     """
 
@@ -341,7 +341,7 @@ class Transaction:
         #: Set for requests this proxy originates (e.g. OPTIONS probes): receives the final
         #: status and reply instead of an upstream peer.
         self.uac_callback: Callable[[int, Response | None], None] | None = None
-        #: True while the core creates a round of branches: no verdict until it is done.
+        #: True while the pipeline creates a round of branches: no verdict until it is done.
         self.building = False
 
     @property
@@ -354,7 +354,7 @@ class Transaction:
     # -- branches ---------------------------------------------------------------------
     def add_branch(self, request: Request, dest: Endpoint | None, local: Endpoint | None,
                    branch_id: str) -> Branch:
-        """Register a branch; the core sets ``dest``/``local``, serialises ``request`` and
+        """Register a branch; the pipeline sets ``dest``/``local``, serialises ``request`` and
         calls ``branch.start`` (maybe after a DNS lookup: until then it is pending)."""
         if self.in_failure and not self._leg_started():
             self.leg += 1
@@ -581,7 +581,7 @@ class Transaction:
             self.reply_local(500, "Routing did not finish in time")
 
     def terminate(self, event: str = "dropped by the script") -> None:
-        """End the transaction by ``event``: a timer of the state table, or the core dropping
+        """End the transaction by ``event``: a timer of the state table, or the pipeline dropping
         a request the script neither relayed nor answered."""
         if self.state is TERMINATED:
             return

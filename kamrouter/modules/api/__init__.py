@@ -48,7 +48,7 @@ __all__ = ["ROUTES_SCRIPT", "ApiConfig", "ApiModule", "ApiScriptApi", "Decision"
 
 log = logging.getLogger("kamrouter.api")
 
-#: The routing script the core runs when ``routing.mode == "api"``.
+#: The routing script of the routing mode ``api`` (``routing.mode = "api"``).
 ROUTES_SCRIPT = str(Path(__file__).resolve().with_name("routes.py"))
 
 #: Upper bounds (ms) of the answer-latency histogram buckets.
