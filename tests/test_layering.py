@@ -95,3 +95,11 @@ def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     assert imports(path) == ["typing", "kamrouter.core.router"]
     assert layer("kamrouter.core.router") == "core" and layer("kamrouter.net") == "base"
     assert RANK[layer("kamrouter.core.router")] > RANK[layer("kamrouter.sip.message")]
+
+
+def test_the_sans_io_packages_import_no_trio_and_no_socket() -> None:
+    io = {"trio", "socket", "asyncio", "selectors"}
+    for package in ("sip", "tm", "pipeline"):
+        for path in sorted((ROOT / "kamrouter" / package).rglob("*.py")):
+            used = {name.split(".")[0] for name in imports(path)} & io
+            assert not used, f"{module_name(path)} imports {used}"
