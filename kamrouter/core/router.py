@@ -201,7 +201,7 @@ class Router:
             if not isinstance(raw, list):
                 problems.append(f"{name}: expected an array of tables [[{name}]]")
                 return []
-            configs = [build_section(cls.Config, item, f"{name}[{i}]", problems)
+            configs: list[Any] = [build_section(cls.Config, item, f"{name}[{i}]", problems)
                        for i, item in enumerate(raw)]
             validate_all = getattr(cls.Config, "validate_all", None)
             if validate_all is not None:  # e.g. two [[htable]] with one name
