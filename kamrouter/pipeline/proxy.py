@@ -9,13 +9,15 @@ the sockets, the timer loop and its nursery; a test wires them to lists and a fa
 
 One INVITE, stage by stage:
 
-1. parse (:func:`kamrouter.sip.parse`, lazy), loop detection and the Via ``received`` /
-   ``rport`` stamp (:mod:`.inbound`);
+1. a last-resort guard (:class:`kamrouter.guard.InputGuard`), parse
+   (:func:`kamrouter.sip.parse`: lazy, header-count limits), loop detection and the Via
+   ``received`` / ``rport`` stamp (:mod:`.inbound`);
 2. tm: a retransmission, an ACK or a CANCEL of a known transaction ends here;
 3. the script's request_route (:mod:`.hooks`: plain or async, per-call order, parking);
 4. tm.relay (:meth:`Proxy.relay`): one branch per destination; for each the branch route,
    the next hop (:func:`.outbound.choose_next_hop`), DNS, Max-Forwards, our Via and
-   Record-Route (:func:`.outbound.stamp`), then tm sends it and arms its timers;
+   Record-Route (:func:`.outbound.stamp`); never to one of the router's own sockets (482);
+   then tm sends it and arms its timers;
 5. replies: reply_route, then tm (matched by branch) or, with no transaction, on to the next
    Via (:func:`.replies.upstream_hop`); failure routes when every branch failed.
 
