@@ -1,8 +1,9 @@
 """Everything that changes tm's state machines lives in this file: the states, and one table
 per machine of the allowed changes, ``(state, event) -> new state``.
 
-:func:`transition` is the only way :mod:`kamrouter.tm.transaction` changes a state; an event
-the table does not list for the current state is a bug and raises :class:`TransitionError`.
+A state changes only by looking ``(state, event)`` up in its machine's table (one ``_to``
+method per machine in :mod:`kamrouter.tm.transaction`); an event the table does not list for
+the current state is a bug and raises :class:`TransitionError`.
 The pictures below are rendered from the tables (``tests/tm/test_states.py`` checks that they
 are equal), so they cannot drift from the code.
 
@@ -75,9 +76,25 @@ class CancelState(Enum):
     SENT = "sent"
 
 
+_S = TypeVar("_S", TxnState, BranchState)
+
+
+class TransitionError(AssertionError):
+    """An event the state table does not allow in the current state (a bug in tm)."""
+
+
+class StateTable(dict[tuple[_S, str], _S]):
+    """``table[state, event]`` is the next state; a pair it does not list raises
+    :class:`TransitionError` (a plain dict lookup on the hot path, no call)."""
+
+    def __missing__(self, key: tuple[_S, str]) -> _S:
+        state, event = key
+        raise TransitionError(f"{event!r} is not allowed in state {state.name}")
+
+
 _T, _B = TxnState, BranchState
 
-SERVER: dict[tuple[TxnState, str], TxnState] = {
+SERVER: StateTable[TxnState] = StateTable({
     (_T.PROCEEDING, "2xx to INVITE"): _T.ACCEPTED,
     (_T.PROCEEDING, "final >=300 to INVITE"): _T.COMPLETED,
     (_T.PROCEEDING, "final to non-INVITE"): _T.COMPLETED,
@@ -88,9 +105,9 @@ SERVER: dict[tuple[TxnState, str], TxnState] = {
     (_T.COMPLETED, "wait_timer"): _T.TERMINATED,
     (_T.CONFIRMED, "T4"): _T.TERMINATED,
     (_T.ACCEPTED, "wait_timer"): _T.TERMINATED,
-}
+})
 
-CLIENT: dict[tuple[BranchState, str], BranchState] = {
+CLIENT: StateTable[BranchState] = StateTable({
     (_B.CALLING, "1xx"): _B.PROCEEDING,
     (_B.PROCEEDING, "1xx"): _B.PROCEEDING,
     (_B.CALLING, "2xx to INVITE"): _B.ACCEPTED,
@@ -102,24 +119,10 @@ CLIENT: dict[tuple[BranchState, str], BranchState] = {
     (_B.COMPLETED, "2xx after local final"): _B.ACCEPTED,
     (_B.COMPLETED, "released"): _B.TERMINATED,
     (_B.ACCEPTED, "released"): _B.TERMINATED,
-}
-
-_S = TypeVar("_S", TxnState, BranchState)
+})
 
 
-class TransitionError(AssertionError):
-    """An event the state table does not allow in the current state (a bug in tm)."""
-
-
-def transition(table: dict[tuple[_S, str], _S], state: _S, event: str) -> _S:
-    """The state after ``event`` in ``state``, as ``table`` says."""
-    try:
-        return table[state, event]
-    except KeyError:
-        raise TransitionError(f"{event!r} is not allowed in state {state.name}") from None
-
-
-def render(table: dict[tuple[_S, str], _S]) -> str:
+def render(table: StateTable[_S]) -> str:
     """The table as the lines of the module docstring's pictures."""
     return "\n".join(f"{state.name} --{event}--> {new.name}"
                      for (state, event), new in table.items())

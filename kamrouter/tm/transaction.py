@@ -7,7 +7,8 @@ from its :class:`~kamrouter.timers.Scheduler`, and routing decisions (reply rout
 route) are delegated to the layer's hooks.
 
 Their states and every allowed change of state are in one table, :mod:`kamrouter.tm.states`
-(with the pictures); every change goes through :func:`~kamrouter.tm.states.transition`.
+(with the pictures); every change is a lookup in that table (``_to``), which refuses an event
+the current state does not allow.
 Retransmissions over UDP use the one doubling timer of :mod:`kamrouter.tm.retransmit`.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from kamrouter.net import Endpoint
 from kamrouter.sip import Request, Response, generate_tag, make_ack, make_cancel, make_response
 from kamrouter.tm.retransmit import Retransmission
-from kamrouter.tm.states import CLIENT, SERVER, BranchState, CancelState, TxnState, transition
+from kamrouter.tm.states import CLIENT, SERVER, BranchState, CancelState, TxnState
 
 if TYPE_CHECKING:
     from kamrouter.timers import Timer
@@ -112,7 +113,7 @@ class Branch:
         return self.state is CALLING or self.state is B_PROCEEDING
 
     def _to(self, event: str) -> None:
-        self.state = transition(CLIENT, self.state, event)
+        self.state = CLIENT[self.state, event]
 
     # -- sending -----------------------------------------------------------------
     def start(self, data: bytes) -> None:
@@ -535,7 +536,7 @@ class Transaction:
             self._end_after(layer.params.timer_b, "timer_b")
 
     def _to(self, event: str) -> None:
-        self.state = transition(SERVER, self.state, event)
+        self.state = SERVER[self.state, event]
 
     def _end_after(self, seconds: float, event: str) -> None:
         """Arm the timer that ends the transaction by ``event`` (see the state table)."""
