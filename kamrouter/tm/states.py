@@ -51,7 +51,13 @@ from enum import Enum
 from typing import TypeVar
 
 
-class TxnState(Enum):
+class _State(Enum):
+    # Members are singletons compared by identity: hash them the C way, not Enum's Python
+    # __hash__ (every transition hashes one in its table lookup).
+    __hash__ = object.__hash__
+
+
+class TxnState(_State):
     PROCEEDING = "proceeding"
     COMPLETED = "completed"
     CONFIRMED = "confirmed"
@@ -59,7 +65,7 @@ class TxnState(Enum):
     TERMINATED = "terminated"
 
 
-class BranchState(Enum):
+class BranchState(_State):
     CALLING = "calling"
     PROCEEDING = "proceeding"
     ACCEPTED = "accepted"
