@@ -105,6 +105,8 @@ class Router:
         self.own_endpoints = OwnEndpoints()
         self.transports = Transports(listens, settings.tcp, settings.core.max_message_size,
                                      self.stats, self.clock, self.own_endpoints)
+        #: Checks a reply without a transaction must pass to be forwarded statelessly.
+        self.stray_reply_checks: list[Callable[[Response, Endpoint], bool]] = []
         core = settings.core
         self.proxy = Proxy(
             transports=self.transports, resolver=self.resolver, spawn=self.spawn,
@@ -114,12 +116,11 @@ class Router:
             on_terminated=self.transaction_terminated,
             identity=Identity(self.sockets, core.alias), max_message_size=core.max_message_size,
             limits=core.header_limits(), max_forwards=core.max_forwards,
-            slow_hook_ms=settings.routing.slow_hook_ms)
+            slow_hook_ms=settings.routing.slow_hook_ms,
+            stray_reply_checks=self.stray_reply_checks)
         self.tm = self.proxy.tm
         self.modules: dict[str, Module] = {}
         self._transaction_end: list[Callable[[Transaction], None]] = []
-        #: Checks a reply without a transaction must pass to be forwarded statelessly.
-        self.stray_reply_checks: list[Callable[[Response, Endpoint], bool]] = []
         # Every problem at once: modules' and the script's (which loads even when a module
         # failed, a stand-in taking that module's API).
         problems, failed = self._load_modules()

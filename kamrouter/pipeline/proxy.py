@@ -77,7 +77,8 @@ class Proxy:
                  tm_factory: Callable[[Proxy], TransactionLayer],
                  on_terminated: Callable[[Transaction], None], identity: Identity,
                  max_message_size: int, limits: HeaderLimits, max_forwards: int,
-                 slow_hook_ms: int) -> None:
+                 slow_hook_ms: int,
+                 stray_reply_checks: list[Callable[[Response, Endpoint], bool]]) -> None:
         self.transports = transports
         self.resolver = resolver
         self._spawn = spawn
@@ -85,6 +86,8 @@ class Proxy:
         self.identity = identity
         self.max_size = max_message_size
         self.limits = limits
+        #: Checks a reply without a transaction must pass to be forwarded statelessly.
+        self.stray_reply_checks = stray_reply_checks
         self.default_max_forwards = max_forwards
         self.tm = tm_factory(self)
         counter = stats.counter
@@ -226,7 +229,7 @@ class Proxy:
                 self.drop_replies.value += 1
                 return
         if not self.tm.receive_reply(reply):
-            self.forward_reply_stateless(reply)
+            self.forward_reply_stateless(reply, source)
 
     # == transactions ======================================================================
     def at_capacity(self, msg: ScriptMessage) -> bool:
@@ -323,10 +326,11 @@ class Proxy:
         if counter is not None:
             counter.value += 1
 
-    def forward_reply_stateless(self, reply: Response) -> None:
-        """A reply with no transaction: pop our Via and send it to the next one (§16.11)."""
+    def forward_reply_stateless(self, reply: Response, source: Endpoint) -> None:
+        """A reply with no transaction: pop our Via and send it to the next one (§16.11),
+        if the stray-reply checks (the relay policy) let it go there."""
         hop = replies.upstream_hop(reply, self.identity)
-        if hop is None:
+        if hop is None or not all(check(reply, source) for check in self.stray_reply_checks):
             self.drop_replies.value += 1
             return
         # The next Via may name a host: resolved like a next hop (never by a blocking

@@ -104,7 +104,7 @@ class Pipeline:
                                                       self.wire.send, hooks, self.stats),
             on_terminated=self.terminated.append, identity=Identity(list(sockets), []),
             max_message_size=65535, limits=HeaderLimits(), max_forwards=max_forwards,
-            slow_hook_ms=0)
+            slow_hook_ms=0, stray_reply_checks=[])
         set_apis(builtin_apis(self.proxy))
         self.script = load_script(path)
 
