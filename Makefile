@@ -8,7 +8,7 @@ PLUGINS := $(wildcard plugins/*/pyproject.toml)
 # every module the suite loads (jsonrpcs, kex, corex, sl, tm, tmx, htable, dispatcher, pv,
 # textops, rr, maxfwd, siputils, sanity). With CI=true a test that skips for a missing peer
 # fails (tests/support/ci_skips.py), so a run cannot be green without them.
-TEST_DEBS := sip-tester:sipp redis-server:redis-server redis-tools:redis-cli \
+TEST_DEBS := sip-tester:sipp curl:curl redis-server:redis-server redis-tools:redis-cli \
              kamailio:/usr/sbin/kamailio kamcli:/usr/bin/kamcli tmux:tmux openssl:openssl
 
 .PHONY: run test install install-test test-deps bench clean
@@ -38,7 +38,10 @@ test-deps:
 	    || { echo "cannot install$$missing (run make test as root, or install them)"; exit 1; }; \
 	fi
 
+# Linters and the type checker first (rules and strict modules: pyproject.toml), then pytest.
 test: install test-deps
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install

@@ -95,7 +95,8 @@ def fallback_times(calls: int, workdir: Path) -> list[float]:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.bind((LOOPBACK, 0))
             sock.settimeout(5)
-            here = "%s:%d" % sock.getsockname()
+            host, port = sock.getsockname()[:2]
+            here = f"{host}:{port}"
             for number in range(calls):
                 invite = make_request("INVITE", f"sip:+4930123@{proxy.address}",
                                       from_uri=f"sip:caller@{here}",

@@ -13,7 +13,7 @@ from kamcli.transport import Transport
 Params = list[Any] | dict[str, Any]
 
 
-def build_request(method: str, params: Params, request_id: int) -> dict[str, Any]:
+def build_request(method: str, params: Params | tuple[()], request_id: int) -> dict[str, Any]:
     request: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": request_id}
     if params:
         request["params"] = params
@@ -26,7 +26,7 @@ class RpcClient:
         self.where = where
         self._ids = itertools.count(1)
 
-    def call(self, method: str, params: Params = ()) -> Any:
+    def call(self, method: str, params: Params | tuple[()] = ()) -> Any:
         request = build_request(method, params, next(self._ids))
         raw = self.transport.exchange(json.dumps(request, ensure_ascii=False).encode())
         try:

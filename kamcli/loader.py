@@ -31,7 +31,7 @@ ENTRY_POINT_GROUP = "kamcli.commands"
 def plugin_entry_points() -> dict[str, EntryPoint]:
     from importlib.metadata import entry_points  # ~20 ms: only when a plugin may be involved
 
-    found = {}
+    found: dict[str, EntryPoint] = {}
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
         found.setdefault(entry_point.name, entry_point)
     return found

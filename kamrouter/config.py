@@ -55,11 +55,11 @@ def _type_name(tp: Any) -> str:
     origin = get_origin(tp)
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in get_args(tp))
-    if origin in (list, typing.List):
+    if origin is list:
         return f"array of {_type_name(get_args(tp)[0])}"
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in get_args(tp) if a is not type(None))
-    if dataclasses.is_dataclass(tp) or origin in (dict, typing.Dict):
+    if dataclasses.is_dataclass(tp) or origin is dict:
         return "table"
     return _TYPE_NAMES.get(tp, getattr(tp, "__name__", str(tp)))
 
@@ -83,16 +83,16 @@ def _convert(value: Any, tp: Any, where: str, problems: list[str]) -> Any:
             converted = _convert(value, option, where, trial)
             if not trial:
                 return converted
-    elif origin in (list, typing.List):
+    elif origin is list:
         if isinstance(value, list):
             (item_type,) = get_args(tp)
             return [_convert(v, item_type, f"{where}[{i}]", problems) for i, v in enumerate(value)]
-    elif origin in (dict, typing.Dict):
+    elif origin is dict:
         if isinstance(value, dict):
             return dict(value)
     elif dataclasses.is_dataclass(tp):
         if isinstance(value, dict):
-            return build_section(tp, value, where, problems)
+            return build_section(tp, value, where, problems)  # type: ignore[arg-type]
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
@@ -119,7 +119,7 @@ def build_section(cls: type[T], raw: dict[str, Any], where: str, problems: list[
     in front.
     """
     hints = get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in fields:

@@ -19,5 +19,7 @@ def completion(shell: str) -> None:
       fish:  kamcli completion fish > ~/.config/fish/completions/kamcli.fish
     """
     root = click.get_current_context().find_root().command
-    complete = get_completion_class(shell)(root, {}, "kamcli", COMPLETE_VAR)
+    completion_class = get_completion_class(shell)
+    assert completion_class is not None  # click.Choice allows only the shells click knows
+    complete = completion_class(root, {}, "kamcli", COMPLETE_VAR)
     click.echo(complete.source())

@@ -41,7 +41,7 @@ VALUES_MAY_START_WITH_DASH = {"ignore_unknown_options": True}
 
 
 def _key_matcher(match: str) -> Callable[[object], bool]:
-    from kamrouter.modules.htable.match import MatchError, compile_match
+    from kamcommon.htable_match import MatchError, compile_match
 
     try:
         return compile_match(match)
@@ -267,7 +267,7 @@ def _open(path: str, mode: str) -> Iterator[Any]:
 @pass_context
 def export(ctx: Context, table: str, file: str, fmt: str | None, match: str | None) -> None:
     """Write TABLE's items to FILE (default: stdout) as CSV or JSON lines."""
-    from kamrouter.modules.htable.rows import CSV_HEADER, csv_fields, json_line
+    from kamcommon.htable_rows import CSV_HEADER, csv_fields, json_line
 
     fmt = _format_of(file, fmt)
     rows = [(row["key"], row["value"], row["expires_in"]) for row in dump_rows(ctx, table, match)]
@@ -296,7 +296,7 @@ def export(ctx: Context, table: str, file: str, fmt: str | None, match: str | No
 @pass_context
 def import_(ctx: Context, table: str, file: str, fmt: str | None) -> None:
     """Set items of TABLE from FILE (CSV key,value,type,expires or JSON lines)."""
-    from kamrouter.modules.htable.rows import RowError, read_csv, read_json_lines
+    from kamcommon.htable_rows import RowError, read_csv, read_json_lines
 
     fmt = _format_of(file, fmt)
     source = "<stdin>" if file == "-" else file

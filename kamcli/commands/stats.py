@@ -118,8 +118,8 @@ def _column_table(lines: list[Line], widths: list[int],
 
     table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1),
                   collapse_padding=True)
-    for number, width in enumerate(widths):
-        table.add_column(min_width=width, justify="left" if number == 0 else "right",
+    for index, width in enumerate(widths):
+        table.add_column(min_width=width, justify="left" if index == 0 else "right",
                          no_wrap=True)
     for line in lines:
         if line.header:

@@ -30,7 +30,7 @@ def _rows(aor: str, contacts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for item in contacts:
         c = item.get("Contact", item)
 
-        def field(name: str) -> Any:
+        def field(name: str, c: dict[str, Any] = c) -> Any:
             value = c.get(name)
             return None if value == NOT_SET else value
 

@@ -114,7 +114,7 @@ def main(config: Path | None, listen: tuple[str, ...], check_only: bool,
     try:
         trio.run(router.run)
     except* ConfigError as group:  # e.g. the control socket is in use by another router
-        for exc in group.exceptions:
-            for problem in exc.problems:  # type: ignore[attr-defined]
+        for error in group.exceptions:
+            for problem in error.problems if isinstance(error, ConfigError) else [str(error)]:
                 click.echo(f"kamrouter: {problem}", err=True)
         sys.exit(1)

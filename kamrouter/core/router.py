@@ -1,4 +1,5 @@
-"""The router process: settings → transports, tm, script, modules, RPC; lifecycle and signals.
+"""The router process: settings → transports, tm, the proxy pipeline, script, modules, RPC;
+lifecycle and signals (wiring only: the decisions are in :mod:`kamrouter.pipeline`).
 
 :class:`Router` is also what modules see as their ``router`` (see
 :class:`kamrouter.modules.base.RouterServices`).
@@ -19,11 +20,12 @@ import trio
 
 from kamrouter.config import ConfigError, build_section
 from kamrouter.core.dns import Resolver
-from kamrouter.core.proxy import Proxy
 from kamrouter.core.settings import Settings
 from kamrouter.guard import HOOK_ERRORS
 from kamrouter.modules.base import Module
 from kamrouter.net import Endpoint, OwnEndpoints, parse_socket
+from kamrouter.pipeline.addressing import Identity
+from kamrouter.pipeline.proxy import Proxy
 from kamrouter.rpc import MethodRegistry
 from kamrouter.rpc.core_methods import register_core_methods
 from kamrouter.rpc.server import serve_rpc
@@ -33,7 +35,7 @@ from kamrouter.script.message import ScriptMessage
 from kamrouter.sip import Response
 from kamrouter.stats import StatsRegistry
 from kamrouter.timers import Scheduler
-from kamrouter.tm import TmParams, Transaction, TransactionLayer
+from kamrouter.tm import Transaction, TransactionLayer
 
 log = logging.getLogger("kamrouter")
 
@@ -65,19 +67,20 @@ def available_modules() -> dict[str, Any]:
     return {ep.name: ep for ep in entry_points(group="kamrouter.modules")}
 
 
-def tm_params(settings: Settings) -> TmParams:
-    tm = settings.tm
-    return TmParams(t1=tm.t1 / 1000, t2=tm.t2 / 1000, t4=tm.t4 / 1000,
-                    fr_timer=tm.fr_timer / 1000, fr_inv_timer=tm.fr_inv_timer / 1000,
-                    wait_timer=tm.wait_timer / 1000, auto_100=tm.auto_100,
-                    max_transactions=tm.max_transactions)
+def routing_mode_script(mode: str) -> str:
+    """The routing script of the module that provides routing mode ``mode``."""
+    entry = available_modules().get(mode)
+    script = entry.load().routing_script if entry is not None else None
+    if script is None:
+        raise ConfigError([f"routing.mode: expected 'script' or a module that provides a "
+                           f"routing mode, got {mode!r}"])
+    return str(script)
 
 
 def script_path(settings: Settings) -> Path:
     routing = settings.routing
-    if routing.mode == "api":
-        from kamrouter.modules.api import ROUTES_SCRIPT
-        return Path(ROUTES_SCRIPT)
+    if routing.mode != "script":
+        return Path(routing_mode_script(routing.mode))
     if not routing.script:
         return DEFAULT_SCRIPT
     path = Path(routing.script)
@@ -103,13 +106,22 @@ class Router:
         self.own_endpoints = OwnEndpoints()
         self.transports = Transports(listens, settings.tcp, settings.core.max_message_size,
                                      self.stats, self.clock, self.own_endpoints)
-        self.proxy = Proxy(self, lambda hooks: TransactionLayer(
-            tm_params(settings), self.scheduler, self.transports.send, hooks, self.stats))
+        #: Checks a reply without a transaction must pass to be forwarded statelessly.
+        self.stray_reply_checks: list[Callable[[Response, Endpoint], bool]] = []
+        core = settings.core
+        self.proxy = Proxy(
+            transports=self.transports, resolver=self.resolver, spawn=self.spawn,
+            script=lambda: self.script, stats=self.stats,
+            tm_factory=lambda hooks: TransactionLayer(
+                settings.tm.params(), self.scheduler, self.transports.send, hooks, self.stats),
+            on_terminated=self.transaction_terminated,
+            identity=Identity(self.sockets, core.alias), max_message_size=core.max_message_size,
+            limits=core.header_limits(), max_forwards=core.max_forwards,
+            slow_hook_ms=settings.routing.slow_hook_ms,
+            stray_reply_checks=self.stray_reply_checks)
         self.tm = self.proxy.tm
         self.modules: dict[str, Module] = {}
         self._transaction_end: list[Callable[[Transaction], None]] = []
-        #: Checks a reply without a transaction must pass to be forwarded statelessly.
-        self.stray_reply_checks: list[Callable[[Response, Endpoint], bool]] = []
         # Every problem at once: modules' and the script's (which loads even when a module
         # failed, a stand-in taking that module's API).
         problems, failed = self._load_modules()
@@ -135,38 +147,53 @@ class Router:
 
     # -- modules ---------------------------------------------------------------------------
     def _load_modules(self) -> tuple[list[str], list[str]]:
-        """Load the wanted modules; the problems of all of them, and the names of those that
-        failed to load."""
+        """Load the wanted modules (the policy modules, the config's, ``core.load_modules``
+        and the routing mode's), each after the modules it requires; the problems of all of
+        them, and the names of those that failed to load."""
         available = available_modules()
-        wanted = list(dict.fromkeys([*POLICY_MODULES, *self.settings.modules,
-                                     *self.settings.core.load_modules]))
-        if self.settings.routing.mode == "api" and "api" not in wanted:
-            wanted.append("api")
+        settings = self.settings
+        wanted = [(name, "core.load_modules") for name in dict.fromkeys(
+            [*POLICY_MODULES, *settings.modules, *settings.core.load_modules])]
+        if settings.routing.mode != "script":
+            # A routing mode is named after the module that provides it.
+            wanted.append((settings.routing.mode, "routing.mode"))
         problems: list[str] = []
-        for name in wanted:
+        loading: set[str] = set()
+
+        def load(name: str, needed_by: str) -> None:
+            if name in self.modules or name in loading:
+                return
             entry = available.get(name)
             if entry is None:
-                problems.append(f"core.load_modules: no module named {name!r} "
+                problems.append(f"{needed_by}: no module named {name!r} "
                                 f"(installed: {', '.join(sorted(available)) or 'none'})")
-                continue
+                return
+            loading.add(name)
             cls: type[Module] = entry.load()
-            raw = self.settings.modules.get(name, [] if cls.config_is_list else {})
+            raw = settings.modules.get(name, [] if cls.config_is_list else {})
             before = len(problems)
             config = self._module_config(cls, name, raw, problems)
+            if len(problems) == before:
+                for required in cls.requires(config):
+                    load(required, f"module {name}")
             # Built even with config problems, so that its files (list files, tables) are
             # checked in the same run; kept only without problems.
             try:
                 module = cls(self, config)
             except ConfigError as exc:  # e.g. a list file with bad lines
                 problems.extend(exc.problems)
-                continue
+                return
             except Exception:
                 if len(problems) == before:
                     raise
-                continue  # a consequence of the config problems already reported
+                return  # a consequence of the config problems already reported
             if len(problems) == before:
                 self.modules[name] = module
-        return list(dict.fromkeys(problems)), [name for name in wanted if name not in self.modules]
+
+        for name, needed_by in wanted:
+            load(name, needed_by)
+        return list(dict.fromkeys(problems)), [name for name, _ in wanted
+                                               if name not in self.modules]
 
     @staticmethod
     def _module_config(cls: type[Module], name: str, raw: Any, problems: list[str]) -> Any:
@@ -176,7 +203,7 @@ class Router:
             if not isinstance(raw, list):
                 problems.append(f"{name}: expected an array of tables [[{name}]]")
                 return []
-            configs = [build_section(cls.Config, item, f"{name}[{i}]", problems)
+            configs: list[Any] = [build_section(cls.Config, item, f"{name}[{i}]", problems)
                        for i, item in enumerate(raw)]
             validate_all = getattr(cls.Config, "validate_all", None)
             if validate_all is not None:  # e.g. two [[htable]] with one name
@@ -211,7 +238,7 @@ class Router:
             return
         try:
             args = (event, data) if handler is self.script.event_hook else (data,)
-            result = self.proxy.hooks.call(handler, *args)
+            result = self.proxy.hooks.timer.call(handler, *args)
             if isinstance(result, Awaitable) and self._nursery is not None:
                 self._nursery.start_soon(self._await_event, event, result)
         except HOOK_ERRORS:  # operator code

@@ -16,6 +16,7 @@ from kamrouter.core.dns import ip_literal
 from kamrouter.net import parse_socket
 from kamrouter.rpc.config import RpcConfig
 from kamrouter.sip import HeaderLimits
+from kamrouter.tm.params import TmParams
 from kamrouter.transport.tcp import TcpConfig
 
 LogLevel = Literal["debug", "info", "notice", "warning", "error", "critical"]
@@ -96,21 +97,39 @@ def listen_problem(text: str) -> str | None:
             return f"{text!r}: {host!r} is not an address of this host ({exc.strerror})"
     return None
 
+
+#: tm's defaults, spelled once (in seconds, in :class:`~kamrouter.tm.params.TmParams`).
+_TM = TmParams()
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
 @dataclass
 class TmConfig:
+    """``[tm]``: timers in ms, as Kamailio's tm module parameters."""
+
     #: Final-response timeout of non-INVITE branches, ms (Kamailio ``fr_timer``).
-    fr_timer: int = 30000
+    fr_timer: int = _ms(_TM.fr_timer)
     #: Final-response timeout of INVITE branches after a provisional reply, ms.
-    fr_inv_timer: int = 120000
-    t1: int = 500
-    t2: int = 4000
-    t4: int = 5000
-    #: Timer D / wait for ACK retransmissions after a final response (ms; 0 on reliable).
-    wait_timer: int = 5000
+    fr_inv_timer: int = _ms(_TM.fr_inv_timer)
+    t1: int = _ms(_TM.t1)
+    t2: int = _ms(_TM.t2)
+    t4: int = _ms(_TM.t4)
+    #: Linger after a final response to absorb retransmissions, ms (Kamailio ``wt_timer``).
+    wait_timer: int = _ms(_TM.wait_timer)
     #: Send 100 Trying on every new INVITE server transaction.
-    auto_100: bool = True
+    auto_100: bool = _TM.auto_100
     #: Upper bound of live transactions; new requests above it get 503.
-    max_transactions: int = 100000
+    max_transactions: int = _TM.max_transactions
+
+    def params(self) -> TmParams:
+        """The values tm runs with (seconds)."""
+        return TmParams(t1=self.t1 / 1000, t2=self.t2 / 1000, t4=self.t4 / 1000,
+                        fr_timer=self.fr_timer / 1000, fr_inv_timer=self.fr_inv_timer / 1000,
+                        wait_timer=self.wait_timer / 1000, auto_100=self.auto_100,
+                        max_transactions=self.max_transactions)
 
     def validate(self) -> list[str]:
         problems = range_problems(self, TM_RANGES)
@@ -130,7 +149,9 @@ TM_RANGES = {"t1": Range(50, 60000, "ms"), "t2": Range(50, 600000, "ms"),
 class RoutingConfig:
     #: Path of the routing script (empty: the embedded default ``etc/routes.py``).
     script: str = ""
-    mode: Literal["script", "api"] = "script"
+    #: ``script`` (run ``script``), or the name of a module that provides a routing mode
+    #: (its own routing script, e.g. ``api``).
+    mode: str = "script"
     #: A synchronous hook (request/reply/branch/failure route, event handler) that holds the
     #: event loop longer than this is logged and counted (``script:slow_hooks``); 0: off.
     slow_hook_ms: int = 100

@@ -13,7 +13,12 @@ is present, or when ``core.load_modules`` names it; the relay policy's modules
 - ``api()``: the object scripts use as ``from kamrouter.script import <name>``;
 - RPC methods and stats, registered in ``__init__`` through ``router.rpc`` / ``router.stats``;
 - ``start(nursery)`` / ``stop()``: background work (probing, sockets) under the router's
-  nursery.
+  nursery;
+- ``requires(config)``: the other modules it uses (the loader loads them too, with their
+  default config when they have no section, and starts them first); it reaches them with
+  ``router.module(name)`` and uses only their public interface (``api()``);
+- ``routing_script``: set by a module that provides a routing mode named after it
+  (``[routing] mode = "<name>"`` runs that script instead of the operator's).
 """
 from __future__ import annotations
 
@@ -82,6 +87,13 @@ class Module:
     name: ClassVar[str]
     Config: ClassVar[type | None] = None
     config_is_list: ClassVar[bool] = False
+    #: Path of the routing script of the routing mode this module provides, if any.
+    routing_script: ClassVar[str | None] = None
+
+    @classmethod
+    def requires(cls, config: Any) -> tuple[str, ...]:
+        """Names of the modules this one needs with ``config``."""
+        return ()
 
     def __init__(self, router: RouterServices, config: Any) -> None:
         self.router = router

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import trio
 
 from kamrouter import __version__
-from kamrouter.core.addressing import split_alias
+from kamrouter.pipeline.addressing import split_alias
 from kamrouter.net import Endpoint
 from kamrouter.rpc.procinfo import memory
 from kamrouter.rpc.registry import MethodRegistry, RpcError
@@ -49,8 +49,10 @@ class Router(Protocol):
 
     stats: StatsRegistry
     started_at: float
-    sockets: list[Endpoint]
     settings: Any
+
+    @property
+    def sockets(self) -> list[Endpoint]: ...
 
 
 def register_core_methods(registry: MethodRegistry, router: Router) -> None:
@@ -128,7 +130,9 @@ class CoreMethods:
         pid = os.getpid()
         entries = [{"IDX": 0, "PID": pid, "DSC": "main process - trio event loop"}]
         counts: dict[str, int] = {}
-        for name in _task_names(trio.lowlevel.current_root_task()):
+        root = trio.lowlevel.current_root_task()
+        assert root is not None  # an RPC method runs inside trio
+        for name in _task_names(root):
             counts[name] = counts.get(name, 0) + 1
         for idx, (name, count) in enumerate(counts.items(), start=1):
             entries.append({"IDX": idx, "PID": pid,

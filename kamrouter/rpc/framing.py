@@ -42,7 +42,7 @@ class JsonSplitter:
         """True while part of a document is buffered (the client is mid-request)."""
         return bool(_NON_SPACE.search(self._buf))
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes | bytearray) -> list[bytes]:
         """Add ``data``; return the documents it completed, in order."""
         buf = self._buf
         buf += data

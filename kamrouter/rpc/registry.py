@@ -31,7 +31,6 @@ class RpcMethod:
     name: str
     func: Callable[..., Any]
     signature: inspect.Signature
-    is_async: bool
     #: Type checks of annotated parameters, by parameter name.
     checks: dict[str, ParamCheck]
 
@@ -58,7 +57,7 @@ class MethodRegistry:
             raise ValueError(f"RPC method {name!r} is already registered")
         signature = inspect.signature(func)
         self._methods[name] = RpcMethod(
-            name, func, signature, inspect.iscoroutinefunction(func), param_checks(func, signature)
+            name, func, signature, param_checks(func, signature)
         )
 
     def method(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

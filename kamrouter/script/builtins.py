@@ -1,19 +1,48 @@
 """Built-in script APIs named after Kamailio's modules: sl, tm, rr, maxfwd, sanity, core.
 
 Every function takes the script message as its first argument. They are thin: the work is
-done by the router's proxy pipeline (:mod:`kamrouter.core.proxy`).
+done by the router's proxy pipeline (:mod:`kamrouter.pipeline.proxy`).
 """
 from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from kamrouter.script.message import ScriptMessage, Target
 from kamrouter.sip import sanity_check
+from kamrouter.stats import Counter
+from kamrouter.tm import Transaction, TransactionLayer
 
-if TYPE_CHECKING:
-    from kamrouter.core.proxy import Proxy
+
+class _Identity(Protocol):
+    def is_my_uri(self, uri_text: str) -> bool: ...
+
+
+class Proxy(Protocol):
+    """What these APIs use of the proxy pipeline (:class:`kamrouter.pipeline.proxy.Proxy`)."""
+
+    @property
+    def tm(self) -> TransactionLayer: ...
+
+    @property
+    def identity(self) -> _Identity: ...
+
+    @property
+    def err_requests(self) -> Counter: ...
+
+    def relay(self, msg: ScriptMessage) -> bool: ...
+
+    def transaction_for(self, msg: ScriptMessage) -> Transaction: ...
+
+    def send_reply(self, msg: ScriptMessage, status: int, reason: str | None = None,
+                   headers: tuple[tuple[str, str], ...] = (), body: bytes = b"") -> bool: ...
+
+    def forward_stateless(self, msg: ScriptMessage, uri: str | None = None) -> bool: ...
+
+    def loose_route(self, msg: ScriptMessage) -> bool: ...
+
+    def decrement_max_forwards(self, msg: ScriptMessage, limit: int) -> bool: ...
 
 
 @lru_cache(maxsize=256)

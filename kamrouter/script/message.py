@@ -15,11 +15,44 @@ if TYPE_CHECKING:
     from kamrouter.tm import Branch, Transaction
 
 
+class RouteState:
+    """What routing keeps per transaction, for the routes that run after request_route
+    (failure, branch, reply) and for modules at the transaction's end: the script's vars and
+    flags, and how the request was relayed. Kept in ``Transaction.context``; read it with
+    :func:`route_state` / :func:`transaction_vars`."""
+
+    __slots__ = ("vars", "flags", "relay_request", "record_route", "loop_tag")
+
+    def __init__(self, vars: dict[str, Any], flags: set[int]) -> None:
+        self.vars = vars
+        self.flags = flags
+        #: The request as relayed (failure routes start from a copy of it).
+        self.relay_request: Request | None = None
+        #: rr.record_route: False, True, or the URI parameters of our Record-Route entries.
+        self.record_route: bool | str = False
+        #: Loop-detection hash of the request as received (RFC 3261 §16.6 step 8).
+        self.loop_tag: str | None = None
+
+
+def route_state(txn: Transaction) -> RouteState:
+    """The transaction's routing state, created empty on first need."""
+    state = txn.context
+    if state is None:
+        state = txn.context = RouteState({}, set())
+    return state  # type: ignore[no-any-return]
+
+
+def transaction_vars(txn: Transaction) -> dict[str, Any]:
+    """The script's vars of a transaction (empty when routing stored none)."""
+    state = txn.context
+    return state.vars if state is not None else {}  # type: ignore[no-any-return]
+
+
 class Target:
     """One entry of the destination set: where a branch goes and how."""
 
     __slots__ = ("uri", "dst_uri", "socket", "path", "fr_timer", "fr_inv_timer", "headers",
-                 "attrs")
+                 "branch_flags", "q")
 
     def __init__(self, uri: str, dst_uri: str | None = None, socket: str | None = None,
                  path: str | None = None) -> None:
@@ -31,7 +64,10 @@ class Target:
         self.fr_timer: float | None = None
         self.fr_inv_timer: float | None = None
         self.headers: list[tuple[str, str]] = []
-        self.attrs: dict[str, Any] = {}
+        #: Branch flags of the branch this entry becomes (``Branch.flags``, Kamailio's $bf).
+        self.branch_flags = 0
+        #: The contact's q (0..1000, registrar's serial forking); None when it has none.
+        self.q: int | None = None
 
 
 class ScriptMessage:
@@ -58,7 +94,8 @@ class ScriptMessage:
         self.flags: set[int] = set()
         #: Extra parallel branches added with tm.append_branch (the R-URI is branch 0).
         self.branches: list[Target] = []
-        self.record_route = False
+        #: rr.record_route: False, True, or the URI parameters of our Record-Route entries.
+        self.record_route: bool | str = False
         self.mf_done = False
         self.status = 0
         self.reason = ""
@@ -170,5 +207,6 @@ class ScriptMessage:
         return self.sip.remove_header(name)
 
     def __repr__(self) -> str:
-        what = self.method + " " + self.ruri if self.sip.is_request else str(self.sip.status)
+        sip = self.sip
+        what = f"{sip.method} {self.ruri}" if isinstance(sip, Request) else str(sip.status)
         return f"<ScriptMessage {self.route} {what} from {self.source}>"

@@ -42,7 +42,7 @@ class StreamFramer:
 
     def next_message(self) -> bytes | None:
         buf = self._buf
-        if buf[:1] in (b"\r", b"\n"):
+        if buf.startswith((b"\r", b"\n")):
             self._skip_keepalives()
         head_end = buf.find(b"\r\n\r\n")
         if head_end < 0:

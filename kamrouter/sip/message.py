@@ -9,7 +9,8 @@ edited, else joins the lines once.
 from __future__ import annotations
 
 import re
-from typing import Callable, Generic, Literal, TypeVar, overload
+from collections.abc import Callable
+from typing import Generic, Literal, TypeVar, overload
 
 from .auth import Challenge, Credentials, parse_challenge, parse_credentials
 from .errors import SipLimitError, SipParseError, bad
@@ -169,7 +170,7 @@ class _View(Generic[_M, _T]):
         except Exception as exc:  # a parser bug must still surface as a 400, never crash
             raise SipParseError(400, f"Bad {self.key} header (internal {type(exc).__name__})", msg) from exc
         cache[self.key] = value
-        return value  # type: ignore[return-value]
+        return value
 
 
 def view(key: str) -> Callable[[Callable[[_M], _T]], _View[_M, _T]]:

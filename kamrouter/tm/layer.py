@@ -3,7 +3,8 @@
 The I/O side hands it requests and replies with :meth:`TransactionLayer.match_request` /
 :meth:`receive_reply`; it sends bytes through the ``send`` callable given at construction and
 arms timers in the router's single :class:`~kamrouter.timers.Scheduler`. Routing decisions go
-to ``hooks`` (:class:`TmHooks`), implemented by the router core.
+to ``hooks`` (:class:`TmHooks`), implemented by the proxy pipeline
+(:class:`kamrouter.pipeline.proxy.Proxy`).
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from typing import Any, Protocol
 
 from kamrouter.net import Endpoint
 from kamrouter.sip import MAGIC_COOKIE, Request, Response
+
+__all__ = ["MAGIC_COOKIE", "SendFn", "TmHooks", "TransactionLayer"]
 from kamrouter.stats import StatsRegistry
 from kamrouter.timers import Scheduler
 from kamrouter.tm.params import TmParams
@@ -43,7 +46,7 @@ class TransactionLayer:
         self.scheduler = scheduler
         self.send = send
         self.hooks = hooks
-        self._server: dict[tuple, Transaction] = {}
+        self._server: dict[tuple[object, ...], Transaction] = {}
         self._branches: dict[str, Branch] = {}
         self._by_id: dict[tuple[int, int], Transaction] = {}
         self._label = 0
@@ -65,7 +68,7 @@ class TransactionLayer:
 
     # -- matching ----------------------------------------------------------------------
     @staticmethod
-    def server_key(request: Request) -> tuple:
+    def server_key(request: Request) -> tuple[object, ...]:
         """RFC 3261 §17.2.3 key; RFC 2543 fallback when the branch lacks the cookie."""
         via = request.via
         method = request.method
@@ -113,7 +116,8 @@ class TransactionLayer:
         self.stats_uac.value += 1
         return txn
 
-    def _new(self, request: Request, source: Endpoint, local: Endpoint | None, key: tuple,
+    def _new(self, request: Request, source: Endpoint, local: Endpoint | None,
+             key: tuple[object, ...],
              reply_dest: Endpoint) -> Transaction:
         self._label += 1
         tindex = hash(request.call_id) & 0xFFFF

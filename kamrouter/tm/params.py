@@ -19,7 +19,6 @@ class TmParams:
     auto_100: bool = True
     auto_100_reason: str = "Trying"
     max_transactions: int = 100_000
-    max_branches: int = 12
 
     @property
     def timer_b(self) -> float:

@@ -6,36 +6,33 @@ a socket or a clock directly: bytes leave through the layer's ``send`` callable,
 from its :class:`~kamrouter.timers.Scheduler`, and routing decisions (reply route, failure
 route) are delegated to the layer's hooks.
 
-Server side states::
-
-    PROCEEDING --final 2xx (INVITE)--> ACCEPTED --wait_timer--> TERMINATED
-    PROCEEDING --final >=300 (INVITE)--> COMPLETED --ACK--> CONFIRMED --wait_timer--> TERMINATED
-               (retransmit the final every T1..T2 over UDP until ACK or 64*T1)
-    PROCEEDING --final (non-INVITE)--> COMPLETED --wait_timer--> TERMINATED
-
-Client (branch) states::
-
-    CALLING --1xx--> PROCEEDING --2xx--> ACCEPTED (INVITE: forward 2xx retransmissions)
-    CALLING/PROCEEDING --final >=300--> COMPLETED (ACK sent for INVITE) --wait_timer--> done
-    CALLING/PROCEEDING --fr timer--> COMPLETED with a local 408
+Their states and every allowed change of state are in one table, :mod:`kamrouter.tm.states`
+(with the pictures); every change is a lookup in that table (``_to``), which refuses an event
+the current state does not allow.
+Retransmissions over UDP use the one doubling timer of :mod:`kamrouter.tm.retransmit`.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kamrouter.net import Endpoint
 from kamrouter.sip import Request, Response, generate_tag, make_ack, make_cancel, make_response
+from kamrouter.tm.retransmit import Retransmission
+from kamrouter.tm.states import CLIENT, SERVER, BranchState, CancelState, TxnState
 
 if TYPE_CHECKING:
     from kamrouter.timers import Timer
     from kamrouter.tm.layer import TransactionLayer
 
-# Server-side states.
+# The states, as short local names (the hot path compares them by identity).
 PROCEEDING, COMPLETED, CONFIRMED, ACCEPTED, TERMINATED = (
-    "proceeding", "completed", "confirmed", "accepted", "terminated")
-# Client-side (branch) states.
-CALLING = "calling"
+    TxnState.PROCEEDING, TxnState.COMPLETED, TxnState.CONFIRMED, TxnState.ACCEPTED,
+    TxnState.TERMINATED)
+CALLING, B_PROCEEDING, B_ACCEPTED, B_COMPLETED, B_TERMINATED = (
+    BranchState.CALLING, BranchState.PROCEEDING, BranchState.ACCEPTED, BranchState.COMPLETED,
+    BranchState.TERMINATED)
 
 #: Status of a locally generated timeout reply, and of a reply we could not send.
 TIMEOUT_STATUS, SEND_ERROR_STATUS = 408, 477
@@ -64,13 +61,19 @@ def reply_priority(status: int, faked: bool = False) -> int:
 
 
 class Branch:
-    """One client transaction of a proxied request."""
+    """One client transaction of a proxied request.
+
+    Beside :attr:`state` (see :mod:`kamrouter.tm.states`): ``status`` is the highest status
+    seen so far, ``faked`` says the final in ``reply`` is one of ours (``local final``),
+    ``replied`` that the next hop answered at all, ``timed_out`` that the fr timer fired; the
+    CANCEL has its own :attr:`cancel_state`.
+    """
 
     __slots__ = (
         "txn", "index", "leg", "request", "data", "dest", "local", "branch_id", "state",
         "status", "reply", "faked", "replied", "timed_out", "fr_timer", "fr_inv_timer",
-        "_retr_timer", "_retr_interval", "_fr", "_wait", "cancel_state", "cancel_data",
-        "_cancel_timer", "_cancel_interval", "ack_data", "attrs",
+        "_retr", "_fr", "_wait", "cancel_state", "cancel_reason", "_cancel_retr", "ack_data",
+        "flags", "dst_uri",
     )
 
     def __init__(self, txn: Transaction, index: int, request: Request, dest: Endpoint | None,
@@ -91,52 +94,48 @@ class Branch:
         self.timed_out = False
         self.fr_timer = txn.fr_timer
         self.fr_inv_timer = txn.fr_inv_timer
-        self._retr_timer: Timer | None = None
-        self._retr_interval = 0.0
+        self._retr: Retransmission | None = None
         self._fr: Timer | None = None
         self._wait: Timer | None = None
-        #: None, "pending" (waiting for a 1xx before sending CANCEL) or "sent".
-        self.cancel_state: str | None = None
-        self.cancel_data = b""
-        self._cancel_timer: Timer | None = None
-        self._cancel_interval = 0.0
+        self.cancel_state = CancelState.NONE
+        #: Reason header of our CANCEL (RFC 3326), e.g. copied from the caller's CANCEL.
+        self.cancel_reason: str | None = None
+        self._cancel_retr: Retransmission | None = None
         self.ack_data = b""
-        #: Opaque per-branch data of the router core (e.g. the destination URI).
-        self.attrs: dict[str, Any] = {}
+        #: Branch flags (Kamailio's ``$bf``), set by the pipeline from the destination set.
+        self.flags = 0
+        #: Where the branch was sent: its ``$du``, else its Request-URI (set by the pipeline).
+        self.dst_uri = ""
 
     @property
     def pending(self) -> bool:
         """Still waiting for a final reply."""
-        return self.state in (CALLING, PROCEEDING)
+        return self.state is CALLING or self.state is B_PROCEEDING
+
+    def _to(self, event: str) -> None:
+        self.state = CLIENT[self.state, event]
 
     # -- sending -----------------------------------------------------------------
     def start(self, data: bytes) -> None:
+        """Send the request (``dest``/``local`` are set) and arm its timers."""
         layer = self.txn.layer
+        dest = self.dest
+        assert dest is not None
         self.data = data
-        layer.send(data, self.dest, self.local, self._send_failed)
-        sched = layer.scheduler
-        if not self.dest.reliable:
-            self._retr_interval = layer.params.t1
-            self._retr_timer = sched.call_later(self._retr_interval, self._retransmit)
-        self._fr = sched.call_later(self.fr_timer, self._fr_expired)
-
-    def _retransmit(self) -> None:
-        if self.state not in (CALLING, PROCEEDING):
-            return
-        layer = self.txn.layer
-        layer.send(self.data, self.dest, self.local, None)
-        self._retr_interval = min(self._retr_interval * 2, layer.params.t2)
-        self._retr_timer = layer.scheduler.call_later(self._retr_interval, self._retransmit)
+        layer.send(data, dest, self.local, self._send_failed)
+        if not dest.reliable:
+            self._retr = Retransmission(layer, data, dest, self.local)
+        self._fr = layer.scheduler.call_later(self.fr_timer, self._fr_expired)
 
     def _stop_retransmissions(self) -> None:
-        if self._retr_timer is not None:
-            self._retr_timer.cancel()
-            self._retr_timer = None
+        if self._retr is not None:
+            self._retr.stop()
+            self._retr = None
 
     def _send_failed(self) -> None:
         """The transport could not deliver (e.g. TCP connect refused): fail the branch now."""
         if self.pending:
-            self._local_final(SEND_ERROR_STATUS, "Unfortunately error on sending to next hop")
+            self.fail(SEND_ERROR_STATUS, "Unfortunately error on sending to next hop")
 
     def _fr_expired(self) -> None:
         if not self.pending:
@@ -145,12 +144,14 @@ class Branch:
         if self.status and self.txn.is_invite:
             # It rang but never answered: tell it to stop before we give up on it.
             self._send_cancel()
-        self._local_final(TIMEOUT_STATUS, "Request Timeout")
+        self.fail(TIMEOUT_STATUS, "Request Timeout")
 
-    def _local_final(self, status: int, reason: str) -> None:
+    def fail(self, status: int, reason: str) -> None:
+        """End this pending branch with a final of our own (timeout, send error, a next hop
+        that cannot be reached): it counts in the best-response choice like a real one."""
         self._stop_retransmissions()
         self._cancel_fr()
-        self.state = COMPLETED
+        self._to("local final")
         self.status = status
         self.faked = True
         self.reply = make_response(self.txn.request, status, reason, to_tag=self.txn.local_tag)
@@ -171,11 +172,11 @@ class Branch:
         """Forget this branch: timers off, reply matching off."""
         self._stop_retransmissions()
         self._cancel_fr()
-        for timer in (self._wait, self._cancel_timer):
-            if timer is not None:
-                timer.cancel()
-        self._wait = self._cancel_timer = None
-        self.state = TERMINATED
+        self._stop_cancel()
+        if self._wait is not None:
+            self._wait.cancel()
+            self._wait = None
+        self._to("released")
         self.txn.layer.forget_branch(self)
 
     # -- replies -----------------------------------------------------------------
@@ -183,20 +184,19 @@ class Branch:
         """A reply whose top Via carries our branch id and whose CSeq method is ours."""
         status = reply.status
         layer = self.txn.layer
-        if self.state in (COMPLETED, TERMINATED):
+        state = self.state
+        if state is B_COMPLETED:
             if self.txn.is_invite and status >= 300:
                 # A retransmitted final, or the 487 owed after our timeout's CANCEL: ACK it.
-                if not self.ack_data:
-                    self.ack_data = make_ack(self.request, reply).to_bytes()
-                layer.send(self.ack_data, self.dest, self.local, None)
+                self._send_ack(reply)
             elif self.txn.is_invite and status >= 200 and self.faked:
                 # Answered just after we gave up on it: the caller must still get the 2xx.
-                self.state = ACCEPTED
+                self._to("2xx after local final")
                 self.txn.relay_reply(self, reply)
                 return
             layer.stats_rpl_absorbed.value += 1
             return
-        if self.state == ACCEPTED:
+        if state is B_ACCEPTED:
             if 200 <= status < 300:  # 2xx retransmission or another 2xx: pass it on
                 self.txn.relay_reply(self, reply)
             else:
@@ -211,27 +211,29 @@ class Branch:
         self.status = status
         self.reply = reply
         if self.txn.is_invite and status < 300:
-            self.state = ACCEPTED
-            self._linger()
+            self._to("2xx to INVITE")
         else:
-            self.state = COMPLETED
+            self._to("final")
             if self.txn.is_invite:
-                self.ack_data = make_ack(self.request, reply).to_bytes()
-                layer.send(self.ack_data, self.dest, self.local, None)
-            self._linger()
-        if self._cancel_timer is not None:
-            self._cancel_timer.cancel()
-            self._cancel_timer = None
+                self._send_ack(reply)
+        self._linger()
+        self._stop_cancel()
         if layer.hooks.on_branch_reply(self.txn, self, reply):
             self.txn.branch_final(self)
         else:
             self.txn.branch_final(self, drop=True)
 
+    def _send_ack(self, reply: Response) -> None:
+        """ACK a final >= 300 to our INVITE (hop by hop, RFC 3261 §17.1.1.3)."""
+        if not self.ack_data:
+            self.ack_data = make_ack(self.request, reply).to_bytes()
+        self.txn.layer.send(self.ack_data, self.dest, self.local, None)  # type: ignore[arg-type]
+
     def _provisional(self, reply: Response) -> None:
         txn = self.txn
         layer = txn.layer
-        first = self.state == CALLING
-        self.state = PROCEEDING
+        first = self.state is CALLING
+        self._to("1xx")
         if self.status < reply.status:
             self.status = reply.status
         if txn.is_invite:
@@ -239,72 +241,71 @@ class Branch:
             # A provisional switches the branch to fr_inv_timer (restarted on each 1xx).
             self._cancel_fr()
             self._fr = layer.scheduler.call_later(self.fr_inv_timer, self._fr_expired)
-            if self.cancel_state == "pending":
+            if self.cancel_state is CancelState.PENDING:
                 self._send_cancel()
-        elif first and self._retr_timer is not None:
+        elif first and self._retr is not None:
             # Non-INVITE keeps retransmitting, at T2 (RFC 3261 §17.1.2.2).
-            self._retr_interval = layer.params.t2
+            self._retr.at_t2()
         if layer.hooks.on_branch_reply(txn, self, reply):
             txn.relay_provisional(self, reply)
 
     # -- CANCEL ----------------------------------------------------------------------
     def cancel(self, reason: str | None = None) -> None:
         """Cancel this INVITE branch (RFC 3261 §9.1: only after it sent a provisional)."""
-        if not self.pending or self.cancel_state == "sent" or not self.txn.is_invite:
+        if not self.pending or self.cancel_state is CancelState.SENT or not self.txn.is_invite:
             return
         if reason is not None:
-            self.attrs["cancel_reason"] = reason
-        if self.state == PROCEEDING:
+            self.cancel_reason = reason
+        if self.state is B_PROCEEDING:
             self._send_cancel()
         else:
-            self.cancel_state = "pending"
+            self.cancel_state = CancelState.PENDING
 
     def _send_cancel(self) -> None:
-        if self.cancel_state == "sent":
+        if self.cancel_state is CancelState.SENT:
             return
-        self.cancel_state = "sent"
+        self.cancel_state = CancelState.SENT
         cancel = make_cancel(self.request)
-        reason = self.attrs.get("cancel_reason")
-        if reason:
-            cancel.append_header("Reason", reason)
-        self.cancel_data = cancel.to_bytes()
+        if self.cancel_reason:
+            cancel.append_header("Reason", self.cancel_reason)
+        data = cancel.to_bytes()
         layer = self.txn.layer
-        layer.send(self.cancel_data, self.dest, self.local, None)
-        if not self.dest.reliable:
-            self._cancel_interval = layer.params.t1
-            self._cancel_timer = layer.scheduler.call_later(self._cancel_interval,
-                                                            self._retransmit_cancel)
+        dest = self.dest
+        assert dest is not None
+        layer.send(data, dest, self.local, None)
+        if not dest.reliable:
+            self._cancel_retr = Retransmission(layer, data, dest, self.local)
 
-    def _retransmit_cancel(self) -> None:
-        if self.state == TERMINATED or (self.reply is not None and not self.faked):
-            return  # the branch answered for real: the CANCEL is moot
-        layer = self.txn.layer
-        layer.send(self.cancel_data, self.dest, self.local, None)
-        self._cancel_interval = min(self._cancel_interval * 2, layer.params.t2)
-        self._cancel_timer = layer.scheduler.call_later(self._cancel_interval,
-                                                        self._retransmit_cancel)
+    def _stop_cancel(self) -> None:
+        if self._cancel_retr is not None:
+            self._cancel_retr.stop()
+            self._cancel_retr = None
 
     def cancel_replied(self) -> None:
         """A reply to our CANCEL: stop retransmitting it (the INVITE's 487 follows)."""
-        if self._cancel_timer is not None:
-            self._cancel_timer.cancel()
-            self._cancel_timer = None
+        self._stop_cancel()
 
 
 class Transaction:
-    """A server transaction and its branches (Kamailio's transaction *cell*)."""
+    """A server transaction and its branches (Kamailio's transaction *cell*).
+
+    Beside :attr:`state` (see :mod:`kamrouter.tm.states`), three flags qualify
+    ``PROCEEDING`` without being states of their own: ``canceled`` (a CANCEL arrived: a
+    final from a made-up or timed-out branch becomes 487), ``in_failure`` (the failure route
+    runs: no verdict until it ends) and ``building`` (the pipeline is creating a round of
+    branches: no verdict until the round exists).
+    """
 
     __slots__ = (
         "layer", "request", "method", "is_invite", "source", "local", "reply_dest", "key",
         "tindex", "tlabel", "state", "branches", "leg", "final_status", "last_reply",
-        "last_status", "canceled", "in_failure", "suspended", "failure_handler",
-        "branch_handler", "reply_handler", "fr_timer", "fr_inv_timer", "user", "_local_tag",
-        "_retr_timer", "_retr_interval", "_wait", "_timeout_timer", "_failure_leg",
-        "uac_callback", "building",
+        "last_status", "canceled", "in_failure", "failure_handler", "branch_handler",
+        "reply_handler", "fr_timer", "fr_inv_timer", "context", "_local_tag", "_retr", "_wait",
+        "_timeout_timer", "_failure_leg", "uac_callback", "building",
     )
 
     def __init__(self, layer: TransactionLayer, request: Request, source: Endpoint,
-                 local: Endpoint | None, reply_dest: Endpoint, key: tuple,
+                 local: Endpoint | None, reply_dest: Endpoint, key: tuple[object, ...],
                  tindex: int, tlabel: int) -> None:
         self.layer = layer
         self.request = request
@@ -325,24 +326,23 @@ class Transaction:
         self.last_status = 0
         self.canceled = False
         self.in_failure = False
-        self.suspended = False
         self.failure_handler: Any = None
         self.branch_handler: Any = None
         self.reply_handler: Any = None
         self.fr_timer = layer.params.fr_timer
         self.fr_inv_timer = layer.params.fr_inv_timer
-        #: Free-form storage of the router core and script (vars, flags, ...).
-        self.user: dict[str, Any] = {}
+        #: The routing state of the layer above, owned and typed there
+        #: (:class:`kamrouter.script.message.RouteState`): tm never looks inside.
+        self.context: Any = None
         self._local_tag: str | None = None
-        self._retr_timer: Timer | None = None
-        self._retr_interval = 0.0
+        self._retr: Retransmission | None = None
         self._wait: Timer | None = None
         self._timeout_timer: Timer | None = None
         self._failure_leg = 0
         #: Set for requests this proxy originates (e.g. OPTIONS probes): receives the final
         #: status and reply instead of an upstream peer.
         self.uac_callback: Callable[[int, Response | None], None] | None = None
-        #: True while the core creates a round of branches: no verdict until it is done.
+        #: True while the pipeline creates a round of branches: no verdict until it is done.
         self.building = False
 
     @property
@@ -355,7 +355,7 @@ class Transaction:
     # -- branches ---------------------------------------------------------------------
     def add_branch(self, request: Request, dest: Endpoint | None, local: Endpoint | None,
                    branch_id: str) -> Branch:
-        """Register a branch; the core sets ``dest``/``local``, serialises ``request`` and
+        """Register a branch; the pipeline sets ``dest``/``local``, serialises ``request`` and
         calls ``branch.start`` (maybe after a DNS lookup: until then it is pending)."""
         if self.in_failure and not self._leg_started():
             self.leg += 1
@@ -383,7 +383,7 @@ class Transaction:
             self.cancel_branches(reason=f"SIP;cause={status}")
         if drop:
             branch.reply = None
-        if self.in_failure or self.suspended or self.building:
+        if self.in_failure or self.building:
             return
         if any(b.pending for b in self.branches):
             return
@@ -513,9 +513,8 @@ class Transaction:
         self.final_status = status
         callback, self.uac_callback = self.uac_callback, None
         self.layer.transaction_completed(self, status)
-        self.state = COMPLETED
-        self._wait = self.layer.scheduler.call_later(self.layer.params.wait_timer,
-                                                     self.terminate)
+        self._to("final of our own request")
+        self._end_after(self.layer.params.wait_timer, "wait_timer")
         callback(status, reply)  # type: ignore[misc]
         self.uac_callback = callback
 
@@ -523,25 +522,30 @@ class Transaction:
         layer = self.layer
         if self._timeout_timer is not None:
             self._timeout_timer.cancel()
-        if self.is_invite and status >= 300:
-            self.state = COMPLETED
-            if not self.reply_dest.reliable:
-                self._retr_interval = layer.params.t1
-                self._retr_timer = layer.scheduler.call_later(self._retr_interval,
-                                                              self._retransmit_final)
-            self._wait = layer.scheduler.call_later(layer.params.timer_b, self.terminate)
+        if not self.is_invite:
+            self._to("final to non-INVITE")
+            self._end_after(layer.params.wait_timer, "wait_timer")
+        elif status < 300:
+            self._to("2xx to INVITE")
+            self._end_after(layer.params.wait_timer, "wait_timer")
         else:
-            self.state = ACCEPTED if self.is_invite else COMPLETED
-            self._wait = layer.scheduler.call_later(layer.params.wait_timer, self.terminate)
+            self._to("final >=300 to INVITE")
+            if not self.reply_dest.reliable:
+                assert self.last_reply is not None
+                self._retr = Retransmission(layer, self.last_reply, self.reply_dest, self.local)
+            self._end_after(layer.params.timer_b, "timer_b")
 
-    def _retransmit_final(self) -> None:
-        if self.state != COMPLETED or self.last_reply is None:
-            return
-        layer = self.layer
-        layer.send(self.last_reply, self.reply_dest, self.local, None)
-        self._retr_interval = min(self._retr_interval * 2, layer.params.t2)
-        self._retr_timer = layer.scheduler.call_later(self._retr_interval,
-                                                      self._retransmit_final)
+    def _to(self, event: str) -> None:
+        self.state = SERVER[self.state, event]
+
+    def _end_after(self, seconds: float, event: str) -> None:
+        """Arm the timer that ends the transaction by ``event`` (see the state table)."""
+        self._wait = self.layer.scheduler.call_later(seconds, partial(self.terminate, event))
+
+    def _stop_retransmissions(self) -> None:
+        if self._retr is not None:
+            self._retr.stop()
+            self._retr = None
 
     # -- requests matching this transaction ------------------------------------------------
     def retransmission(self) -> None:
@@ -551,16 +555,13 @@ class Transaction:
 
     def ack(self) -> None:
         """Hop-by-hop ACK for our non-2xx final: stop retransmitting, linger, end."""
-        if self.state != COMPLETED or not self.is_invite:
+        if self.state is not COMPLETED or not self.is_invite:
             return
-        self.state = CONFIRMED
-        if self._retr_timer is not None:
-            self._retr_timer.cancel()
-            self._retr_timer = None
+        self._to("ACK")
+        self._stop_retransmissions()
         if self._wait is not None:
             self._wait.cancel()
-        wait = 0.0 if self.reply_dest.reliable else self.layer.params.t4
-        self._wait = self.layer.scheduler.call_later(wait, self.terminate)
+        self._end_after(0.0 if self.reply_dest.reliable else self.layer.params.t4, "T4")
 
     def cancel(self) -> None:
         """A CANCEL matched this INVITE: cancel every pending branch; 487 follows."""
@@ -580,25 +581,26 @@ class Transaction:
         if not self.final_status and not self.branches:
             self.reply_local(500, "Routing did not finish in time")
 
-    def terminate(self) -> None:
-        if self.state == TERMINATED:
+    def terminate(self, event: str = "dropped by the script") -> None:
+        """End the transaction by ``event``: a timer of the state table, or the pipeline dropping
+        a request the script neither relayed nor answered."""
+        if self.state is TERMINATED:
             return
         if any(b.pending for b in self.branches):
             # Cancelled branches still owe us their 487: keep matching their replies.
-            self._wait = self.layer.scheduler.call_later(self.layer.params.wait_timer,
-                                                         self.terminate)
+            self._end_after(self.layer.params.wait_timer, event)
             return
-        self.state = TERMINATED
-        for timer in (self._retr_timer, self._wait, self._timeout_timer):
+        self._to(event)
+        self._stop_retransmissions()
+        for timer in (self._wait, self._timeout_timer):
             if timer is not None:
                 timer.cancel()
         # A timer's callback refers back to us: drop them to leave no reference cycle.
-        self._retr_timer = self._wait = self._timeout_timer = None
+        self._wait = self._timeout_timer = None
         for branch in self.branches:
-            if branch.state != TERMINATED:
+            if branch.state is not B_TERMINATED:
                 branch.release()
         self.layer.forget_transaction(self)
         # Break the transaction <-> branch cycle so reference counting frees both at once:
         # the cyclic GC then has little to do (it cost a fifth of the CPU under load).
         self.branches = []
-

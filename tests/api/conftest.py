@@ -3,43 +3,31 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
+from support.doubles import StandInRouter
 from support.lab import SipLab
 
-from kamrouter.net import OwnEndpoints
-from kamrouter.rpc.registry import MethodRegistry
-from kamrouter.stats import StatsRegistry
-from kamrouter.timers import Scheduler
 
 
-class ModuleHost:
-    """The router services a module sees (base.RouterServices), with recorded events."""
+@dataclass
+class ModuleHost(StandInRouter):
+    """The shared stand-in router on trio's clock (module tests run real sockets), with
+    script event hooks a test can set in ``hooks``."""
 
-    def __init__(self) -> None:
-        self.stats = StatsRegistry()
-        self.rpc = MethodRegistry()
-        self.scheduler = Scheduler(trio.current_time)
-        self.events: list[tuple[str, dict[str, Any]]] = []
-        self.hooks: dict[str, Callable[[dict[str, Any]], None]] = {}
-        self.modules: dict[str, Any] = {}
-        self.own_endpoints = OwnEndpoints()
-
-    def clock(self) -> float:
-        return trio.current_time()
+    clock: Callable[[], float] = trio.current_time
+    hooks: dict[str, Callable[[dict[str, Any]], None]] = field(default_factory=dict)
 
     def emit(self, event: str, **data: Any) -> None:
-        self.events.append((event, data))
+        super().emit(event, **data)
         hook = self.hooks.get(event)
         if hook is not None:
             hook(data)
-
-    def module(self, name: str) -> Any:
-        return self.modules[name]
 
     def stat(self, selector: str) -> int | float:
         (stat,) = self.stats.select(selector)

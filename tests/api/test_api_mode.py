@@ -21,6 +21,8 @@ from kamrouter.modules.api.config import DispatcherFallback, ReplyFallback, pars
 from kamrouter.modules.api.controllers import ControllerFailure, redirect_document
 from kamrouter.modules.api.decision import interpret
 from kamrouter.modules.api.event import build_event
+from kamrouter.core.router import available_modules
+from support.doubles import FakeClock
 from kamrouter.modules.evapi import EvapiConfig, EvapiModule
 from kamrouter.modules.evapi.framing import NetstringDecoder, encode_netstring
 from kamrouter.modules.rtjson import RouteDocumentError
@@ -80,14 +82,6 @@ def test_config_problems_name_their_keys() -> None:
 
 
 # -- circuit breaker (fake clock) ------------------------------------------------------------
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
 
 def test_breaker_opens_after_threshold_and_probes_after_retry() -> None:
     clock = FakeClock()
@@ -228,6 +222,11 @@ async def api_module(host: ModuleHost, nursery: trio.Nursery, **options: Any) ->
     problems: list[str] = []
     config = build_section(ApiConfig, options, "api", problems)
     assert not problems, problems
+    for name in ApiModule.requires(config):  # as the router's loader does
+        if name not in host.modules:
+            cls = available_modules()[name].load()
+            host.modules[name] = cls(host, cls.Config() if cls.Config else None)
+            await host.modules[name].start(nursery)
     module = ApiModule(host, config)
     await module.start(nursery)
     return module

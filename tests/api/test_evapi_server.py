@@ -82,7 +82,8 @@ def test_config_validation_names_keys() -> None:
 async def test_address_in_use_is_a_config_error_naming_the_key(
         host: ModuleHost, nursery: trio.Nursery) -> None:
     first = await start(host, nursery)
-    taken = "%s:%d" % first.server.address
+    host, port = first.server.address
+    taken = f"{host}:{port}"
     with pytest.raises(ConfigError) as info:
         await start(ModuleHost(), nursery, bind_addr=taken)
     assert info.value.problems == [f"evapi.bind_addr: cannot listen on {taken}: "

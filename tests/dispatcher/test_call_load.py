@@ -8,9 +8,11 @@ from pathlib import Path
 from kamrouter.core.settings import Settings
 from kamrouter.modules.dispatcher import DispatcherModule
 from kamrouter.modules.dispatcher.config import DispatcherConfig
-from kamrouter.script.message import ScriptMessage
+from kamrouter.script.message import RouteState, ScriptMessage
 from kamrouter.tm import TmParams, Transaction, TransactionLayer
-from .bench import StandInRouter, make_msg
+from support.doubles import StandInRouter
+
+from .bench import make_msg
 
 LIST = "1 sip:127.0.0.1:5071 0 0 duid=a\n1 sip:127.0.0.1:5072 0 0 duid=b\n"
 CALL_LOAD = 10
@@ -33,7 +35,7 @@ class World:
         msg = make_msg(call_id=call_id, branch=branch)
         assert self.api.select_dst(msg, 1, CALL_LOAD)
         txn = self.tm.create(msg.sip, msg.source, None)  # type: ignore[arg-type]
-        txn.user["vars"] = msg.vars
+        txn.context = RouteState(msg.vars, msg.flags)
         return msg, txn
 
     def load(self) -> int:

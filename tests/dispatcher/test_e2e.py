@@ -116,7 +116,7 @@ def test_reload_under_load_drops_no_call_and_a_bad_list_changes_nothing(
         lab: DispatcherLab) -> None:
     start(lab, "ab", alg=4)
     lab.start_uas("c")
-    a, b, c = lab.uri("a"), lab.uri("b"), lab.uri("c")
+    b, c = lab.uri("b"), lab.uri("c")
     uac = lab.uac(200, rate=50)
     lab.wait_for("calls flowing", lambda: lab.rpc("stats.fetch", "dispatcher:")
                  ["dispatcher.set1_selections"] != "0")

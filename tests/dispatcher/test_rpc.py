@@ -2,7 +2,6 @@
 router (real registries and scheduler, fake clock, recorded probes and events)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,8 @@ from kamrouter.config import ConfigError
 from kamrouter.core.settings import Settings
 from kamrouter.modules.dispatcher import DispatcherModule
 from kamrouter.modules.dispatcher.config import DispatcherConfig
-from kamrouter.rpc.dispatch import Dispatcher as JsonRpc
 from kamrouter.sip import Response
-from .bench import StandInRouter
+from support.doubles import RpcClient, StandInRouter
 
 LIST = """\
 1 sip:127.0.0.1:5070 8 10 duid=gw1;weight=60;foo=bar
@@ -31,14 +29,10 @@ class Rpc:
         self.router = StandInRouter(Settings(base_dir=tmp_path))
         cfg = DispatcherConfig(list_file="dispatcher.list", **config)
         self.module = DispatcherModule(self.router, cfg)
-        self.jsonrpc = JsonRpc(self.router.rpc)
+        self.call = RpcClient(self.router.rpc)
 
     async def __call__(self, method: str, *params: Any) -> Any:
-        request = {"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}
-        reply = json.loads(await self.jsonrpc.handle(json.dumps(request).encode()))
-        if "error" in reply:
-            return ("error", reply["error"]["code"], reply["error"]["message"])
-        return reply["result"]
+        return await self.call(method, *params)
 
 
 async def test_list_shapes(tmp_path: Path) -> None:

@@ -1,12 +1,11 @@
-"""Stand-ins for htable tests: a fake clock, a router with real registries and a real
-scheduler driven by that clock, the module on it, and a real redis-server."""
+"""htable test helpers: the module on the shared stand-in router (``support.doubles``) and a
+real redis-server."""
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,42 +15,10 @@ from kamrouter.config import build_section
 from kamrouter.core.settings import Settings
 from kamrouter.modules.htable import HtableModule
 from kamrouter.modules.htable.config import TableConfig
-from kamrouter.rpc.dispatch import Dispatcher as JsonRpc
-from kamrouter.rpc.registry import MethodRegistry
-from kamrouter.stats import StatsRegistry
-from kamrouter.timers import Scheduler
+from support.doubles import FakeClock, RpcClient, StandInRouter
 from support.ports import free_port, tcp_accepts
 from support.proxy import ProxyProcess, kamrouter_binary
 from support.wait import wait_until
-
-
-class Clock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class StandInRouter:
-    settings: Settings
-    clock: Callable[[], float] = field(default_factory=Clock)
-    stats: StatsRegistry = field(default_factory=StatsRegistry)
-    rpc: MethodRegistry = field(default_factory=MethodRegistry)
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.scheduler = Scheduler(self.clock)
-
-    def emit(self, event: str, **data: Any) -> None:
-        self.events.append((event, data))
-
-    def advance(self, seconds: float) -> None:
-        """Move the clock and run the timers that became due, as the router's loop does."""
-        assert isinstance(self.clock, Clock), "advance() needs the fake clock"
-        self.clock.now += seconds
-        self.scheduler.fire_due(self.clock.now)
 
 
 def tables(*raw: dict[str, Any]) -> list[TableConfig]:
@@ -68,20 +35,15 @@ class Htable:
 
     def __init__(self, tmp_path: Path, *raw: dict[str, Any],
                  clock: Callable[[], float] | None = None) -> None:
-        self.router = StandInRouter(Settings(base_dir=tmp_path), clock=clock or Clock())
+        self.router = StandInRouter(Settings(base_dir=tmp_path), clock=clock or FakeClock())
         self.module = HtableModule(self.router, tables(*raw))
         self.api = self.module.api()
-        self._jsonrpc = JsonRpc(self.router.rpc)
-        #: ``data`` of the last error reply (the details of -32602 Invalid params).
-        self.error_data: Any = None
+        self.rpc = RpcClient(self.router.rpc)
 
-    async def rpc(self, method: str, *params: Any) -> Any:
-        request = {"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}
-        reply = json.loads(await self._jsonrpc.handle(json.dumps(request).encode()))
-        if "error" in reply:
-            self.error_data = reply["error"].get("data")
-            return ("error", reply["error"]["code"], reply["error"]["message"])
-        return reply["result"]
+    @property
+    def error_data(self) -> Any:
+        """``data`` of the last error reply (the details of -32602 Invalid params)."""
+        return self.rpc.error_data
 
 
 class RedisServer:

@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from kamrouter.config import ConfigError
-from kamrouter.modules.htable.rows import RowError, read_csv, read_json_lines
+from kamcommon.htable_rows import RowError, read_csv, read_json_lines
 
 from support.wait import await_until
 

@@ -9,7 +9,9 @@ import pytest
 
 from kamrouter.config import ConfigError
 
-from .conftest import Htable, StandInRouter, tables
+from support.doubles import StandInRouter
+
+from .conftest import Htable, tables
 
 KEY_SET = "Ok. Key set to new value."
 

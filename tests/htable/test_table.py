@@ -7,14 +7,14 @@ import sys
 import pytest
 
 from kamrouter.modules.htable.config import TableConfig
-from kamrouter.modules.htable.match import MatchError, compile_match
+from kamcommon.htable_match import MatchError, compile_match
 from kamrouter.modules.htable.table import Table
 
-from .conftest import Clock
+from support.doubles import FakeClock
 
 
-def make(**config: object) -> tuple[Table, Clock]:
-    clock = Clock()
+def make(**config: object) -> tuple[Table, FakeClock]:
+    clock = FakeClock()
     return Table(TableConfig(name="t", **config), clock), clock  # type: ignore[arg-type]
 
 
@@ -216,7 +216,7 @@ def test_state_from_elsewhere_is_not_reported_and_keeps_pending_keys() -> None:
 def test_a_pathological_regex_runs_in_linear_time() -> None:
     # (a+)+$ backtracks exponentially in a backtracking engine: 2^50000 steps on this key.
     # In a subprocess with a deadline, so a regression fails instead of stalling the suite.
-    code = ("from kamrouter.modules.htable.match import compile_match\n"
+    code = ("from kamcommon.htable_match import compile_match\n"
             "print(compile_match('~~(a+)+$')('a' * 50000 + 'b'), "
             "compile_match('(x+x+)+y', values=True)('x' * 50000))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -36,7 +36,7 @@ from support.ports import free_port, tcp_listening, udp_bound
 
 REPO = Path(__file__).resolve().parents[2]
 #: Ports the README and example configs use; each walk gets free ones instead.
-PORTS = (5060, 5070, 5080, 5090, 8090)
+PORTS = (5060, 5070, 5071, 5072, 5080, 5090, 8090)
 #: ```sh blocks not walked, by their first line, and why.
 NOT_WALKED = {
     "make run": "the two set-up commands: the walks start the router as `make run` does",
@@ -103,7 +103,7 @@ def scratch() -> Iterator[Scratch]:
         shutil.copytree(REPO / tree, root / tree, ignore=shutil.ignore_patterns(
             "__pycache__", "*.sqlite"))
         for path in (root / tree).rglob("*"):
-            if path.suffix in (".toml", ".json", ".list", ".py", ".md"):
+            if path.suffix in (".toml", ".json", ".list", ".py", ".md", ".csv"):
                 path.write_text(made.substitute(path.read_text()))
     made.env = {"PATH": os.environ.get("PATH", ""), "HOME": str(root / "home"),
                 "XDG_RUNTIME_DIR": str(root / "run"), "XDG_CONFIG_HOME": str(root / "home"),
@@ -250,7 +250,8 @@ def walkthrough(heading: str) -> list[str]:
 
 def test_every_readme_sh_block_is_walked_or_excused() -> None:
     walked = ("A first call and a first look", "Write your routing API in 20 lines",
-              "Not an open relay: who may send where")
+              "Not an open relay: who may send where", "Control plane",
+              "A registrar in five minutes", "Route by tables")
     for heading, lines in README_BLOCKS:
         if heading in walked:
             continue
@@ -272,7 +273,7 @@ def test_first_call(scratch: Scratch) -> None:
     finally:
         stop(router)
     by_command = {line.split("#")[0].strip(): out for line, out in
-                  zip([l for l in walkthrough("A first call and a first look") if l.strip()],
+                  zip([text for text in walkthrough("A first call and a first look") if text.strip()],
                       printed)}
     assert '"uptime"' in by_command["kamcli -o json uptime"]
     assert "tmx" in by_command["kamcli stats"]
@@ -297,6 +298,32 @@ def test_relay_policy_commands(scratch: Scratch) -> None:
 def test_api_routing(scratch: Scratch) -> None:
     printed = walk(scratch, walkthrough("Write your routing API in 20 lines"))
     assert any("+4930123: serial" in out for out in printed), printed
+
+
+def test_http_rpc_with_credentials(scratch: Scratch) -> None:
+    activated(scratch)
+    printed = walk(scratch, walkthrough("Control plane"))
+    assert "up since" in printed[2].lower() or "uptime" in printed[2].lower(), printed[2]
+    assert "401" in printed[3], printed[3]
+
+
+def test_registrar_walkthrough(scratch: Scratch) -> None:
+    lines = walkthrough("A registrar in five minutes")
+    assert lines[0] == ".venv/bin/kamrouter -c etc/registrar.toml"  # its own terminal
+    router = start_router(scratch, ["-c", "etc/registrar.toml"])
+    try:
+        printed = walk(scratch, lines[1:])
+    finally:
+        stop(router)
+    assert "sip:bob@" in printed[5] and "sip:alice@" in printed[5], printed[5]
+    assert "Successful call        |        0                  |        1" in printed[7], printed[7]
+
+
+def test_route_by_tables_walkthrough(scratch: Scratch) -> None:
+    printed = walk(scratch, walkthrough("Route by tables"))
+    assert "Successful call" in printed[2], printed[2]
+    assert "+49301234567" in printed[3], printed[3]
+    assert "127.0.0.1:" in printed[5], printed[5]
 
 
 def test_banlist_config_walkthrough(scratch: Scratch) -> None:

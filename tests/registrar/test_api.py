@@ -15,7 +15,8 @@ from kamrouter.net import Endpoint
 from kamrouter.script.message import ScriptMessage
 from kamrouter.sip import parse
 
-from htable.conftest import Clock, StandInRouter
+from support.doubles import FakeClock as Clock
+from support.doubles import StandInRouter
 
 
 def invite() -> ScriptMessage:

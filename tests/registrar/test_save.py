@@ -19,7 +19,7 @@ class Clock:
 
 def register(*contacts: str, expires: str | None = None, call_id: str = "c1", cseq: int = 1,
              extra: str = "") -> Request:
-    lines = [f"REGISTER sip:example.com SIP/2.0",
+    lines = ["REGISTER sip:example.com SIP/2.0",
              "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1",
              "From: <sip:alice@example.com>;tag=a", "To: <sip:alice@example.com>",
              f"Call-ID: {call_id}", f"CSeq: {cseq} REGISTER", "Max-Forwards: 70"]

@@ -8,7 +8,8 @@ from kamrouter.modules.usrloc import UsrlocModule
 from kamrouter.modules.usrloc.config import UsrlocConfig
 from kamrouter.modules.usrloc.location import Binding
 
-from htable.conftest import Clock, StandInRouter
+from support.doubles import FakeClock as Clock
+from support.doubles import StandInRouter
 
 
 def module(tmp_path: Path, clock: Clock, **config: object) -> tuple[UsrlocModule, StandInRouter]:

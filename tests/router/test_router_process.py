@@ -334,7 +334,7 @@ def request_route(msg):
     request = client.request("OPTIONS", f"sip:bob@{LOOPBACK}",
                              extra=f"X-Next-Hop: sip:{LOOPBACK}:{callee.port}\r\n")
     client.send(request.replace(f"{LOOPBACK}:{client.port};branch".encode(),
-                                f"client.invalid:5060;rport;branch".encode()))
+                                b"client.invalid:5060;rport;branch"))
     callee.sock.settimeout(TIMEOUT)
     relayed = callee.sock.recv(65535).decode()
     callee.close()

@@ -66,7 +66,7 @@ async def test_existing_private_run_dir_is_used(nursery, router, rpc_config):
 async def test_http_without_credentials_gets_401(nursery, router, rpc_config, tmp_path):
     listening = await start(nursery, router, http_config(
         rpc_config, http_auth_file=auth_file(tmp_path)))
-    url = "http://%s:%d/RPC" % listening.http
+    url = "http://{}:{}/RPC".format(*listening.http)
     refused = await post(url)
     assert refused.status_code == 401
     assert refused.headers["www-authenticate"].startswith("Bearer realm=")
@@ -78,7 +78,7 @@ async def test_http_without_credentials_gets_401(nursery, router, rpc_config, tm
     basic = base64.b64encode(b"ops:correct horse").decode()
     assert (await post(url, {"Authorization": f"Basic {basic}"})).status_code == 200
     async with httpx.AsyncClient() as client:  # /metrics needs the credentials too
-        metrics_url = "http://%s:%d/metrics" % listening.http
+        metrics_url = "http://{}:{}/metrics".format(*listening.http)
         assert (await client.get(metrics_url)).status_code == 401
         assert (await client.get(metrics_url, headers={
             "Authorization": f"Bearer {TOKEN}"})).status_code == 200

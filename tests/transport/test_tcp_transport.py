@@ -120,7 +120,8 @@ class TcpPeer:
             try:
                 data = self._receive(deadline)
             except TimeoutError:
-                raise AssertionError(f"no whole message within {wait:g} s: {self.buf!r}")
+                raise AssertionError(
+                    f"no whole message within {wait:g} s: {self.buf!r}") from None
             if not data:
                 raise AssertionError(f"connection closed with {self.buf!r} unread")
             self.buf += data

@@ -10,8 +10,10 @@ a reply (default 503) or a dispatcher set. A circuit breaker (:mod:`.breaker`) m
 controller cost nothing per call: a refused connection opens it at once, and calls fall back
 immediately until a probe finds the API back.
 
-The router selects this mode in ``kamrouter.core.router``: with ``routing.mode == "api"`` it
-loads the ``api`` module and runs :data:`ROUTES_SCRIPT` (``routes.py`` here) as the script.
+The module provides the routing mode ``api`` (``routing_script``: :data:`ROUTES_SCRIPT`,
+``routes.py`` here, runs instead of an operator script) and declares what it uses
+(``requires``): ``rtjson``, and ``evapi`` or ``http_client`` for its transport; the loader
+loads them (default config unless they have a section) and starts them first.
 
 Stats ``api:requests``, ``answers``, ``timeouts``, ``errors``, ``fallbacks``,
 ``short_circuits`` (calls not sent because the circuit was open), ``refused_json_limit``
@@ -49,7 +51,7 @@ __all__ = ["ROUTES_SCRIPT", "ApiConfig", "ApiModule", "ApiScriptApi", "Decision"
 
 log = logging.getLogger("kamrouter.api")
 
-#: The routing script the core runs when ``routing.mode == "api"``.
+#: The routing script of the routing mode ``api`` (``routing.mode = "api"``).
 ROUTES_SCRIPT = str(Path(__file__).resolve().with_name("routes.py"))
 
 #: Upper bounds (ms) of the answer-latency histogram buckets.
@@ -74,6 +76,12 @@ class ApiScriptApi:
 class ApiModule(Module):
     name = "api"
     Config = ApiConfig
+    routing_script = ROUTES_SCRIPT
+
+    @classmethod
+    def requires(cls, config: ApiConfig) -> tuple[str, ...]:
+        transport = {"evapi": ("evapi",), "sip": ()}.get(config.transport, ("http_client",))
+        return ("rtjson", *transport)
 
     def __init__(self, router: RouterServices, config: ApiConfig) -> None:
         super().__init__(router, config)
@@ -86,8 +94,6 @@ class ApiModule(Module):
         self.breaker = CircuitBreaker(config.breaker_threshold, config.breaker_retry,
                                       router.clock)
         self.controller: Controller | None = None
-        #: Helper modules (evapi, http_client) made here because the config has no section.
-        self._owned: list[Module] = []
         self.last_error = ""
         counter = router.stats.counter
         self.requests = counter("api", "requests")
@@ -110,37 +116,20 @@ class ApiModule(Module):
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self, nursery: trio.Nursery) -> None:
         self.controller = self._make_controller()
-        for module in self._owned:
-            await module.start(nursery)
         log.info("api routing via %s %s, on_error %r", self.config.transport,
                  self.controller.target, self.config.on_error)
 
-    async def stop(self) -> None:
-        for module in self._owned:
-            await module.stop()
-
     def _make_controller(self) -> Controller:
+        """The controller of the transport, on the public API of the module it requires."""
         config = self.config
-        if config.transport == "evapi":
-            from kamrouter.modules.evapi import EvapiConfig, EvapiModule
-            evapi = self._helper("evapi", EvapiModule, EvapiConfig())
-            return EvapiController(evapi.server)  # type: ignore[attr-defined]
         if config.transport == "sip":
             return SipRedirectController(self.router, config.url)
-        from kamrouter.modules.http_client import HttpClientConfig, HttpClientModule
-        http = self._helper("http_client", HttpClientModule, HttpClientConfig()).api()
+        if config.transport == "evapi":
+            return EvapiController(self.router.module("evapi").api())  # type: ignore[arg-type]
+        http = self.router.module("http_client").api()
         if config.transport == "jsonrpc":
             return JsonRpcController(http, config.url, config.rpc_method)  # type: ignore[arg-type]
         return HttpController(http, config.url)  # type: ignore[arg-type]
-
-    def _helper(self, name: str, cls: type[Module], config: Any) -> Module:
-        """The loaded module ``name``, or a private one with default settings."""
-        try:
-            return self.router.module(name)
-        except KeyError:
-            module = cls(self.router, config)
-            self._owned.append(module)
-            return module
 
     # -- deciding --------------------------------------------------------------------------
     async def decide(self, msg: Any) -> Decision:

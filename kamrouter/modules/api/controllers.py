@@ -16,8 +16,7 @@ from typing import Any, Literal, Protocol
 import trio
 
 from kamrouter.boundedjson import JsonLimitError
-from kamrouter.modules.evapi import ControllerGone, NoController, encode_event
-from kamrouter.modules.evapi.server import EvapiServer
+from kamrouter.modules.evapi import ControllerGone, EvapiApi, NoController, encode_event
 from kamrouter.modules.http_client import HttpClientApi, HttpError, JsonRpcError
 from kamrouter.sip import SipParseError
 
@@ -105,13 +104,13 @@ class EvapiController:
     """Send the event to every evapi client; the first message carrying the same ``id``
     (or ``tindex``/``tlabel``) is the decision."""
 
-    def __init__(self, server: EvapiServer) -> None:
-        self.server = server
+    def __init__(self, evapi: EvapiApi) -> None:
+        self.evapi = evapi
         self.target = "evapi"
 
     async def ask(self, msg: Any, event: dict[str, Any], timeout: float) -> dict[str, Any]:
         try:
-            return await self.server.request(event["id"], encode_event(event), timeout)
+            return await self.evapi.request(event["id"], encode_event(event), timeout)
         except (NoController, ControllerGone) as exc:
             raise ControllerFailure("unavailable", str(exc), "down") from None
         except trio.TooSlowError as exc:

@@ -5,10 +5,7 @@ so it is also a template for a script of your own that mixes API routing with lo
 """
 # as the default
 from kamrouter.default.routes import answered_here, handled_before_routing, record_route
-from kamrouter.modules.rtjson import RtjsonApi
-from kamrouter.script import api, rr, sl, tm
-
-rtjson = RtjsonApi()
+from kamrouter.script import api, rr, rtjson, sl, tm
 
 
 def request_route(msg):

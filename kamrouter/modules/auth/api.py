@@ -109,7 +109,7 @@ class AuthApi:
     def consume_credentials(self, msg: ScriptMessage) -> bool:
         """Remove the header whose credentials were checked (before relaying)."""
         name = msg.vars.get(CREDENTIALS_VAR)
-        return bool(name) and msg.remove_header(name) > 0
+        return isinstance(name, str) and bool(name) and msg.remove_header(name) > 0
 
     @staticmethod
     def _credentials(msg: ScriptMessage, header: str, realm: str) -> Credentials | None:

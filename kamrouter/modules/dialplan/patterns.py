@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import re2
 
@@ -149,7 +149,11 @@ def _fn_tokens(pattern: str) -> list[object]:
     return tokens
 
 
-def _fn_class(pattern: str, i: int) -> tuple[tuple[bool, frozenset[str], tuple[tuple[str, str], ...]], int] | None:
+#: A bracket expression: negated?, single characters, (low, high) ranges.
+ClassToken = tuple[bool, frozenset[str], tuple[tuple[str, str], ...]]
+
+
+def _fn_class(pattern: str, i: int) -> tuple[ClassToken, int] | None:
     n = len(pattern)
     negate = i < n and pattern[i] in "!^"
     if negate:
@@ -179,7 +183,7 @@ def _fn_one(token: object, ch: str) -> bool:
         return True
     if isinstance(token, str):
         return token == ch
-    negate, chars, ranges = token  # type: ignore[misc]
+    negate, chars, ranges = cast(ClassToken, token)
     inside = ch in chars or any(low <= ch <= high for low, high in ranges)
     return inside != negate
 

@@ -12,12 +12,11 @@ from kamrouter.modules.dispatcher.health import Health
 
 
 class _Call:
-    __slots__ = ("health", "owner", "confirmed", "deadline")
+    __slots__ = ("health", "owner", "deadline")
 
     def __init__(self, health: Health, owner: object, deadline: float) -> None:
         self.health = health
         self.owner = owner
-        self.confirmed = False
         self.deadline = deadline
 
 
@@ -47,7 +46,6 @@ class CallLoad:
         call = self._calls.get(call_id)
         if call is None:
             return False
-        call.confirmed = True
         call.deadline = now + self.expire
         return True
 

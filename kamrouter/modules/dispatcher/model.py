@@ -100,8 +100,8 @@ def build_list(specs: Iterable[DestinationSpec], previous: DispatchList | None,
     """
     inherited: dict[tuple[int, str, str], list[Destination]] = {}
     if previous is not None:
-        for old in previous.destinations():
-            inherited.setdefault(old.spec.key, []).append(old)
+        for kept in previous.destinations():
+            inherited.setdefault(kept.spec.key, []).append(kept)
     members: dict[int, list[Destination]] = {}
     resets: list[tuple[Destination, int]] = []
     for spec in specs:

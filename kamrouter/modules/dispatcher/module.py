@@ -20,6 +20,7 @@ from kamrouter.modules.dispatcher.flags import NODNSARES
 from kamrouter.modules.dispatcher.listfile import DestinationSpec, ListError
 from kamrouter.modules.dispatcher.probing import Prober
 from kamrouter.modules.dispatcher.rpc import DispatcherRpc
+from kamrouter.script.message import transaction_vars
 from kamrouter.timers import Timer
 
 if TYPE_CHECKING:
@@ -111,6 +112,6 @@ class DispatcherModule(Module):
         unless a newer INVITE of the call took the load over."""
         if txn.method != "INVITE" or 200 <= txn.final_status < 300:
             return
-        selection = txn.user.get("vars", {}).get(VARS_KEY)
+        selection = transaction_vars(txn).get(VARS_KEY)
         if isinstance(selection, Selection) and selection.alg == CALL_LOAD:
             self.dispatcher.calls.release(txn.request.call_id, owner=selection)

@@ -94,6 +94,13 @@ class EvapiApi:
         """Close the client of the running evapi:* event hook (e.g. to refuse it)."""
         self._current("close").close()
 
+    async def request(self, ident: str, data: bytes, timeout: float,
+                      tag: str | None = None) -> dict[str, Any]:
+        """Send ``data`` and wait for the message carrying ``ident`` (for modules): raises
+        :class:`NoController` when no client can take it, :class:`ControllerGone` when the last
+        one leaves meanwhile, ``trio.TooSlowError`` after ``timeout``."""
+        return await self._server.request(ident, data, timeout, tag)
+
     async def async_relay(self, msg: Any, data: str | bytes | dict[str, Any], *,
                           timeout: float = 5.0, tag: str | None = None
                           ) -> dict[str, Any] | None:
@@ -143,6 +150,7 @@ class EvapiModule(Module):
         except OSError as exc:
             raise ConfigError([f"evapi.bind_addr: cannot listen on {self.config.bind_addr}: "
                                f"{exc.strerror or exc}"]) from None
+        assert self.server.address is not None  # listen() succeeded
         self.router.own_endpoints.add(*self.server.address)
 
     def rpc_list(self) -> list[dict[str, Any]]:

@@ -47,7 +47,8 @@ async def open_client(url: str) -> AsyncIterator[Any]:
             raise ValueError(f"{url!r}: expected redis+sentinel://host:port[,...]/service[/db]")
         credentials = {"username": parts.username or None, "password": parts.password or None}
         async with coredis.Sentinel(_hosts(parts.netloc, 26379), **timeouts) as sentinel:
-            primary = sentinel.primary_for(service, db=int(db or 0), **credentials)
+            primary = sentinel.primary_for(service, db=int(db or 0),  # type: ignore[call-overload]
+                                           **credentials)
             async with primary:
                 yield primary
     else:

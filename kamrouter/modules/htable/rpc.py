@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from kamrouter.modules.htable.match import MatchError
+from kamcommon.htable_match import MatchError
 from kamrouter.modules.htable.table import Item, Table
 from kamrouter.rpc.registry import MethodRegistry, RpcError
 

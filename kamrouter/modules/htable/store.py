@@ -12,7 +12,7 @@ from contextlib import closing
 from pathlib import Path
 
 from kamrouter.config import ConfigError, read_toml
-from kamrouter.modules.htable.rows import Row, RowError, read_csv, rows_from_toml
+from kamcommon.htable_rows import Row, RowError, read_csv, rows_from_toml
 
 # One SQL table for all htables; columns as Kamailio's htable DB table (key_value unbounded:
 # Kamailio's fixed-width column truncated JSON values).

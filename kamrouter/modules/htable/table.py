@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Collection, Iterable
-from typing import Union
 
 from kamrouter.modules.htable.config import TableConfig
-from kamrouter.modules.htable.match import compile_match
+from kamcommon.htable_match import compile_match
 from kamrouter.stats import Counter
 
-Value = Union[int, str]
+Value = int | str
 #: ("set", key, value, expire|None) | ("delete", key) | ("inc", key, delta)
 #: | ("expire", key, seconds) | ("flush",)
 Op = tuple
 #: (key, value, seconds left or None for no expiry)
-Row = tuple[str, Value, Union[float, None]]
+Row = tuple[str, Value, float | None]
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 

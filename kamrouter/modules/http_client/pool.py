@@ -129,7 +129,7 @@ class _Connection:
                         raise _Unanswered("the server closed the connection without answering")
                     return parser.eof()
                 answered = True
-                response = parser.feed(received)
+                response = parser.feed(bytes(received))
                 if response is not None:
                     return response
         except (OSError, trio.BrokenResourceError) as exc:

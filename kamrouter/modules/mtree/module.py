@@ -3,6 +3,7 @@ RPC by building new trees off the event loop and swapping them in only when all 
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -41,13 +42,16 @@ class MtreeModule(Module):
         stats = router.stats
         tree_stats = {name: TreeStats(name, stats.counter) for name in self.configs}
         for name in self.configs:
-            stats.gauge("mtree", f"{name}-prefixes", lambda name=name: len(self.trees[name].items))
+            stats.gauge("mtree", f"{name}-prefixes", partial(self._prefix_count, name))
         self.reload_failures = stats.counter("mtree", "reload_failures")
         self._api = MtreeApi(self.trees, tree_stats)
         MtreeRpc(self.trees, self.reload).register(router.rpc)
 
     def api(self) -> MtreeApi:
         return self._api
+
+    def _prefix_count(self, name: str) -> int:
+        return len(self.trees[name].items)
 
     def _load(self, name: str, reload_count: int) -> PrefixTree:
         """A new tree ``name`` from its config's items and file."""

@@ -26,15 +26,17 @@ class MtreeRpc:
         self._reload = reload
 
     def register(self, registry: MethodRegistry) -> None:
-        for name in ("list", "summary", "reload", "match"):
-            registry.register(f"mtree.{name}", getattr(self, name))
+        methods: dict[str, Callable[..., Any]] = {"list": self.list_prefixes, "summary": self.summary, "reload": self.reload,
+                   "match": self.match}
+        for name, method in methods.items():
+            registry.register(f"mtree.{name}", method)
 
     def _selected(self, tname: str | None) -> list[PrefixTree]:
         if tname in (None, "", "."):
             return list(self._trees.values())
         return [tree for name, tree in self._trees.items() if name.startswith(tname)]
 
-    def list(self, tname: str | None = None) -> list[dict[str, Any]]:
+    def list_prefixes(self, tname: str | None = None) -> list[dict[str, Any]]:
         """List the content of one or all trees: tname, tprefix and tvalue (a list) per prefix."""
         if not self._trees:
             raise RpcError(500, "Empty tree list.")

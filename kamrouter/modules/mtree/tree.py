@@ -19,10 +19,10 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable, Iterator
-from typing import Literal, Union
+from typing import Literal
 
-Value = Union[str, int]
-Stored = Union[str, int, tuple[Value, ...]]
+Value = str | int
+Stored = str | int | tuple[Value, ...]
 Duplicates = Literal["error", "ignore", "allow"]
 #: Kamailio's MT_MAX_DEPTH - 1.
 MAX_PREFIX = 63
@@ -119,7 +119,7 @@ class PrefixTree:
             if value is not None:
                 if not self._valid(key):
                     return None
-                return prefix, value[0] if type(value) is tuple else value
+                return prefix, value[0] if isinstance(value, tuple) else value
         return None
 
     def all(self, key: str) -> list[tuple[str, Value]]:
@@ -132,7 +132,7 @@ class PrefixTree:
             prefix = key[:length]
             value = get(prefix)
             if value is not None:
-                if type(value) is tuple:
+                if isinstance(value, tuple):
                     found.extend((prefix, one) for one in value)
                 else:
                     found.append((prefix, value))
@@ -141,7 +141,7 @@ class PrefixTree:
     # -- listing ------------------------------------------------------------------------------
     def values_of(self, prefix: str) -> list[Value]:
         value = self.items[prefix]
-        return list(value) if type(value) is tuple else [value]
+        return list(value) if isinstance(value, tuple) else [value]
 
     def sorted_prefixes(self) -> Iterator[str]:
         """Prefixes in Kamailio's walk order: char_list order, a prefix before its longer ones."""
@@ -167,7 +167,7 @@ class PrefixTree:
                     if id(one) not in seen:
                         seen.add(id(one))
                         size += sys.getsizeof(one)
-                if type(value) is tuple:
+                if isinstance(value, tuple):
                     size += sys.getsizeof(value)
             self._memsize = size
         return self._memsize

@@ -8,6 +8,7 @@ alive (even 404: someone answered); a binding that answered nothing for
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from kamrouter.sip import Response
@@ -68,7 +69,7 @@ class Keepalive:
                     cfg.sipping_method, binding.contact, from_uri=cfg.sipping_from,
                     dst_uri=binding.received or None, socket=binding.socket or None,
                     timeout=float(cfg.natping_interval),
-                    on_reply=lambda status, reply, ruid=ruid: self._reply(ruid, status, reply))
+                    on_reply=partial(self._reply, ruid))
         for ruid in [r for r in self._last_heard if r not in alive]:
             del self._last_heard[ruid]  # gone or not pinged any more
         self._timer = self.router.scheduler.call_later(cfg.natping_interval, self.round)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from kamrouter.config import ConfigError
-from kamrouter.core.addressing import NextHop, next_hop
+from kamrouter.pipeline.addressing import NextHop, next_hop
 from kamrouter.modules.base import Module, RouterServices
 from kamrouter.modules.permissions.address import (
     AddressEntry, AddressTable, append_to_file, load_file, remove_from_file)
@@ -119,15 +119,16 @@ class PermissionsApi:
 
     def _signed(self, msg: ScriptMessage, route: SipUri, hop: NextHop) -> bool:
         token = route.params.get(TOKEN_PARAM)
-        return bool(token) and hmac.compare_digest(
-            token, self._token(msg.call_id, hop.host, hop.port))
+        if not token:
+            return False
+        return hmac.compare_digest(token, self._token(msg.call_id, hop.host, hop.port))
 
     def _requested(self, msg: ScriptMessage) -> tuple[str, list[SipUri]]:
         """The URI the request asks to be sent to, and our own Route entries before it."""
         if msg.dst_uri:
             return msg.dst_uri, []
         is_me = self._module.is_me
-        ours = []
+        ours: list[SipUri] = []
         for route in msg.sip.routes:  # type: ignore[union-attr]
             uri = route.uri
             if not (isinstance(uri, SipUri) and is_me(uri.host_ip, uri.port)):
@@ -160,7 +161,7 @@ class PermissionsModule(Module):
         self.reply_denied = stats.counter("permissions", "reply_denied")
         for kind in ("address", "subnet", "domain"):
             stats.gauge("permissions", f"{kind}_entries",
-                        lambda kind=kind: len(self.table.of_kind(kind)))
+                        lambda kind=kind: len(self.table.of_kind(kind)))  # type: ignore[misc]
         self._file_lock = trio.Lock()
         self._api = PermissionsApi(self)
         check_stray_replies = getattr(router, "check_stray_replies", None)

@@ -1,6 +1,7 @@
 """The pike module: config section, script API, pike.* RPC methods and pike: statistics."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sized
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -76,8 +77,15 @@ class PikeModule(Module):
         stats.gauge("pike", "blocked_requests", lambda: table.blocked)
         stats.gauge("pike", "detected_floods", lambda: table.detected)
         stats.gauge("pike", "evicted_sources", lambda: table.evicted)
-        stats.gauge("pike", "tracked_sources", lambda: (table.expire(), len(table.sources))[1])
-        stats.gauge("pike", "banned_sources", lambda: (table.expire(), len(table.bans))[1])
+
+        def live(entries: Sized) -> Callable[[], int]:
+            def count() -> int:
+                table.expire()
+                return len(entries)
+            return count
+
+        stats.gauge("pike", "tracked_sources", live(table.sources))
+        stats.gauge("pike", "banned_sources", live(table.bans))
         self._api = PikeApi(table)
         self.register_rpc(router.rpc)
 

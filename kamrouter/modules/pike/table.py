@@ -160,6 +160,6 @@ class PikeTable:
             rows.append({"ip_addr": ip, "leaf_hits_prev": prev, "leaf_hits_curr": curr,
                          "expires": max(kept, ban_left), "status": status,
                          "ban_expires": ban_left, "reason": ban.reason if ban else ""})
-        rows.sort(key=lambda r: (-(r["leaf_hits_prev"] + r["leaf_hits_curr"]),
-                                 -r["leaf_hits_curr"]))
+        rows.sort(key=lambda r: (-(r["leaf_hits_prev"] + r["leaf_hits_curr"]),  # type: ignore[operator]
+                                 -r["leaf_hits_curr"]))  # type: ignore[operator]
         return rows

@@ -98,7 +98,7 @@ class RegistrarApi:
             for binding in others:
                 dst_uri, path, socket = _hop(binding)
                 target = Target(binding.contact, dst_uri, socket, path)
-                target.attrs["q"] = binding.q
+                target.q = binding.q
                 msg.branches.append(target)
         return LookupResult.FOUND
 
@@ -140,7 +140,7 @@ class RegistrarApi:
         other by next_contacts(); all of equal q: one group (parallel). False when empty."""
         entries = [(msg.vars.get(RURI_Q_VAR, Q_UNSPECIFIED),
                     (msg.ruri, msg.dst_uri, msg.path, msg.socket))]
-        entries += [(t.attrs.get("q", Q_UNSPECIFIED), (t.uri, t.dst_uri, t.path, t.socket))
+        entries += [(Q_UNSPECIFIED if t.q is None else t.q, (t.uri, t.dst_uri, t.path, t.socket))
                     for t in msg.branches]
         groups: list[list[tuple[str, str | None, str | None, str | None]]] = []
         last_q: int | None = None

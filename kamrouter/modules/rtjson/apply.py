@@ -66,7 +66,7 @@ class RtjsonApi:
 
         Timers (``tm.set_timers``), ``headers.extra``, ``headers.from``/``to`` (display
         and/or URI; tag and parameters kept), ``branch_flags`` (kept in the branch's
-        ``attrs["branch_flags"]``, visible to reply routes as ``msg.branch.attrs``) and
+        ``flags``, visible to reply routes as ``msg.branch.flags``) and
         ``path`` (Route headers on top). False outside a branch route or without a document.
         """
         from kamrouter.script import tm
@@ -92,7 +92,7 @@ class RtjsonApi:
         if route.to is not None:
             msg.sip.set_header("To", rewritten(msg.sip.to, route.to))
         if route.branch_flags:
-            target.attrs["branch_flags"] = target.attrs.get("branch_flags", 0) | route.branch_flags
+            target.branch_flags |= route.branch_flags
         return True
 
     def remaining(self, msg: Any) -> int:

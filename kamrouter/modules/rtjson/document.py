@@ -125,7 +125,7 @@ def parse_document(source: str | bytes | Mapping[str, Any]) -> RouteDocument:
         routes = [_route(raw, f"routes[{i}]", problems) for i, raw in enumerate(raw_routes)]
     if problems:
         raise RouteDocumentError(problems)
-    return RouteDocument(str(version), routing, tuple(routes))
+    return RouteDocument(str(version), routing, tuple(routes))  # type: ignore[arg-type]
 
 
 def _unknown_keys(raw: Mapping[str, Any], known: tuple[str, ...], where: str,

@@ -15,7 +15,7 @@ from kamrouter.modules.usrloc.location import Binding
 _COLUMNS = ("contact", "expires", "q", "callid", "cseq", "path", "received", "socket",
             "user_agent", "instance", "reg_id", "flags", "cflags", "methods", "ruid",
             "last_modified")
-_SCHEMA = f"""
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS location (
     table_name TEXT NOT NULL, aor TEXT NOT NULL, contact TEXT NOT NULL, expires REAL NOT NULL,
     q INTEGER, callid TEXT, cseq INTEGER, path TEXT, received TEXT, socket TEXT,

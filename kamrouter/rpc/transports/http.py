@@ -142,7 +142,8 @@ def _authenticate(request: h11.Request, server: _Server) -> None:
 
 
 async def _next_event(conn: h11.Connection, stream: trio.SocketStream,
-                      timeout: float) -> h11.Event | type[h11.NEED_DATA] | None:
+                      timeout: float
+                      ) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED] | None:
     while True:
         event = conn.next_event()
         if event is not h11.NEED_DATA:

@@ -8,17 +8,17 @@ explicitly, so a numeric-looking string stays a string:
 - JSON lines: ``{"key": "k", "value": 1 | "s", "expires": 30 | null}``, the type is JSON's.
 - TOML (static tables): ``key = value`` pairs; integers stay integers, strings strings.
 
-This module imports nothing of the router, so kamcli uses it too.
+The router (static and persisted tables) and kamcli (import/export) both use it.
 """
 from __future__ import annotations
 
 import csv
 import json
 from collections.abc import Iterable, Iterator
-from typing import Any, Union
+from typing import Any
 
-Value = Union[int, str]
-Row = tuple[str, Value, Union[float, None]]
+Value = int | str
+Row = tuple[str, Value, float | None]
 CSV_HEADER = ("key", "value", "type", "expires")
 
 

@@ -1,0 +1,102 @@
+"""Stages of a request on its way out (sans-IO, plain functions): Max-Forwards, loose and
+strict routing, the next hop, and the Via and Record-Route this proxy stamps (RFC 3261 §16.4,
+§16.6). They edit the request in place; the received bytes are spliced, not rebuilt."""
+from __future__ import annotations
+
+import hashlib
+
+from kamrouter.net import Endpoint, format_hostport
+from kamrouter.pipeline.addressing import Identity, NextHop, next_hop, record_route_value
+from kamrouter.sip import MAGIC_COOKIE, Request, SipParseError, SipUri, wire_bytes
+
+
+def decrement_max_forwards(req: Request, limit: int) -> bool:
+    """Max-Forwards − 1 (``limit`` when missing, capped at it); False when it is exhausted.
+    Kamailio's ``maxfwd_process``."""
+    value = req.max_forwards
+    if value is None:
+        req.set_max_forwards(limit)
+    elif value <= 0:
+        return False
+    else:
+        req.set_max_forwards(min(value, limit) - 1)
+    return True
+
+
+def loose_route(req: Request, identity: Identity) -> bool:
+    """RFC 3261 §16.4: consume our own Route entries; True when the request had Route."""
+    routes = req.routes
+    strict = bool(routes) and identity.is_my_uri(req.ruri)
+    if strict:
+        # The previous hop was a strict router: the R-URI is our Record-Route entry and the
+        # real R-URI is the last Route value.
+        values = [str(r) for r in routes]
+        req.remove_header("Route")
+        for value in values[:-1]:
+            req.append_header("Route", value)
+        req.set_ruri(str(routes[-1].uri))
+        routes = req.routes
+    if not routes:
+        return strict
+    first = routes[0].uri
+    if isinstance(first, SipUri) and identity.is_me(first.host_ip, first.port):
+        req.pop_route()
+        if first.params.get("r2") is not None and len(routes) > 1:
+            second = routes[1].uri
+            if isinstance(second, SipUri) and identity.is_me(second.host_ip, second.port):
+                req.pop_route()
+    return True
+
+
+def choose_next_hop(req: Request, dst_uri: str | None) -> NextHop:
+    """$du, else the top Route (loose routing; a strict next hop gets the route as R-URI,
+    RFC 3261 §16.6 step 6), else the R-URI. Raises SipParseError 416 for a non-SIP URI."""
+    if dst_uri:
+        return next_hop(dst_uri)
+    routes = req.routes
+    if routes:
+        top = routes[0].uri
+        if isinstance(top, SipUri) and not top.lr:
+            req.pop_route()
+            req.append_header("Route", f"<{req.ruri}>")
+            req.set_ruri(str(top))
+        return next_hop(str(top))
+    return next_hop(req.ruri)
+
+
+def add_record_route(req: Request, inbound: Endpoint, outbound: Endpoint,
+                     params: str = "") -> None:
+    """One Record-Route, or two when the request changes transport or interface; the
+    script's URI ``params`` (``;name=value``) in each."""
+    if inbound == outbound:
+        req.prepend_header("Record-Route", record_route_value(inbound, False, params))
+        return
+    req.prepend_header("Record-Route", record_route_value(inbound, True, params))
+    req.prepend_header("Record-Route", record_route_value(outbound, True, params))
+
+
+def stamp(req: Request, local: Endpoint, branch_id: str,
+          record_route_from: Endpoint | None, rr_params: str = "") -> None:
+    """Our Record-Route (when ``record_route_from`` is the inbound socket) and our Via, as
+    the request leaves from ``local``."""
+    if record_route_from is not None:
+        add_record_route(req, record_route_from, local, rr_params)
+    req.prepend_via(f"SIP/2.0/{local.proto.upper()} "
+                    f"{format_hostport(local.host, local.port)};branch={branch_id}")
+
+
+def destination(hop: NextHop, address: str | None) -> Endpoint:
+    """The resolved next hop; SipParseError 478 when its name did not resolve."""
+    if address is None:
+        raise SipParseError(478, f"Unresolvable destination ({hop.host})")
+    return Endpoint(hop.proto, address, hop.port)
+
+
+def stateless_branch(req: Request) -> str:
+    """RFC 3261 §16.11: the same request (retransmission) always gets the same branch."""
+    via = req.via
+    seed = via.branch if via.is_rfc3261 else (
+        f"{req.call_id}|{req.from_tag}|{req.cseq.number}|{req.ruri}")
+    method = "INVITE" if req.method in ("ACK", "CANCEL") and not via.branch else req.method
+    digest = hashlib.blake2s(wire_bytes(f"{seed}|{method}"), digest_size=12).hexdigest()
+    return f"{MAGIC_COOKIE}sl{digest}"
