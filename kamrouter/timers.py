@@ -55,6 +55,9 @@ class Scheduler:
         self._cancelled = 0  # cancelled timers still in the heap
         #: Set by the I/O layer to wake its sleeper when an earlier deadline appears.
         self.on_earlier_deadline: Callable[[], None] | None = None
+        #: Set by the I/O layer to take what a timer callback raised (counted and logged, the
+        #: other timers still fire); unset, the error propagates (tests see it).
+        self.on_error: Callable[[Timer, Exception], None] | None = None
 
     def call_at(self, deadline: float, callback: Callable[[], object]) -> Timer:
         timer = Timer(deadline, callback, self)
@@ -95,7 +98,12 @@ class Scheduler:
             timer.cancelled = True  # a fired timer cannot be cancelled again
             timer._scheduler = None
             fired += 1
-            timer.callback()
+            try:
+                timer.callback()
+            except Exception as exc:
+                if self.on_error is None:
+                    raise
+                self.on_error(timer, exc)
         return fired
 
     def __len__(self) -> int:

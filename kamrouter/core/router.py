@@ -21,7 +21,7 @@ import trio
 from kamrouter.config import ConfigError, build_section
 from kamrouter.core.dns import Resolver
 from kamrouter.core.settings import Settings
-from kamrouter.guard import HOOK_ERRORS
+from kamrouter.guard import HOOK_ERRORS, InputGuard
 from kamrouter.modules.base import Module
 from kamrouter.net import Endpoint, OwnEndpoints, parse_socket
 from kamrouter.pipeline.addressing import Identity
@@ -99,6 +99,9 @@ class Router:
         self.stats = StatsRegistry()
         self.rpc = MethodRegistry()
         self.scheduler = Scheduler(self.clock)
+        timer_guard = InputGuard("core", self.stats, log, "drops_internal_error_timer")
+        # A bug in one timer callback (a probe, an expiry) costs that timer, not the router.
+        self.scheduler.on_error = lambda timer, exc: timer_guard.failed(timer.callback, exc)
         self.resolver = Resolver(self.clock, hosts=settings.core.hosts,
                                  lookups=settings.core.dns)
         listens = [parse_socket(text) for text in settings.core.listen]

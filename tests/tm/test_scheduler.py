@@ -1,6 +1,8 @@
 """The one timer heap (kamrouter.timers), driven by hand."""
 from __future__ import annotations
 
+from kamrouter.core.router import Router
+from kamrouter.core.settings import Settings
 from kamrouter.timers import COMPACT_AFTER, Scheduler
 
 
@@ -58,3 +60,35 @@ def test_the_sleeper_is_woken_only_for_an_earlier_deadline_and_ties_fire_in_orde
     assert wakes == [5.0, 2.0]
     scheduler.fire_due(10.0)
     assert fired == ["at 2", "first at 5", "second at 5", "at 9"]
+
+
+def test_a_failing_callback_goes_to_on_error_and_the_other_timers_still_fire() -> None:
+    scheduler = Scheduler(lambda: 0.0)
+    fired: list[str] = []
+    errors: list[Exception] = []
+    scheduler.on_error = lambda timer, exc: errors.append(exc)
+    scheduler.call_at(1.0, lambda: fired.append("a"))
+    scheduler.call_at(1.5, lambda: 1 / 0)
+    scheduler.call_at(2.0, lambda: fired.append("b"))
+    assert scheduler.fire_due(3.0) == 3
+    assert fired == ["a", "b"] and isinstance(errors[0], ZeroDivisionError)
+
+
+def test_without_on_error_a_failing_callback_propagates() -> None:
+    scheduler = Scheduler(lambda: 0.0)
+    scheduler.call_at(1.0, lambda: 1 / 0)
+    try:
+        scheduler.fire_due(2.0)
+    except ZeroDivisionError:
+        return
+    raise AssertionError("the error was swallowed")
+
+
+def test_the_router_counts_a_failing_timer_and_goes_on() -> None:
+    router = Router(Settings())
+    fired: list[str] = []
+    router.scheduler.call_at(0.0, lambda: 1 / 0)
+    router.scheduler.call_at(0.0, lambda: fired.append("next"))
+    router.scheduler.fire_due(1.0)
+    stat = router.stats.get("core", "drops_internal_error_timer")
+    assert stat is not None and stat.value == 1 and fired == ["next"]
