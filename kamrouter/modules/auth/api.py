@@ -5,13 +5,18 @@ for REGISTER, proxy otherwise) and returns Kamailio's codes (falsy when not posi
 ``auth_challenge`` answers 401/407 offering every configured algorithm with one nonce, and
 ``stale=true`` after an expired nonce. ``consume_credentials`` removes the checked header
 before the request is relayed.
+
+``pv_auth_check(msg, realm, passwd, flags, checks)`` (Kamailio auth's) verifies against a
+secret the script supplies instead of the subscriber table: an HA1 (flags 1) read from an
+htable, or fetched from the routing API by an async hook, or a clear password (flags 0).
 """
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from kamrouter.modules.auth.digest import ALGORITHMS, response
+from kamrouter.modules.auth.digest import ALGORITHMS, ha1, response
 from kamrouter.modules.auth.nonce import NonceState
 from kamrouter.script.message import ScriptMessage
 from kamrouter.script.results import ReturnCode
@@ -31,6 +36,13 @@ SKIP_IDENTITY_FOR_CALLS = 2
 _CALL_METHODS = frozenset({"INVITE", "BYE", "PRACK", "UPDATE", "MESSAGE"})
 #: Challenge flags (Kamailio): 16 add stale=true. qop comes from [auth] qop.
 STALE = 16
+#: pv_auth_check flags (Kamailio): 1 the secret given is the HA1, not the password.
+SECRET_IS_HA1 = 1
+#: Hex digits of an HA1 per algorithm: a given HA1 serves the algorithm of its length.
+_HA1_LENGTH = {"MD5": 32, "SHA-256": 64}
+
+#: The HA1 for (username, algorithm), or "" when there is none.
+SecretLookup = Callable[[str, str], str]
 
 
 class AuthResult(ReturnCode):
@@ -101,6 +113,23 @@ class AuthApi:
         header = "Authorization" if msg.method == "REGISTER" else "Proxy-Authorization"
         return self._verify(msg, realm or _default_realm(msg), header, None, flags)
 
+    def pv_auth_check(self, msg: ScriptMessage, realm: str | None, passwd: str,
+                      flags: int = SECRET_IS_HA1, checks: int = 0) -> AuthResult:
+        """auth_check against ``passwd`` instead of the subscriber table: the HA1 when
+        flags has 1 (MD5's 32 hex digits or SHA-256's 64: credentials of the other
+        algorithm do not match), else the clear password; checks as auth_check's flags."""
+        realm = realm or _default_realm(msg)
+        header = "Authorization" if msg.method == "REGISTER" else "Proxy-Authorization"
+
+        def secret(user: str, algorithm: str) -> str:
+            if not passwd:
+                return ""
+            if flags & SECRET_IS_HA1:
+                return passwd.lower() if len(passwd) == _HA1_LENGTH[algorithm] else ""
+            return ha1(algorithm, user, realm, passwd)
+
+        return self._verify(msg, realm, header, None, checks, secret)
+
     def has_credentials(self, msg: ScriptMessage, realm: str | None = None) -> bool:
         realm = realm or _default_realm(msg)
         return any(self._credentials(msg, name, realm) is not None
@@ -121,9 +150,10 @@ class AuthApi:
         return next((c for c in values if c.is_digest and c.realm == realm), None)
 
     def _verify(self, msg: ScriptMessage, realm: str, header: str, method: str | None,
-                flags: int) -> AuthResult:
+                flags: int, secret: SecretLookup | None = None) -> AuthResult:
         try:
-            result = self._check(msg, realm, header, method, flags)
+            result = self._check(msg, realm, header, method, flags,
+                                 secret or self._subscriber_secret(realm))
         except SipParseError:  # a header the checks read is malformed
             result = AuthResult.ERROR
         counter = self._m.results.get(result)
@@ -133,8 +163,16 @@ class AuthApi:
             msg.vars[STALE_VAR] = True
         return result
 
+    def _subscriber_secret(self, realm: str) -> SecretLookup:
+        """HA1 values from the subscriber table (auth_db)."""
+        def secret(user: str, algorithm: str) -> str:
+            m = self._m
+            subscriber = m.subscribers.find(user, realm if m.config.use_domain else None)
+            return subscriber.ha1_for(algorithm) if subscriber is not None else ""
+        return secret
+
     def _check(self, msg: ScriptMessage, realm: str, header: str, method: str | None,
-               flags: int) -> AuthResult:
+               flags: int, secret: SecretLookup) -> AuthResult:
         m = self._m
         creds = self._credentials(msg, header, realm)
         if creds is None:
@@ -159,13 +197,10 @@ class AuthApi:
         if state is NonceState.REPLAYED:
             return AuthResult.NONCE_REUSED
         user = username.partition("@")[0] if "@" in username else username
-        subscriber = m.subscribers.find(user, realm if m.config.use_domain else None)
-        if subscriber is None:
+        ha1_value = secret(user, algorithm)
+        if not ha1_value:
             return AuthResult.USER_UNKNOWN
-        ha1 = subscriber.ha1_for(algorithm)
-        if not ha1:
-            return AuthResult.USER_UNKNOWN
-        expected = response(algorithm, ha1, nonce, method or msg.method, uri, qop=qop,
+        expected = response(algorithm, ha1_value, nonce, method or msg.method, uri, qop=qop,
                             nc=creds.nc, cnonce=creds.cnonce, body=msg.sip.body)
         if not hmac.compare_digest(expected, given.lower()):
             return AuthResult.INVALID_PASSWORD
