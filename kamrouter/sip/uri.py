@@ -152,6 +152,12 @@ class SipUri:
             merged[name.lower()] = value
         return _build(self, self.host, self.port, merged)
 
+    def without_params(self, *names: str) -> SipUri:
+        """New URI without these parameters."""
+        drop = {name.lower() for name in names}
+        return _build(self, self.host, self.port,
+                      {k: v for k, v in self.params.items() if k not in drop})
+
     def replace(self, *, host: str | None = None, port: int | None | object = _KEEP) -> SipUri:
         """New URI with another host and/or port (``port=None`` removes the port)."""
         new_port = self.port if port is _KEEP else port

@@ -1,9 +1,16 @@
-"""The nathelper script API: ``nat_uac_test``, ``fix_nated_register``, ``fix_nated_contact``.
+"""The nathelper script API: ``nat_uac_test``, ``fix_nated_register``, ``fix_nated_contact``,
+``set_contact_alias`` and ``handle_ruri_alias``.
 
 Flags of ``nat_uac_test`` (Kamailio's; true when any selected test finds NAT):
 1 Contact host is a private address (RFC 1918 / RFC 6598), 2 top Via host is not the source
 address, 4 top Via host is private, 16 source port is not the Via port, 32 source address is
 private, 128 Contact port is not the source port.
+
+In-dialog routing to a NATed phone (Kamailio's alias): ``set_contact_alias`` appends
+``;alias=IP~PORT~PROTO`` (the source address, PROTO as Kamailio numbers transports) to the
+Contact URI of a dialog-forming request or reply, so the remote target the other side uses
+names the NAT's public address; ``handle_ruri_alias`` on an in-dialog request sends it there
+(the destination URI) and removes the parameter from the Request-URI.
 """
 from __future__ import annotations
 
@@ -11,9 +18,14 @@ import ipaddress
 
 from kamrouter.modules.registrar.api import RECEIVED_VAR
 from kamrouter.script.message import ScriptMessage
-from kamrouter.sip import SipParseError, SipUri
+from kamrouter.sip import SipParseError, SipUri, parse_uri
 
 _SHARED = ipaddress.ip_network("100.64.0.0/10")  # RFC 6598 carrier-grade NAT
+#: Kamailio's transport numbers in an alias parameter.
+PROTO_NUMBERS = {"udp": 1, "tcp": 2, "tls": 3, "sctp": 4, "ws": 5, "wss": 6}
+_PROTO_NAMES = {str(number): name for name, number in PROTO_NUMBERS.items()}
+#: handle_ruri_alias when the Request-URI has no alias (Kamailio's 2; -1 is an error).
+NO_ALIAS = 2
 
 
 def is_private(host: str) -> bool:
@@ -79,3 +91,47 @@ class NathelperApi:
                             f"{host}:{source.port}", 1)
         msg.sip.set_header("Contact", line.replace(old, fixed, 1))
         return True
+
+    def set_contact_alias(self, msg: ScriptMessage) -> bool:
+        """Append ``;alias=IP~PORT~PROTO`` of the source address to the first Contact URI
+        (once: a Contact that has an alias keeps it)."""
+        line = msg.get_header("Contact")
+        contact = _first_contact(msg)
+        if line is None or contact is None:
+            return False
+        if "alias" in contact.params:
+            return True
+        source = msg.source
+        host = f"[{source.host}]" if ":" in source.host else source.host
+        aliased = str(contact.with_params(
+            alias=f"{host}~{source.port}~{PROTO_NUMBERS.get(source.proto, 1)}"))
+        old = str(contact)
+        if f"<{old}>" in line:
+            fixed = line.replace(f"<{old}>", f"<{aliased}>", 1)
+        else:  # a bare URI: brackets keep the new URI parameter off the header's params
+            fixed = line.replace(old, f"<{aliased}>", 1)
+        msg.sip.set_header("Contact", fixed)
+        return True
+
+    def handle_ruri_alias(self, msg: ScriptMessage) -> int:
+        """Send the request to the Request-URI's alias address (the destination URI) and
+        remove the alias: 1 done, 2 no alias, -1 an alias that does not parse."""
+        try:
+            uri = parse_uri(msg.ruri)
+        except SipParseError:
+            return -1
+        if not isinstance(uri, SipUri) or "alias" not in uri.params:
+            return NO_ALIAS
+        host, _, rest = (uri.params["alias"] or "").partition("~")
+        port, _, proto = rest.partition("~")
+        name = _PROTO_NAMES.get(proto)
+        if not host or not port.isdigit() or not 0 < int(port) < 65536 or name is None:
+            return -1
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:  # an alias names an address this router saw, never a name
+            return -1
+        transport = "" if name == "udp" else f";transport={name}"
+        msg.dst_uri = f"sip:{host}:{port}{transport}"
+        msg.ruri = str(uri.without_params("alias"))
+        return 1
