@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: Lowest first. Top-level modules of kamrouter (net, timers, stats, config) and kamcommon
 #: are the base every layer may use; ``kamrouter/default`` is a routing script.
-LAYERS = ["base", "sip", "tm", "transport", "script", "pipeline", "rpc", "modules", "core"]
+LAYERS = ["base", "sip", "dns", "tm", "transport", "script", "pipeline", "rpc", "modules", "core"]
 RANK = {name: rank for rank, name in enumerate(LAYERS)}
 
 #: Violations still to remove, each with the change that removes it.

@@ -19,7 +19,11 @@ from typing import Any
 import trio
 
 from kamrouter.config import ConfigError, build_section
-from kamrouter.core.dns import Resolver
+from kamrouter.dns import Blocklist
+from kamrouter.dns.config import parse_server
+from kamrouter.dns.destinations import Destinations
+from kamrouter.dns.resolver import Resolver
+from kamrouter.rpc.dns_methods import register_dns
 from kamrouter.core.settings import Settings
 from kamrouter.guard import HOOK_ERRORS, InputGuard
 from kamrouter.modules.base import Module
@@ -87,6 +91,18 @@ def script_path(settings: Settings) -> Path:
     return path if path.is_absolute() else settings.base_dir / path
 
 
+def name_resolution(settings: Settings, clock: Callable[[], float]) -> tuple[Resolver, Blocklist]:
+    dns, blocked = settings.dns, settings.dst_blocklist
+    resolver = Resolver(clock, hosts=settings.core.hosts, lookups=settings.core.dns,
+                        servers=[parse_server(text) for text in dns.servers],
+                        try_naptr=dns.try_naptr, srv=dns.srv, srv_lb=dns.srv_lb,
+                        min_ttl=dns.cache_min_ttl, max_ttl=dns.cache_max_ttl,
+                        negative_ttl=dns.negative_ttl, timeout=dns.timeout)
+    blocklist = Blocklist(clock, expire=blocked.expire, max_entries=blocked.max_entries,
+                          enabled=blocked.enabled)
+    return resolver, blocklist
+
+
 class Router:
     """One kamrouter process."""
 
@@ -102,8 +118,7 @@ class Router:
         timer_guard = InputGuard("core", self.stats, log, "drops_internal_error_timer")
         # A bug in one timer callback (a probe, an expiry) costs that timer, not the router.
         self.scheduler.on_error = lambda timer, exc: timer_guard.failed(timer.callback, exc)
-        self.resolver = Resolver(self.clock, hosts=settings.core.hosts,
-                                 lookups=settings.core.dns)
+        self.resolver, self.blocklist = name_resolution(settings, self.clock)
         listens = [parse_socket(text) for text in settings.core.listen]
         #: Every address this process listens on; nothing is ever sent there.
         self.own_endpoints = OwnEndpoints()
@@ -112,8 +127,14 @@ class Router:
         #: Checks a reply without a transaction must pass to be forwarded statelessly.
         self.stray_reply_checks: list[Callable[[Response, Endpoint], bool]] = []
         core = settings.core
+        transports = tuple(dict.fromkeys(endpoint.proto for endpoint in listens))
+        self.destinations = Destinations(self.resolver, self.blocklist, transports)
+        dns = settings.dns
         self.proxy = Proxy(
-            transports=self.transports, resolver=self.resolver, spawn=self.spawn,
+            transports=self.transports, resolver=self.resolver,
+            destinations=self.destinations, blocklist=self.blocklist,
+            failover_max=dns.failover_max if dns.failover else 0,
+            blocklist_503=settings.dst_blocklist.on_503, spawn=self.spawn,
             script=lambda: self.script, stats=self.stats,
             tm_factory=lambda hooks: TransactionLayer(
                 settings.tm.params(), self.scheduler, self.transports.send, hooks, self.stats),
@@ -142,6 +163,7 @@ class Router:
         self._wake = trio.Event()
         self.scheduler.on_earlier_deadline = lambda: self._wake.set()
         register_core_methods(self.rpc, self)
+        register_dns(self.rpc, self.stats, self.resolver, self.blocklist, transports)
         self.rpc.register("core.reload_script", self.rpc_reload_script)
 
     @property

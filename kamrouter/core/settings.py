@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kamrouter.config import ConfigError, Range, build_section, range_problems, read_toml
-from kamrouter.core.dns import ip_literal
+from kamrouter.dns import BlocklistConfig, DnsConfig, ip_literal
 from kamrouter.net import parse_socket
 from kamrouter.rpc.config import RpcConfig
 from kamrouter.sip import HeaderLimits
@@ -167,6 +167,8 @@ class Settings:
     tcp: TcpConfig = field(default_factory=TcpConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     rpc: RpcConfig = field(default_factory=RpcConfig)
+    dns: DnsConfig = field(default_factory=DnsConfig)
+    dst_blocklist: BlocklistConfig = field(default_factory=BlocklistConfig)
     #: Raw module sections by name, validated by each module's ``Config``.
     modules: dict[str, Any] = field(default_factory=dict)
     #: Directory that relative paths in the file are resolved against.
@@ -174,7 +176,8 @@ class Settings:
 
 
 _CORE_SECTIONS = {"core": CoreConfig, "tm": TmConfig, "tcp": TcpConfig,
-                  "routing": RoutingConfig, "rpc": RpcConfig}
+                  "routing": RoutingConfig, "rpc": RpcConfig, "dns": DnsConfig,
+                  "dst_blocklist": BlocklistConfig}
 
 
 def build_settings(raw: dict[str, Any], known_modules: set[str], base_dir: Path) -> Settings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from kamrouter.dns import Query, ip_literal
 from kamrouter.net import Endpoint, format_hostport
 from kamrouter.sip import SipParseError, SipUri, parse_uri
 
@@ -17,6 +18,9 @@ class NextHop:
     proto: str
     host: str
     port: int
+    #: What RFC 3263 locates when the URI names a host without a port (None otherwise:
+    #: the host's A/AAAA and ``port`` are all there is to it).
+    query: Query | None = None
 
 
 @lru_cache(maxsize=4096)  # a pure function of the text; the same targets recur per call
@@ -28,11 +32,15 @@ def next_hop(uri_text: str) -> NextHop:
     uri = parse_uri(uri_text)
     if not isinstance(uri, SipUri):
         raise SipParseError(416, f"Unsupported URI Scheme {uri.scheme}")
-    proto = (uri.transport or ("tcp" if uri.scheme == "sips" else "udp")).lower()
+    transport = uri.transport.lower() if uri.transport else None
+    proto = transport or ("tcp" if uri.scheme == "sips" else "udp")
     host = uri.maddr or uri.host_ip
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    return NextHop(proto, host, uri.port or DEFAULT_PORT)
+    query = None
+    if uri.port is None and ip_literal(host) is None:
+        query = Query(host.lower(), uri.scheme == "sips", transport)
+    return NextHop(proto, host, uri.port or DEFAULT_PORT, query)
 
 
 def record_route_value(local: Endpoint, double: bool, params: str = "") -> str:

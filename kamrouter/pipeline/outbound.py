@@ -7,7 +7,7 @@ import hashlib
 
 from kamrouter.net import Endpoint, format_hostport
 from kamrouter.pipeline.addressing import Identity, NextHop, next_hop, record_route_value
-from kamrouter.sip import MAGIC_COOKIE, Request, SipParseError, SipUri, wire_bytes
+from kamrouter.sip import MAGIC_COOKIE, Request, SipUri, wire_bytes
 
 
 def decrement_max_forwards(req: Request, limit: int) -> bool:
@@ -83,13 +83,6 @@ def stamp(req: Request, local: Endpoint, branch_id: str,
         add_record_route(req, record_route_from, local, rr_params)
     req.prepend_via(f"SIP/2.0/{local.proto.upper()} "
                     f"{format_hostport(local.host, local.port)};branch={branch_id}")
-
-
-def destination(hop: NextHop, address: str | None) -> Endpoint:
-    """The resolved next hop; SipParseError 478 when its name did not resolve."""
-    if address is None:
-        raise SipParseError(478, f"Unresolvable destination ({hop.host})")
-    return Endpoint(hop.proto, address, hop.port)
 
 
 def stateless_branch(req: Request) -> str:

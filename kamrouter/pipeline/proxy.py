@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kamrouter.guard import sip_guards
@@ -69,10 +70,49 @@ class Resolver(Protocol):
     async def resolve(self, host: str) -> str | None: ...
 
 
+class Destinations(Protocol):
+    """RFC 3263 targets of a next hop, blocked destinations left out
+    (:class:`kamrouter.dns.destinations.Destinations`)."""
+
+    def cached(self, hop: NextHop) -> list[Endpoint] | None: ...
+
+    async def resolve(self, hop: NextHop) -> list[Endpoint]: ...
+
+
+class Blocklist(Protocol):
+    def add(self, dest: Endpoint, reason: str, expire: float | None = None) -> None: ...
+
+
+@dataclass(slots=True)
+class DnsFailover:
+    """What retrying a branch on the next target of its next hop's name needs: the request
+    as it was before our Via and Record-Route, and the targets not tried yet."""
+
+    request: Request
+    hop: NextHop
+    remaining: list[Endpoint]
+    socket: str | None
+    inbound: Endpoint | None
+    record_route: bool | str
+    tries: int = 0
+
+
+def failover_reason(branch: Branch) -> str | None:
+    """Why a failed branch's destination counts as down: no answer at all before the
+    timeout, a send error, or a 503; None for any other failure."""
+    if branch.faked:
+        if branch.status == 408 and branch.timed_out and not branch.replied:
+            return "timeout"
+        return "send error" if branch.status == 477 else None
+    return "503" if branch.status == 503 else None
+
+
 class Proxy:
     """Request and reply processing of one router process; the tm layer's hooks."""
 
-    def __init__(self, *, transports: Transports, resolver: Resolver, spawn: Spawn,
+    def __init__(self, *, transports: Transports, resolver: Resolver,
+                 destinations: Destinations, blocklist: Blocklist, failover_max: int,
+                 blocklist_503: bool, spawn: Spawn,
                  script: Callable[[], Script], stats: StatsRegistry,
                  tm_factory: Callable[[Proxy], TransactionLayer],
                  on_terminated: Callable[[Transaction], None], identity: Identity,
@@ -81,6 +121,11 @@ class Proxy:
                  stray_reply_checks: list[Callable[[Response, Endpoint], bool]]) -> None:
         self.transports = transports
         self.resolver = resolver
+        self.destinations = destinations
+        self.blocklist = blocklist
+        #: DNS failover: how many more targets a branch may try (0: off).
+        self.failover_max = failover_max
+        self.blocklist_503 = blocklist_503
         self._spawn = spawn
         self._on_terminated = on_terminated
         self.identity = identity
@@ -102,6 +147,7 @@ class Proxy:
         self.drop_replies = counter("core", "drop_replies")
         self.err_requests = counter("core", "err_requests")
         self.err_replies = counter("core", "err_replies")
+        self.dns_failovers = counter("dns", "failovers")
         self.bad_msg_hdr = counter("core", "bad_msg_hdr")
         self.limit_exceeded = counter("core", "msg_limit_exceeded")
         self.sl_sent = counter("sl", "sent_replies")
@@ -263,6 +309,42 @@ class Proxy:
         msg.branch_index = branch.index
         msg.status, msg.reason = reply.status, reply.reason
         return self.hooks.call(self.hooks.resolve(handler), msg) is not False
+
+    def on_branch_failed(self, txn: Transaction, branch: Branch) -> bool:
+        """Block a destination that timed out, could not be reached (or answered 503, when
+        configured); retry the branch on its name's next DNS target (use_dns_failover)."""
+        why = failover_reason(branch)
+        if why is None:
+            return False
+        if branch.dest is not None and (why != "503" or self.blocklist_503):
+            self.blocklist.add(branch.dest, why)
+        failover: DnsFailover | None = branch.retry
+        if failover is None or failover.tries >= self.failover_max:
+            return False
+        state = route_state(txn)
+        retry = txn.add_branch(failover.request.copy(), None, None, self.tm.branch_id(
+            txn, len(txn.branches), state.loop_tag or ""))
+        retry.fr_timer, retry.fr_inv_timer = branch.fr_timer, branch.fr_inv_timer
+        retry.flags, retry.dst_uri = branch.flags, branch.dst_uri
+        self.dns_failovers.value += 1
+        remaining = failover.remaining
+        log.info("branch to %s failed (%s): trying %s", branch.dest, why, remaining[0])
+        if len(remaining) > 1:
+            retry.retry = DnsFailover(failover.request, failover.hop, remaining[1:],
+                                      failover.socket, failover.inbound,
+                                      failover.record_route, failover.tries + 1)
+        record_route = failover.record_route
+        try:
+            retry.dest, retry.local = self._stamp_outgoing(
+                retry.request, failover.hop, remaining, failover.socket,
+                failover.inbound if record_route else None, retry.branch_id,
+                record_route if isinstance(record_route, str) else "")
+        except SipParseError as exc:
+            retry.fail(exc.status, exc.reason)
+            return True
+        retry.start(retry.request.to_bytes())
+        self.fwd_requests.value += 1
+        return True
 
     def on_failure(self, txn: Transaction, handler: Any) -> None:
         best = txn.best_branch()
@@ -447,10 +529,10 @@ class Proxy:
 
     def _dispatch_branch(self, inbound_socket: Endpoint | None, branch: Branch, hop: NextHop,
                          socket: str | None, record_route: bool | str) -> None:
-        """Send now when the next hop's address is known, else after a DNS lookup."""
-        known, address = self.resolver.cached(hop.host)
-        if known:
-            self._send_branch(inbound_socket, branch, hop, address, socket, record_route)
+        """Send now when the next hop's targets are known, else after a DNS lookup."""
+        destinations = self.destinations.cached(hop)
+        if destinations is not None:
+            self._send_branch(inbound_socket, branch, hop, destinations, socket, record_route)
         else:
             self._spawn(self._resolve_and_send, inbound_socket, branch, hop, socket,
                         record_route)
@@ -458,16 +540,20 @@ class Proxy:
     async def _resolve_and_send(self, inbound_socket: Endpoint | None, branch: Branch,
                                 hop: NextHop, socket: str | None, record_route: bool | str
                                 ) -> None:
-        address = await self.resolver.resolve(hop.host)
+        destinations = await self.destinations.resolve(hop)
         if branch.pending:
-            self._send_branch(inbound_socket, branch, hop, address, socket, record_route)
+            self._send_branch(inbound_socket, branch, hop, destinations, socket, record_route)
 
     def _send_branch(self, inbound_socket: Endpoint | None, branch: Branch, hop: NextHop,
-                     address: str | None, socket: str | None, record_route: bool | str
-                     ) -> None:
+                     destinations: list[Endpoint], socket: str | None,
+                     record_route: bool | str) -> None:
+        if len(destinations) > 1 and self.failover_max:
+            # Keep what a retry on the next target needs (only for names with several).
+            branch.retry = DnsFailover(branch.request.copy(), hop, destinations[1:], socket,
+                                       inbound_socket, record_route)
         try:
             branch.dest, branch.local = self._stamp_outgoing(
-                branch.request, hop, address, socket,
+                branch.request, hop, destinations, socket,
                 inbound_socket if record_route else None, branch.branch_id,
                 record_route if isinstance(record_route, str) else "")
         except SipParseError as exc:
@@ -475,13 +561,15 @@ class Proxy:
             return
         branch.start(branch.request.to_bytes())
 
-    def _stamp_outgoing(self, req: Request, hop: NextHop, address: str | None,
+    def _stamp_outgoing(self, req: Request, hop: NextHop, destinations: list[Endpoint],
                         socket: str | None, record_route_from: Endpoint | None,
                         branch_id: str, rr_params: str = "") -> tuple[Endpoint, Endpoint]:
-        """The destination and the local socket for the resolved next hop, our Via and
+        """The first resolved destination and the local socket for it, our Via and
         Record-Route stamped; SipParseError (478, 503; 482 when the hop is this router's own
         socket) when the hop cannot be reached."""
-        dest = outbound.destination(hop, address)
+        if not destinations:
+            raise SipParseError(478, f"Unresolvable destination ({hop.host})")
+        dest = destinations[0]
         if self.transports.refuses(dest):
             raise SipParseError(482, f"Loop Detected (next hop {dest} is this router)")
         local = self.transports.local_for(dest, socket)
@@ -518,23 +606,22 @@ class Proxy:
         except SipParseError as exc:
             self.send_reply(msg, exc.status, exc.reason)
             return False
-        known, address = self.resolver.cached(hop.host)
-        if not known:
+        destinations = self.destinations.cached(hop)
+        if destinations is None:
             self._spawn(self._resolve_and_forward, msg, hop, target.socket)
             return True
-        return self._forward_to(msg, hop, address, target.socket)
+        return self._forward_to(msg, hop, destinations, target.socket)
 
     async def _resolve_and_forward(self, msg: ScriptMessage, hop: NextHop,
                                    socket: str | None) -> None:
-        address = await self.resolver.resolve(hop.host)
-        self._forward_to(msg, hop, address, socket)
+        self._forward_to(msg, hop, await self.destinations.resolve(hop), socket)
 
-    def _forward_to(self, msg: ScriptMessage, hop: NextHop, address: str | None,
+    def _forward_to(self, msg: ScriptMessage, hop: NextHop, destinations: list[Endpoint],
                     socket: str | None) -> bool:
         req: Request = msg.sip  # type: ignore[assignment]
         try:
             dest, local = self._stamp_outgoing(
-                req, hop, address, socket, msg.local if msg.record_route else None,
+                req, hop, destinations, socket, msg.local if msg.record_route else None,
                 outbound.stateless_branch(req),
                 msg.record_route if isinstance(msg.record_route, str) else "")
         except SipParseError as exc:

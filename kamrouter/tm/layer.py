@@ -30,6 +30,10 @@ class TmHooks(Protocol):
     def on_branch_reply(self, txn: Transaction, branch: Branch, reply: Response) -> bool:
         """Run reply routes for a reply to ``branch``; False drops the reply."""
 
+    def on_branch_failed(self, txn: Transaction, branch: Branch) -> bool:
+        """``branch`` ended with a final >= 300 (maybe local): True when the core started a
+        replacement branch for it (DNS failover), so no verdict is due yet."""
+
     def on_failure(self, txn: Transaction, handler: Any) -> None:
         """Run failure route ``handler``; must end with ``txn.end_failure()`` (maybe later)."""
 

@@ -73,7 +73,7 @@ class Branch:
         "txn", "index", "leg", "request", "data", "dest", "local", "branch_id", "state",
         "status", "reply", "faked", "replied", "timed_out", "fr_timer", "fr_inv_timer",
         "_retr", "_fr", "_wait", "cancel_state", "cancel_reason", "_cancel_retr", "ack_data",
-        "flags", "dst_uri",
+        "flags", "dst_uri", "retry",
     )
 
     def __init__(self, txn: Transaction, index: int, request: Request, dest: Endpoint | None,
@@ -106,6 +106,9 @@ class Branch:
         self.flags = 0
         #: Where the branch was sent: its ``$du``, else its Request-URI (set by the pipeline).
         self.dst_uri = ""
+        #: What the pipeline needs to retry this branch on another target (DNS failover:
+        #: :class:`kamrouter.pipeline.proxy.DnsFailover`); tm never reads it.
+        self.retry: Any = None
 
     @property
     def pending(self) -> bool:
@@ -383,6 +386,8 @@ class Transaction:
             self.cancel_branches(reason=f"SIP;cause={status}")
         if drop:
             branch.reply = None
+        elif not self.canceled and self.layer.hooks.on_branch_failed(self, branch):
+            return  # retried on the next DNS target: that branch decides
         if self.in_failure or self.building:
             return
         if any(b.pending for b in self.branches):

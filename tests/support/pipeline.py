@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kamrouter.net import Endpoint
-from kamrouter.pipeline.addressing import Identity
+from kamrouter.pipeline.addressing import Identity, NextHop
 from kamrouter.pipeline.proxy import Proxy
 from kamrouter.script.builtins import builtin_apis
 from kamrouter.script.loader import load_script, set_apis
@@ -78,6 +78,34 @@ class Names:
         return self.table.get(host)
 
 
+class NameTargets:
+    """The pipeline's RFC 3263 destinations over :class:`Names`: one target per name (the
+    name's address, the hop's transport and port); no name resolves to nothing."""
+
+    def __init__(self, names: Names) -> None:
+        self.names = names
+
+    def cached(self, hop: NextHop) -> list[Endpoint] | None:
+        known, address = self.names.cached(hop.host)
+        if not known:
+            return None
+        return [Endpoint(hop.proto, address, hop.port)] if address else []
+
+    async def resolve(self, hop: NextHop) -> list[Endpoint]:
+        address = await self.names.resolve(hop.host)
+        return [Endpoint(hop.proto, address, hop.port)] if address else []
+
+
+class Blocked:
+    """Records what the pipeline would put on the destination blocklist."""
+
+    def __init__(self) -> None:
+        self.added: list[tuple[Endpoint, str]] = []
+
+    def add(self, dest: Endpoint, reason: str, expire: float | None = None) -> None:
+        self.added.append((dest, reason))
+
+
 def _refuse_tasks(func: Callable[..., Any], *args: Any) -> None:
     raise AssertionError(f"the pipeline started a task ({func.__name__}) in a test that "
                          "gave it no nursery")
@@ -97,8 +125,11 @@ class Pipeline:
         self.terminated: list[Transaction] = []
         path = tmp_path / "routes.py"
         path.write_text(HEADER + script)
+        names = names or Names()
+        self.blocked = Blocked()
         self.proxy = Proxy(
-            transports=self.wire, resolver=names or Names(), spawn=spawn,
+            transports=self.wire, resolver=names, destinations=NameTargets(names),
+            blocklist=self.blocked, failover_max=0, blocklist_503=False, spawn=spawn,
             script=lambda: self.script, stats=self.stats,
             tm_factory=lambda hooks: TransactionLayer(TmParams(**tm_params), self.scheduler,
                                                       self.wire.send, hooks, self.stats),

@@ -29,6 +29,9 @@ class Hooks:
         self.replies.append(reply.status)
         return True
 
+    def on_branch_failed(self, txn: Transaction, branch: Branch) -> bool:
+        return False
+
     def on_failure(self, txn: Transaction, handler: Any) -> None:
         self.failures.append(txn)
         handler(txn)

@@ -1,4 +1,5 @@
-"""kamrouter.core.dns.Resolver with trio's hostname resolver replaced: no DNS traffic."""
+"""The resolver without configured name servers uses getaddrinfo for A/AAAA; here trio's
+hostname resolver is replaced, so there is no DNS traffic."""
 from __future__ import annotations
 
 import socket
@@ -6,8 +7,8 @@ from typing import Any
 
 import trio
 
-from kamrouter.core import dns
-from kamrouter.core.dns import Resolver
+from kamrouter.dns import resolver as resolver_module
+from kamrouter.dns import Resolver
 
 
 class CountingResolver(trio.abc.HostnameResolver):
@@ -18,6 +19,8 @@ class CountingResolver(trio.abc.HostnameResolver):
 
     async def getaddrinfo(self, host: Any, port: Any, family: int = 0, type: int = 0,
                           proto: int = 0, flags: int = 0) -> list[Any]:
+        if family == socket.AF_INET6:
+            return []
         self.lookups.append(host)
         await trio.sleep(0.01)
         address = f"192.0.2.{len(self.lookups)}"
@@ -47,7 +50,7 @@ async def test_concurrent_requests_for_a_name_share_one_lookup() -> None:
 
 async def test_the_cache_is_bounded(monkeypatch: Any) -> None:
     trio.socket.set_custom_hostname_resolver(CountingResolver())
-    monkeypatch.setattr(dns, "MAX_CACHED_NAMES", 3)
+    monkeypatch.setattr(resolver_module, "MAX_CACHED_RECORDS", 3)
     resolver = Resolver(trio.current_time)
     for number in range(10):
         await resolver.resolve(f"host{number}.example")
