@@ -6,10 +6,12 @@ keeps heavy imports (rich, httpx, prompt_toolkit, yaml) inside its functions.
 
 BUILTIN_COMMANDS: dict[str, str] = {
     "address": "kamcli.commands.address:cli",
+    "blocklist": "kamcli.commands.dns:blocklist",
     "completion": "kamcli.commands.completion:completion",
     "config": "kamcli.commands.config:cli",
     "dialplan": "kamcli.commands.dialplan:cli",
     "dispatcher": "kamcli.commands.dispatcher:cli",
+    "dns": "kamcli.commands.dns:cli",
     "htable": "kamcli.commands.htable:cli",
     "moni": "kamcli.commands.moni:moni",
     "mtree": "kamcli.commands.mtree:cli",

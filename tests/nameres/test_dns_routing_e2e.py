@@ -68,10 +68,10 @@ def black_hole():
     hole.close()
 
 
-def rpc(proxy_workdir: Path, method: str, *params: str) -> object:
-    kamcli = Path(sys.executable).parent / "kamcli"
-    out = subprocess.run([str(kamcli), "-s", str(proxy_workdir / "run" / "kamrouter_rpc.sock"),
-                          "-o", "json", "rpc", method, *params],
+def kamcli(proxy_workdir: Path, *args: str) -> object:
+    binary = Path(sys.executable).parent / "kamcli"
+    out = subprocess.run([str(binary), "-s", str(proxy_workdir / "run" / "kamrouter_rpc.sock"),
+                          "-o", "json", *args],
                          capture_output=True, text=True, timeout=30, check=True)
     return json.loads(out.stdout)
 
@@ -92,18 +92,23 @@ def test_srv_failover_then_blocklist(tmp_path: Path, black_hole: BlackHole) -> N
             lab.proxy = proxy.start()
             lab.run(lab.uac("uac.xml", to=f"{LOOPBACK}:{uas.port}", via=proxy, calls=1), uas)
             assert len(black_hole.invites) == 1, "the dead target was tried first, once"
-            blocked = rpc(workdir, "dst_blocklist.view")
+            blocked = kamcli(workdir, "blocklist", "list")
             assert [(e["ip"], e["port"], e["reason"]) for e in blocked] == [
                 (LOOPBACK, black_hole.port, "timeout")]
-            stats = rpc(workdir, "stats.get_statistics", "dns:")
+            stats = kamcli(workdir, "rpc", "stats.get_statistics", "dns:")
             assert "dns:failovers = 1" in stats
             # The next call skips the blocked target: straight to the live one.
             second = lab.uas("uas.xml", calls=1)
             dns.set("_sip._udp.gw.test", "SRV", [f"10 0 {black_hole.port} dead.gw.test.",
                                                  f"20 0 {second.port} live.gw.test."])
-            rpc(workdir, "dns.delete_all")
+            kamcli(workdir, "dns", "flush")
             lab.run(lab.uac("uac.xml", to=f"{LOOPBACK}:{second.port}", via=proxy, calls=1),
                     second)
             assert len(black_hole.invites) == 1
+            targets = kamcli(workdir, "dns", "lookup", "sip", "gw.test")
+            assert targets["targets"] == [f"udp:{LOOPBACK}:{black_hole.port}",
+                                          f"udp:{LOOPBACK}:{second.port}"]
+            kamcli(workdir, "blocklist", "flush")
+            assert kamcli(workdir, "blocklist", "list") == []
     finally:
         lab.close()
