@@ -40,6 +40,7 @@ from kamrouter.sip import Response
 from kamrouter.stats import StatsRegistry
 from kamrouter.timers import Scheduler
 from kamrouter.tm import Transaction, TransactionLayer
+from kamrouter.transport.tls import TlsContexts
 
 log = logging.getLogger("kamrouter")
 
@@ -122,8 +123,10 @@ class Router:
         listens = [parse_socket(text) for text in settings.core.listen]
         #: Every address this process listens on; nothing is ever sent there.
         self.own_endpoints = OwnEndpoints()
+        tls = TlsContexts(settings.tls, settings.base_dir) \
+            if settings.tls.server or any(e.proto == "tls" for e in listens) else None
         self.transports = Transports(listens, settings.tcp, settings.core.max_message_size,
-                                     self.stats, self.clock, self.own_endpoints)
+                                     self.stats, self.clock, self.own_endpoints, tls)
         #: Checks a reply without a transaction must pass to be forwarded statelessly.
         self.stray_reply_checks: list[Callable[[Response, Endpoint], bool]] = []
         core = settings.core

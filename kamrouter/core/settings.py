@@ -18,6 +18,7 @@ from kamrouter.rpc.config import RpcConfig
 from kamrouter.sip import HeaderLimits
 from kamrouter.tm.params import TmParams
 from kamrouter.transport.tcp import TcpConfig
+from kamrouter.transport.tls import TlsConfig
 
 LogLevel = Literal["debug", "info", "notice", "warning", "error", "critical"]
 
@@ -167,6 +168,7 @@ class Settings:
     tcp: TcpConfig = field(default_factory=TcpConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     rpc: RpcConfig = field(default_factory=RpcConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
     dns: DnsConfig = field(default_factory=DnsConfig)
     dst_blocklist: BlocklistConfig = field(default_factory=BlocklistConfig)
     #: Raw module sections by name, validated by each module's ``Config``.
@@ -176,7 +178,7 @@ class Settings:
 
 
 _CORE_SECTIONS = {"core": CoreConfig, "tm": TmConfig, "tcp": TcpConfig,
-                  "routing": RoutingConfig, "rpc": RpcConfig, "dns": DnsConfig,
+                  "routing": RoutingConfig, "rpc": RpcConfig, "tls": TlsConfig, "dns": DnsConfig,
                   "dst_blocklist": BlocklistConfig}
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from kamrouter.dns import Query, ip_literal
+from kamrouter.dns.rfc3263 import DEFAULT_PORTS
 from kamrouter.net import Endpoint, format_hostport
 from kamrouter.sip import SipParseError, SipUri, parse_uri
 
@@ -33,14 +34,14 @@ def next_hop(uri_text: str) -> NextHop:
     if not isinstance(uri, SipUri):
         raise SipParseError(416, f"Unsupported URI Scheme {uri.scheme}")
     transport = uri.transport.lower() if uri.transport else None
-    proto = transport or ("tcp" if uri.scheme == "sips" else "udp")
+    proto = transport or ("tls" if uri.scheme == "sips" else "udp")
     host = uri.maddr or uri.host_ip
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     query = None
     if uri.port is None and ip_literal(host) is None:
         query = Query(host.lower(), uri.scheme == "sips", transport)
-    return NextHop(proto, host, uri.port or DEFAULT_PORT, query)
+    return NextHop(proto, host, uri.port or DEFAULT_PORTS.get(proto, DEFAULT_PORT), query)
 
 
 def record_route_value(local: Endpoint, double: bool, params: str = "") -> str:

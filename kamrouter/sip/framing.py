@@ -25,7 +25,7 @@ class StreamFramer:
         self.keepalives = 0
         self._buf = bytearray()
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | bytearray) -> None:
         self._buf += data
 
     @property

@@ -1,4 +1,4 @@
-"""TCP: listeners, one connection table for both directions, Content-Length framing.
+"""TCP and TLS: listeners, one connection table for both directions, Content-Length framing.
 
 Replies go back on the connection their request came in on (the table is keyed by the peer's
 address); outgoing requests reuse a connection to the same peer or open one. Each connection
@@ -8,7 +8,9 @@ its queue bound and never stalls the router. Idle connections close after
 ``max_connections_per_ip`` the connections accepted from one address. A message must arrive
 whole within ``msg_read_timeout`` seconds of its first byte (a peer trickling bytes cannot
 hold a connection open). A stream that cannot be framed (too large: 513) is answered when
-the request can be salvaged, and then closed.
+the request can be salvaged, and then closed. A ``tls:`` listener
+or destination runs the same connection over a :class:`trio.SSLStream` (contexts from
+:mod:`kamrouter.transport.tls`), after a handshake bounded by ``[tls] handshake_timeout``.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from kamrouter.guard import InputGuard
 from kamrouter.net import Endpoint
 from kamrouter.sip import Request, SipParseError, StreamFramer, make_response
 from kamrouter.stats import StatsRegistry
+from kamrouter.transport.tls import TlsContexts
 
 log = logging.getLogger("kamrouter.transport")
 
@@ -74,8 +77,11 @@ def framing_error_reply(exc: SipParseError) -> bytes | None:
         return None
 
 
+Stream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
+
+
 class TcpConnection:
-    def __init__(self, stream: trio.SocketStream, remote: Endpoint, local: Endpoint,
+    def __init__(self, stream: Stream, remote: Endpoint, local: Endpoint,
                  max_size: int, clock: Callable[[], float], msg_read_timeout: float) -> None:
         self.stream = stream
         self.id = next(_connection_ids)
@@ -182,6 +188,8 @@ class TcpConnection:
         input resets the connection, and some peers' stacks then discard the unread reply."""
         with trio.move_on_after(CLOSE_LINGER):
             try:
+                if isinstance(self.stream, trio.SSLStream):
+                    return  # TLS has no half-close: its close_notify ends both directions
                 await self.stream.send_eof()
                 while await self.stream.receive_some(65536):
                     pass
@@ -203,9 +211,11 @@ class ConnectionInfo:
 
 class TcpTransport:
     def __init__(self, listens: list[Endpoint], config: TcpConfig, max_size: int,
-                 stats: StatsRegistry, clock: Callable[[], float]) -> None:
+                 stats: StatsRegistry, clock: Callable[[], float],
+                 tls: TlsContexts | None = None) -> None:
         self.listens = listens
         self.config = config
+        self.tls = tls
         self.max_size = max_size
         self.clock = clock
         self.connections: dict[Endpoint, TcpConnection] = {}
@@ -227,6 +237,10 @@ class TcpTransport:
         #: Accepted connections per peer IP address (max_connections_per_ip).
         self._accepted_per_ip: dict[str, int] = {}
         self.sendq_full = counter("tcp", "sendq_full")
+        self.tls_handshakes = counter("tls", "handshakes")
+        self.tls_handshake_failed = counter("tls", "handshake_failed")
+        stats.gauge("tls", "current_opened_connections", lambda: sum(
+            1 for remote in self.connections if remote.proto == "tls"))
         stats.gauge("tcp", "current_opened_connections", lambda: len(self.connections))
 
     def _at_cap(self) -> bool:
@@ -243,7 +257,7 @@ class TcpTransport:
             for listen in self.listens:
                 listeners = await trio.open_tcp_listeners(listen.port, host=listen.host)
                 port = listeners[0].socket.getsockname()[1]
-                endpoint = Endpoint("tcp", listen.host, port)
+                endpoint = Endpoint(listen.proto, listen.host, port)
                 bound.append(endpoint)
                 nursery.start_soon(trio.serve_listeners,
                                    lambda stream, ep=endpoint: self._accepted(stream, ep),
@@ -271,17 +285,50 @@ class TcpTransport:
         self.passive_open.value += 1
         per_ip[host] = per_ip.get(host, 0) + 1
         try:
-            await self._run(self._connection(stream, Endpoint("tcp", host, port), local))
+            remote = Endpoint(local.proto, host, port)
+            secured = await self._secure(stream, remote, server_side=True)
+            if secured is not None:
+                await self._run(self._connection(secured, remote, local))
         finally:
             if per_ip[host] > 1:
                 per_ip[host] -= 1
             else:
                 del per_ip[host]
 
-    def _connection(self, stream: trio.SocketStream, remote: Endpoint,
+    def _connection(self, stream: Stream, remote: Endpoint,
                     local: Endpoint) -> TcpConnection:
         return TcpConnection(stream, remote, local, self.max_size, self.clock,
                              self.config.msg_read_timeout)
+    async def _secure(self, stream: trio.SocketStream, remote: Endpoint,
+                      server_side: bool) -> Stream | None:
+        """``stream`` itself for TCP; for TLS the stream after a completed handshake, or
+        None (closed, counted, logged) when the handshake fails or takes too long."""
+        if remote.proto != "tls":
+            return stream
+        assert self.tls is not None  # tls: listeners and destinations need a [tls] section
+        if server_side:
+            context = self.tls.server
+            assert context is not None
+            secured = trio.SSLStream(stream, context, server_side=True)
+        else:
+            secured = trio.SSLStream(stream, self.tls.client,
+                                     server_hostname=self.tls.client_server_name)
+        done = False
+        with trio.move_on_after(self.tls.config.handshake_timeout) as timer:
+            try:
+                await secured.do_handshake()
+                done = True
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                log.info("tls handshake with %s failed: %s", remote, exc.__cause__ or exc)
+        if done:
+            self.tls_handshakes.value += 1
+            return secured
+        if timer.cancelled_caught:
+            log.info("tls handshake with %s timed out", remote)
+        self.tls_handshake_failed.value += 1
+        with trio.CancelScope(shield=True):
+            await trio.aclose_forcefully(stream)
+        return None
 
     async def _run(self, conn: TcpConnection) -> None:
         self.connections[conn.remote] = conn
@@ -308,7 +355,7 @@ class TcpTransport:
     def local_for(self, dest: Endpoint) -> Endpoint | None:
         family_v6 = ":" in dest.host
         for listen in self.listens:
-            if (":" in listen.host) == family_v6:
+            if listen.proto == dest.proto and (":" in listen.host) == family_v6:
                 return listen
         return None
 
@@ -363,7 +410,13 @@ class TcpTransport:
         self.connect_success.value += 1
         local = self.local_for(dest)
         assert local is not None  # send() opens connections only where we have a listener
-        conn = self._connection(stream, dest, local)
+        secured = await self._secure(stream, dest, server_side=False)
+        if secured is None:
+            for _, on_error in waiting:
+                if on_error is not None:
+                    on_error()
+            return
+        conn = self._connection(secured, dest, local)
         for data, on_error in waiting:
             if not conn.queue(data):
                 self.sendq_full.value += 1
