@@ -9,7 +9,8 @@ PLUGINS := $(wildcard plugins/*/pyproject.toml)
 # textops, rr, maxfwd, siputils, sanity). With CI=true a test that skips for a missing peer
 # fails (tests/support/ci_skips.py), so a run cannot be green without them.
 TEST_DEBS := sip-tester:sipp curl:curl redis-server:redis-server redis-tools:redis-cli \
-             kamailio:/usr/sbin/kamailio kamcli:/usr/bin/kamcli tmux:tmux openssl:openssl
+             kamailio:/usr/sbin/kamailio kamcli:/usr/bin/kamcli tmux:tmux openssl:openssl \
+             stunnel4:stunnel4
 
 .PHONY: run test install install-test test-deps bench clean
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.dnsserver import DnsServer
-from tests.support.lab import SipLab
-from tests.support.ports import LOOPBACK, free_port
-from tests.support.proxy import kamrouter_proxy
+from support.dnsserver import DnsServer
+from support.lab import SipLab
+from support.ports import LOOPBACK, free_port
+from support.proxy import kamrouter_proxy
 
 SCRIPT = """
 from kamrouter.default.routes import handled_before_routing

@@ -9,7 +9,7 @@ import trio
 
 from kamrouter.dns import Blocklist, Query, Resolver
 from kamrouter.net import Endpoint
-from tests.support.dnsserver import DnsServer
+from support.dnsserver import DnsServer
 
 UDP_TCP = ("udp", "tcp")
 

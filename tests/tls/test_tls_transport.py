@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.ports import LOOPBACK, free_port
-from tests.support.proxy import ProxyProcess, kamrouter_proxy
+from support.ports import LOOPBACK, free_port
+from support.proxy import ProxyProcess, kamrouter_proxy
 
 
 def options(port: int, transport: str = "TLS") -> bytes:
