@@ -27,6 +27,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "subscriber": "kamcli.commands.subscriber:cli",
     "tcp": "kamcli.commands.tcp:cli",
     "ul": "kamcli.commands.ul:cli",
+    "tls": "kamcli.commands.tls:cli",
     "uptime": "kamcli.commands.core:uptime",
     "version": "kamcli.commands.core:version",
 }

@@ -17,7 +17,7 @@ def cli() -> None:
 @pass_context
 def view(ctx: Context) -> None:
     """List the cached records (dns.view)."""
-    ctx.output(ctx.rpc("dns.view"), columns=["NAME", "TYPE", "TTL", "RECORDS"]
+    ctx.output(ctx.rpc("dns.view"), columns=["name", "type", "ttl", "records"]
                if ctx.output_format == "table" else None)
 
 
@@ -48,7 +48,7 @@ def blocklist() -> None:
 def blocklist_list(ctx: Context) -> None:
     """List the blocked destinations with seconds left and why (dst_blocklist.view)."""
     ctx.output(ctx.rpc("dst_blocklist.view"),
-               columns=["PROTO", "IP", "PORT", "EXPIRES", "REASON"]
+               columns=["proto", "ip", "port", "expires", "reason"]
                if ctx.output_format == "table" else None)
 
 

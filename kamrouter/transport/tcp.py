@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -83,6 +84,7 @@ Stream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
 class TcpConnection:
     def __init__(self, stream: Stream, remote: Endpoint, local: Endpoint,
                  max_size: int, clock: Callable[[], float], msg_read_timeout: float) -> None:
+        self.created = time.time()
         self.stream = stream
         self.id = next(_connection_ids)
         self.msg_read_timeout = msg_read_timeout
@@ -108,6 +110,13 @@ class TcpConnection:
             return False
         self.queued_bytes += len(data)
         return True
+
+    def tls_details(self) -> tuple[str, str] | None:
+        """(protocol version, cipher) of a TLS connection, None for plain TCP."""
+        if not isinstance(self.stream, trio.SSLStream):
+            return None
+        cipher = self.stream.cipher()
+        return self.stream.version() or "", cipher[0] if cipher else ""
 
     @property
     def queue_full(self) -> bool:

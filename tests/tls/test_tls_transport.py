@@ -113,3 +113,29 @@ def test_a_stalled_handshake_is_closed(tmp_path, certs):
             assert raw.recv(100) == b"", "the router closes it after handshake_timeout"
     finally:
         proxy.stop()
+
+
+def test_tls_connections_are_listed(router, certs):
+    import json
+    import subprocess
+    import sys
+    context = client_context(certs / "ca.pem")
+    with socket.create_connection((LOOPBACK, router.tls_port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(options(router.tls_port))
+            assert tls.recv(65535).startswith(b"SIP/2.0 200")
+            kamcli = Path(sys.executable).parent / "kamcli"
+            sock = router.workdir / "run" / "kamrouter_rpc.sock"
+            listed = json.loads(subprocess.run(
+                [str(kamcli), "-s", str(sock), "-o", "json", "tls", "list"],
+                capture_output=True, text=True, timeout=30, check=True).stdout)
+            assert len(listed) == 1
+            assert listed[0]["peer"] == f"{LOOPBACK}:{tls.getsockname()[1]}"
+            assert listed[0]["version"] in ("TLSv1.2", "TLSv1.3")
+            info = json.loads(subprocess.run(
+                [str(kamcli), "-s", str(sock), "-o", "json", "tls", "info"],
+                capture_output=True, text=True, timeout=30, check=True).stdout)
+            assert info["opened_connections"] == 1
+            table = subprocess.run([str(kamcli), "-s", str(sock), "tls", "list"],
+                                   capture_output=True, text=True, timeout=30, check=True).stdout
+            assert "TLSv1" in table
