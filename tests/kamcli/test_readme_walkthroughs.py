@@ -36,7 +36,7 @@ from support.ports import free_port, tcp_listening, udp_bound
 
 REPO = Path(__file__).resolve().parents[2]
 #: Ports the README and example configs use; each walk gets free ones instead.
-PORTS = (5060, 5070, 5071, 5072, 5080, 5090, 8090)
+PORTS = (5060, 5061, 5065, 5070, 5071, 5072, 5073, 5080, 5090, 5100, 8090)
 #: ```sh blocks not walked, by their first line, and why.
 NOT_WALKED = {
     "make run": "the two set-up commands: the walks start the router as `make run` does",
@@ -103,7 +103,7 @@ def scratch() -> Iterator[Scratch]:
         shutil.copytree(REPO / tree, root / tree, ignore=shutil.ignore_patterns(
             "__pycache__", "*.sqlite"))
         for path in (root / tree).rglob("*"):
-            if path.suffix in (".toml", ".json", ".list", ".py", ".md", ".csv"):
+            if path.suffix in (".toml", ".json", ".list", ".py", ".md", ".csv", ".conf"):
                 path.write_text(made.substitute(path.read_text()))
     made.env = {"PATH": os.environ.get("PATH", ""), "HOME": str(root / "home"),
                 "XDG_RUNTIME_DIR": str(root / "run"), "XDG_CONFIG_HOME": str(root / "home"),
@@ -251,7 +251,7 @@ def walkthrough(heading: str) -> list[str]:
 def test_every_readme_sh_block_is_walked_or_excused() -> None:
     walked = ("A first call and a first look", "Write your routing API in 20 lines",
               "Not an open relay: who may send where", "Control plane",
-              "A registrar in five minutes", "Route by tables")
+              "A registrar in five minutes", "Route by tables", "TLS edge proxy")
     for heading, lines in README_BLOCKS:
         if heading in walked:
             continue
@@ -324,6 +324,13 @@ def test_route_by_tables_walkthrough(scratch: Scratch) -> None:
     assert "Successful call" in printed[2], printed[2]
     assert "+49301234567" in printed[3], printed[3]
     assert "127.0.0.1:" in printed[5], printed[5]
+
+
+def test_tls_edge_proxy_walkthrough(scratch: Scratch) -> None:
+    printed = walk(scratch, walkthrough("TLS edge proxy"))
+    assert "Successful call        |        0                  |        1" in printed[4], \
+        printed[4]
+    assert re.search(r"\nhandshakes +1\b", printed[5]), printed[5]
 
 
 def test_banlist_config_walkthrough(scratch: Scratch) -> None:
