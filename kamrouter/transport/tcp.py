@@ -35,6 +35,8 @@ log = logging.getLogger("kamrouter.transport")
 OnMessage = Callable[[bytes, Endpoint, Endpoint], None]
 OnError = Callable[[], None]
 SEND_QUEUE = 512
+#: Queued messages written at most in one write.
+WRITE_BATCH = 128
 #: Seconds a connection that failed framing gets to deliver its error reply before closing.
 CLOSE_LINGER = 2.0
 _connection_ids = itertools.count(1)
@@ -181,8 +183,19 @@ class TcpConnection:
             return None
 
     async def _write(self) -> None:
+        queue = self._queue
         try:
-            async for data in self._queue:
+            async for data in queue:
+                # Everything queued since the last write goes out in one write: a busy
+                # trunk connection gets many messages per scheduling round, and one write
+                # (one TLS record) each would not keep up.
+                batch = [data]
+                while len(batch) < WRITE_BATCH:
+                    try:
+                        batch.append(queue.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                data = batch[0] if len(batch) == 1 else b"".join(batch)
                 await self.stream.send_all(data)
                 self.queued_bytes -= len(data)
                 self.last_activity = self.clock()

@@ -15,6 +15,8 @@ import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kamrouter.config import ConfigError
+
 #: ``method`` values → the lowest version accepted.
 METHODS = {"TLSv1.2+": ssl.TLSVersion.TLSv1_2, "TLSv1.3+": ssl.TLSVersion.TLSv1_3,
            "TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
@@ -82,8 +84,8 @@ class TlsContexts:
         self._base = base_dir
         self.by_name: dict[str, ssl.SSLContext] = {}
         self.server: ssl.SSLContext | None = None
-        for profile in config.server:
-            context = self._context(profile, ssl.Purpose.CLIENT_AUTH)
+        for i, profile in enumerate(config.server):
+            context = self._loaded(f"tls.server[{i}]", profile, ssl.Purpose.CLIENT_AUTH)
             if profile.server_name:
                 self.by_name[profile.server_name.lower()] = context
             else:
@@ -92,12 +94,21 @@ class TlsContexts:
             self.server = self.by_name[config.server[0].server_name.lower()]
         if self.server is not None and self.by_name:
             self.server.sni_callback = self._choose_by_sni
-        self.client = self._context(config.client, ssl.Purpose.SERVER_AUTH)
+        self.client = self._loaded("tls.client", config.client, ssl.Purpose.SERVER_AUTH)
         self.client_server_name = config.client.server_name or None
 
     def _path(self, name: str) -> str:
         path = Path(name)
         return str(path if path.is_absolute() else self._base / path)
+
+    def _loaded(self, key: str, profile: TlsProfile, purpose: ssl.Purpose) -> ssl.SSLContext:
+        """:meth:`_context`, with a file that cannot be read or used named by its key."""
+        try:
+            return self._context(profile, purpose)
+        except (OSError, ssl.SSLError) as exc:
+            files = ", ".join(self._path(name) for name in (
+                profile.certificate, profile.private_key, profile.ca_list) if name)
+            raise ConfigError([f"{key}: cannot load {files}: {exc.strerror or exc}"]) from None
 
     def _context(self, profile: TlsProfile, purpose: ssl.Purpose) -> ssl.SSLContext:
         server_side = purpose is ssl.Purpose.CLIENT_AUTH
