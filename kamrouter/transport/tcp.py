@@ -193,7 +193,7 @@ class TcpConnection:
                 while len(batch) < WRITE_BATCH:
                     try:
                         batch.append(queue.receive_nowait())
-                    except trio.WouldBlock:
+                    except (trio.WouldBlock, trio.EndOfChannel):  # all sent, or closed
                         break
                 data = batch[0] if len(batch) == 1 else b"".join(batch)
                 await self.stream.send_all(data)
