@@ -17,12 +17,19 @@ def free_port() -> int:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
             tcp.bind((LOOPBACK, 0))
             port = tcp.getsockname()[1]
+            if port in _handed_out:  # the kernel hands a just-released port out again
+                continue
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
                 try:
                     udp.bind((LOOPBACK, port))
                 except OSError:
                     continue
+            _handed_out.add(port)
             return port
+
+
+#: Ports this test process has handed out: two peers started together never get the same one.
+_handed_out: set[int] = set()
 
 
 def udp_bound(port: int) -> bool:
