@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kamrouter.config import Range, range_problems
 from kamrouter.dns.literal import ip_literal
+
+DNS_RANGES = {
+    "failover_max": Range(0, 32),
+    "cache_min_ttl": Range(0, 7 * 86400, "s"),
+    "cache_max_ttl": Range(0, 7 * 86400, "s"),
+    "negative_ttl": Range(0, 86400, "s"),
+    "timeout": Range(0.1, 60, "s"),
+}
+BLOCKLIST_RANGES = {
+    "expire": Range(1, 86400, "s"),
+    "max_entries": Range(16, 1_000_000),
+}
 
 
 
@@ -53,16 +66,10 @@ class DnsConfig:
                 parse_server(server)
             except ValueError as exc:
                 problems.append(f"servers[{i}]: {exc}")
-        if not 0 <= self.failover_max <= 32:
-            problems.append(f"failover_max: must be between 0 and 32, got {self.failover_max}")
-        if not 0 <= self.cache_min_ttl <= self.cache_max_ttl <= 7 * 86400:
-            problems.append("cache_min_ttl, cache_max_ttl: need 0 <= min <= max <= 604800 s, "
-                            f"got {self.cache_min_ttl} and {self.cache_max_ttl}")
-        if not 0 <= self.negative_ttl <= 86400:
-            problems.append(f"negative_ttl: must be between 0 and 86400 s, got {self.negative_ttl}")
-        if not 0.1 <= self.timeout <= 60:
-            problems.append(f"timeout: must be between 0.1 and 60 s, got {self.timeout}")
-        return problems
+        if self.cache_min_ttl > self.cache_max_ttl:
+            problems.append(f"cache_min_ttl: must not exceed cache_max_ttl "
+                            f"({self.cache_max_ttl}), got {self.cache_min_ttl}")
+        return problems + range_problems(self, DNS_RANGES)
 
 
 @dataclass
@@ -77,9 +84,4 @@ class BlocklistConfig:
     on_503: bool = False
 
     def validate(self) -> list[str]:
-        problems = []
-        if not 1 <= self.expire <= 86400:
-            problems.append(f"expire: must be between 1 and 86400 s, got {self.expire}")
-        if not 16 <= self.max_entries <= 1_000_000:
-            problems.append(f"max_entries: must be between 16 and 1000000, got {self.max_entries}")
-        return problems
+        return range_problems(self, BLOCKLIST_RANGES)

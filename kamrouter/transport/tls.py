@@ -15,7 +15,7 @@ import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kamrouter.config import ConfigError
+from kamrouter.config import ConfigError, Range, range_problems
 
 #: ``method`` values → the lowest version accepted.
 METHODS = {"TLSv1.2+": ssl.TLSVersion.TLSv1_2, "TLSv1.3+": ssl.TLSVersion.TLSv1_3,
@@ -60,10 +60,7 @@ class TlsConfig:
     client: TlsProfile = field(default_factory=TlsProfile)
 
     def validate(self) -> list[str]:
-        problems = []
-        if not 0.1 <= self.handshake_timeout <= 60:
-            problems.append("handshake_timeout: must be between 0.1 and 60 s, "
-                            f"got {self.handshake_timeout}")
+        problems = range_problems(self, {"handshake_timeout": Range(0.1, 60, "s")})
         defaults = [p for p in self.server if not p.server_name]
         if len(defaults) > 1:
             problems.append("server: more than one profile without server_name (the default)")
