@@ -319,31 +319,18 @@ class Proxy:
         if branch.dest is not None and (why != "503" or self.blocklist_503):
             self.blocklist.add(branch.dest, why)
         failover: DnsFailover | None = branch.retry
-        if failover is None or failover.tries >= self.failover_max:
+        if failover is None:
             return False
-        state = route_state(txn)
         retry = txn.add_branch(failover.request.copy(), None, None, self.tm.branch_id(
-            txn, len(txn.branches), state.loop_tag or ""))
+            txn, len(txn.branches), route_state(txn).loop_tag or ""))
         retry.fr_timer, retry.fr_inv_timer = branch.fr_timer, branch.fr_inv_timer
         retry.flags, retry.dst_uri = branch.flags, branch.dst_uri
         self.dns_failovers.value += 1
-        remaining = failover.remaining
-        log.info("branch to %s failed (%s): trying %s", branch.dest, why, remaining[0])
-        if len(remaining) > 1:
-            retry.retry = DnsFailover(failover.request, failover.hop, remaining[1:],
-                                      failover.socket, failover.inbound,
-                                      failover.record_route, failover.tries + 1)
-        record_route = failover.record_route
-        try:
-            retry.dest, retry.local = self._stamp_outgoing(
-                retry.request, failover.hop, remaining, failover.socket,
-                failover.inbound if record_route else None, retry.branch_id,
-                record_route if isinstance(record_route, str) else "")
-        except SipParseError as exc:
-            retry.fail(exc.status, exc.reason)
-            return True
-        retry.start(retry.request.to_bytes())
         self.fwd_requests.value += 1
+        log.info("branch to %s failed (%s): trying %s", branch.dest, why,
+                 failover.remaining[0])
+        self._send_branch(failover.inbound, retry, failover.hop, failover.remaining,
+                          failover.socket, failover.record_route, failover.tries + 1)
         return True
 
     def on_failure(self, txn: Transaction, handler: Any) -> None:
@@ -546,11 +533,13 @@ class Proxy:
 
     def _send_branch(self, inbound_socket: Endpoint | None, branch: Branch, hop: NextHop,
                      destinations: list[Endpoint], socket: str | None,
-                     record_route: bool | str) -> None:
-        if len(destinations) > 1 and self.failover_max:
+                     record_route: bool | str, tries: int = 0) -> None:
+        """Send ``branch`` to the first of ``destinations``; ``tries`` DNS failovers led
+        here."""
+        if len(destinations) > 1 and tries < self.failover_max:
             # Keep what a retry on the next target needs (only for names with several).
             branch.retry = DnsFailover(branch.request.copy(), hop, destinations[1:], socket,
-                                       inbound_socket, record_route)
+                                       inbound_socket, record_route, tries)
         try:
             branch.dest, branch.local = self._stamp_outgoing(
                 branch.request, hop, destinations, socket,

@@ -122,7 +122,7 @@ class AuthApi:
         header = "Authorization" if msg.method == "REGISTER" else "Proxy-Authorization"
 
         def secret(user: str, algorithm: str) -> str:
-            if not passwd:
+            if not passwd or not isinstance(passwd, str):  # e.g. an htable miss or integer
                 return ""
             if flags & SECRET_IS_HA1:
                 return passwd.lower() if len(passwd) == _HA1_LENGTH[algorithm] else ""
