@@ -5,6 +5,14 @@ import hashlib
 
 #: Algorithm name → hash function name.
 ALGORITHMS = {"MD5": "md5", "SHA-256": "sha256"}
+#: Hex digits of an HA1 per algorithm.
+HA1_LENGTH = {"MD5": 32, "SHA-256": 64}
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_hex(value: str, size: int) -> bool:
+    """``value`` is ``size`` lower-case hex digits (an HA1 as stored)."""
+    return len(value) == size and set(value) <= _HEX
 
 
 def h(algorithm: str, text: str) -> str:
