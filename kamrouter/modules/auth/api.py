@@ -249,18 +249,19 @@ class AuthApi:
         creds = self._credentials(msg, header, realm)
         if creds is None:
             return AuthResult.NO_CREDENTIALS
-        username, nonce, uri, given = creds.username, creds.nonce, creds.uri, creds.response
-        algorithm = creds.algorithm or "MD5"
+        get = creds.params.get  # the parameters themselves, not a property each
+        username, nonce, uri, given = get("username"), get("nonce"), get("uri"), get("response")
+        algorithm = get("algorithm") or "MD5"
         if not (username and nonce and uri and given) or algorithm not in ALGORITHMS \
                 or algorithm not in m.config.algorithms:
             return AuthResult.ERROR
-        qop = creds.qop
+        qop, nc, cnonce = get("qop"), get("nc"), get("cnonce")
         offered = m.config.qop.split(",") if m.config.qop else []
         if (qop or offered) and qop not in offered:
             return AuthResult.ERROR
-        if qop and not (creds.nc and creds.cnonce):
+        if qop and not (nc and cnonce):
             return AuthResult.ERROR
-        counted = creds.nc if qop and m.config.nonce_count else None
+        counted = nc if qop and m.config.nonce_count else None
         now = m.clock()
         request = _request_key(msg) if counted is not None else ""
         state = m.nonces.check(nonce, now, counted, request)
@@ -275,7 +276,7 @@ class AuthApi:
         if not ha1_value:
             return AuthResult.USER_UNKNOWN
         expected = response(algorithm, ha1_value, nonce, method or msg.method, uri, qop=qop,
-                            nc=creds.nc, cnonce=creds.cnonce, body=msg.sip.body)
+                            nc=nc, cnonce=cnonce, body=msg.sip.body)
         if not hmac.compare_digest(expected, given.lower()):
             return AuthResult.INVALID_PASSWORD
         if flags & CHECK_IDENTITY and not (flags & SKIP_IDENTITY_FOR_CALLS

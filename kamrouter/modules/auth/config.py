@@ -14,7 +14,7 @@ QOPS = ("", "auth", "auth-int", "auth,auth-int")
 
 @dataclass
 class AuthConfig:
-    #: Key signing the nonces (HMAC-SHA256). Empty: a random one per start, so nonces handed
+    #: Key signing the nonces (keyed BLAKE2s). Empty: a random one per start, so nonces handed
     #: out before a restart get ``stale=true`` and the phones simply re-authenticate. Set it
     #: when several routers must accept each other's nonces.
     secret: str = ""
