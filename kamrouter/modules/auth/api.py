@@ -80,10 +80,11 @@ class AuthApi:
         self._m = module
 
     # -- challenges ---------------------------------------------------------------------------
-    def challenge_headers(self, realm: str, stale: bool = False) -> list[str]:
-        """One Digest challenge per configured algorithm, sharing one nonce."""
+    def challenge_headers(self, realm: str, stale: bool = False, request: str = "") -> list[str]:
+        """One Digest challenge per configured algorithm, sharing one nonce (the same again
+        for a retransmission of ``request``, see :mod:`.nonce`)."""
         cfg = self._m.config
-        nonce = self._m.nonces.make(self._m.clock())
+        nonce = self._m.nonces.make(self._m.clock(), request)
         extra = (f', qop="{cfg.qop}"' if cfg.qop else "") + (", stale=true" if stale else "")
         realm = realm.replace("\\", "").replace('"', "")
         return [f'Digest realm="{realm}", nonce="{nonce}"{extra}, algorithm={algorithm}'
@@ -95,7 +96,11 @@ class AuthApi:
         name = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
         reason = "Unauthorized" if status == 401 else "Proxy Authentication Required"
         self._m.challenges.inc()
-        headers = tuple((name, value) for value in self.challenge_headers(realm, stale))
+        try:
+            request = _request_key(msg)
+        except SipParseError:  # no use for a key: its challenge is simply a new one
+            request = ""
+        headers = tuple((name, value) for value in self.challenge_headers(realm, stale, request))
         return self._m.router.send_reply(msg, status, reason, headers)
 
     def www_challenge(self, msg: ScriptMessage, realm: str | None = None, flags: int = 0) -> bool:

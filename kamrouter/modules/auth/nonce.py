@@ -8,7 +8,10 @@ FIFO; the issue time of the newest forgotten nonce is kept, and any nonce not re
 not newer than that is refused as stale — a forgotten nonce is never replayable. The last
 nonce-count may come again from the same request (same Call-ID, CSeq and branch) within
 ``RETRANSMISSION_WINDOW``: over UDP that is a retransmission, not a replay (tm or the
-registrar's CSeq check absorb it).
+registrar's CSeq check absorb it). Likewise a retransmitted request that is challenged again
+gets the nonce of its first challenge (the last ``RECENT_CHALLENGES`` are remembered), so
+the challenge is the same bytes and the UA takes it for a retransmission too, not for a
+second challenge of a request it already answered (sipp fails such a call).
 """
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ from enum import Enum
 _RAW = 4 + 8 + 16
 #: Seconds a request may be retransmitted (64*T1, the life of a non-INVITE transaction).
 RETRANSMISSION_WINDOW = 32.0
+#: Challenged requests whose nonce a retransmission gets again (a bounded FIFO).
+RECENT_CHALLENGES = 50_000
 
 
 class NonceState(Enum):
@@ -41,13 +46,27 @@ class Nonces:
         self._counts: OrderedDict[str, tuple[int, str, float]] = OrderedDict()
         self._cache_size = cache_size
         self._forgotten_up_to = -1
+        #: request -> (nonce, when) of the latest challenges
+        self._challenged: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
     def _sign(self, head: bytes) -> bytes:
         return hashlib.blake2s(head, key=self._key, digest_size=16).digest()
 
-    def make(self, now: float) -> str:
+    def make(self, now: float, request: str = "") -> str:
+        """A new nonce, or for a retransmission of ``request`` (its Call-ID, CSeq and branch)
+        within RETRANSMISSION_WINDOW the one its first challenge had."""
+        if request:
+            earlier = self._challenged.get(request)
+            if earlier is not None and now - earlier[1] <= RETRANSMISSION_WINDOW:
+                return earlier[0]
         head = struct.pack(">I", int(now) & 0xFFFFFFFF) + os.urandom(8)
-        return base64.urlsafe_b64encode(head + self._sign(head)).decode().rstrip("=")
+        nonce = base64.urlsafe_b64encode(head + self._sign(head)).decode().rstrip("=")
+        if request:
+            challenged = self._challenged
+            challenged[request] = (nonce, now)
+            if len(challenged) > RECENT_CHALLENGES:
+                challenged.popitem(last=False)
+        return nonce
 
     def issued(self, nonce: str) -> int | None:
         """The issue time of a nonce we signed, else None."""
