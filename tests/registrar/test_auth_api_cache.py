@@ -213,3 +213,17 @@ def test_unknown_user_is_cached_for_the_negative_ttl(tmp_path: Path) -> None:
 
     trio.run(scenario)
     assert controller.asked == []
+
+
+def test_overlong_usernames_are_unknown_without_asking(tmp_path: Path) -> None:
+    module, router, controller = api_module(tmp_path)
+    api = module.api()
+    msg = register(api, "alicesecret", 1)
+    long_name = "a" * 300
+    header = msg.sip.get("Authorization")
+    assert header is not None
+    msg.sip.set_header("Authorization", header.replace('username="alice"',
+                                                       f'username="{long_name}"'))
+    assert api.fetch_credentials(msg, REALM) is None
+    assert api.auth_check(msg, REALM) is AuthResult.USER_UNKNOWN
+    assert controller.asked == [] and len(module.api_source.cache) == 0  # type: ignore[union-attr]

@@ -39,6 +39,9 @@ CREDENTIALS_VAR = "auth_header"
 STALE_VAR = "auth_stale"
 #: msg.vars key: (username, realm) and what the routing API answered for them.
 API_CREDENTIALS_VAR = "auth_api_credentials"
+#: Longer usernames (or realms) are unknown users, never asked about nor cached: the cache's
+#: memory stays bounded by its entry counts.
+MAX_API_NAME = 256
 
 #: auth_check flags (Kamailio): 1 the authenticated user must be the From user (and To for
 #: REGISTER); 2 with 1, skip that check for INVITE, BYE, PRACK, UPDATE and MESSAGE.
@@ -174,6 +177,9 @@ class AuthApi:
             return None
         except _SecretNeeded as needed:
             key = (needed.user, realm)
+        if len(key[0]) > MAX_API_NAME or len(realm) > MAX_API_NAME:
+            msg.vars[API_CREDENTIALS_VAR] = (key, None)  # unknown, without asking or caching
+            return None
         entry = source.cached(key)
         if entry is not None:
             msg.vars[API_CREDENTIALS_VAR] = (key, entry.subscriber)
