@@ -12,8 +12,9 @@ turns; a router stops at its first rate it did not keep up with: a registration 
 the registrations took so long that fewer than ``KEEP_UP`` of the offered rate completed
 per second of sipp's run (a slow router's challenges to retransmitted REGISTERs are
 absorbed by sipp as retransmissions, so its calls end late instead of failing). Printed: the
-highest rate kept up with, the router's CPU per 1,000 registrations, and the ratio; each
-step also shows the rate achieved and sipp's retransmissions.
+highest rate kept up with, the router's CPU per 1,000 registrations, the highest rate
+achieved in any step, and the ratios; each step also shows the rate achieved and sipp's
+retransmissions.
 
     .venv/bin/python benchmarks/registrations.py --rates 1000,2000,3000,4000 --duration 5
 """
@@ -59,7 +60,7 @@ def request_route(msg):
 Starter = Callable[[Path, int], ProxyProcess]
 #: Share of the offered rate a step must complete per second of sipp's run (its start-up
 #: included) to count as kept up with.
-KEEP_UP = 0.9
+KEEP_UP = 0.85
 
 
 @dataclass
@@ -171,18 +172,23 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.5)
     print(f"\nAuthenticated registrations, {args.duration:g} s steps, {args.users} users:")
     best: dict[str, Step | None] = {}
+    achieved: dict[str, float] = {}
     for router, steps in results.items():
         passed = [s for s in steps if s.passed]
         best[router] = passed[-1] if passed else None
         step = best[router]
-        if step is None:
-            print(f"  {router:<10} no rate kept up with")
-        else:
-            print(f"  {router:<10} {step.rate:>6} registrations/s, "
-                  f"{step.cpu / step.successful * 1000:.3f} CPU s per 1,000")
+        top = max((s.achieved for s in steps if s.failed == 0), default=0.0)
+        achieved[router] = top
+        kept = "no rate kept up with" if step is None else (
+            f"{step.rate:>6} registrations/s kept up with, "
+            f"{step.cpu / step.successful * 1000:.3f} CPU s per 1,000")
+        print(f"  {router:<10} {kept}; at most {top:,.0f}/s achieved without a failure")
     if best.get("kamrouter") and best.get("kamailio"):
         ratio = best["kamrouter"].rate / best["kamailio"].rate  # type: ignore[union-attr]
         print(f"  kamrouter/kamailio rate ratio: {ratio:.2f}")
+    if achieved.get("kamrouter") and achieved.get("kamailio"):
+        print(f"  kamrouter/kamailio achieved-rate ratio: "
+              f"{achieved['kamrouter'] / achieved['kamailio']:.2f}")
     return 0
 
 
