@@ -13,9 +13,7 @@ Python part of ``registrations.py``'s figure, a stable target for profiling:
 from __future__ import annotations
 
 import argparse
-import cProfile
 import hashlib
-import pstats
 import re
 import sys
 import tempfile
@@ -24,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pipeline import Wire  # noqa: E402
+from pipeline import Wire, best_of_3_or_profile  # noqa: E402
+from pipeline import build_router as build_recording_router  # noqa: E402
 from registrations import DOMAIN, SCRIPT  # noqa: E402
 
 from kamrouter.core.router import Router, available_modules  # noqa: E402
@@ -46,13 +45,7 @@ def build_router(workdir: Path) -> tuple[Router, Wire, Endpoint]:
            "routing": {"script": "routes.py"}, "usrloc": {"db_mode": "memory"},
            "registrar": {"default_expires": 3600},
            "auth": {"db_file": "subscriber.sqlite", "algorithms": ["MD5"], "qop": "auth"}}
-    router = Router(build_settings(raw, set(available_modules()), workdir))
-    wire = Wire()
-    router.transports.send = wire.send  # type: ignore[method-assign]
-    router.tm.send = wire.send
-    local = router.sockets[0]
-    router.proxy.identity.add(local)
-    return router, wire, local
+    return build_recording_router(build_settings(raw, set(available_modules()), workdir))
 
 
 def register(n: int, cseq: int, authorization: str = "") -> bytes:
@@ -116,12 +109,9 @@ def main() -> None:
     parser.add_argument("--registrations", type=int, default=5000)
     parser.add_argument("--profile", action="store_true", help="print the top of a cProfile")
     args = parser.parse_args()
-    if args.profile:
-        profiler = cProfile.Profile()
-        profiler.runcall(run, args.registrations)
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(35)
+    best = best_of_3_or_profile(run, args.registrations, args.profile)
+    if best is None:
         return
-    best = min(run(args.registrations) for _ in range(3))
     print(f"one authenticated registration (2 REGISTERs in, 401 + 200 out): "
           f"{best * 1e6:.0f} us (best of 3 x {args.registrations}) = {1 / best:,.0f} "
           "registrations/s of pure Python work")
