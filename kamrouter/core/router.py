@@ -125,9 +125,10 @@ class Router:
         #: Every address this process listens on; nothing is ever sent there.
         self.own_endpoints = OwnEndpoints()
         tls = TlsContexts(settings.tls, settings.base_dir) \
-            if settings.tls.server or any(e.proto == "tls" for e in listens) else None
+            if settings.tls.server or any(e.proto in ("tls", "wss") for e in listens) else None
         self.transports = Transports(listens, settings.tcp, settings.core.max_message_size,
-                                     self.stats, self.clock, self.own_endpoints, tls)
+                                     self.stats, self.clock, self.own_endpoints, tls,
+                                     settings.websocket)
         #: Checks a reply without a transaction must pass to be forwarded statelessly.
         self.stray_reply_checks: list[Callable[[Response, Endpoint], bool]] = []
         core = settings.core

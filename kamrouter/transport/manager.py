@@ -12,31 +12,36 @@ from kamrouter.net import Endpoint, OwnEndpoints, parse_socket
 from kamrouter.stats import StatsRegistry
 from kamrouter.transport.tcp import OnMessage, TcpConfig, TcpTransport
 from kamrouter.transport.tls import TlsContexts
+from kamrouter.transport.ws import WebsocketConfig
 from kamrouter.transport.udp import UdpSocket
 
 log = logging.getLogger("kamrouter.transport")
+
+#: Transports carried on the connection table (plain, TLS, WebSocket, secure WebSocket).
+STREAMS = frozenset({"tcp", "tls", "ws", "wss"})
 
 
 class Transports:
     def __init__(self, listens: list[Endpoint], tcp_config: TcpConfig, max_size: int,
                  stats: StatsRegistry, clock: Callable[[], float],
-                 own: OwnEndpoints | None = None, tls: TlsContexts | None = None) -> None:
+                 own: OwnEndpoints | None = None, tls: TlsContexts | None = None,
+                 websocket: WebsocketConfig | None = None) -> None:
         #: Where the router itself listens: sends there are refused (see :meth:`refuses`).
         self.own = own if own is not None else OwnEndpoints()
         self.to_own_socket = stats.counter("core", "drops_to_own_socket")
-        unsupported = [str(e) for e in listens if e.proto not in ("udp", "tcp", "tls")]
+        unsupported = [str(e) for e in listens if e.proto not in STREAMS | {"udp"}]
         if unsupported:
             raise ValueError(f"core.listen: unsupported transport in {', '.join(unsupported)}"
-                             " (udp, tcp and tls are available)")
+                             " (udp, tcp, tls, ws and wss are available)")
         if tls is None or tls.server is None:
-            if any(e.proto == "tls" for e in listens):
-                raise ValueError("core.listen: a tls: listener needs a [[tls.server]] profile "
-                                 "with certificate and private_key")
+            if any(e.proto in ("tls", "wss") for e in listens):
+                raise ValueError("core.listen: a tls: or wss: listener needs a [[tls.server]] "
+                                 "profile with certificate and private_key")
         # UDP sockets bind at once, so the port is ours before anything else starts.
         self.udp = [UdpSocket(e, stats) for e in listens if e.proto == "udp"]
-        stream_listens = [e for e in listens if e.proto in ("tcp", "tls")]
-        self.tcp = TcpTransport(stream_listens, tcp_config, max_size, stats, clock, tls) \
-            if stream_listens else None
+        stream_listens = [e for e in listens if e.proto in STREAMS]
+        self.tcp = TcpTransport(stream_listens, tcp_config, max_size, stats, clock, tls,
+                                websocket) if stream_listens else None
         self._udp_by_endpoint = {s.endpoint: s for s in self.udp}
         for sock in self.udp:
             self.own.add(sock.endpoint.host, sock.endpoint.port)
@@ -64,7 +69,7 @@ class Transports:
                 if (endpoint.proto, endpoint.host, endpoint.port) == wanted:
                     return endpoint if endpoint.proto == dest.proto else None
             return None
-        if dest.proto in ("tcp", "tls"):
+        if dest.proto in STREAMS:
             return self.tcp.local_for(dest) if self.tcp is not None else None
         v6 = ":" in dest.host
         for sock in self.udp:
@@ -96,7 +101,7 @@ class Transports:
                     on_error()
                 return
             sock.send(data, dest)
-        elif self.tcp is not None and dest.proto in ("tcp", "tls"):
+        elif self.tcp is not None and dest.proto in STREAMS:
             self.tcp.send(data, dest, on_error)
         elif on_error is not None:
             on_error()

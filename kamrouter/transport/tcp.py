@@ -11,6 +11,8 @@ hold a connection open). A stream that cannot be framed (too large: 513) is answ
 the request can be salvaged, and then closed. A ``tls:`` listener
 or destination runs the same connection over a :class:`trio.SSLStream` (contexts from
 :mod:`kamrouter.transport.tls`), after a handshake bounded by ``[tls] handshake_timeout``.
+A ``ws:``/``wss:`` listener frames SIP with a WebSocket codec (:mod:`kamrouter.transport.ws`)
+instead of Content-Length; the router never opens WebSocket connections itself.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from kamrouter.net import Endpoint
 from kamrouter.sip import Request, SipParseError, StreamFramer, make_response
 from kamrouter.stats import StatsRegistry
 from kamrouter.transport.tls import TlsContexts
+from kamrouter.transport.ws import WebsocketConfig, WsClosed, WsCodec
 
 log = logging.getLogger("kamrouter.transport")
 
@@ -42,6 +45,9 @@ CLOSE_LINGER = 2.0
 _connection_ids = itertools.count(1)
 #: How often the reaper looks for idle connections at most (seconds).
 REAP_INTERVAL = 5.0
+#: Transports whose bytes are TLS, and those that carry WebSocket frames.
+SECURE = frozenset({"tls", "wss"})
+WEBSOCKET = frozenset({"ws", "wss"})
 
 
 @dataclass
@@ -85,7 +91,8 @@ Stream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
 
 class TcpConnection:
     def __init__(self, stream: Stream, remote: Endpoint, local: Endpoint,
-                 max_size: int, clock: Callable[[], float], msg_read_timeout: float) -> None:
+                 max_size: int, clock: Callable[[], float], msg_read_timeout: float,
+                 websocket: WsCodec | None = None) -> None:
         self.created = time.time()
         self.stream = stream
         self.id = next(_connection_ids)
@@ -94,7 +101,9 @@ class TcpConnection:
         self.read_timed_out = False
         self.remote = remote
         self.local = local
-        self.framer = StreamFramer(max_size=max_size)
+        #: WebSocket connections frame SIP with the codec, the others by Content-Length.
+        self.websocket = websocket
+        self.framer: StreamFramer | WsCodec = websocket or StreamFramer(max_size=max_size)
         self.clock = clock
         self.last_activity = clock()
         self.outgoing, self._queue = trio.open_memory_channel[bytes](SEND_QUEUE)
@@ -104,8 +113,13 @@ class TcpConnection:
         #: Bytes queued for the writer and not yet sent (core.tcp_info).
         self.queued_bytes = 0
 
-    def queue(self, data: bytes) -> bool:
-        """Queue ``data`` for the writer; False when the queue is full or closed."""
+    def queue(self, data: bytes, framed: bool = False) -> bool:
+        """Queue SIP message ``data`` (or, ``framed``, bytes for the wire as they are) for
+        the writer; False when the queue is full or closed."""
+        if self.websocket is not None and not framed:
+            data = self.websocket.encode(data)
+            if not data:
+                return False  # not upgraded yet, or closing
         try:
             self.outgoing.send_nowait(data)
         except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
@@ -134,7 +148,7 @@ class TcpConnection:
                     nursery.cancel_scope.cancel()
                 else:
                     # Let the writer send what is queued, the error reply last, then stop.
-                    self.queue(reply)
+                    self.queue(reply, framed=True)
                     self.outgoing.close()
                     nursery.cancel_scope.deadline = trio.current_time() + CLOSE_LINGER
             if reply is not None:
@@ -143,9 +157,11 @@ class TcpConnection:
             await self.stream.aclose()
 
     async def _read(self, on_message: OnMessage) -> bytes | None:
-        """Read until EOF, a broken connection or a framing error; the reply to send before
-        closing (only after a framing error that left a request to answer)."""
+        """Read until EOF, a broken connection or a framing error; the bytes to send before
+        closing (a framing error that left a request to answer, a WebSocket close frame or
+        refused upgrade)."""
         framer = self.framer
+        websocket = self.websocket
         try:
             with trio.CancelScope() as message_deadline:
                 while True:
@@ -155,11 +171,15 @@ class TcpConnection:
                     self.last_activity = self.clock()
                     in_message = framer.in_message
                     framer.feed(data)
+                    if websocket is not None:
+                        handshake_or_pong = websocket.take_output()
+                        if handshake_or_pong:
+                            self.queue(handshake_or_pong, framed=True)
                     while True:
                         message = framer.next_message()
                         if framer.keepalives:
                             # RFC 5626 double-CRLF ping: a CRLF pong each, before what follows.
-                            self.queue(b"\r\n" * framer.keepalives)
+                            self.queue(b"\r\n" * framer.keepalives, framed=True)
                             framer.keepalives = 0
                         if message is None:
                             break
@@ -176,6 +196,9 @@ class TcpConnection:
         except SipParseError as exc:
             log.info("closing tcp connection from %s: %s", self.remote, exc)
             return framing_error_reply(exc)
+        except WsClosed as exc:
+            log.info("closing websocket connection from %s: %s", self.remote, exc)
+            return websocket.take_output() or None if websocket is not None else None
         except trio.BrokenResourceError:
             self.reset_by_peer = True
             return None
@@ -234,10 +257,12 @@ class ConnectionInfo:
 class TcpTransport:
     def __init__(self, listens: list[Endpoint], config: TcpConfig, max_size: int,
                  stats: StatsRegistry, clock: Callable[[], float],
-                 tls: TlsContexts | None = None) -> None:
+                 tls: TlsContexts | None = None,
+                 websocket: WebsocketConfig | None = None) -> None:
         self.listens = listens
         self.config = config
         self.tls = tls
+        self.websocket = websocket or WebsocketConfig()
         self.max_size = max_size
         self.clock = clock
         self.connections: dict[Endpoint, TcpConnection] = {}
@@ -262,7 +287,9 @@ class TcpTransport:
         self.tls_handshakes = counter("tls", "handshakes")
         self.tls_handshake_failed = counter("tls", "handshake_failed")
         stats.gauge("tls", "current_opened_connections", lambda: sum(
-            1 for remote in self.connections if remote.proto == "tls"))
+            1 for remote in self.connections if remote.proto in SECURE))
+        stats.gauge("websocket", "ws_current_connections", lambda: sum(
+            1 for remote in self.connections if remote.proto in WEBSOCKET))
         stats.gauge("tcp", "current_opened_connections", lambda: len(self.connections))
 
     def _at_cap(self) -> bool:
@@ -319,15 +346,17 @@ class TcpTransport:
 
     def _connection(self, stream: Stream, remote: Endpoint,
                     local: Endpoint) -> TcpConnection:
+        websocket = WsCodec(self.websocket) if local.proto in WEBSOCKET else None
         return TcpConnection(stream, remote, local, self.max_size, self.clock,
-                             self.config.msg_read_timeout)
+                             self.config.msg_read_timeout, websocket)
+
     async def _secure(self, stream: trio.SocketStream, remote: Endpoint,
                       server_side: bool) -> Stream | None:
         """``stream`` itself for TCP; for TLS the stream after a completed handshake, or
         None (closed, counted, logged) when the handshake fails or takes too long."""
-        if remote.proto != "tls":
+        if remote.proto not in SECURE:
             return stream
-        assert self.tls is not None  # tls: listeners and destinations need a [tls] section
+        assert self.tls is not None  # tls:/wss: listeners and destinations need [tls]
         if server_side:
             context = self.tls.server
             assert context is not None
@@ -395,6 +424,10 @@ class TcpTransport:
         if waiting is not None:
             waiting.append((data, on_error))
             return
+        if dest.proto in WEBSOCKET:
+            # Browsers connect to us; a WebSocket peer without its connection is gone.
+            self._fail_later(on_error)
+            return
         if self._nursery is None or self.local_for(dest) is None:
             self._fail_later(on_error)
             return
@@ -447,13 +480,17 @@ class TcpTransport:
 
     async def _reap_idle(self) -> None:
         lifetime = self.config.connection_lifetime
+        keepalive = self.websocket.keepalive_interval
         while True:
-            await trio.sleep(min(lifetime, REAP_INTERVAL))
-            deadline = self.clock() - lifetime
+            await trio.sleep(min(lifetime, REAP_INTERVAL, keepalive or REAP_INTERVAL))
+            now = self.clock()
             for conn in list(self.connections.values()):
-                if conn.last_activity < deadline and not conn.cancel_scope.cancel_called:
+                if conn.last_activity < now - lifetime and not conn.cancel_scope.cancel_called:
                     self.con_timeout.value += 1
                     conn.cancel_scope.cancel()
+                elif (keepalive and conn.websocket is not None
+                      and conn.last_activity < now - keepalive):
+                    conn.queue(conn.websocket.ping(), framed=True)  # the pong is activity
 
 
 async def _call(callback: OnError) -> None:
