@@ -65,6 +65,9 @@ class Transports(Protocol):
     def refuses(self, dest: Endpoint) -> bool:
         """``dest`` is one of the router's own addresses (counted; nothing goes there)."""
 
+    def alias(self, alias: Endpoint, remote: Endpoint) -> None:
+        """Send what goes to ``alias`` over the connection from ``remote`` (RFC 5923)."""
+
 
 class Resolver(Protocol):
     def cached(self, host: str) -> tuple[bool, str | None]: ...
@@ -249,6 +252,10 @@ class Proxy:
                 txn.retransmission()
                 return
         inbound.stamp_received(req, source)
+        if source.proto != "udp":
+            alias = inbound.via_alias(req, source)
+            if alias is not None:
+                self.transports.alias(alias, source)
         self.hooks.request_route(ScriptMessage(req, source, local))
 
     def _cancel(self, cancel: Request, invite: Transaction, source: Endpoint,

@@ -106,6 +106,11 @@ class Transports:
         elif on_error is not None:
             on_error()
 
+    def alias(self, alias: Endpoint, remote: Endpoint) -> None:
+        """Send what goes to ``alias`` over the connection from ``remote`` (RFC 5923)."""
+        if self.tcp is not None:
+            self.tcp.alias(alias, remote)
+
     def close(self) -> None:
         for sock in self.udp:
             sock.close()

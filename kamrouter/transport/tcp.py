@@ -45,6 +45,8 @@ CLOSE_LINGER = 2.0
 _connection_ids = itertools.count(1)
 #: How often the reaper looks for idle connections at most (seconds).
 REAP_INTERVAL = 5.0
+#: Via aliases one connection may claim (a peer cannot fill the alias table).
+MAX_ALIASES = 4
 #: Transports whose bytes are TLS, and those that carry WebSocket frames.
 SECURE = frozenset({"tls", "wss"})
 WEBSOCKET = frozenset({"ws", "wss"})
@@ -65,6 +67,10 @@ class TcpConfig:
     #: Seconds a message may take to arrive whole once its first byte came (Kamailio's
     #: ``tcp_msg_read_timeout``, same default); then the connection is closed.
     msg_read_timeout: float = 20.0
+    #: RFC 5923: a request whose Via carries ``alias`` lets requests to the Via's sent-by
+    #: reuse the connection it came on (Kamailio's ``tcp_accept_aliases``, off by default:
+    #: a peer could claim another's address; TLS peers are the ones to trust with it).
+    accept_aliases: bool = False
 
     def validate(self) -> list[str]:
         return range_problems(self, {"connection_lifetime": Range(1, 86400, "s"),
@@ -108,6 +114,8 @@ class TcpConnection:
         self.last_activity = clock()
         self.outgoing, self._queue = trio.open_memory_channel[bytes](SEND_QUEUE)
         self.cancel_scope = trio.CancelScope()
+        #: Other addresses this connection is used for (RFC 5923 Via alias).
+        self.aliases: list[Endpoint] = []
         #: The peer reset the connection (for the tcp:con_reset statistic).
         self.reset_by_peer = False
         #: Bytes queued for the writer and not yet sent (core.tcp_info).
@@ -266,6 +274,8 @@ class TcpTransport:
         self.max_size = max_size
         self.clock = clock
         self.connections: dict[Endpoint, TcpConnection] = {}
+        #: Addresses peers named in a Via ``alias`` → the connection they came on.
+        self._aliases: dict[Endpoint, TcpConnection] = {}
         #: Destinations being connected to, with what waits to be sent there.
         self._connecting: dict[Endpoint, list[tuple[bytes, OnError | None]]] = {}
         self._nursery: trio.Nursery | None = None
@@ -391,6 +401,9 @@ class TcpTransport:
         finally:
             if self.connections.get(conn.remote) is conn:
                 del self.connections[conn.remote]
+            for alias in conn.aliases:
+                if self._aliases.get(alias) is conn:
+                    del self._aliases[alias]
             if conn.reset_by_peer:
                 self.con_reset.value += 1
             if conn.read_timed_out:
@@ -403,6 +416,15 @@ class TcpTransport:
                                conn.queued_bytes, conn.cancel_scope.cancel_called)
                 for conn in sorted(self.connections.values(), key=lambda c: c.id)]
 
+    def alias(self, alias: Endpoint, remote: Endpoint) -> None:
+        """Requests to ``alias`` reuse the connection from ``remote`` while it lives."""
+        conn = self.connections.get(remote)
+        if (conn is None or not self.config.accept_aliases or len(conn.aliases) >= MAX_ALIASES
+                or alias in self.connections or alias in self._aliases):
+            return
+        self._aliases[alias] = conn
+        conn.aliases.append(alias)
+
     def local_for(self, dest: Endpoint) -> Endpoint | None:
         family_v6 = ":" in dest.host
         for listen in self.listens:
@@ -413,7 +435,7 @@ class TcpTransport:
     def send(self, data: bytes, dest: Endpoint, on_error: OnError | None) -> None:
         """Queue ``data`` to ``dest`` on its connection, opening one if needed; ``on_error``
         runs later, from a task of its own, if it cannot be sent."""
-        conn = self.connections.get(dest)
+        conn = self.connections.get(dest) or self._aliases.get(dest)
         if conn is not None:
             if not conn.queue(data):
                 if conn.queue_full:

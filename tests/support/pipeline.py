@@ -40,6 +40,8 @@ class Wire:
         self.sockets = sockets
         self.sent: list[tuple[bytes, Endpoint]] = []
         self.refused: list[Endpoint] = []
+        #: RFC 5923 Via aliases the pipeline asked for: alias -> the connection's peer.
+        self.aliases: dict[Endpoint, Endpoint] = {}
 
     def send(self, data: bytes, dest: Endpoint, local: Endpoint | None,
              on_error: Callable[[], None] | None) -> None:
@@ -51,6 +53,9 @@ class Wire:
             self.refused.append(dest)
             return True
         return False
+
+    def alias(self, alias: Endpoint, remote: Endpoint) -> None:
+        self.aliases[alias] = remote
 
     def local_for(self, dest: Endpoint, socket: str | None = None) -> Endpoint | None:
         for sock in self.sockets:
