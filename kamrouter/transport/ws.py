@@ -19,13 +19,18 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import (AcceptConnection, BytesMessage, CloseConnection, Message, Ping,
                             RejectConnection, RejectData, Request, TextMessage)
-from wsproto.utilities import RemoteProtocolError
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from kamrouter.config import Range, range_problems
 
 SUBPROTOCOL = "sip"
 #: WebSocket close codes (RFC 6455 §7.4.1).
 CLOSE_NORMAL, CLOSE_PROTOCOL_ERROR, CLOSE_TOO_BIG = 1000, 1002, 1009
+#: Longest upgrade request (h11's own default bound).
+MAX_UPGRADE = 16384
+#: The answer to an upgrade request that does not parse.
+_BAD_UPGRADE = (b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+                b"Connection: close\r\n\r\n")
 
 
 @dataclass
@@ -66,6 +71,8 @@ class WsCodec:
         self._parts: list[bytes] = []
         self._size = 0
         self._messages: deque[bytes] = deque()
+        #: The upgrade request until its end arrived.
+        self._head = bytearray()
         #: The Origin the client sent (for logs and ``ws.dump``).
         self.origin: str | None = None
 
@@ -83,11 +90,30 @@ class WsCodec:
         """Bytes from the socket. Raises :class:`WsClosed` when the connection
         is over; its close frame, if any, is in :meth:`take_output`."""
         try:
-            self._ws.receive_data(bytes(data))
-            for event in self._ws.events():
-                self._handle(event)
-        except RemoteProtocolError as exc:
-            self._fail(CLOSE_PROTOCOL_ERROR, str(exc))
+            if self._ws.state is ConnectionState.CONNECTING:
+                # wsproto drops what follows the upgrade request in the same read: hand it
+                # only the request (a GET has no body), and the frames after the accept.
+                self._head += data
+                end = self._head.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(self._head) > MAX_UPGRADE:
+                        raise ValueError(f"upgrade request over {MAX_UPGRADE} bytes")
+                    return
+                data, head = self._head[end + 4:], bytes(self._head[:end + 4])
+                self._head = bytearray()
+                self._receive(head)
+                if not data:
+                    return
+            self._receive(bytes(data))
+        except (RemoteProtocolError, LocalProtocolError, ValueError) as exc:
+            # wsproto lets some errors of hostile bytes through undecorated (a header that
+            # is not ASCII: UnicodeDecodeError); each ends this connection, none the router.
+            self._fail(CLOSE_PROTOCOL_ERROR, str(exc) or type(exc).__name__)
+
+    def _receive(self, data: bytes) -> None:
+        self._ws.receive_data(data)
+        for event in self._ws.events():
+            self._handle(event)
 
     def next_message(self) -> bytes | None:
         return self._messages.popleft() if self._messages else None
@@ -160,5 +186,9 @@ class WsCodec:
             self._size = 0
 
     def _fail(self, code: int, why: str) -> None:
-        self._out += self.close(code, why[:120])
+        """Close with ``code`` (a broken upgrade: answer 400) and end the connection."""
+        if self._ws.state is ConnectionState.CONNECTING:
+            self._out += _BAD_UPGRADE
+        else:
+            self._out += self.close(code, why[:120])
         raise WsClosed(why)
