@@ -84,14 +84,22 @@ def add_record_route(req: Request, inbound: Endpoint, outbound: Endpoint,
                                                           outbound_flow))
 
 
+def add_path(req: Request, local: Endpoint, flow: str | None) -> None:
+    """Our Path entry (RFC 3327) naming ``local``; with the client's flow token and ``ob``
+    when the client is reachable only over its connection (RFC 5626 §5.1)."""
+    req.prepend_header("Path", record_route_value(local, False, ";ob" if flow else "", flow))
+
+
 def stamp(req: Request, local: Endpoint, branch_id: str,
           record_route_from: Endpoint | None, rr_params: str = "",
-          flows: tuple[str | None, str | None] = (None, None)) -> None:
-    """Our Record-Route (when ``record_route_from`` is the inbound socket) and our Via, as
-    the request leaves from ``local``; ``flows``: the flow tokens of the inbound and the
-    outbound side (None where the peer is reachable by its address)."""
+          flows: tuple[str | None, str | None] = (None, None), path: bool = False) -> None:
+    """Our Record-Route (when ``record_route_from`` is the inbound socket), Path (``path``)
+    and Via, as the request leaves from ``local``; ``flows``: the flow tokens of the inbound
+    and the outbound side (None where the peer is reachable by its address)."""
     if record_route_from is not None:
         add_record_route(req, record_route_from, local, rr_params, *flows)
+    if path:
+        add_path(req, local, flows[0])
     req.prepend_via(f"SIP/2.0/{local.proto.upper()} "
                     f"{format_hostport(local.host, local.port)};branch={branch_id}")
 

@@ -370,6 +370,7 @@ class Proxy:
         msg.vars = state.vars
         msg.flags = state.flags
         msg.record_route = state.record_route
+        msg.add_path = state.add_path
         msg.mf_done = True
         msg.reply = reply
         return msg
@@ -464,6 +465,7 @@ class Proxy:
         state = route_state(txn)
         state.relay_request = msg.sip  # type: ignore[assignment]
         state.record_route = msg.record_route
+        state.add_path = msg.add_path
         if state.loop_tag is None:
             state.loop_tag = inbound.loop_tag(msg.sip, msg.received_ruri)  # type: ignore[arg-type]
         targets = [Target(msg.ruri, msg.dst_uri, msg.socket, msg.path)] + msg.branches
@@ -555,7 +557,8 @@ class Proxy:
             branch.dest, branch.local = self._stamp_outgoing(
                 branch.request, hop, destinations, socket,
                 inbound_socket if record_route else None, branch.branch_id,
-                record_route if isinstance(record_route, str) else "", branch.txn.source)
+                record_route if isinstance(record_route, str) else "", branch.txn.source,
+                isinstance(branch.txn.context, RouteState) and branch.txn.context.add_path)
         except SipParseError as exc:
             branch.fail(exc.status, exc.reason)
             return
@@ -563,11 +566,12 @@ class Proxy:
 
     def _stamp_outgoing(self, req: Request, hop: NextHop, destinations: list[Endpoint],
                         socket: str | None, record_route_from: Endpoint | None,
-                        branch_id: str, rr_params: str = "", source: Endpoint | None = None
-                        ) -> tuple[Endpoint, Endpoint]:
+                        branch_id: str, rr_params: str = "", source: Endpoint | None = None,
+                        add_path: bool = False) -> tuple[Endpoint, Endpoint]:
         """The first resolved destination and the local socket for it, our Via and
-        Record-Route stamped (a flow token naming ``source``'s or the destination's
-        connection where that side is a WebSocket client); SipParseError (478, 503; 482 when the hop is this router's own
+        Record-Route (and Path, ``add_path``) stamped, with a flow token naming
+        ``source``'s or the destination's connection where that side is a WebSocket
+        client; SipParseError (478, 503; 482 when the hop is this router's own
         socket) when the hop cannot be reached."""
         if not destinations:
             raise SipParseError(478, f"Unresolvable destination ({hop.host})")
@@ -580,7 +584,8 @@ class Proxy:
         flows = self.flow_tokens
         outbound.stamp(req, local, branch_id, record_route_from, rr_params,
                        (flows.for_peer(source), flows.for_peer(dest))
-                       if record_route_from is not None else (None, None))
+                       if record_route_from is not None or add_path else (None, None),
+                       add_path)
         return dest, local
 
     def originate(self, method: str, ruri: str, *, from_uri: str, to_uri: str | None,
@@ -628,7 +633,8 @@ class Proxy:
             dest, local = self._stamp_outgoing(
                 req, hop, destinations, socket, msg.local if msg.record_route else None,
                 outbound.stateless_branch(req),
-                msg.record_route if isinstance(msg.record_route, str) else "", msg.source)
+                msg.record_route if isinstance(msg.record_route, str) else "", msg.source,
+                msg.add_path)
         except SipParseError as exc:
             self.send_reply(msg, exc.status, exc.reason)
             return False

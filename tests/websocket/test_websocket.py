@@ -1,145 +1,239 @@
-"""SIP over WebSocket (RFC 7118) through a real router: the upgrade (sip subprotocol, Origin
-allow-list), a browser-like phone whose host is .invalid calling a UDP sipp phone and called
-by one over its own connection (RFC 5626 flow tokens in Record-Route), secure WebSocket, and
-the message size limit."""
+"""SIP over WebSocket (RFC 7118) through a real router running the shipped etc/webrtc.toml
+(etc/examples/webrtc.py, on free ports): a browser-like phone whose host is .invalid
+registers over WS and WSS (with digest authentication, or with it off), calls a UDP sipp
+phone and is called by one over its own connection (the registrar keeps the connection with
+the binding; RFC 5626 flow tokens in Record-Route route the in-dialog requests); the upgrade
+checks (sip subprotocol, Origin allow-list) and the message size limit; and an edge proxy
+in front of a registrar reaching the browser through its Path with a flow token."""
 from __future__ import annotations
 
-import ssl
+import json
+import tomllib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from tests.support.lab import SipLab
 from tests.support.ports import LOOPBACK, free_port
-from tests.support.proxy import ProxyProcess, kamrouter_proxy
+from tests.support.proxy import ProxyProcess, kamrouter_binary, kamrouter_proxy, toml_document
 from tests.support.sipp import Sipp
 from tests.support.wsphone import WsPhone
 
-# A stand-in location service until the registrar routes these: REGISTER over WebSocket
-# remembers the connection it came on; calls to that user go over it.
-SCRIPT = """
-from kamrouter.default.routes import answered_here, handled_before_routing
-from kamrouter.script import rr, sl, tm
-
-LOCATION = {}
-
-
-def request_route(msg):
-    if handled_before_routing(msg):
-        return
-    if msg.method == "REGISTER":
-        LOCATION[msg.to_user] = (msg.source, msg.get_header("Contact"))
-        sl.send_reply(msg, 200, "OK", headers=(("Contact", msg.get_header("Contact")),))
-        return
-    found = LOCATION.get(msg.ruri_user)
-    if found is not None:
-        source, contact = found
-        msg.ruri = contact.strip("<>").split(">", 1)[0]
-        msg.dst_uri = f"sip:{source.host}:{source.port};transport={source.proto}"
-    elif answered_here(msg):
-        return
-    rr.record_route(msg)
-    tm.relay(msg)
-"""
+REPO = Path(__file__).resolve().parents[2]
+ORIGIN = "https://localhost"
+ETC = REPO / "etc"
+CALLER_XML = str(ETC / "sipp" / "caller.xml")
+REGISTER_XML = str(ETC / "sipp" / "register.xml")
+UAS_XML = str(REPO / "tests" / "scenarios" / "uas.xml")
+UAC_XML = str(REPO / "tests" / "scenarios" / "uac.xml")
 
 
-def ws_router(tmp_path: Path, certs: Path | None = None, **websocket: object) -> ProxyProcess:
-    port, ws_port = free_port(), free_port()
-    proto = "wss" if certs else "ws"
-    sections: dict = {"core": {"listen": [f"udp:{LOOPBACK}:{port}", f"tcp:{LOOPBACK}:{port}",
-                                          f"{proto}:{LOOPBACK}:{ws_port}"]}}
-    if websocket:
-        sections["websocket"] = websocket
-    proxy = kamrouter_proxy(tmp_path / "router", port, script=SCRIPT, sections=sections)
-    if certs:
-        with open(proxy.argv[-1], "a") as file:
-            file.write(f'\n[[tls.server]]\ncertificate = "{certs / "server.pem"}"\n'
-                       f'private_key = "{certs / "server.key"}"\n')
-    proxy.ws_url = f"{proto}://{LOOPBACK}:{ws_port}/"  # type: ignore[attr-defined]
-    return proxy.start()
+class WebrtcRouter:
+    """etc/webrtc.toml as shipped, on free ports, certificates and databases of the test."""
+
+    def __init__(self, workdir: Path, certs: Path, *, auth: bool = True,
+                 **websocket: Any) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = workdir
+        self.port, self.ws_port, self.wss_port = free_port(), free_port(), free_port()
+        document = tomllib.loads((ETC / "webrtc.toml").read_text())
+        document["core"]["listen"] = [f"udp:{LOOPBACK}:{self.port}",
+                                      f"tcp:{LOOPBACK}:{self.port}",
+                                      f"ws:{LOOPBACK}:{self.ws_port}",
+                                      f"wss:{LOOPBACK}:{self.wss_port}"]
+        document["routing"]["script"] = str(ETC / "examples" / "webrtc.py")
+        document["auth"]["db_file"] = str(workdir / "subscriber.sqlite")
+        document["websocket"].update(websocket)
+        document["rpc"] = {"run_dir": str(workdir / "run")}
+        servers = document.pop("tls")["server"]
+        text = toml_document(document)
+        for server in servers:
+            text += (f'\n[[tls.server]]\ncertificate = "{certs / "server.pem"}"\n'
+                     f'private_key = "{certs / "server.key"}"\n')
+            assert server["certificate"].endswith("server.pem")
+        (workdir / "kamrouter.toml").write_text(text)
+        env = {"KAMROUTER_AUTH": "on" if auth else "off"}
+        self.process = ProxyProcess("kamrouter", [kamrouter_binary(), "-c",
+                                                  str(workdir / "kamrouter.toml")],
+                                    self.port, workdir, env)
+        self.certs = certs
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{LOOPBACK}:{self.ws_port}/"
+
+    @property
+    def wss_url(self) -> str:
+        return f"wss://localhost:{self.wss_port}/"
+
+    def phone(self, user: str, *, secure: bool = False, **kwargs: Any) -> WsPhone:
+        return WsPhone(self.wss_url if secure else self.ws_url, user, password=kwargs.pop(
+            "password", f"{user}secret"), origin=kwargs.pop("origin", ORIGIN),
+            ca=str(self.certs / "ca.pem"), **kwargs)
+
+    def kamcli(self, *args: str) -> Any:
+        from click.testing import CliRunner
+
+        from kamcli.main import cli
+
+        result = CliRunner().invoke(cli, ["-s", str(self.workdir / "run" / "kamrouter_rpc.sock"),
+                                          "-o", "json", *args], prog_name="kamcli")
+        assert result.exit_code == 0, (args, result.output, self.process.log_tail())
+        return json.loads(result.stdout) if result.stdout.strip() else None
+
+    def sipp(self, name: str, scenario: str, *args: str, remote: bool = True) -> Sipp:
+        return Sipp(name, scenario, self.workdir, port=free_port(),
+                    remote=f"{LOOPBACK}:{self.port}" if remote else None,
+                    extra_args=args, trace_messages=True)
 
 
 @pytest.fixture
-def router(tmp_path: Path):
-    proxy = ws_router(tmp_path, allowed_origins=["https://phone.example"])
-    yield proxy
-    proxy.stop()
-
-
-def test_a_websocket_phone_calls_a_udp_phone(tmp_path: Path, router: ProxyProcess) -> None:
-    lab = SipLab(tmp_path, "kamrouter")
+def router(tmp_path: Path, certs: Path) -> Iterator[WebrtcRouter]:
+    process = WebrtcRouter(tmp_path / "router", certs)
+    process.process.start()
     try:
-        uas = lab.uas("uas.xml", calls=1)
-        uas.start()
-        uas.wait_listening()
-        with WsPhone(router.ws_url, origin="https://phone.example") as phone:
-            dialog = phone.call(f"sip:service@{uas.address}")
-            assert phone.bye(dialog).status == 200
-        result = uas.wait()
+        process.kamcli("subscriber", "add", "alice@example.com", "alicesecret")
+        process.kamcli("subscriber", "add", "bob@example.com", "bobsecret")
+        yield process
+    finally:
+        process.process.stop()
+        assert "Traceback" not in process.process.log_tail(), process.process.log_tail()
+
+
+def register_udp_phone(router: WebrtcRouter, user: str) -> int:
+    """sipp registers ``user`` from a UDP port (with digest); that port."""
+    phone = router.sipp(f"reg-{user}", REGISTER_XML, "-s", user, "-au", user, "-ap",
+                        f"{user}secret")
+    phone.start()
+    result = phone.wait()
+    assert result.complete, result.report()
+    return phone.port
+
+
+@pytest.mark.parametrize("secure", [False, True], ids=["ws", "wss"])
+def test_a_browser_registers_and_calls_a_udp_phone(router: WebrtcRouter, secure: bool) -> None:
+    bob_port = register_udp_phone(router, "bob")
+    bob = Sipp("bob", UAS_XML, router.workdir, port=bob_port, trace_messages=True)
+    bob.start()
+    bob.wait_listening()
+    with router.phone("alice", secure=secure) as alice:
+        assert alice.register().status == 200
+        contacts = router.kamcli("ul", "show", "alice@example.com")
+        assert f"{alice.host};transport=ws" in json.dumps(contacts)
+        assert (f"transport={'wss' if secure else 'ws'}") in json.dumps(contacts)  # received
+        dialog = alice.call("sip:bob@example.com")
+        assert alice.bye(dialog).status == 200
+    result = bob.wait()
+    assert result.complete, result.report()
+    invite = result.received("INVITE")[0]
+    routes = invite.headers("Record-Route")
+    assert len(routes) == 2 and "@" in routes[1] and "transport=ws" in routes[1], routes
+
+
+def test_a_udp_phone_calls_a_browser_over_its_own_connection(router: WebrtcRouter) -> None:
+    with router.phone("alice", secure=True) as alice:
+        assert alice.register().status == 200
+        bob = router.sipp("bob", CALLER_XML, "-s", "bob", "-au", "bob", "-ap", "bobsecret",
+                          "-key", "callee", "alice")
+        bob.start()
+        invite = alice.answer()
+        assert invite.ruri == f"sip:alice@{alice.host};transport=ws"
+        alice.expect("ACK")
+        bye = alice.expect("BYE")  # routed by the flow token: the R-URI is .invalid
+        alice.send(alice.reply(bye, 200, "OK"))
+        result = bob.wait()
         assert result.complete, result.report()
-        invite = result.received("INVITE")[0]
-        assert any("transport=ws" in r for r in invite.headers("Record-Route"))
-    finally:
-        lab.close()
 
 
-def test_a_udp_phone_calls_a_websocket_phone_over_its_connection(
-        tmp_path: Path, router: ProxyProcess) -> None:
-    lab = SipLab(tmp_path, "kamrouter")
+def test_authentication_can_be_off(tmp_path: Path, certs: Path) -> None:
+    router = WebrtcRouter(tmp_path / "router", certs, auth=False)
+    router.process.start()
     try:
-        with WsPhone(router.ws_url, origin="https://phone.example") as phone:
-            assert phone.register(f"sip:{LOOPBACK}").status == 200
-            caller = lab._add(Sipp("uac", "uac.xml", tmp_path, port=free_port(),
-                                   remote=router.address, outbound_proxy=router.address,
-                                   calls=1, extra_args=("-s", "alice")))
-            caller.start()
-            invite = phone.answer()
-            assert invite.ruri.endswith(f"@{phone.host};transport=ws")
-            phone.expect("ACK")
-            bye = phone.expect("BYE")  # routed by the flow token: the R-URI is .invalid
-            phone.send(phone.reply(bye, 200, "OK"))
-            result = caller.wait()
-            assert result.complete, result.report()
+        with router.phone("carol", password=None) as carol:
+            assert carol.register().status == 200
     finally:
-        lab.close()
+        router.process.stop()
 
 
-def test_an_origin_not_on_the_list_is_refused(router: ProxyProcess) -> None:
+def test_a_wrong_password_is_refused(router: WebrtcRouter) -> None:
+    with router.phone("alice", password="wrong") as alice:
+        assert alice.register().status == 403
+
+
+def test_an_origin_not_on_the_list_is_refused(router: WebrtcRouter) -> None:
     with pytest.raises(InvalidStatus) as refused:
         connect(router.ws_url, subprotocols=["sip"], origin="https://evil.example",
                 open_timeout=10)
     assert refused.value.response.status_code == 403
 
 
-def test_the_sip_subprotocol_is_required(router: ProxyProcess) -> None:
+def test_the_sip_subprotocol_is_required(router: WebrtcRouter) -> None:
     with pytest.raises(InvalidStatus) as refused:
-        connect(router.ws_url, open_timeout=10)
+        connect(router.ws_url, origin=ORIGIN, open_timeout=10)
     assert refused.value.response.status_code == 400
 
 
-def test_a_message_over_the_size_limit_closes_with_1009(tmp_path: Path) -> None:
-    proxy = ws_router(tmp_path, max_message_size=1024)
+def test_a_message_over_the_size_limit_closes_with_1009(tmp_path: Path, certs: Path) -> None:
+    router = WebrtcRouter(tmp_path / "router", certs, max_message_size=1024)
+    router.process.start()
     try:
-        with connect(proxy.ws_url, subprotocols=["sip"], open_timeout=10) as ws:
+        with connect(router.ws_url, subprotocols=["sip"], open_timeout=10) as ws:
             ws.send("OPTIONS sip:x SIP/2.0\r\n" + "X: " + "a" * 2000 + "\r\n\r\n")
             with pytest.raises(ConnectionClosed) as closed:
                 ws.recv(timeout=10)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
     finally:
-        proxy.stop()
+        router.process.stop()
 
 
-def test_secure_websocket(tmp_path: Path, certs: Path) -> None:
-    proxy = ws_router(tmp_path, certs)
+EDGE_SCRIPT = """
+from kamrouter.script import path, rr, tm
+
+REGISTRAR = "sip:127.0.0.1:{registrar};transport=udp"
+
+
+def request_route(msg):
+    routed = rr.loose_route(msg)  # back through our Path / Record-Route: a flow token decides
+    if msg.method == "REGISTER":
+        path.add_path(msg)
+    if msg.method in ("INVITE", "SUBSCRIBE") and msg.to_tag is None:
+        rr.record_route(msg)
+    if not routed:
+        msg.dst_uri = REGISTRAR
+    tm.relay(msg)
+"""
+
+
+def test_an_edge_proxy_reaches_the_browser_through_its_path(tmp_path: Path,
+                                                             certs: Path) -> None:
+    """Browser -ws-> edge (add_path: a flow token in Path) -udp-> registrar; a UDP phone's
+    call to the browser: registrar -> the Path -> edge -> the browser's connection."""
+    registrar = WebrtcRouter(tmp_path / "registrar", certs, auth=False)
+    registrar.process.start()
+    edge_port, edge_ws = free_port(), free_port()
+    edge = kamrouter_proxy(tmp_path / "edge", edge_port,
+                           script=EDGE_SCRIPT.format(registrar=registrar.port), sections={
+                               "core": {"listen": [f"udp:{LOOPBACK}:{edge_port}",
+                                                   f"tcp:{LOOPBACK}:{edge_port}",
+                                                   f"ws:{LOOPBACK}:{edge_ws}"]}})
+    edge.start()
     try:
-        context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
-        with connect(proxy.ws_url, subprotocols=["sip"], ssl=context,
-                     server_hostname="localhost", open_timeout=10) as ws:
-            ws.send(f"OPTIONS sip:{proxy.address} SIP/2.0\r\nVia: SIP/2.0/WSS h.invalid;branch=z9hG4bK1"
-                    "\r\nMax-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\n"
-                    "Call-ID: wss-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
-            assert ws.recv(timeout=10).startswith("SIP/2.0 200")
+        with WsPhone(f"ws://{LOOPBACK}:{edge_ws}/", "alice", password=None) as alice:
+            assert alice.register().status == 200
+            shown = json.dumps(registrar.kamcli("ul", "show", "alice@example.com"))
+            assert f"127.0.0.1:{edge_port}" in shown and ";ob" in shown, shown  # the Path
+            bob = registrar.sipp("bob", UAC_XML, "-s", "alice")
+            bob.start()
+            invite = alice.answer()
+            assert invite.ruri == f"sip:alice@{alice.host};transport=ws"
+            alice.expect("ACK")
+            bye = alice.expect("BYE")
+            alice.send(alice.reply(bye, 200, "OK"))
+            result = bob.wait()
+            assert result.complete, result.report()
     finally:
-        proxy.stop()
+        edge.stop()
+        registrar.process.stop()

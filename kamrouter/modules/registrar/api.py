@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from kamrouter.modules.registrar.config import RegistrarConfig
 from kamrouter.modules.registrar.save import Details, SaveResult, save
 from kamrouter.modules.usrloc.location import Q_UNSPECIFIED, Binding
+from kamrouter.pipeline.flow import FLOW_TRANSPORTS, flow_uri
 from kamrouter.script.message import ScriptMessage, Target
 from kamrouter.script.results import ReturnCode
 from kamrouter.sip import SipParseError, SipUri, parse_uri
@@ -67,7 +68,7 @@ class RegistrarApi:
         if aor is None or not aor:
             reply_status, reason, headers, code = 400, "Bad To URI", [], SaveResult.ERROR
         else:
-            details = Details(aor, msg.vars.get(RECEIVED_VAR) or "",
+            details = Details(aor, msg.vars.get(RECEIVED_VAR) or _flow_received(msg),
                               str(msg.local) if msg.local is not None else "",
                               module.usrloc.config.matching_mode)
             reply = save(msg.sip, module.usrloc.table(table), details,  # type: ignore[arg-type]
@@ -82,8 +83,9 @@ class RegistrarApi:
     # -- calls to registered users ---------------------------------------------------------------
     def lookup(self, msg: ScriptMessage, table: str = "location",
                uri: str | None = None) -> LookupResult:
-        """Point the R-URI at the AoR's best contact ($du: its received address, Route: its
-        Path, socket: where it registered) and append the others as branches."""
+        """Point the R-URI at the AoR's best contact ($du: its received address, the
+        connection of a WebSocket client; Route: its Path, socket: where it registered) and
+        append the others as branches."""
         aor = self._aor(uri or msg.ruri)
         if aor is None:
             return LookupResult.ERROR
@@ -165,6 +167,14 @@ class RegistrarApi:
         msg.branches = [Target(uri, dst_uri=dst_uri, socket=socket, path=path)
                         for uri, dst_uri, path, socket in rest]
         return True
+
+
+def _flow_received(msg: ScriptMessage) -> str:
+    """The received address of a client reachable only over its own connection (WebSocket:
+    its Contact host is ``.invalid``): lookup() then sends over that connection, as long as
+    it lives (RFC 7118 §5, RFC 5626). Empty for any other client."""
+    source = msg.source
+    return flow_uri(source) if source is not None and source.proto in FLOW_TRANSPORTS else ""
 
 
 def _hop(binding: Binding) -> tuple[str | None, str | None, str | None]:
