@@ -256,6 +256,9 @@ class Router:
     def module(self, name: str) -> Module:
         return self.modules[name]
 
+    def connected(self, dest: Endpoint) -> bool:
+        return self.transports.connected(dest)
+
     # -- services for modules and scripts -----------------------------------------------------
     def spawn(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run ``func(*args)`` as a task of the router (async script work, DNS lookups)."""

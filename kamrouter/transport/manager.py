@@ -111,6 +111,10 @@ class Transports:
         if self.tcp is not None:
             self.tcp.alias(alias, remote)
 
+    def connected(self, dest: Endpoint) -> bool:
+        """A connection to ``dest`` is open (a WebSocket client is reachable only then)."""
+        return self.tcp is not None and dest in self.tcp.connections
+
     def close(self) -> None:
         for sock in self.udp:
             sock.close()

@@ -20,7 +20,8 @@ from websockets.sync.client import connect
 from tests.support.ports import LOOPBACK, free_port
 from tests.support.proxy import ProxyProcess, kamrouter_binary, kamrouter_proxy, toml_document
 from tests.support.sipp import Sipp
-from tests.support.wsphone import WsPhone
+from tests.support.wait import wait_until
+from tests.support.wsphone import SDP, WsPhone
 
 REPO = Path(__file__).resolve().parents[2]
 ORIGIN = "https://localhost"
@@ -154,6 +155,27 @@ def test_authentication_can_be_off(tmp_path: Path, certs: Path) -> None:
     try:
         with router.phone("carol", password=None) as carol:
             assert carol.register().status == 200
+    finally:
+        router.process.stop()
+
+
+def test_a_call_to_a_browser_that_went_away_is_not_found(tmp_path: Path,
+                                                         certs: Path) -> None:
+    """Its binding lives on, but nothing can reach it without its connection: lookup skips
+    it (404 at once, not a timeout)."""
+    router = WebrtcRouter(tmp_path / "router", certs, auth=False)
+    router.process.start()
+    try:
+        with router.phone("alice", password=None) as alice:
+            assert alice.register().status == 200
+        wait_until(lambda: router.kamcli("stats", "websocket:ws_current_connections")
+                   == {"websocket:ws_current_connections": 0}, "the router saw the close",
+                   detail=router.process.log_tail)
+        with router.phone("bob", password=None) as bob:
+            bob.send(bob.request("INVITE", "sip:alice@example.com", call_id="gone-1", cseq=1,
+                                 from_tag="b1", to="sip:alice@example.com", body=SDP))
+            assert bob.final().status == 404
+        assert "alice" in json.dumps(router.kamcli("ul", "show", "alice@example.com"))
     finally:
         router.process.stop()
 

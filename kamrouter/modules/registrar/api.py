@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from kamrouter.modules.registrar.config import RegistrarConfig
 from kamrouter.modules.registrar.save import Details, SaveResult, save
 from kamrouter.modules.usrloc.location import Q_UNSPECIFIED, Binding
+from kamrouter.net import Endpoint
+from kamrouter.pipeline.addressing import next_hop
 from kamrouter.pipeline.flow import FLOW_TRANSPORTS, flow_uri
 from kamrouter.script.message import ScriptMessage, Target
 from kamrouter.script.results import ReturnCode
@@ -89,7 +91,8 @@ class RegistrarApi:
         aor = self._aor(uri or msg.ruri)
         if aor is None:
             return LookupResult.ERROR
-        bindings = self._module.usrloc.table(table).bindings(aor)
+        bindings = [b for b in self._module.usrloc.table(table).bindings(aor)
+                    if self._reachable(b)]
         if not bindings:
             return LookupResult.NOT_FOUND
         first, *others = bindings
@@ -103,6 +106,20 @@ class RegistrarApi:
                 target.q = binding.q
                 msg.branches.append(target)
         return LookupResult.FOUND
+
+    def _reachable(self, binding: Binding) -> bool:
+        """False for a WebSocket client's binding whose connection is gone: nothing can
+        reach it until it registers again over a new one (Kamailio's handle_lost_tcp)."""
+        received = binding.received
+        if ";transport=ws" not in received:  # ws and wss; cheap, and rare
+            return True
+        try:
+            hop = next_hop(received)
+        except SipParseError:
+            return True
+        if hop.proto not in FLOW_TRANSPORTS:
+            return True
+        return self._module.router.connected(Endpoint(hop.proto, hop.host, hop.port))
 
     def registered(self, msg: ScriptMessage, table: str = "location",
                    uri: str | None = None) -> bool:
