@@ -1,6 +1,7 @@
 """RFC 5626 flow tokens: the Record-Route (or Path) entry this proxy puts on the side of a
 client that is reachable only over its own connection (a WebSocket browser, whose Contact
-host is ``.invalid``) names that connection in its user part, so a request for the client
+host is ``.invalid``; a TCP/TLS client whose Contact is ``.invalid`` or carries ``ob``)
+names that connection in its user part, so a request for the client
 that comes back through that entry is sent over the connection, whatever its Request-URI
 says (Kamailio's ``outbound`` module does the same).
 
@@ -16,9 +17,12 @@ import hmac
 import secrets
 
 from kamrouter.net import Endpoint, format_hostport
+from kamrouter.sip import Request, SipParseError, SipUri, parse_uri
 
 #: Transports whose clients cannot be reached by opening a connection to their Contact.
 FLOW_TRANSPORTS = frozenset({"ws", "wss"})
+#: Connection transports whose clients may say so themselves (see :func:`connection_only`).
+_STREAMS = frozenset({"tcp", "tls"})
 _MAC_BYTES = 10
 
 
@@ -27,17 +31,56 @@ def flow_uri(flow: Endpoint) -> str:
     return f"sip:{format_hostport(flow.host, flow.port)};transport={flow.proto}"
 
 
+def connection_only(uri_text: str) -> bool:
+    """A client's URI (Contact, Request-URI) names no address to connect to: its host is
+    ``.invalid`` (RFC 7118 §5) or it carries ``ob`` (RFC 5626 §5.4)."""
+    if ".invalid" not in uri_text and ";ob" not in uri_text:
+        return False  # the common case, without parsing
+    try:
+        uri = parse_uri(uri_text)
+    except SipParseError:
+        return False
+    return isinstance(uri, SipUri) and (uri.host.lower().endswith(".invalid")
+                                        or "ob" in uri.params)
+
+
+def reached_over_connection(peer: Endpoint, uri_text: str) -> bool:
+    """``peer`` (which sent ``uri_text`` as its Contact, or is where a request for that URI
+    goes) can be reached only over its own connection."""
+    return peer.proto in FLOW_TRANSPORTS or (peer.proto in _STREAMS
+                                             and connection_only(uri_text))
+
+
+def contact_of(req: Request) -> str:
+    """The first Contact URI of ``req`` as text ("" when none or malformed)."""
+    try:
+        contacts = req.contacts
+    except SipParseError:
+        return ""
+    return str(contacts[0].uri) if contacts and contacts != "*" else ""
+
+
 class FlowTokens:
     """Makes and checks the flow tokens of one router process."""
 
     def __init__(self, key: bytes | None = None) -> None:
         self._key = key or secrets.token_bytes(32)
 
-    def for_peer(self, peer: Endpoint | None) -> str | None:
-        """The token naming ``peer``'s connection when the peer is reachable only over it."""
-        if peer is None or peer.proto not in FLOW_TRANSPORTS:
+    def for_source(self, source: Endpoint | None, req: Request) -> str | None:
+        """The token naming the connection ``req`` came on, when its sender is reachable
+        only over it (None otherwise)."""
+        if source is None or source.proto == "udp":
             return None
-        return self.encode(peer)
+        if source.proto in FLOW_TRANSPORTS or reached_over_connection(source, contact_of(req)):
+            return self.encode(source)
+        return None
+
+    def for_destination(self, dest: Endpoint, req: Request) -> str | None:
+        """The token naming ``dest``'s connection, when ``req`` goes to a client reachable
+        only over it (its Request-URI, a registered Contact, says so)."""
+        if dest.proto == "udp" or not reached_over_connection(dest, req.ruri):
+            return None
+        return self.encode(dest)
 
     def encode(self, flow: Endpoint) -> str:
         plain = f"{flow.proto}|{flow.host}|{flow.port}".encode()

@@ -583,7 +583,7 @@ class Proxy:
             raise SipParseError(503, f"No {hop.proto} socket to reach {dest}")
         flows = self.flow_tokens
         outbound.stamp(req, local, branch_id, record_route_from, rr_params,
-                       (flows.for_peer(source), flows.for_peer(dest))
+                       (flows.for_source(source, req), flows.for_destination(dest, req))
                        if record_route_from is not None or add_path else (None, None),
                        add_path)
         return dest, local

@@ -148,12 +148,14 @@ class Pipeline:
     def local(self) -> Endpoint:
         return self.wire.sockets[0]
 
-    def receive(self, data: bytes | str, source: Endpoint) -> None:
-        """``data`` arrives from ``source`` on the first socket (CRLF line ends added)."""
+    def receive(self, data: bytes | str, source: Endpoint, local: Endpoint | None = None
+                ) -> None:
+        """``data`` arrives from ``source`` on ``local`` (default: the first socket; CRLF
+        line ends added)."""
         if isinstance(data, str):
             head, _, body = data.partition("\n\n")
             data = (head.replace("\n", "\r\n") + "\r\n\r\n" + body).encode()
-        self.proxy.on_message(data, source, self.local)
+        self.proxy.on_message(data, source, local or self.local)
 
     def take(self) -> list[tuple[Request | Response, Endpoint]]:
         """What was sent since the last call, parsed, with its destination."""

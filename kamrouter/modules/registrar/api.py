@@ -14,7 +14,7 @@ from kamrouter.modules.registrar.save import Details, SaveResult, save
 from kamrouter.modules.usrloc.location import Q_UNSPECIFIED, Binding
 from kamrouter.net import Endpoint
 from kamrouter.pipeline.addressing import next_hop
-from kamrouter.pipeline.flow import FLOW_TRANSPORTS, flow_uri
+from kamrouter.pipeline.flow import contact_of, flow_uri, reached_over_connection
 from kamrouter.script.message import ScriptMessage, Target
 from kamrouter.script.results import ReturnCode
 from kamrouter.sip import SipParseError, SipUri, parse_uri
@@ -108,18 +108,20 @@ class RegistrarApi:
         return LookupResult.FOUND
 
     def _reachable(self, binding: Binding) -> bool:
-        """False for a WebSocket client's binding whose connection is gone: nothing can
+        """False for the binding of a client reachable only over its connection (WebSocket,
+        a TCP/TLS ``.invalid`` or ``ob`` Contact) whose connection is gone: nothing can
         reach it until it registers again over a new one (Kamailio's handle_lost_tcp)."""
         received = binding.received
-        if ";transport=ws" not in received:  # ws and wss; cheap, and rare
+        if ";transport=" not in received:  # a UDP address (or none): cheap, and common
             return True
         try:
             hop = next_hop(received)
         except SipParseError:
             return True
-        if hop.proto not in FLOW_TRANSPORTS:
+        flow = Endpoint(hop.proto, hop.host, hop.port)
+        if hop.proto == "udp" or not reached_over_connection(flow, binding.contact):
             return True
-        return self._module.router.connected(Endpoint(hop.proto, hop.host, hop.port))
+        return self._module.router.connected(flow)
 
     def registered(self, msg: ScriptMessage, table: str = "location",
                    uri: str | None = None) -> bool:
@@ -187,11 +189,15 @@ class RegistrarApi:
 
 
 def _flow_received(msg: ScriptMessage) -> str:
-    """The received address of a client reachable only over its own connection (WebSocket:
-    its Contact host is ``.invalid``): lookup() then sends over that connection, as long as
-    it lives (RFC 7118 §5, RFC 5626). Empty for any other client."""
+    """The received address of a client reachable only over its own connection (WebSocket,
+    whose Contact host is ``.invalid``; TCP/TLS with such a Contact or ``ob``): lookup() then
+    sends over that connection, as long as it lives (RFC 7118 §5, RFC 5626). Empty for
+    any other client."""
     source = msg.source
-    return flow_uri(source) if source is not None and source.proto in FLOW_TRANSPORTS else ""
+    if source is None or source.proto == "udp":
+        return ""
+    return flow_uri(source) if reached_over_connection(
+        source, contact_of(msg.sip)) else ""  # type: ignore[arg-type]
 
 
 def _hop(binding: Binding) -> tuple[str | None, str | None, str | None]:
