@@ -34,6 +34,7 @@ from kamrouter.rpc import MethodRegistry
 from kamrouter.rpc.core_methods import register_core_methods
 from kamrouter.rpc.server import serve_rpc
 from kamrouter.rpc.tls_methods import register_tls_methods
+from kamrouter.rpc.ws_methods import register_ws_methods
 from kamrouter.script.builtins import builtin_apis
 from kamrouter.script.loader import Script, ScriptError, load_script, set_apis
 from kamrouter.script.message import ScriptMessage
@@ -170,6 +171,7 @@ class Router:
         register_core_methods(self.rpc, self)
         register_dns(self.rpc, self.stats, self.resolver, self.blocklist, transports)
         register_tls_methods(self.rpc, self.transports.tcp)
+        register_ws_methods(self.rpc, self.transports.tcp)
         self.rpc.register("core.reload_script", self.rpc_reload_script)
 
     @property

@@ -135,6 +135,16 @@ class TcpConnection:
         self.queued_bytes += len(data)
         return True
 
+    def close_websocket(self, code: int) -> bool:
+        """Send a WebSocket close frame and end the connection once the peer answered (or
+        after a linger); False when this is no open WebSocket connection."""
+        closing = self.websocket.close(code) if self.websocket is not None else b""
+        if not closing or not self.queue(closing, framed=True):
+            return False
+        self.cancel_scope.deadline = min(self.cancel_scope.deadline,
+                                         trio.current_time() + CLOSE_LINGER)
+        return True
+
     def tls_details(self) -> tuple[str, str] | None:
         """(protocol version, cipher) of a TLS connection, None for plain TCP."""
         if not isinstance(self.stream, trio.SSLStream):

@@ -180,6 +180,19 @@ def test_a_call_to_a_browser_that_went_away_is_not_found(tmp_path: Path,
         router.process.stop()
 
 
+def test_kamcli_ws_dump_and_close(router: WebrtcRouter) -> None:
+    with router.phone("alice", secure=True) as alice:
+        assert alice.register().status == 200
+        (row,) = router.kamcli("ws", "dump")
+        assert row["origin"] == ORIGIN and row["state"] == "open"
+        assert row["local"] == f"wss:{LOOPBACK}:{router.wss_port}"
+        assert router.kamcli("ws", "close", str(row["id"])) == "ok"
+        with pytest.raises(ConnectionClosed) as closed:
+            alice.receive()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
+    wait_until(lambda: router.kamcli("ws", "dump") == [], "the connection is gone")
+
+
 def test_a_wrong_password_is_refused(router: WebrtcRouter) -> None:
     with router.phone("alice", password="wrong") as alice:
         assert alice.register().status == 403
