@@ -112,6 +112,8 @@ class TcpConnection:
         self.framer: StreamFramer | WsCodec = websocket or StreamFramer(max_size=max_size)
         self.clock = clock
         self.last_activity = clock()
+        #: When the peer last sent anything, and when we last pinged it (WebSocket).
+        self.last_received = self.pinged = self.last_activity
         self.outgoing, self._queue = trio.open_memory_channel[bytes](SEND_QUEUE)
         self.cancel_scope = trio.CancelScope()
         #: Other addresses this connection is used for (RFC 5923 Via alias).
@@ -186,7 +188,7 @@ class TcpConnection:
                     data = await self.stream.receive_some(65536)
                     if not data:
                         return None
-                    self.last_activity = self.clock()
+                    self.last_activity = self.last_received = self.clock()
                     in_message = framer.in_message
                     framer.feed(data)
                     if websocket is not None:
@@ -520,9 +522,21 @@ class TcpTransport:
                 if conn.last_activity < now - lifetime and not conn.cancel_scope.cancel_called:
                     self.con_timeout.value += 1
                     conn.cancel_scope.cancel()
-                elif (keepalive and conn.websocket is not None
-                      and conn.last_activity < now - keepalive):
-                    conn.queue(conn.websocket.ping(), framed=True)  # the pong is activity
+                elif keepalive and conn.websocket is not None:
+                    self._keep_alive(conn, conn.websocket, now, keepalive)
+
+    def _keep_alive(self, conn: TcpConnection, websocket: WsCodec, now: float,
+                    interval: int) -> None:
+        """Ping a WebSocket peer silent for ``interval`` seconds; close it when it stayed
+        silent for as long after the ping (a browser that vanished without a FIN)."""
+        if now - conn.last_received < interval:
+            return
+        if conn.pinged > conn.last_received and now - conn.pinged >= interval:
+            self.con_timeout.value += 1
+            conn.cancel_scope.cancel()
+        elif conn.pinged <= conn.last_received:
+            conn.pinged = now
+            conn.queue(websocket.ping(), framed=True)
 
 
 async def _call(callback: OnError) -> None:

@@ -8,6 +8,7 @@ in front of a registrar reaching the browser through its Path with a flow token.
 from __future__ import annotations
 
 import json
+import socket
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from tests.support.fuzzing import ws_upgrade
 from tests.support.ports import LOOPBACK, free_port
 from tests.support.proxy import ProxyProcess, kamrouter_binary, kamrouter_proxy, toml_document
 from tests.support.sipp import Sipp
@@ -191,6 +193,22 @@ def test_kamcli_ws_dump_and_close(router: WebrtcRouter) -> None:
             alice.receive()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
     wait_until(lambda: router.kamcli("ws", "dump") == [], "the connection is gone")
+
+
+def test_a_peer_that_answers_no_ping_is_closed(tmp_path: Path, certs: Path) -> None:
+    """keepalive_interval: a silent peer is pinged; silent for as long again, it is gone."""
+    router = WebrtcRouter(tmp_path / "router", certs, keepalive_interval=1)
+    router.process.start()
+    try:
+        with socket.create_connection((LOOPBACK, router.ws_port), timeout=20) as peer:
+            peer.sendall(ws_upgrade(f"{LOOPBACK}:{router.ws_port}"))
+            received = b""
+            while chunk := peer.recv(4096):  # the 101, a ping, then the close (EOF)
+                received += chunk
+        assert received.startswith(b"HTTP/1.1 101 ") and b"\x89" in received, received
+        assert router.kamcli("stats", "tcp:con_timeout") == {"tcp:con_timeout": 1}
+    finally:
+        router.process.stop()
 
 
 def test_a_wrong_password_is_refused(router: WebrtcRouter) -> None:
