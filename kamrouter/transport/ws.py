@@ -5,7 +5,7 @@ from the socket go in (``feed``), whole SIP messages come out (``next_message``,
 WebSocket message, as RFC 7118 requires), and what the codec must write itself (the upgrade
 answer, pongs, close frames) waits in ``take_output``. The HTTP upgrade is accepted only for
 the ``sip`` subprotocol, from an allowed Origin (``[websocket] allowed_origins``; empty: any),
-and refused with a 4xx otherwise. A message larger than ``max_size`` closes the connection
+and refused with a 4xx otherwise. A message over ``max_message_size`` closes the connection
 with code 1009; a protocol error with 1002. Outgoing SIP is framed as a text message (binary
 when it is not UTF-8). kamrouter never opens WebSocket connections itself: browsers connect
 to it, and requests for them go back over their own connection.
