@@ -20,7 +20,8 @@ from websockets.sync.client import connect
 
 from tests.support.fuzzing import ws_upgrade
 from tests.support.ports import LOOPBACK, free_port
-from tests.support.proxy import ProxyProcess, kamrouter_binary, kamrouter_proxy, toml_document
+from tests.support.proxy import (ProxyProcess, kamailio_proxy, kamrouter_binary,
+                                 kamrouter_proxy, toml_document)
 from tests.support.sipp import Sipp
 from tests.support.wait import wait_until
 from tests.support.wsphone import SDP, WsPhone
@@ -260,33 +261,67 @@ def request_route(msg):
 """
 
 
+def edge_proxy(workdir: Path, registrar_port: int) -> tuple[ProxyProcess, int]:
+    """kamrouter as a WebSocket edge in front of the registrar on ``registrar_port``: the
+    process (started) and its ws: port."""
+    edge_port, edge_ws = free_port(), free_port()
+    edge = kamrouter_proxy(workdir, edge_port,
+                           script=EDGE_SCRIPT.format(registrar=registrar_port), sections={
+                               "core": {"listen": [f"udp:{LOOPBACK}:{edge_port}",
+                                                   f"tcp:{LOOPBACK}:{edge_port}",
+                                                   f"ws:{LOOPBACK}:{edge_ws}"]}})
+    return edge.start(), edge_ws
+
+
+def call_the_browser(alice: WsPhone, caller: Sipp) -> None:
+    """``caller`` (sipp uac.xml as -s alice) rings the browser, which answers; the BYE
+    comes back over the browser's connection."""
+    caller.start()
+    invite = alice.answer()
+    assert invite.ruri == f"sip:alice@{alice.host};transport=ws"
+    alice.expect("ACK")
+    bye = alice.expect("BYE")
+    alice.send(alice.reply(bye, 200, "OK"))
+    result = caller.wait()
+    assert result.complete, result.report()
+
+
+def test_an_edge_proxy_in_front_of_a_kamailio_registrar(tmp_path: Path) -> None:
+    """Interop: Kamailio 5.6's registrar keeps our Path (with the flow token) and its
+    lookup() routes the call through it to the edge, which finds the connection."""
+    port = free_port()
+    kamailio = kamailio_proxy(tmp_path / "kamailio", port,
+                              cfg=Path(__file__).with_name("kamailio_registrar.cfg"))
+    kamailio.start()
+    try:
+        edge, edge_ws = edge_proxy(tmp_path / "edge", port)
+        try:
+            with WsPhone(f"ws://{LOOPBACK}:{edge_ws}/", "alice", password=None) as alice:
+                reply = alice.register()
+                assert reply.status == 200, reply.to_bytes()
+                call_the_browser(alice, Sipp("bob", UAC_XML, tmp_path, port=free_port(),
+                                             remote=f"{LOOPBACK}:{port}",
+                                             extra_args=("-s", "alice"),
+                                             trace_messages=True))
+        finally:
+            edge.stop()
+    finally:
+        kamailio.stop()
+
+
 def test_an_edge_proxy_reaches_the_browser_through_its_path(tmp_path: Path,
                                                              certs: Path) -> None:
     """Browser -ws-> edge (add_path: a flow token in Path) -udp-> registrar; a UDP phone's
     call to the browser: registrar -> the Path -> edge -> the browser's connection."""
     registrar = WebrtcRouter(tmp_path / "registrar", certs, auth=False)
     registrar.process.start()
-    edge_port, edge_ws = free_port(), free_port()
-    edge = kamrouter_proxy(tmp_path / "edge", edge_port,
-                           script=EDGE_SCRIPT.format(registrar=registrar.port), sections={
-                               "core": {"listen": [f"udp:{LOOPBACK}:{edge_port}",
-                                                   f"tcp:{LOOPBACK}:{edge_port}",
-                                                   f"ws:{LOOPBACK}:{edge_ws}"]}})
-    edge.start()
+    edge, edge_ws = edge_proxy(tmp_path / "edge", registrar.port)
     try:
         with WsPhone(f"ws://{LOOPBACK}:{edge_ws}/", "alice", password=None) as alice:
             assert alice.register().status == 200
             shown = json.dumps(registrar.kamcli("ul", "show", "alice@example.com"))
-            assert f"127.0.0.1:{edge_port}" in shown and ";ob" in shown, shown  # the Path
-            bob = registrar.sipp("bob", UAC_XML, "-s", "alice")
-            bob.start()
-            invite = alice.answer()
-            assert invite.ruri == f"sip:alice@{alice.host};transport=ws"
-            alice.expect("ACK")
-            bye = alice.expect("BYE")
-            alice.send(alice.reply(bye, 200, "OK"))
-            result = bob.wait()
-            assert result.complete, result.report()
+            assert f"127.0.0.1:{edge.port}" in shown and ";ob" in shown, shown  # the Path
+            call_the_browser(alice, registrar.sipp("bob", UAC_XML, "-s", "alice"))
     finally:
         edge.stop()
         registrar.process.stop()
