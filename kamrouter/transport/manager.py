@@ -21,6 +21,14 @@ log = logging.getLogger("kamrouter.transport")
 STREAMS = frozenset({"tcp", "tls", "ws", "wss"})
 
 
+def tls_listener_problem(listens: list[Endpoint], has_server_profile: bool) -> str | None:
+    """A ``tls:``/``wss:`` listener without a certificate to serve (for ``--check`` too)."""
+    if has_server_profile or not any(e.proto in ("tls", "wss") for e in listens):
+        return None
+    return ("core.listen: a tls: or wss: listener needs a [[tls.server]] profile with "
+            "certificate and private_key")
+
+
 class Transports:
     def __init__(self, listens: list[Endpoint], tcp_config: TcpConfig, max_size: int,
                  stats: StatsRegistry, clock: Callable[[], float],
@@ -33,10 +41,9 @@ class Transports:
         if unsupported:
             raise ValueError(f"core.listen: unsupported transport in {', '.join(unsupported)}"
                              " (udp, tcp, tls, ws and wss are available)")
-        if tls is None or tls.server is None:
-            if any(e.proto in ("tls", "wss") for e in listens):
-                raise ValueError("core.listen: a tls: or wss: listener needs a [[tls.server]] "
-                                 "profile with certificate and private_key")
+        problem = tls_listener_problem(listens, tls is not None and tls.server is not None)
+        if problem is not None:
+            raise ValueError(problem)
         # UDP sockets bind at once, so the port is ours before anything else starts.
         self.udp = [UdpSocket(e, stats) for e in listens if e.proto == "udp"]
         stream_listens = [e for e in listens if e.proto in STREAMS]
