@@ -158,7 +158,8 @@ def start(kind: str, workdir: Path, tls: Tls) -> tuple[ProxyProcess, int]:
     port, tls_port = free_port(), free_port()
     if kind == "kamrouter":
         sections = tls.kamrouter_sections(port, tls_port)
-        sections["tcp"] = {"max_connections": 20000}
+        # every client is 127.0.0.1: lift the per-address limit (256) with the total
+        sections["tcp"] = {"max_connections": 20000, "max_connections_per_ip": 20000}
         return kamrouter_proxy(workdir, port, sections=sections).start(), tls_port
     proxy = kamailio_proxy(workdir, port, cfg=KAMAILIO_CFG, children=2, shm_mb=1024,
                            listens=[f"tls:{LOOPBACK}:{tls_port}"],
