@@ -14,8 +14,9 @@ from kamrouter.modules.base import Module, RouterServices
 from kamrouter.modules.htable.api import HtableApi
 from kamrouter.modules.htable.config import TableConfig
 from kamrouter.modules.htable.persistence import TablePersistence
-from kamrouter.modules.htable.redis_client import open_client
-from kamrouter.modules.htable.redis_link import LinkStats, RedisLink
+from kamrouter.redis_client import open_client
+from kamrouter.modules.htable.redis_link import RedisLink
+from kamrouter.redis_mirror import LinkStats
 from kamrouter.modules.htable.rpc import HtableRpc
 from kamrouter.modules.htable.store import SqliteStore, load_static
 from kamrouter.modules.htable.table import Table, TableStats
@@ -86,7 +87,7 @@ class HtableModule(Module):
             if cfg.backend == "redis":
                 self.links[cfg.name] = RedisLink(
                     table, cfg, partial(open_client, cfg.redis_url),
-                    LinkStats.named(cfg.name, router.stats.counter))
+                    LinkStats.named("htable", cfg.name, router.stats.counter))
             elif cfg.persist == "sqlite":
                 store = SqliteStore(_resolve(base_dir, cfg.db_file))
                 binding = TablePersistence(table, store, router.scheduler, cfg.write_behind)
