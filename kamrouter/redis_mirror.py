@@ -190,6 +190,30 @@ class RedisMirror:
             return True
         return False
 
+    async def first_sync(self, timeout: float, url: str) -> None:
+        """At start-up: wait (at most ``timeout`` s) until the table is read from Redis."""
+        with trio.move_on_after(timeout):
+            await self.synced.wait()
+        if not self.synced.is_set():
+            log.error("%s: no sync from Redis (%s) after %g s; serving an empty table until "
+                      "Redis answers", self.label, url, timeout)
+
+    async def hand_over(self, timeout: float) -> None:
+        """At shutdown: send what is still queued, briefly, on a connection of its own."""
+        if not self.queue:
+            return
+        with trio.move_on_after(timeout):
+            try:
+                async with self.connect() as client:
+                    await self.send_queued(client)
+            except Exception as exc:  # noqa: BLE001 - shutting down: report and go on
+                log.warning("%s: %d writes not sent to Redis at shutdown (%s)", self.label,
+                            len(self.queue), exc)
+                return
+        if self.queue:
+            log.warning("%s: %d writes not sent to Redis at shutdown", self.label,
+                        len(self.queue))
+
     # -- messages from Redis ---------------------------------------------------------------
     def on_message(self, data: str) -> None:
         try:
