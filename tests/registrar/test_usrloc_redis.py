@@ -53,6 +53,13 @@ class Node:
         return self.router.stats.get("usrloc", f"location-{name}").value
 
 
+async def put_and_share(a: Node, b: Node, aor: str, *bindings: Binding) -> None:
+    """Save ``bindings`` on node a; return once node b has them all."""
+    for binding in bindings:
+        a.table.put(aor, binding)
+    await await_until(lambda: len(b.contacts(aor)) == len(a.contacts(aor)), f"{aor} on b")
+
+
 @asynccontextmanager
 async def nodes(tmp_path: Path, server: RedisServer, count: int = 2,
                 clock: FakeClock | None = None) -> AsyncIterator[list[Node]]:
@@ -90,11 +97,10 @@ async def test_bindings_saved_on_one_node_are_found_on_the_other(
         tmp_path: Path, redis_server: RedisServer) -> None:
     async with nodes(tmp_path, redis_server) as (a, b):
         now = a.clock()
-        a.table.put("alice", Binding("sip:alice@192.0.2.1:5070", now + 600, q=500,
-                                     call_id="c1", cseq=1, path="<sip:edge;lr>",
-                                     user_agent="phone"))
-        a.table.put("alice", Binding("sip:alice@192.0.2.2:5070", now + 300, q=1000))
-        await await_until(lambda: len(b.contacts("alice")) == 2, "both contacts on b")
+        await put_and_share(a, b, "alice", Binding(
+            "sip:alice@192.0.2.1:5070", now + 600, q=500, call_id="c1", cseq=1,
+            path="<sip:edge;lr>", user_agent="phone"),
+            Binding("sip:alice@192.0.2.2:5070", now + 300, q=1000))
         assert b.contacts("alice") == ["sip:alice@192.0.2.2:5070",
                                        "sip:alice@192.0.2.1:5070"]  # q order kept
         remote = b.table.bindings("alice")[1]
@@ -141,9 +147,8 @@ async def test_expiry_sweeps_on_every_node_are_harmless(
         tmp_path: Path, redis_server: RedisServer) -> None:
     async with nodes(tmp_path, redis_server) as (a, b):
         now = a.clock()
-        a.table.put("carol", Binding("sip:carol@192.0.2.3", now + 5))
-        a.table.put("carol", Binding("sip:carol@192.0.2.4", now + 500))
-        await await_until(lambda: len(b.contacts("carol")) == 2, "carol on b")
+        await put_and_share(a, b, "carol", Binding("sip:carol@192.0.2.3", now + 5),
+                            Binding("sip:carol@192.0.2.4", now + 500))
         a.clock.now += 6
         a.module.sweep()
         b.module.sweep()  # both nodes delete the same binding: idempotent
@@ -161,8 +166,7 @@ async def test_a_sweep_does_not_remove_a_binding_refreshed_through_another_node(
         tmp_path: Path, redis_server: RedisServer) -> None:
     async with nodes(tmp_path, redis_server) as (a, b):
         now = a.clock()
-        a.table.put("dave", Binding("sip:dave@192.0.2.5", now + 60))
-        await await_until(lambda: b.contacts("dave"), "dave on b")
+        await put_and_share(a, b, "dave", Binding("sip:dave@192.0.2.5", now + 60))
         stale = a.table.bindings("dave")[0]
         # b refreshes it (same ruid) while a, not yet told, sweeps its old copy.
         refreshed = Binding(stale.contact, now + 3600, ruid=stale.ruid, cseq=2)
@@ -194,8 +198,7 @@ async def test_registrations_go_on_while_redis_is_away_and_reach_redis_after(
         tmp_path: Path, redis_server: RedisServer) -> None:
     async with nodes(tmp_path, redis_server) as (a, b):
         now = a.clock()
-        a.table.put("erin", Binding("sip:erin@192.0.2.10", now + 600))
-        await await_until(lambda: b.contacts("erin"), "erin on b")
+        await put_and_share(a, b, "erin", Binding("sip:erin@192.0.2.10", now + 600))
         redis_server.stop()
         await await_until(lambda: a.stat("redis_errors") >= 1, "a notices")
         a.table.put("frank", Binding("sip:frank@192.0.2.11", now + 600))
@@ -211,8 +214,7 @@ async def test_registrations_go_on_while_redis_is_away_and_reach_redis_after(
 async def test_a_redis_restarted_empty_is_reseeded_from_the_copies(
         tmp_path: Path, redis_server: RedisServer) -> None:
     async with nodes(tmp_path, redis_server) as (a, b):
-        a.table.put("gina", Binding("sip:gina@192.0.2.12", a.clock() + 600))
-        await await_until(lambda: b.contacts("gina"), "gina on b")
+        await put_and_share(a, b, "gina", Binding("sip:gina@192.0.2.12", a.clock() + 600))
         redis_server.stop()
         shutil.rmtree(redis_server.workdir)
         redis_server.start()
