@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections import deque
 from collections.abc import Callable, Hashable
@@ -95,6 +96,8 @@ class RedisMirror:
         self.node_id = uuid.uuid4().hex
         self.key_prefix = f"{{{prefix}:{name}}}:"
         self.channel = f"{prefix}:{name}:changes"
+        #: SCAN's pattern of the data keys (a name's glob characters taken literally).
+        self._pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.key_prefix) + "*"
         #: Outside ``key_prefix*``: never read or flushed as data.
         self.epoch_key = f"{{{prefix}:{name}}}#epoch"
         self.on_data_loss = on_data_loss
@@ -372,7 +375,7 @@ class RedisMirror:
 
     async def _flush_remote(self, client: Any) -> None:
         doomed: list[str] = []
-        async for name in client.scan_iter(match=self.key_prefix + "*", count=1000):
+        async for name in client.scan_iter(match=self._pattern, count=1000):
             doomed.append(name)
             if len(doomed) >= 500:
                 await client.unlink(doomed)
@@ -383,8 +386,7 @@ class RedisMirror:
 
     async def scan_keys(self, client: Any) -> list[str]:
         """Every data key of the table in Redis (the epoch key excluded)."""
-        return [name async for name in client.scan_iter(match=self.key_prefix + "*",
-                                                         count=1000)]
+        return [name async for name in client.scan_iter(match=self._pattern, count=1000)]
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

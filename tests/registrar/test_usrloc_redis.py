@@ -227,6 +227,22 @@ async def test_a_redis_restarted_empty_is_reseeded_from_the_copies(
         assert a.contacts("gina") == b.contacts("gina") == ["sip:gina@192.0.2.12"]
 
 
+async def test_a_table_first_used_after_start_is_shared_too(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    async with nodes(tmp_path, redis_server) as (a, b):
+        name = "other[1]*"  # glob characters in a table name are taken literally by SCAN
+        mine, theirs = a.module.table(name), b.module.table(name)
+        await await_until(lambda: a.module.links[name].connected
+                          and b.module.links[name].connected, "both links up")
+        mine.put("hank", Binding("sip:hank@192.0.2.13", a.clock() + 600))
+        await await_until(lambda: theirs.bindings("hank"), "hank in b's other table")
+        assert not b.contacts("hank")  # not in "location"
+        async with nodes(tmp_path / "late", redis_server, count=1) as (late,):
+            late_table = late.module.table(name)
+            await await_until(lambda: late.module.links[name].connected, "late link up")
+            assert [x.contact for x in late_table.bindings("hank")] == ["sip:hank@192.0.2.13"]
+
+
 def test_binding_rows_round_trip_and_malformed_ones_are_refused() -> None:
     binding = Binding("sip:x@192.0.2.1", 1234.5, q=100, call_id="c", cseq=3, ruid="r1",
                       last_modified=1000.0)
