@@ -1,9 +1,9 @@
 """A local copy kept coherent with Redis: the generic half of a Redis-backed table.
 
 A subclass (htable's :class:`~kamrouter.modules.htable.redis_link.RedisLink`, usrloc's
-:class:`~kamrouter.modules.usrloc.redis_store.RedisLocation`) says what its ops are, how one
-is sent (one Lua script per op that changes Redis and PUBLISHes the resulting state of what
-it changed on the table's channel), how a published state is applied to the local copy and
+:class:`~kamrouter.modules.usrloc.redis_store.RedisLocation`) says what its ops are, how they
+are sent (Lua scripts that change Redis and PUBLISH the resulting state of each key they
+changed on the table's channel), how a published state is applied to the local copy and
 how the whole content is read. This base does the rest, the same way for both:
 
 Layout: every Redis key of a table starts with ``{<prefix>:<name>}`` (the hash tag puts the
@@ -123,15 +123,20 @@ class RedisMirror:
         """The key whose state ``op`` (not a flush) changes, as :meth:`message_key` names it."""
         raise NotImplementedError
 
-    def send_op(self, script: Any, pipe: Any, op: Op) -> None:
-        """Queue ``op`` on ``pipe`` as a call of ``script``."""
+    def send_batch(self, script: Any, pipe: Any, ops: list[Op]) -> None:
+        """Queue ``ops`` (in order, no flush among them) on ``pipe`` as calls of ``script``."""
         raise NotImplementedError
 
-    def message_key(self, message: dict[str, Any]) -> Hashable:
+    def states(self, message: dict[str, Any]) -> list[Any]:
+        """The resulting states of keys one published message carries, in Redis's order."""
         raise NotImplementedError
 
-    def apply_message(self, key: Hashable, message: dict[str, Any]) -> None:
-        """Install the state another node's (or our own last) write left ``key`` in."""
+    def state_key(self, state: Any) -> Hashable:
+        raise NotImplementedError
+
+    def apply_state(self, key: Hashable, state: Any, own: bool) -> None:
+        """Install the state another node's (or, ``own``, our own last) write left ``key``
+        in."""
         raise NotImplementedError
 
     def apply_flush(self, keep: dict[Hashable, int]) -> None:
@@ -225,21 +230,24 @@ class RedisMirror:
             if "f" in message:
                 self._on_flush(own)
                 return
-            key = self.message_key(message)
-            if own:
-                left = self.pending.get(key, 0) - 1
-                if left > 0:
-                    self.pending[key] = left
-                    return
-                self.pending.pop(key, None)
-                if self.flushes_pending:
-                    return  # our own flush, still ahead, wipes this state anyway
-            elif self.pending.get(key) or self.flushes_pending:
-                return  # our own later write (already applied locally) supersedes it
-            self.apply_message(key, message)
+            for state in self.states(message):
+                self._on_state(self.state_key(state), state, own)
         except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
             log.warning("%s: ignoring a malformed change message %r (%s)", self.label,
                         data[:200], exc)
+
+    def _on_state(self, key: Hashable, state: Any, own: bool) -> None:
+        if own:
+            left = self.pending.get(key, 0) - 1
+            if left > 0:
+                self.pending[key] = left
+                return
+            self.pending.pop(key, None)
+            if self.flushes_pending:
+                return  # our own flush, still ahead, wipes this state anyway
+        elif self.pending.get(key) or self.flushes_pending:
+            return  # our own later write (already applied locally) supersedes it
+        self.apply_state(key, state, own)
 
     def _on_flush(self, own: bool) -> None:
         if own:
@@ -368,8 +376,7 @@ class RedisMirror:
             cut = next((i for i, op in enumerate(batch) if op[0] == "flush"), len(batch))
             batch = batch[:cut]
             async with client.pipeline(transaction=False) as pipe:
-                for op in batch:
-                    self.send_op(script, pipe, op)
+                self.send_batch(script, pipe, batch)
             for _ in batch:
                 self.queue.popleft()
 

@@ -90,28 +90,31 @@ class RedisLink(RedisMirror):
     def op_key(self, op: Op) -> Hashable:
         return op[1]
 
-    def send_op(self, script: Any, pipe: Any, op: Op) -> None:
-        kind, key = op[0], op[1]
-        arg, explicit = "", ""
-        if kind == "set":
-            arg = encode(op[2])
-            explicit = "" if op[3] is None else str(int(op[3] * 1000))
-        elif kind in ("inc", "expire"):
-            arg = str(op[2]) if kind == "inc" else str(int(op[2] * 1000))
-        script(keys=[self.key_prefix + key],
-               args=[self.channel, self.node_id, key, kind, *self._rules, arg, explicit],
-               client=pipe)
+    def send_batch(self, script: Any, pipe: Any, ops: list[Op]) -> None:
+        for kind, key, *rest in ops:  # one script call per op
+            arg, explicit = "", ""
+            if kind == "set":
+                arg = encode(rest[0])
+                explicit = "" if rest[1] is None else str(int(rest[1] * 1000))
+            elif kind in ("inc", "expire"):
+                arg = str(rest[0]) if kind == "inc" else str(int(rest[0] * 1000))
+            script(keys=[self.key_prefix + key],
+                   args=[self.channel, self.node_id, key, kind, *self._rules, arg, explicit],
+                   client=pipe)
 
-    def message_key(self, message: dict[str, Any]) -> Hashable:
-        return str(message["k"])
+    def states(self, message: dict[str, Any]) -> list[Any]:
+        return [message]  # one item per message
 
-    def apply_message(self, key: Hashable, message: dict[str, Any]) -> None:
+    def state_key(self, state: Any) -> Hashable:
+        return str(state["k"])
+
+    def apply_state(self, key: Hashable, state: Any, own: bool) -> None:
         assert isinstance(key, str)
-        value = message.get("v")
+        value = state.get("v")
         if value is None:
             self.table.apply_delete(key)
         else:
-            ttl = message["t"]
+            ttl = state["t"]
             self.table.apply(key, decode(value), ttl / 1000 if ttl >= 0 else None)
 
     def apply_flush(self, keep: dict[Hashable, int]) -> None:

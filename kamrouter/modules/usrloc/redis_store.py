@@ -5,11 +5,12 @@ value = the binding as a compact JSON array (:meth:`Binding.as_row`, ``expires``
 Unix time). The hash expires (PEXPIREAT) with its latest binding, so a table nobody sweeps
 any more (every node gone) does not outlive its registrations.
 
-Each change of the local :class:`Location` is one op ``(kind, aor, binding)`` run as one Lua
-script: "put" stores the binding, "del" removes it, "expire" (a sweep) removes it only if
-the stored one has not been refreshed since (two nodes sweeping the same binding, or a sweep
-racing a re-registration through another node, do no harm). The script then PUBLISHes the
-binding's resulting state ``{o: node, a: aor, r: ruid, b: row}`` (no ``b``: gone).
+Each change of the local :class:`Location` is one op ``(kind, aor, binding)``; a batch of
+them runs as one Lua script call: "put" stores the binding, "del" removes it, "expire" (a
+sweep) removes it only if the stored one has not been refreshed since (two nodes sweeping
+the same binding, or a sweep racing a re-registration through another node, do no harm).
+The script then PUBLISHes every binding's resulting state in one message
+``{o: node, s: [[aor, ruid, row or false, op], ...]}``.
 """
 from __future__ import annotations
 
@@ -24,33 +25,36 @@ from kamrouter.redis_mirror import LinkStats, Op, RedisMirror
 
 log = logging.getLogger("kamrouter.usrloc")
 
-# KEYS[1] the AoR's hash. ARGV: channel, origin, aor, ruid, op, row (put) or the expires the
-# sweeper saw (expire). Field 2 of a row is its absolute expires in seconds.
-_APPLY_OP = """
-local key, channel, origin, aor, ruid, op, arg = KEYS[1], ARGV[1], ARGV[2], ARGV[3],
-  ARGV[4], ARGV[5], ARGV[6]
-if op == 'put' then
-  redis.call('HSET', key, ruid, arg)
-elseif op == 'del' then
-  redis.call('HDEL', key, ruid)
-elseif op == 'expire' then
-  local stored = redis.call('HGET', key, ruid)
-  if stored and cjson.decode(stored)[2] <= tonumber(arg) then redis.call('HDEL', key, ruid) end
+# One call applies a batch of ops in order (every key of a table is in one cluster slot).
+# KEYS[i] the AoR's hash of op i. ARGV: channel, origin, then per op: aor, ruid, op, and the
+# row (put) or the expires the sweeper saw (expire). Field 2 of a row is its absolute
+# expires in seconds. One PUBLISH carries every op's resulting state: [aor, ruid, row|false,
+# op].
+_APPLY_OPS = """
+local channel, origin = ARGV[1], ARGV[2]
+local states = {}
+for i, key in ipairs(KEYS) do
+  local at = (i - 1) * 4 + 2
+  local aor, ruid, op, arg = ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
+  if op == 'put' then
+    redis.call('HSET', key, ruid, arg)
+  elseif op == 'del' then
+    redis.call('HDEL', key, ruid)
+  elseif op == 'expire' then
+    local stored = redis.call('HGET', key, ruid)
+    if stored and cjson.decode(stored)[2] <= tonumber(arg) then redis.call('HDEL', key, ruid) end
+  end
+  local latest = 0
+  for _, row in ipairs(redis.call('HVALS', key)) do
+    local expires = cjson.decode(row)[2]
+    if expires > latest then latest = expires end
+  end
+  if latest > 0 then
+    redis.call('PEXPIREAT', key, string.format('%.0f', math.ceil(latest * 1000)))
+  end
+  states[i] = {aor, ruid, redis.call('HGET', key, ruid), op}
 end
-local latest = 0
-for _, row in ipairs(redis.call('HVALS', key)) do
-  local expires = cjson.decode(row)[2]
-  if expires > latest then latest = expires end
-end
-if latest > 0 then
-  redis.call('PEXPIREAT', key, string.format('%.0f', math.ceil(latest * 1000)))
-end
-local value = redis.call('HGET', key, ruid)
-if value then
-  redis.call('PUBLISH', channel, cjson.encode({o=origin, a=aor, r=ruid, b=value}))
-else
-  redis.call('PUBLISH', channel, cjson.encode({o=origin, a=aor, r=ruid}))
-end
+redis.call('PUBLISH', channel, cjson.encode({o=origin, s=states}))
 return 1
 """
 
@@ -77,7 +81,7 @@ def decode(text: str) -> Binding:
 class RedisLocation(RedisMirror):
     """The bridge between one :class:`Location` and Redis (one task: :meth:`run`)."""
 
-    script = _APPLY_OP
+    script = _APPLY_OPS
 
     def __init__(self, table: Location, prefix: str, limit: int,
                  connect: Callable[[], AbstractAsyncContextManager[Any]],
@@ -90,19 +94,27 @@ class RedisLocation(RedisMirror):
     def op_key(self, op: Op) -> Hashable:
         return (op[1], op[2].ruid)
 
-    def send_op(self, script: Any, pipe: Any, op: Op) -> None:
-        kind, aor, binding = op
-        arg = encode(binding) if kind == "put" else repr(binding.expires)
-        script(keys=[self.key_prefix + aor],
-               args=[self.channel, self.node_id, aor, binding.ruid, kind, arg], client=pipe)
+    def send_batch(self, script: Any, pipe: Any, ops: list[Op]) -> None:
+        keys: list[str] = []
+        args = [self.channel, self.node_id]
+        for kind, aor, binding in ops:
+            keys.append(self.key_prefix + aor)
+            args += (aor, binding.ruid, kind,
+                     encode(binding) if kind == "put" else repr(binding.expires))
+        script(keys=keys, args=args, client=pipe)
 
-    def message_key(self, message: dict[str, Any]) -> Hashable:
-        return (str(message["a"]), str(message["r"]))
+    def states(self, message: dict[str, Any]) -> list[Any]:
+        return list(message["s"])
 
-    def apply_message(self, key: Hashable, message: dict[str, Any]) -> None:
+    def state_key(self, state: Any) -> Hashable:
+        return (str(state[0]), str(state[1]))
+
+    def apply_state(self, key: Hashable, state: Any, own: bool) -> None:
+        if own and state[3] != "expire":
+            return  # a put or del leaves what this node already has
         assert isinstance(key, tuple)
-        row = message.get("b")
-        self.table.apply(key[0], key[1], None if row is None else decode(row))
+        row = state[2]
+        self.table.apply(key[0], key[1], decode(row) if row else None)
 
     def apply_flush(self, keep: dict[Hashable, int]) -> None:
         self.table.replace_all([], keep=list(keep))  # type: ignore[arg-type]
