@@ -105,3 +105,21 @@ def test_kamcli_ul_on_either_router_changes_the_shared_table(
     stats = a.kamcli_ok("stats", "usrloc:")
     assert stats["usrloc:location-redis_errors"] == 0
     assert stats["usrloc:location-redis_resyncs"] >= 1
+
+
+def test_registrations_work_while_redis_is_away_and_are_shared_after(
+        routers: tuple[RegistrarRouter, RegistrarRouter], redis_server: RedisServer) -> None:
+    a, b = routers
+    redis_server.stop()
+    wait_until(lambda: "Redis connection lost" in a.process.log_tail(), "a notices")
+    phone = Phone(a, "bob", "bobsecret")
+    try:
+        assert phone.register(contacts=("<sip:bob@127.0.0.1:5998>",)).startswith(
+            "SIP/2.0 200")
+    finally:
+        phone.close()
+    assert contacts(a, "bob") == ["sip:bob@127.0.0.1:5998"]  # a serves it meanwhile
+    assert a.kamcli_ok("stats", "usrloc:")["usrloc:location-redis_errors"] >= 1
+    redis_server.start()
+    wait_until(lambda: contacts(b, "bob") == ["sip:bob@127.0.0.1:5998"],
+               "the binding reaches b once Redis is back", timeout=30)
