@@ -15,7 +15,6 @@ from kamrouter.modules.htable.config import TableConfig
 from support.doubles import FakeClock, RpcClient, StandInRouter
 from support.ports import free_port
 from support.proxy import ProxyProcess, kamrouter_binary
-from support.redis import REDIS_SERVER, RedisServer, redis_server  # noqa: F401 - the fixture
 from support.wait import wait_until
 
 

@@ -17,7 +17,6 @@ import pytest
 
 from support.ports import free_port
 from support.proxy import ProxyProcess, kamrouter_binary, toml_document
-from support.redis import redis_server  # noqa: F401 - the fixture
 
 ETC = Path(__file__).resolve().parents[2] / "etc"
 DOMAIN = "example.com"

@@ -22,7 +22,7 @@ from kamrouter.modules.usrloc.config import UsrlocConfig
 from kamrouter.modules.usrloc.location import Binding, Location
 from kamrouter.modules.usrloc.redis_store import RedisLocation, decode, encode
 from support.doubles import FakeClock, RpcClient, StandInRouter
-from support.redis import RedisServer
+from support.redis import ClusterServer, RedisServer
 from support.wait import await_until
 
 KEY = "{kamrouter:usrloc:location}:"
@@ -205,8 +205,8 @@ async def test_registrations_go_on_while_redis_is_away_and_reach_redis_after(
         assert a.contacts("frank") == ["sip:frank@192.0.2.11"]  # served locally at once
         assert b.contacts("erin")  # b keeps its last copy
         redis_server.start()  # with its data (append-only file)
-        await await_until(lambda: b.contacts("frank"), "frank reaches b after the outage",
-                          timeout=20)
+        await await_until(lambda: b.contacts("frank") and a.link.connected
+                          and b.link.connected, "frank reaches b after the outage", timeout=20)
         assert a.stat("redis_resyncs") >= 2 and b.stat("redis_resyncs") >= 2
         assert b.contacts("erin") == ["sip:erin@192.0.2.10"]
 
@@ -241,6 +241,19 @@ async def test_a_table_first_used_after_start_is_shared_too(
             late_table = late.module.table(name)
             await await_until(lambda: late.module.links[name].connected, "late link up")
             assert [x.contact for x in late_table.bindings("hank")] == ["sip:hank@192.0.2.13"]
+
+
+async def test_shared_table_on_a_cluster(tmp_path: Path, cluster_url: str) -> None:
+    server = ClusterServer(cluster_url)
+    async with nodes(tmp_path, server) as (a, b):  # type: ignore[arg-type]
+        now = a.clock()
+        for i in range(300):  # batches of several ops: one script call each, one slot
+            a.table.put(f"user{i}", Binding(f"sip:u{i}@192.0.2.14", now + 600))
+        await await_until(lambda: b.table.count_contacts() == 300, "300 bindings on b")
+        b.table.delete_aor("user7")
+        await await_until(lambda: not a.contacts("user7"), "the delete on a")
+        async with nodes(tmp_path / "late", server, count=1) as (late,):  # type: ignore[arg-type]
+            assert late.table.count_contacts() == 299  # synced before serving
 
 
 def test_binding_rows_round_trip_and_malformed_ones_are_refused() -> None:
