@@ -120,7 +120,7 @@ class RedisMirror:
 
     # -- what a subclass provides ------------------------------------------------------------
     def op_key(self, op: Op) -> Hashable:
-        """The key whose state ``op`` (not a flush) changes, as :meth:`message_key` names it."""
+        """The key whose state ``op`` (not a flush) changes, as :meth:`state_key` names it."""
         raise NotImplementedError
 
     def send_batch(self, script: Any, pipe: Any, ops: list[Op]) -> None:
@@ -132,6 +132,7 @@ class RedisMirror:
         raise NotImplementedError
 
     def state_key(self, state: Any) -> Hashable:
+        """The key a published state is of."""
         raise NotImplementedError
 
     def apply_state(self, key: Hashable, state: Any, own: bool) -> None:
