@@ -37,7 +37,9 @@ class UsrlocConfig:
     #: How long start-up waits for the first full read from Redis before serving anyway.
     redis_sync_timeout: float = 5.0
     #: Seconds between sweeps that delete expired bindings (and emit
-    #: ``usrloc:contact-expired``). Expired bindings are never visible in between.
+    #: ``usrloc:contact-expired``). Expired bindings are never visible in between. With
+    #: db_mode "redis" every node sweeps; a node emits the event for the expired bindings
+    #: it still had (no other node's sweep had removed them yet).
     timer_interval: float = 60.0
     #: False: the AoR is the user part only (Kamailio use_domain 0); True: user@domain.
     use_domain: bool = False
