@@ -7,7 +7,7 @@ they survive a restart through the SQLite store. Expired bindings are invisible 
 :meth:`Location.expire_due` deletes them (the module calls it from one scheduler timer).
 Every local change is reported to ``on_change(op, aor, binding)`` with op "put", "del" or
 "expire" (a sweep's delete, which a shared store applies only if nobody refreshed the binding
-meanwhile); ``apply``/``replace_all`` install state that changed elsewhere (another node
+meanwhile), or "flush" (every binding of the table, with aor "" and binding None); ``apply``/``replace_all`` install state that changed elsewhere (another node
 through Redis) and report nothing.
 """
 from __future__ import annotations
@@ -86,7 +86,7 @@ class Location:
         self.clock = clock
         self.records: dict[str, list[Binding]] = {}
         self.new_ruid = RuidSource()
-        self.on_change: Callable[[str, str, Binding], None] | None = None
+        self.on_change: Callable[[str, str, Binding | None], None] | None = None
 
     # -- reading ---------------------------------------------------------------------------
     def bindings(self, aor: str) -> list[Binding]:
@@ -139,9 +139,11 @@ class Location:
         return len(bindings)
 
     def flush(self) -> int:
-        count = 0
-        for aor in list(self.records):
-            count += self.delete_aor(aor)
+        """Delete every binding: one change, however many there were."""
+        count = sum(len(bindings) for bindings in self.records.values())
+        self.records = {}
+        if self.on_change is not None:
+            self.on_change("flush", "", None)
         return count
 
     def expire_due(self, now: float | None = None) -> list[tuple[str, Binding]]:

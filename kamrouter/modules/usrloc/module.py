@@ -100,7 +100,7 @@ class UsrlocModule(Module):
         user = user or ""
         return f"{user}@{host}" if self.config.use_domain and host else user
 
-    def _write(self, name: str, op: str, aor: str, binding: Binding) -> None:
+    def _write(self, name: str, op: str, aor: str, binding: Binding | None) -> None:
         store = self.store
         assert store is not None
         try:

@@ -10,7 +10,8 @@ them runs as one Lua script call: "put" stores the binding, "del" removes it, "e
 sweep) removes it only if the stored one has not been refreshed since (two nodes sweeping
 the same binding, or a sweep racing a re-registration through another node, do no harm).
 The script then PUBLISHes every binding's resulting state in one message
-``{o: node, s: [[aor, ruid, row or false, op], ...]}``.
+``{o: node, s: [[aor, ruid, row or false, op], ...]}``. ``ul.flush`` is one op: the mirror
+unlinks the table's keys and tells the other nodes, which empty their copies.
 """
 from __future__ import annotations
 
@@ -89,7 +90,8 @@ class RedisLocation(RedisMirror):
         super().__init__(f"usrloc {table.name}", prefix, table.name, connect,
                          stats or LinkStats.named("usrloc", table.name), limit)
         self.table = table
-        table.on_change = lambda op, aor, binding: self.enqueue((op, aor, binding))
+        table.on_change = lambda op, aor, binding: self.enqueue(
+            ("flush",) if binding is None else (op, aor, binding))
 
     def op_key(self, op: Op) -> Hashable:
         return (op[1], op[2].ruid)
