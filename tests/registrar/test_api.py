@@ -30,6 +30,7 @@ def api(tmp_path: Path, router: StandInRouter | None = None
         ) -> tuple[RegistrarApi, UsrlocModule, Clock]:
     clock = Clock()
     router = router or StandInRouter(Settings(base_dir=tmp_path), clock=clock)
+    router.own_endpoints.add("127.0.0.1", 5060)  # the socket the bindings below name
     usrloc = UsrlocModule(router, UsrlocConfig(), clock)
     module = SimpleNamespace(config=RegistrarConfig(), usrloc=usrloc, router=router)
     return RegistrarApi(module), usrloc, clock  # type: ignore[arg-type]
@@ -81,3 +82,13 @@ def test_lookup_and_contacts_by_q(tmp_path: Path) -> None:
     assert registrar.unregister(msg, "location", "sip:bob@example.com") == 2
     assert registrar.unregister(msg, "location", "sip:bob@example.com") == -1
     assert registrar.lookup(msg, uri="tel:+123") is LookupResult.ERROR
+
+
+def test_a_socket_of_another_node_is_not_forced(tmp_path: Path) -> None:
+    """A binding saved through another node (shared through Redis) names that node's
+    socket: this node sends from its own default socket instead."""
+    registrar, usrloc, clock = api(tmp_path)
+    usrloc.table("location").put("bob", Binding("sip:bob@10.0.0.1", clock.now + 60,
+                                                socket="udp:127.0.0.9:5060"))
+    msg = invite()
+    assert registrar.lookup(msg) and msg.ruri == "sip:bob@10.0.0.1" and msg.socket is None

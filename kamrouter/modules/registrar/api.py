@@ -97,11 +97,12 @@ class RegistrarApi:
             return LookupResult.NOT_FOUND
         first, *others = bindings
         msg.ruri = first.contact
-        msg.dst_uri, msg.path, msg.socket = _hop(first)
+        usrloc = self._module.usrloc
+        msg.dst_uri, msg.path, msg.socket = _hop(first, usrloc.own_socket(first.socket))
         msg.vars[RURI_Q_VAR] = first.q
         if self._cfg.append_branches:
             for binding in others:
-                dst_uri, path, socket = _hop(binding)
+                dst_uri, path, socket = _hop(binding, usrloc.own_socket(binding.socket))
                 target = Target(binding.contact, dst_uri, socket, path)
                 target.q = binding.q
                 msg.branches.append(target)
@@ -200,9 +201,9 @@ def _flow_received(msg: ScriptMessage) -> str:
         source, contact_of(msg.sip)) else ""  # type: ignore[arg-type]
 
 
-def _hop(binding: Binding) -> tuple[str | None, str | None, str | None]:
+def _hop(binding: Binding, socket: str | None) -> tuple[str | None, str | None, str | None]:
     """$du, route set and socket of a binding: behind a Path the received address is the
     edge proxy's, so the Path alone says where to go."""
     if binding.path:
-        return None, binding.path, binding.socket or None
-    return binding.received or None, None, binding.socket or None
+        return None, binding.path, socket
+    return binding.received or None, None, socket
