@@ -40,6 +40,8 @@ class Wire:
         self.sockets = sockets
         self.sent: list[tuple[bytes, Endpoint]] = []
         self.refused: list[Endpoint] = []
+        #: RFC 5923 Via aliases the pipeline asked for: alias -> the connection's peer.
+        self.aliases: dict[Endpoint, Endpoint] = {}
 
     def send(self, data: bytes, dest: Endpoint, local: Endpoint | None,
              on_error: Callable[[], None] | None) -> None:
@@ -51,6 +53,9 @@ class Wire:
             self.refused.append(dest)
             return True
         return False
+
+    def alias(self, alias: Endpoint, remote: Endpoint) -> None:
+        self.aliases[alias] = remote
 
     def local_for(self, dest: Endpoint, socket: str | None = None) -> Endpoint | None:
         for sock in self.sockets:
@@ -148,12 +153,14 @@ class Pipeline:
     def local(self) -> Endpoint:
         return self.wire.sockets[0]
 
-    def receive(self, data: bytes | str, source: Endpoint) -> None:
-        """``data`` arrives from ``source`` on the first socket (CRLF line ends added)."""
+    def receive(self, data: bytes | str, source: Endpoint, local: Endpoint | None = None
+                ) -> None:
+        """``data`` arrives from ``source`` on ``local`` (default: the first socket; CRLF
+        line ends added)."""
         if isinstance(data, str):
             head, _, body = data.partition("\n\n")
             data = (head.replace("\n", "\r\n") + "\r\n\r\n" + body).encode()
-        self.proxy.on_message(data, source, self.local)
+        self.proxy.on_message(data, source, local or self.local)
 
     def take(self) -> list[tuple[Request | Response, Endpoint]]:
         """What was sent since the last call, parsed, with its destination."""
