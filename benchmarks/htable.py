@@ -36,7 +36,8 @@ import trio
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from htable.conftest import Htable, RedisServer  # noqa: E402
+from htable.conftest import Htable  # noqa: E402
+from support.redis import RedisServer  # noqa: E402
 
 from kamrouter.script.loader import load_script, set_apis  # noqa: E402
 

@@ -36,7 +36,7 @@ def parse_socket(text: str, default_port: int = 5060) -> Endpoint:
     """Parse ``proto:host[:port]`` (IPv6 in brackets), as used by ``listen`` and ``socket``."""
     proto, sep, rest = text.partition(":")
     if not sep or proto.lower() not in {"udp", "tcp", "tls", "ws", "wss"}:
-        raise ValueError(f"{text!r}: expected proto:host[:port] with proto udp or tcp")
+        raise ValueError(f"{text!r}: expected proto:host[:port] with proto udp, tcp, tls, ws or wss")
     if rest.startswith("["):
         host, bracket, after = rest[1:].partition("]")
         if not bracket:

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""All-byte fuzzing of a running kamrouter over UDP, TCP, the JSON-RPC stream socket and
-the evapi port, for as long as asked; then: is it alive, does it route a sipp call?
+"""All-byte fuzzing of a running kamrouter over UDP, TCP, WebSocket, the JSON-RPC stream
+socket and the evapi port, for as long as asked; then: is it alive, does it route a sipp
+call?
 
     .venv/bin/python tools/fuzz.py [--duration 60] [--seed 1] [--workdir DIR]
 
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support.fuzzing import (EVAPI_SEEDS, RPC_SEEDS, Mutator, numbered,  # noqa: E402
-                             sip_seeds)
+                             sip_seeds, ws_frame, ws_upgrade)
 from support.ports import LOOPBACK, free_port  # noqa: E402
 from support.proxy import ProxyProcess, kamrouter_proxy  # noqa: E402
 from support.sipp import Sipp  # noqa: E402
@@ -76,7 +77,7 @@ def reply_route(msg):
 #: Methods a fuzzed JSON-RPC document may call (read-only ones).
 SAFE_METHODS = {"core.version", "core.uptime", "core.echo", "stats.get_statistics",
                 "system.listMethods", "x"}
-CHANNEL_WEIGHTS = {"udp": 45, "tcp": 25, "rpc": 15, "evapi": 15}
+CHANNEL_WEIGHTS = {"udp": 40, "tcp": 20, "ws": 10, "rpc": 15, "evapi": 15}
 PROBE_EVERY = 5.0
 TCP_CASES_PER_CONNECTION = 10
 
@@ -84,9 +85,14 @@ TCP_CASES_PER_CONNECTION = 10
 class Channels:
     """The fuzzer's sockets toward the router; reconnects what the router closed."""
 
-    def __init__(self, router: ProxyProcess, evapi_port: int) -> None:
+    def __init__(self, router: ProxyProcess, evapi_port: int, ws_port: int,
+                 mutate: Mutator) -> None:
         self.router = router
         self.evapi_port = evapi_port
+        self.ws_port = ws_port
+        self.mutate = mutate
+        self.ws: socket.socket | None = None
+        self.ws_cases = 0
         self.rpc_path = str(router.workdir / "run" / "kamrouter_rpc.sock")
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind((LOOPBACK, 0))
@@ -121,6 +127,22 @@ class Channels:
             self.tcp = None
         self.tcp = self._send_stream("tcp", self.tcp, self.router.port, data)
 
+    def send_ws(self, data: bytes) -> None:
+        """SIP ``data`` in a WebSocket frame (the frame mutated now and then) on a connection
+        upgraded (by a request mutated now and then) every few cases."""
+        self.ws_cases += 1
+        rng = self.mutate.rng
+        if self.ws is not None and self.ws_cases % TCP_CASES_PER_CONNECTION == 0:
+            self.ws.close()
+            self.ws = None
+        if self.ws is None:
+            upgrade = ws_upgrade(f"{LOOPBACK}:{self.ws_port}", "https://fuzz.example")
+            self.ws = self._send_stream("ws", None, self.ws_port, self.mutate.case(upgrade)
+                                        if rng.random() < 0.1 else upgrade)
+        frame = ws_frame(data, rng, opcode=rng.choice((1, 1, 1, 2, 9)))
+        self.ws = self._send_stream("ws", self.ws, self.ws_port, self.mutate.case(frame)
+                                    if rng.random() < 0.1 else frame)
+
     def send_evapi(self, data: bytes) -> None:
         self.evapi = self._send_stream("evapi", self.evapi, self.evapi_port, data)
 
@@ -150,7 +172,7 @@ class Channels:
 
     def drain(self) -> None:
         """Read and drop what the router sent back, so no buffer fills up."""
-        socks = [s for s in (self.udp, self.tcp, self.evapi) if s is not None]
+        socks = [s for s in (self.udp, self.tcp, self.ws, self.evapi) if s is not None]
         readable, _, _ = select.select(socks, [], [], 0)
         for sock in readable:
             try:
@@ -161,7 +183,7 @@ class Channels:
                 pass
 
     def close(self) -> None:
-        for sock in (self.udp, self.tcp, self.evapi):
+        for sock in (self.udp, self.tcp, self.ws, self.evapi):
             if sock is not None:
                 sock.close()
 
@@ -246,14 +268,17 @@ def sipp_call(workdir: Path, router: ProxyProcess, uas_port: int) -> str | None:
 
 def fuzz(duration: float, seed: int, workdir: Path, channel_names: list[str]) -> int:
     sink_port, evapi_port, final_port = free_port(), free_port(), free_port()
+    port, ws_port = free_port(), free_port()
     script = FUZZ_SCRIPT.replace("{sink}", str(sink_port)).replace("{final}", str(final_port))
-    router = kamrouter_proxy(workdir / "router", free_port(), script=script,
-                             sections={"core": {"dns": False, "log_level": "warning"},
-                                       "evapi": {"bind_addr": f"{LOOPBACK}:{evapi_port}"}})
+    router = kamrouter_proxy(workdir / "router", port, script=script, sections={
+        "core": {"dns": False, "log_level": "warning",
+                 "listen": [f"udp:{LOOPBACK}:{port}", f"tcp:{LOOPBACK}:{port}",
+                            f"ws:{LOOPBACK}:{ws_port}"]},
+        "evapi": {"bind_addr": f"{LOOPBACK}:{evapi_port}"}})
     router.start()
     sink = Sink(sink_port)
-    channels = Channels(router, evapi_port)
     mutate = Mutator(seed)
+    channels = Channels(router, evapi_port, ws_port, mutate)
     rng = mutate.rng
     seeds = sip_seeds(channels.udp_port, router.address, f"{LOOPBACK}:{sink_port}")
     names = tuple(channel_names)
@@ -266,11 +291,12 @@ def fuzz(duration: float, seed: int, workdir: Path, channel_names: list[str]) ->
     try:
         while (now := time.monotonic()) - started < duration:
             channel = rng.choices(names, weights)[0]
-            if channel in ("udp", "tcp"):
+            if channel in ("udp", "tcp", "ws"):
                 # mostly a new call; sometimes one seen before (retransmissions, dialogs)
                 n = cases[channel] if rng.random() < 0.8 else rng.randrange(cases[channel] + 1)
                 data = mutate.case(numbered(rng.choice(seeds), n), seeds)
-                (channels.send_udp if channel == "udp" else channels.send_tcp)(data)
+                {"udp": channels.send_udp, "tcp": channels.send_tcp,
+                 "ws": channels.send_ws}[channel](data)
             elif channel == "rpc":
                 data = mutate.json_case(rng.choice(RPC_SEEDS))
                 if not safe_rpc(data):
@@ -345,7 +371,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", type=Path, help="keep router and sipp files here")
     parser.add_argument("--channels", default=",".join(CHANNEL_WEIGHTS),
-                        help="comma-separated subset of udp,tcp,rpc,evapi (default: all)")
+                        help="comma-separated subset of udp,tcp,ws,rpc,evapi (default: all)")
     args = parser.parse_args()
     channel_names = [name.strip() for name in args.channels.split(",") if name.strip()]
     unknown = [name for name in channel_names if name not in CHANNEL_WEIGHTS]

@@ -30,6 +30,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "tls": "kamcli.commands.tls:cli",
     "uptime": "kamcli.commands.core:uptime",
     "version": "kamcli.commands.core:version",
+    "ws": "kamcli.commands.ws:cli",
 }
 
 #: Other names of built-in commands (Kamailio kamcli habits), not listed in --help.

@@ -45,7 +45,9 @@ def check(config: Path | None, listen: tuple[str, ...]) -> list[str]:
     """Every problem of a config in one run: the values of all its sections, the modules'
     sections and files (list files, duplicate names), and the routing script."""
     from kamrouter.core.router import Router, available_modules
+    from kamrouter.net import parse_socket
     from kamrouter.script.loader import ScriptError
+    from kamrouter.transport.manager import tls_listener_problem
 
     problems: list[str] = []
     settings = Settings()
@@ -58,6 +60,11 @@ def check(config: Path | None, listen: tuple[str, ...]) -> list[str]:
         settings = collect_settings(raw, set(available_modules()), config.resolve().parent,
                                     problems)
     problems += listen_problems(listen)
+    listens = [parse_socket(text) for text in settings.core.listen
+               if listen_problem(text) is None]  # the others are named above already
+    tls_problem = tls_listener_problem(listens, bool(settings.tls.server))
+    if tls_problem is not None:
+        problems.append(tls_problem)
     try:
         settings.core.listen = []  # build the router without binding its ports
         Router(settings)

@@ -34,6 +34,7 @@ from kamrouter.rpc import MethodRegistry
 from kamrouter.rpc.core_methods import register_core_methods
 from kamrouter.rpc.server import serve_rpc
 from kamrouter.rpc.tls_methods import register_tls_methods
+from kamrouter.rpc.ws_methods import register_ws_methods
 from kamrouter.script.builtins import builtin_apis
 from kamrouter.script.loader import Script, ScriptError, load_script, set_apis
 from kamrouter.script.message import ScriptMessage
@@ -125,9 +126,10 @@ class Router:
         #: Every address this process listens on; nothing is ever sent there.
         self.own_endpoints = OwnEndpoints()
         tls = TlsContexts(settings.tls, settings.base_dir) \
-            if settings.tls.server or any(e.proto == "tls" for e in listens) else None
+            if settings.tls.server or any(e.proto in ("tls", "wss") for e in listens) else None
         self.transports = Transports(listens, settings.tcp, settings.core.max_message_size,
-                                     self.stats, self.clock, self.own_endpoints, tls)
+                                     self.stats, self.clock, self.own_endpoints, tls,
+                                     settings.websocket)
         #: Checks a reply without a transaction must pass to be forwarded statelessly.
         self.stray_reply_checks: list[Callable[[Response, Endpoint], bool]] = []
         core = settings.core
@@ -169,6 +171,7 @@ class Router:
         register_core_methods(self.rpc, self)
         register_dns(self.rpc, self.stats, self.resolver, self.blocklist, transports)
         register_tls_methods(self.rpc, self.transports.tcp)
+        register_ws_methods(self.rpc, self.transports.tcp)
         self.rpc.register("core.reload_script", self.rpc_reload_script)
 
     @property
@@ -254,6 +257,9 @@ class Router:
 
     def module(self, name: str) -> Module:
         return self.modules[name]
+
+    def connected(self, dest: Endpoint) -> bool:
+        return self.transports.connected(dest)
 
     # -- services for modules and scripts -----------------------------------------------------
     def spawn(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:

@@ -19,6 +19,7 @@ from kamrouter.sip import HeaderLimits
 from kamrouter.tm.params import TmParams
 from kamrouter.transport.tcp import TcpConfig
 from kamrouter.transport.tls import TlsConfig
+from kamrouter.transport.ws import WebsocketConfig
 
 LogLevel = Literal["debug", "info", "notice", "warning", "error", "critical"]
 
@@ -169,6 +170,7 @@ class Settings:
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     rpc: RpcConfig = field(default_factory=RpcConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
+    websocket: WebsocketConfig = field(default_factory=WebsocketConfig)
     dns: DnsConfig = field(default_factory=DnsConfig)
     dst_blocklist: BlocklistConfig = field(default_factory=BlocklistConfig)
     #: Raw module sections by name, validated by each module's ``Config``.
@@ -178,7 +180,8 @@ class Settings:
 
 
 _CORE_SECTIONS = {"core": CoreConfig, "tm": TmConfig, "tcp": TcpConfig,
-                  "routing": RoutingConfig, "rpc": RpcConfig, "tls": TlsConfig, "dns": DnsConfig,
+                  "routing": RoutingConfig, "rpc": RpcConfig, "tls": TlsConfig,
+                  "websocket": WebsocketConfig, "dns": DnsConfig,
                   "dst_blocklist": BlocklistConfig}
 
 

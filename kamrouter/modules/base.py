@@ -80,6 +80,9 @@ class RouterServices(Protocol):
     def module(self, name: str) -> Module:
         """Another loaded module, by name (raises KeyError when it is not loaded)."""
 
+    def connected(self, dest: Endpoint) -> bool:
+        """A connection to ``dest`` (tcp, tls, ws, wss) is open."""
+
 
 class Module:
     """Base class of every kamrouter module."""

@@ -44,12 +44,15 @@ def next_hop(uri_text: str) -> NextHop:
     return NextHop(proto, host, uri.port or DEFAULT_PORTS.get(proto, DEFAULT_PORT), query)
 
 
-def record_route_value(local: Endpoint, double: bool, params: str = "") -> str:
+def record_route_value(local: Endpoint, double: bool, params: str = "",
+                       flow_token: str | None = None) -> str:
     """The Record-Route entry naming ``local`` (``r2=on`` marks a double Record-Route),
-    with the script's URI ``params`` (``;name=value``) after ``lr``."""
+    with the script's URI ``params`` (``;name=value``) after ``lr``; a flow token in the
+    user part names the connection of the client on that side (RFC 5626)."""
     transport = "" if local.proto == "udp" else f";transport={local.proto}"
     r2 = ";r2=on" if double else ""
-    return f"<sip:{format_hostport(local.host, local.port)}{transport};lr{r2}{params}>"
+    user = f"{flow_token}@" if flow_token else ""
+    return f"<sip:{user}{format_hostport(local.host, local.port)}{transport};lr{r2}{params}>"
 
 
 def split_alias(alias: str) -> tuple[str, int | None]:

@@ -1,10 +1,12 @@
 """Stages of a request on its way in, before the script sees it (sans-IO, plain functions):
-where it really came from (RFC 3581) and whether it came back to us in a circle (§16.3)."""
+where it really came from (RFC 3581), which address its connection stands for (RFC 5923) and
+whether it came back to us in a circle (§16.3)."""
 from __future__ import annotations
 
 import hashlib
 import re
 
+from kamrouter.dns.rfc3263 import DEFAULT_PORTS
 from kamrouter.net import Endpoint
 from kamrouter.sip import Request, wire_bytes
 
@@ -26,6 +28,17 @@ def stamp_received(req: Request, source: Endpoint) -> None:
     if needs_received and via.received is None:
         value += f";received={source.host}"
     req.prepend_via(value)
+
+
+def via_alias(req: Request, source: Endpoint) -> Endpoint | None:
+    """RFC 5923: the address a request's top Via ``alias`` asks us to reach over the
+    connection ``source`` (its sent-by), or None (no alias, not a connection, the same)."""
+    via = req.via
+    if not source.reliable or "alias" not in via.params:
+        return None
+    sent_by = Endpoint(source.proto, via.host.strip("[]"),
+                       via.port or DEFAULT_PORTS.get(source.proto, 5060))
+    return sent_by if sent_by != source else None
 
 
 def loop_tag(req: Request, received_ruri: str) -> str:

@@ -23,8 +23,9 @@ def decrement_max_forwards(req: Request, limit: int) -> bool:
     return True
 
 
-def loose_route(req: Request, identity: Identity) -> bool:
-    """RFC 3261 §16.4: consume our own Route entries; True when the request had Route."""
+def loose_route(req: Request, identity: Identity, ours: list[SipUri] | None = None) -> bool:
+    """RFC 3261 §16.4: consume our own Route entries (appended to ``ours``, when given: their
+    flow tokens may say where the request goes); True when the request had Route."""
     routes = req.routes
     strict = bool(routes) and identity.is_my_uri(req.ruri)
     if strict:
@@ -41,10 +42,14 @@ def loose_route(req: Request, identity: Identity) -> bool:
     first = routes[0].uri
     if isinstance(first, SipUri) and identity.is_me(first.host_ip, first.port):
         req.pop_route()
+        if ours is not None:
+            ours.append(first)
         if first.params.get("r2") is not None and len(routes) > 1:
             second = routes[1].uri
             if isinstance(second, SipUri) and identity.is_me(second.host_ip, second.port):
                 req.pop_route()
+                if ours is not None:
+                    ours.append(second)
     return True
 
 
@@ -65,22 +70,36 @@ def choose_next_hop(req: Request, dst_uri: str | None) -> NextHop:
 
 
 def add_record_route(req: Request, inbound: Endpoint, outbound: Endpoint,
-                     params: str = "") -> None:
-    """One Record-Route, or two when the request changes transport or interface; the
-    script's URI ``params`` (``;name=value``) in each."""
-    if inbound == outbound:
-        req.prepend_header("Record-Route", record_route_value(inbound, False, params))
+                     params: str = "", inbound_flow: str | None = None,
+                     outbound_flow: str | None = None) -> None:
+    """One Record-Route, or two when the request changes transport or interface (or when
+    both sides are client connections to name: each entry carries its side's flow token,
+    RFC 5626 §5.3); the script's URI ``params`` (``;name=value``) in each."""
+    if inbound == outbound and not (inbound_flow and outbound_flow):
+        req.prepend_header("Record-Route", record_route_value(
+            inbound, False, params, inbound_flow or outbound_flow))
         return
-    req.prepend_header("Record-Route", record_route_value(inbound, True, params))
-    req.prepend_header("Record-Route", record_route_value(outbound, True, params))
+    req.prepend_header("Record-Route", record_route_value(inbound, True, params, inbound_flow))
+    req.prepend_header("Record-Route", record_route_value(outbound, True, params,
+                                                          outbound_flow))
+
+
+def add_path(req: Request, local: Endpoint, flow: str | None) -> None:
+    """Our Path entry (RFC 3327) naming ``local``; with the client's flow token and ``ob``
+    when the client is reachable only over its connection (RFC 5626 §5.1)."""
+    req.prepend_header("Path", record_route_value(local, False, ";ob" if flow else "", flow))
 
 
 def stamp(req: Request, local: Endpoint, branch_id: str,
-          record_route_from: Endpoint | None, rr_params: str = "") -> None:
-    """Our Record-Route (when ``record_route_from`` is the inbound socket) and our Via, as
-    the request leaves from ``local``."""
+          record_route_from: Endpoint | None, rr_params: str = "",
+          flows: tuple[str | None, str | None] = (None, None), path: bool = False) -> None:
+    """Our Record-Route (when ``record_route_from`` is the inbound socket), Path (``path``)
+    and Via, as the request leaves from ``local``; ``flows``: the flow tokens of the inbound
+    and the outbound side (None where the peer is reachable by its address)."""
     if record_route_from is not None:
-        add_record_route(req, record_route_from, local, rr_params)
+        add_record_route(req, record_route_from, local, rr_params, *flows)
+    if path:
+        add_path(req, local, flows[0])
     req.prepend_via(f"SIP/2.0/{local.proto.upper()} "
                     f"{format_hostport(local.host, local.port)};branch={branch_id}")
 

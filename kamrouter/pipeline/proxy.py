@@ -16,7 +16,8 @@ One INVITE, stage by stage:
 3. the script's request_route (:mod:`.hooks`: plain or async, per-call order, parking);
 4. tm.relay (:meth:`Proxy.relay`): one branch per destination; for each the branch route,
    the next hop (:func:`.outbound.choose_next_hop`), DNS, Max-Forwards, our Via and
-   Record-Route (:func:`.outbound.stamp`); never to one of the router's own sockets (482);
+   Record-Route (:func:`.outbound.stamp`; with a flow token, :mod:`.flow`, on the side of a
+   WebSocket client); never to one of the router's own sockets (482);
    then tm sends it and arms its timers;
 5. replies: reply_route, then tm (matched by branch) or, with no transaction, on to the next
    Via (:func:`.replies.upstream_hop`); failure routes when every branch failed.
@@ -34,12 +35,13 @@ from kamrouter.guard import sip_guards
 from kamrouter.net import Endpoint
 from kamrouter.pipeline import inbound, outbound, replies
 from kamrouter.pipeline.addressing import Identity, NextHop, next_hop
+from kamrouter.pipeline.flow import FlowTokens, flow_uri
 from kamrouter.pipeline.hooks import HookRunner, Spawn
 from kamrouter.script.loader import Script
 from kamrouter.script.message import RouteState, ScriptMessage, Target, route_state
 from kamrouter.script.watch import HookTimer
 from kamrouter.sip import (HeaderLimits, Request, Response, SipLimitError, SipParseError,
-                           make_request, parse)
+                           SipUri, make_request, parse)
 from kamrouter.stats import StatsRegistry
 from kamrouter.tm import Branch, Transaction, TransactionLayer, TxnState
 
@@ -62,6 +64,9 @@ class Transports(Protocol):
 
     def refuses(self, dest: Endpoint) -> bool:
         """``dest`` is one of the router's own addresses (counted; nothing goes there)."""
+
+    def alias(self, alias: Endpoint, remote: Endpoint) -> None:
+        """Send what goes to ``alias`` over the connection from ``remote`` (RFC 5923)."""
 
 
 class Resolver(Protocol):
@@ -134,6 +139,8 @@ class Proxy:
         #: Checks a reply without a transaction must pass to be forwarded statelessly.
         self.stray_reply_checks = stray_reply_checks
         self.default_max_forwards = max_forwards
+        #: RFC 5626 flow tokens in our Record-Route entries (and Path, for the registrar).
+        self.flow_tokens = FlowTokens()
         self.tm = tm_factory(self)
         counter = stats.counter
         self.rcv_requests = counter("core", "rcv_requests")
@@ -245,6 +252,10 @@ class Proxy:
                 txn.retransmission()
                 return
         inbound.stamp_received(req, source)
+        if source.proto != "udp":
+            alias = inbound.via_alias(req, source)
+            if alias is not None:
+                self.transports.alias(alias, source)
         self.hooks.request_route(ScriptMessage(req, source, local))
 
     def _cancel(self, cancel: Request, invite: Transaction, source: Endpoint,
@@ -359,6 +370,7 @@ class Proxy:
         msg.vars = state.vars
         msg.flags = state.flags
         msg.record_route = state.record_route
+        msg.add_path = state.add_path
         msg.mf_done = True
         msg.reply = reply
         return msg
@@ -451,8 +463,11 @@ class Proxy:
         if not self.prepare_request(msg):
             return False
         state = route_state(txn)
-        state.relay_request = msg.sip  # type: ignore[assignment]
+        # Only a failure route's copy is kept: the request route relays the transaction's
+        # own request, which tm slims once the final is sent.
+        state.relay_request = msg.sip if msg.sip is not txn.request else None  # type: ignore[assignment]
         state.record_route = msg.record_route
+        state.add_path = msg.add_path
         if state.loop_tag is None:
             state.loop_tag = inbound.loop_tag(msg.sip, msg.received_ruri)  # type: ignore[arg-type]
         targets = [Target(msg.ruri, msg.dst_uri, msg.socket, msg.path)] + msg.branches
@@ -544,7 +559,8 @@ class Proxy:
             branch.dest, branch.local = self._stamp_outgoing(
                 branch.request, hop, destinations, socket,
                 inbound_socket if record_route else None, branch.branch_id,
-                record_route if isinstance(record_route, str) else "")
+                record_route if isinstance(record_route, str) else "", branch.txn.source,
+                isinstance(branch.txn.context, RouteState) and branch.txn.context.add_path)
         except SipParseError as exc:
             branch.fail(exc.status, exc.reason)
             return
@@ -552,9 +568,12 @@ class Proxy:
 
     def _stamp_outgoing(self, req: Request, hop: NextHop, destinations: list[Endpoint],
                         socket: str | None, record_route_from: Endpoint | None,
-                        branch_id: str, rr_params: str = "") -> tuple[Endpoint, Endpoint]:
+                        branch_id: str, rr_params: str = "", source: Endpoint | None = None,
+                        add_path: bool = False) -> tuple[Endpoint, Endpoint]:
         """The first resolved destination and the local socket for it, our Via and
-        Record-Route stamped; SipParseError (478, 503; 482 when the hop is this router's own
+        Record-Route (and Path, ``add_path``) stamped, with a flow token naming
+        ``source``'s or the destination's connection where that side is a WebSocket
+        client; SipParseError (478, 503; 482 when the hop is this router's own
         socket) when the hop cannot be reached."""
         if not destinations:
             raise SipParseError(478, f"Unresolvable destination ({hop.host})")
@@ -564,7 +583,11 @@ class Proxy:
         local = self.transports.local_for(dest, socket)
         if local is None:
             raise SipParseError(503, f"No {hop.proto} socket to reach {dest}")
-        outbound.stamp(req, local, branch_id, record_route_from, rr_params)
+        flows = self.flow_tokens
+        outbound.stamp(req, local, branch_id, record_route_from, rr_params,
+                       (flows.for_source(source, req), flows.for_destination(dest, req))
+                       if record_route_from is not None or add_path else (None, None),
+                       add_path)
         return dest, local
 
     def originate(self, method: str, ruri: str, *, from_uri: str, to_uri: str | None,
@@ -612,7 +635,8 @@ class Proxy:
             dest, local = self._stamp_outgoing(
                 req, hop, destinations, socket, msg.local if msg.record_route else None,
                 outbound.stateless_branch(req),
-                msg.record_route if isinstance(msg.record_route, str) else "")
+                msg.record_route if isinstance(msg.record_route, str) else "", msg.source,
+                msg.add_path)
         except SipParseError as exc:
             self.send_reply(msg, exc.status, exc.reason)
             return False
@@ -622,5 +646,14 @@ class Proxy:
 
     # == record-route and loose routing (rr module) ============================================
     def loose_route(self, msg: ScriptMessage) -> bool:
-        """RFC 3261 §16.4: consume our own Route entries; True when the request had Route."""
-        return outbound.loose_route(msg.sip, self.identity)  # type: ignore[arg-type]
+        """RFC 3261 §16.4: consume our own Route entries; True when the request had Route.
+        An entry of ours with a flow token sends the request over that client's connection
+        (RFC 5626 §5.3), not to its Request-URI (a WebSocket client's ``.invalid`` host)."""
+        ours: list[SipUri] = []
+        routed = outbound.loose_route(msg.sip, self.identity, ours)  # type: ignore[arg-type]
+        for uri in ours:
+            flow = self.flow_tokens.decode(uri.user) if uri.user else None
+            if flow is not None and flow != msg.source:
+                msg.dst_uri = flow_uri(flow)
+                break
+        return routed

@@ -6,7 +6,7 @@ from typing import Any
 
 from kamrouter.net import Endpoint
 from kamrouter.rpc.registry import MethodRegistry
-from kamrouter.transport.tcp import TcpTransport
+from kamrouter.transport.tcp import SECURE, TcpTransport
 
 
 def register_tls_methods(registry: MethodRegistry, tcp: TcpTransport | None) -> None:
@@ -28,9 +28,10 @@ def register_tls_methods(registry: MethodRegistry, tcp: TcpTransport | None) -> 
         return rows
 
     def tls_info() -> dict[str, int]:
-        """TLS connection counts: max_connections (shared with TCP) and opened_connections."""
+        """TLS connection counts (wss: included): max_connections (shared with TCP) and
+        opened_connections."""
         opened = 0 if tcp is None else sum(
-            1 for remote in tcp.connections if remote.proto == "tls")
+            1 for remote in tcp.connections if remote.proto in SECURE)
         return {"max_connections": tcp.config.max_connections if tcp else 0,
                 "opened_connections": opened}
 

@@ -1,6 +1,6 @@
 """Routing scripts: what an operator's ``routes.py`` imports.
 
-``from kamrouter.script import tm, sl, rr, maxfwd, sanity, core`` and any loaded module's API
+``from kamrouter.script import tm, sl, rr, path, maxfwd, sanity, core`` and any loaded module's API
 (``dispatcher``, ``htable``, ...) resolve against the router that is loading the script.
 ``on_event("dispatcher:dst-down")`` decorates a handler for a module event.
 """
@@ -19,6 +19,6 @@ def __getattr__(name: str) -> Any:
     if name in apis:
         return apis[name]
     raise ImportError(
-        f"kamrouter.script has no API {name!r}: built-ins are sl, tm, rr, maxfwd, sanity, "
+        f"kamrouter.script has no API {name!r}: built-ins are sl, tm, rr, path, maxfwd, sanity, "
         f"core; a module's API exists only when the module is loaded (add a [{name}] "
         f"section to the config or list it in core.load_modules)")

@@ -1,4 +1,5 @@
-"""Built-in script APIs named after Kamailio's modules: sl, tm, rr, maxfwd, sanity, core.
+"""Built-in script APIs named after Kamailio's modules: sl, tm, rr, path, maxfwd, sanity,
+core.
 
 Every function takes the script message as its first argument. They are thin: the work is
 done by the router's proxy pipeline (:mod:`kamrouter.pipeline.proxy`).
@@ -165,6 +166,21 @@ class Rr:
         return self._proxy.loose_route(msg)
 
 
+class Path:
+    """Path for REGISTER forwarded to a registrar (Kamailio ``path``, RFC 3327): the
+    registrar routes requests for the contact back through this proxy. Towards a client
+    reachable only over its connection (WebSocket), the entry carries an RFC 5626 flow token
+    and ``ob``, and a request that comes back through it goes over that connection (Kamailio
+    ``path`` with ``outbound``)."""
+
+    def add_path(self, msg: ScriptMessage) -> bool:
+        """Add our Path entry (naming the socket the request leaves from) on relay."""
+        if msg.method != "REGISTER":
+            return False
+        msg.add_path = True
+        return True
+
+
 class Maxfwd:
     """Max-Forwards (Kamailio ``maxfwd``)."""
 
@@ -208,5 +224,6 @@ class Core:
 
 
 def builtin_apis(proxy: Proxy) -> dict[str, object]:
-    return {"sl": Sl(proxy), "tm": Tm(proxy), "rr": Rr(proxy), "maxfwd": Maxfwd(proxy),
+    return {"sl": Sl(proxy), "tm": Tm(proxy), "rr": Rr(proxy), "path": Path(),
+            "maxfwd": Maxfwd(proxy),
             "sanity": Sanity(proxy), "core": Core(proxy)}

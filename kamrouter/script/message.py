@@ -21,7 +21,7 @@ class RouteState:
     flags, and how the request was relayed. Kept in ``Transaction.context``; read it with
     :func:`route_state` / :func:`transaction_vars`."""
 
-    __slots__ = ("vars", "flags", "relay_request", "record_route", "loop_tag")
+    __slots__ = ("vars", "flags", "relay_request", "record_route", "add_path", "loop_tag")
 
     def __init__(self, vars: dict[str, Any], flags: set[int]) -> None:
         self.vars = vars
@@ -30,6 +30,8 @@ class RouteState:
         self.relay_request: Request | None = None
         #: rr.record_route: False, True, or the URI parameters of our Record-Route entries.
         self.record_route: bool | str = False
+        #: path.add_path: a Path entry naming the outgoing socket (RFC 3327).
+        self.add_path = False
         #: Loop-detection hash of the request as received (RFC 3261 §16.6 step 8).
         self.loop_tag: str | None = None
 
@@ -76,7 +78,7 @@ class ScriptMessage:
     __slots__ = (
         "sip", "source", "local", "txn", "dst_uri", "socket", "path", "vars", "flags", "branches",
         "record_route", "mf_done", "status", "reason", "reply", "branch", "target", "route",
-        "replied", "received_ruri", "branch_index",
+        "replied", "received_ruri", "branch_index", "add_path",
     )
 
     def __init__(self, sip: Request | Response, source: Endpoint, local: Endpoint | None,
@@ -96,6 +98,8 @@ class ScriptMessage:
         self.branches: list[Target] = []
         #: rr.record_route: False, True, or the URI parameters of our Record-Route entries.
         self.record_route: bool | str = False
+        #: path.add_path: put our Path entry on the REGISTER as it leaves (RFC 3327).
+        self.add_path = False
         self.mf_done = False
         self.status = 0
         self.reason = ""

@@ -12,31 +12,43 @@ from kamrouter.net import Endpoint, OwnEndpoints, parse_socket
 from kamrouter.stats import StatsRegistry
 from kamrouter.transport.tcp import OnMessage, TcpConfig, TcpTransport
 from kamrouter.transport.tls import TlsContexts
+from kamrouter.transport.ws import WebsocketConfig
 from kamrouter.transport.udp import UdpSocket
 
 log = logging.getLogger("kamrouter.transport")
+
+#: Transports carried on the connection table (plain, TLS, WebSocket, secure WebSocket).
+STREAMS = frozenset({"tcp", "tls", "ws", "wss"})
+
+
+def tls_listener_problem(listens: list[Endpoint], has_server_profile: bool) -> str | None:
+    """A ``tls:``/``wss:`` listener without a certificate to serve (for ``--check`` too)."""
+    if has_server_profile or not any(e.proto in ("tls", "wss") for e in listens):
+        return None
+    return ("core.listen: a tls: or wss: listener needs a [[tls.server]] profile with "
+            "certificate and private_key")
 
 
 class Transports:
     def __init__(self, listens: list[Endpoint], tcp_config: TcpConfig, max_size: int,
                  stats: StatsRegistry, clock: Callable[[], float],
-                 own: OwnEndpoints | None = None, tls: TlsContexts | None = None) -> None:
+                 own: OwnEndpoints | None = None, tls: TlsContexts | None = None,
+                 websocket: WebsocketConfig | None = None) -> None:
         #: Where the router itself listens: sends there are refused (see :meth:`refuses`).
         self.own = own if own is not None else OwnEndpoints()
         self.to_own_socket = stats.counter("core", "drops_to_own_socket")
-        unsupported = [str(e) for e in listens if e.proto not in ("udp", "tcp", "tls")]
+        unsupported = [str(e) for e in listens if e.proto not in STREAMS | {"udp"}]
         if unsupported:
             raise ValueError(f"core.listen: unsupported transport in {', '.join(unsupported)}"
-                             " (udp, tcp and tls are available)")
-        if tls is None or tls.server is None:
-            if any(e.proto == "tls" for e in listens):
-                raise ValueError("core.listen: a tls: listener needs a [[tls.server]] profile "
-                                 "with certificate and private_key")
+                             " (udp, tcp, tls, ws and wss are available)")
+        problem = tls_listener_problem(listens, tls is not None and tls.server is not None)
+        if problem is not None:
+            raise ValueError(problem)
         # UDP sockets bind at once, so the port is ours before anything else starts.
         self.udp = [UdpSocket(e, stats) for e in listens if e.proto == "udp"]
-        stream_listens = [e for e in listens if e.proto in ("tcp", "tls")]
-        self.tcp = TcpTransport(stream_listens, tcp_config, max_size, stats, clock, tls) \
-            if stream_listens else None
+        stream_listens = [e for e in listens if e.proto in STREAMS]
+        self.tcp = TcpTransport(stream_listens, tcp_config, max_size, stats, clock, tls,
+                                websocket) if stream_listens else None
         self._udp_by_endpoint = {s.endpoint: s for s in self.udp}
         for sock in self.udp:
             self.own.add(sock.endpoint.host, sock.endpoint.port)
@@ -64,7 +76,7 @@ class Transports:
                 if (endpoint.proto, endpoint.host, endpoint.port) == wanted:
                     return endpoint if endpoint.proto == dest.proto else None
             return None
-        if dest.proto in ("tcp", "tls"):
+        if dest.proto in STREAMS:
             return self.tcp.local_for(dest) if self.tcp is not None else None
         v6 = ":" in dest.host
         for sock in self.udp:
@@ -96,10 +108,19 @@ class Transports:
                     on_error()
                 return
             sock.send(data, dest)
-        elif self.tcp is not None and dest.proto in ("tcp", "tls"):
+        elif self.tcp is not None and dest.proto in STREAMS:
             self.tcp.send(data, dest, on_error)
         elif on_error is not None:
             on_error()
+
+    def alias(self, alias: Endpoint, remote: Endpoint) -> None:
+        """Send what goes to ``alias`` over the connection from ``remote`` (RFC 5923)."""
+        if self.tcp is not None:
+            self.tcp.alias(alias, remote)
+
+    def connected(self, dest: Endpoint) -> bool:
+        """A connection to ``dest`` is open (a WebSocket client is reachable only then)."""
+        return self.tcp is not None and dest in self.tcp.connections
 
     def close(self) -> None:
         for sock in self.udp:

@@ -11,6 +11,8 @@ hold a connection open). A stream that cannot be framed (too large: 513) is answ
 the request can be salvaged, and then closed. A ``tls:`` listener
 or destination runs the same connection over a :class:`trio.SSLStream` (contexts from
 :mod:`kamrouter.transport.tls`), after a handshake bounded by ``[tls] handshake_timeout``.
+A ``ws:``/``wss:`` listener frames SIP with a WebSocket codec (:mod:`kamrouter.transport.ws`)
+instead of Content-Length; the router never opens WebSocket connections itself.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from kamrouter.net import Endpoint
 from kamrouter.sip import Request, SipParseError, StreamFramer, make_response
 from kamrouter.stats import StatsRegistry
 from kamrouter.transport.tls import TlsContexts
+from kamrouter.transport.ws import WebsocketConfig, WsClosed, WsCodec
 
 log = logging.getLogger("kamrouter.transport")
 
@@ -42,6 +45,11 @@ CLOSE_LINGER = 2.0
 _connection_ids = itertools.count(1)
 #: How often the reaper looks for idle connections at most (seconds).
 REAP_INTERVAL = 5.0
+#: Via aliases one connection may claim (a peer cannot fill the alias table).
+MAX_ALIASES = 4
+#: Transports whose bytes are TLS, and those that carry WebSocket frames.
+SECURE = frozenset({"tls", "wss"})
+WEBSOCKET = frozenset({"ws", "wss"})
 
 
 @dataclass
@@ -59,6 +67,10 @@ class TcpConfig:
     #: Seconds a message may take to arrive whole once its first byte came (Kamailio's
     #: ``tcp_msg_read_timeout``, same default); then the connection is closed.
     msg_read_timeout: float = 20.0
+    #: RFC 5923: a request whose Via carries ``alias`` lets requests to the Via's sent-by
+    #: reuse the connection it came on (Kamailio's ``tcp_accept_aliases``, off by default:
+    #: a peer could claim another's address; TLS peers are the ones to trust with it).
+    accept_aliases: bool = False
 
     def validate(self) -> list[str]:
         return range_problems(self, {"connection_lifetime": Range(1, 86400, "s"),
@@ -85,7 +97,8 @@ Stream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
 
 class TcpConnection:
     def __init__(self, stream: Stream, remote: Endpoint, local: Endpoint,
-                 max_size: int, clock: Callable[[], float], msg_read_timeout: float) -> None:
+                 max_size: int, clock: Callable[[], float], msg_read_timeout: float,
+                 websocket: WsCodec | None = None) -> None:
         self.created = time.time()
         self.stream = stream
         self.id = next(_connection_ids)
@@ -94,23 +107,44 @@ class TcpConnection:
         self.read_timed_out = False
         self.remote = remote
         self.local = local
-        self.framer = StreamFramer(max_size=max_size)
+        #: WebSocket connections frame SIP with the codec, the others by Content-Length.
+        self.websocket = websocket
+        self.framer: StreamFramer | WsCodec = websocket or StreamFramer(max_size=max_size)
         self.clock = clock
         self.last_activity = clock()
+        #: When the peer last sent anything, and when we last pinged it (WebSocket).
+        self.last_received = self.pinged = self.last_activity
         self.outgoing, self._queue = trio.open_memory_channel[bytes](SEND_QUEUE)
         self.cancel_scope = trio.CancelScope()
+        #: Other addresses this connection is used for (RFC 5923 Via alias).
+        self.aliases: list[Endpoint] = []
         #: The peer reset the connection (for the tcp:con_reset statistic).
         self.reset_by_peer = False
         #: Bytes queued for the writer and not yet sent (core.tcp_info).
         self.queued_bytes = 0
 
-    def queue(self, data: bytes) -> bool:
-        """Queue ``data`` for the writer; False when the queue is full or closed."""
+    def queue(self, data: bytes, framed: bool = False) -> bool:
+        """Queue SIP message ``data`` (or, ``framed``, bytes for the wire as they are) for
+        the writer; False when the queue is full or closed."""
+        if self.websocket is not None and not framed:
+            data = self.websocket.encode(data)
+            if not data:
+                return False  # not upgraded yet, or closing
         try:
             self.outgoing.send_nowait(data)
         except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
             return False
         self.queued_bytes += len(data)
+        return True
+
+    def close_websocket(self, code: int) -> bool:
+        """Send a WebSocket close frame and end the connection once the peer answered (or
+        after a linger); False when this is no open WebSocket connection."""
+        closing = self.websocket.close(code) if self.websocket is not None else b""
+        if not closing or not self.queue(closing, framed=True):
+            return False
+        self.cancel_scope.deadline = min(self.cancel_scope.deadline,
+                                         trio.current_time() + CLOSE_LINGER)
         return True
 
     def tls_details(self) -> tuple[str, str] | None:
@@ -134,7 +168,7 @@ class TcpConnection:
                     nursery.cancel_scope.cancel()
                 else:
                     # Let the writer send what is queued, the error reply last, then stop.
-                    self.queue(reply)
+                    self.queue(reply, framed=True)
                     self.outgoing.close()
                     nursery.cancel_scope.deadline = trio.current_time() + CLOSE_LINGER
             if reply is not None:
@@ -143,23 +177,29 @@ class TcpConnection:
             await self.stream.aclose()
 
     async def _read(self, on_message: OnMessage) -> bytes | None:
-        """Read until EOF, a broken connection or a framing error; the reply to send before
-        closing (only after a framing error that left a request to answer)."""
+        """Read until EOF, a broken connection or a framing error; the bytes to send before
+        closing (a framing error that left a request to answer, a WebSocket close frame or
+        refused upgrade)."""
         framer = self.framer
+        websocket = self.websocket
         try:
             with trio.CancelScope() as message_deadline:
                 while True:
                     data = await self.stream.receive_some(65536)
                     if not data:
                         return None
-                    self.last_activity = self.clock()
+                    self.last_activity = self.last_received = self.clock()
                     in_message = framer.in_message
                     framer.feed(data)
+                    if websocket is not None:
+                        handshake_or_pong = websocket.take_output()
+                        if handshake_or_pong:
+                            self.queue(handshake_or_pong, framed=True)
                     while True:
                         message = framer.next_message()
                         if framer.keepalives:
                             # RFC 5626 double-CRLF ping: a CRLF pong each, before what follows.
-                            self.queue(b"\r\n" * framer.keepalives)
+                            self.queue(b"\r\n" * framer.keepalives, framed=True)
                             framer.keepalives = 0
                         if message is None:
                             break
@@ -176,6 +216,9 @@ class TcpConnection:
         except SipParseError as exc:
             log.info("closing tcp connection from %s: %s", self.remote, exc)
             return framing_error_reply(exc)
+        except WsClosed as exc:
+            log.info("closing websocket connection from %s: %s", self.remote, exc)
+            return websocket.take_output() or None if websocket is not None else None
         except trio.BrokenResourceError:
             self.reset_by_peer = True
             return None
@@ -234,13 +277,17 @@ class ConnectionInfo:
 class TcpTransport:
     def __init__(self, listens: list[Endpoint], config: TcpConfig, max_size: int,
                  stats: StatsRegistry, clock: Callable[[], float],
-                 tls: TlsContexts | None = None) -> None:
+                 tls: TlsContexts | None = None,
+                 websocket: WebsocketConfig | None = None) -> None:
         self.listens = listens
         self.config = config
         self.tls = tls
+        self.websocket = websocket or WebsocketConfig()
         self.max_size = max_size
         self.clock = clock
         self.connections: dict[Endpoint, TcpConnection] = {}
+        #: Addresses peers named in a Via ``alias`` → the connection they came on.
+        self._aliases: dict[Endpoint, TcpConnection] = {}
         #: Destinations being connected to, with what waits to be sent there.
         self._connecting: dict[Endpoint, list[tuple[bytes, OnError | None]]] = {}
         self._nursery: trio.Nursery | None = None
@@ -262,7 +309,9 @@ class TcpTransport:
         self.tls_handshakes = counter("tls", "handshakes")
         self.tls_handshake_failed = counter("tls", "handshake_failed")
         stats.gauge("tls", "current_opened_connections", lambda: sum(
-            1 for remote in self.connections if remote.proto == "tls"))
+            1 for remote in self.connections if remote.proto in SECURE))
+        stats.gauge("websocket", "ws_current_connections", lambda: sum(
+            1 for remote in self.connections if remote.proto in WEBSOCKET))
         stats.gauge("tcp", "current_opened_connections", lambda: len(self.connections))
 
     def _at_cap(self) -> bool:
@@ -319,15 +368,17 @@ class TcpTransport:
 
     def _connection(self, stream: Stream, remote: Endpoint,
                     local: Endpoint) -> TcpConnection:
+        websocket = WsCodec(self.websocket) if local.proto in WEBSOCKET else None
         return TcpConnection(stream, remote, local, self.max_size, self.clock,
-                             self.config.msg_read_timeout)
+                             self.config.msg_read_timeout, websocket)
+
     async def _secure(self, stream: trio.SocketStream, remote: Endpoint,
                       server_side: bool) -> Stream | None:
         """``stream`` itself for TCP; for TLS the stream after a completed handshake, or
         None (closed, counted, logged) when the handshake fails or takes too long."""
-        if remote.proto != "tls":
+        if remote.proto not in SECURE:
             return stream
-        assert self.tls is not None  # tls: listeners and destinations need a [tls] section
+        assert self.tls is not None  # tls:/wss: listeners and destinations need [tls]
         if server_side:
             context = self.tls.server
             assert context is not None
@@ -362,6 +413,9 @@ class TcpTransport:
         finally:
             if self.connections.get(conn.remote) is conn:
                 del self.connections[conn.remote]
+            for alias in conn.aliases:
+                if self._aliases.get(alias) is conn:
+                    del self._aliases[alias]
             if conn.reset_by_peer:
                 self.con_reset.value += 1
             if conn.read_timed_out:
@@ -374,6 +428,15 @@ class TcpTransport:
                                conn.queued_bytes, conn.cancel_scope.cancel_called)
                 for conn in sorted(self.connections.values(), key=lambda c: c.id)]
 
+    def alias(self, alias: Endpoint, remote: Endpoint) -> None:
+        """Requests to ``alias`` reuse the connection from ``remote`` while it lives."""
+        conn = self.connections.get(remote)
+        if (conn is None or not self.config.accept_aliases or len(conn.aliases) >= MAX_ALIASES
+                or alias in self.connections or alias in self._aliases):
+            return
+        self._aliases[alias] = conn
+        conn.aliases.append(alias)
+
     def local_for(self, dest: Endpoint) -> Endpoint | None:
         family_v6 = ":" in dest.host
         for listen in self.listens:
@@ -384,7 +447,7 @@ class TcpTransport:
     def send(self, data: bytes, dest: Endpoint, on_error: OnError | None) -> None:
         """Queue ``data`` to ``dest`` on its connection, opening one if needed; ``on_error``
         runs later, from a task of its own, if it cannot be sent."""
-        conn = self.connections.get(dest)
+        conn = self.connections.get(dest) or self._aliases.get(dest)
         if conn is not None:
             if not conn.queue(data):
                 if conn.queue_full:
@@ -394,6 +457,10 @@ class TcpTransport:
         waiting = self._connecting.get(dest)
         if waiting is not None:
             waiting.append((data, on_error))
+            return
+        if dest.proto in WEBSOCKET:
+            # Browsers connect to us; a WebSocket peer without its connection is gone.
+            self._fail_later(on_error)
             return
         if self._nursery is None or self.local_for(dest) is None:
             self._fail_later(on_error)
@@ -447,13 +514,29 @@ class TcpTransport:
 
     async def _reap_idle(self) -> None:
         lifetime = self.config.connection_lifetime
+        keepalive = self.websocket.keepalive_interval
         while True:
-            await trio.sleep(min(lifetime, REAP_INTERVAL))
-            deadline = self.clock() - lifetime
+            await trio.sleep(min(lifetime, REAP_INTERVAL, keepalive or REAP_INTERVAL))
+            now = self.clock()
             for conn in list(self.connections.values()):
-                if conn.last_activity < deadline and not conn.cancel_scope.cancel_called:
+                if conn.last_activity < now - lifetime and not conn.cancel_scope.cancel_called:
                     self.con_timeout.value += 1
                     conn.cancel_scope.cancel()
+                elif keepalive and conn.websocket is not None:
+                    self._keep_alive(conn, conn.websocket, now, keepalive)
+
+    def _keep_alive(self, conn: TcpConnection, websocket: WsCodec, now: float,
+                    interval: int) -> None:
+        """Ping a WebSocket peer silent for ``interval`` seconds; close it when it stayed
+        silent for as long after the ping (a browser that vanished without a FIN)."""
+        if now - conn.last_received < interval:
+            return
+        if conn.pinged > conn.last_received and now - conn.pinged >= interval:
+            self.con_timeout.value += 1
+            conn.cancel_scope.cancel()
+        elif conn.pinged <= conn.last_received:
+            conn.pinged = now
+            conn.queue(websocket.ping(), framed=True)
 
 
 async def _call(callback: OnError) -> None:

@@ -1,22 +1,19 @@
 """htable test helpers: the module on the shared stand-in router (``support.doubles``) and a
-real redis-server."""
+real router process (the real redis-server: ``support.redis``)."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from kamrouter.config import build_section
 from kamrouter.core.settings import Settings
 from kamrouter.modules.htable import HtableModule
 from kamrouter.modules.htable.config import TableConfig
 from support.doubles import FakeClock, RpcClient, StandInRouter
-from support.ports import free_port, tcp_accepts
+from support.ports import free_port
 from support.proxy import ProxyProcess, kamrouter_binary
 from support.wait import wait_until
 
@@ -44,53 +41,6 @@ class Htable:
     def error_data(self) -> Any:
         """``data`` of the last error reply (the details of -32602 Invalid params)."""
         return self.rpc.error_data
-
-
-class RedisServer:
-    """A real redis-server on a free loopback port, appending to a file in ``workdir`` so a
-    restart keeps the data (as a production Redis with persistence would)."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisServer:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
-             str(self.workdir), "--save", "", "--appendonly", "yes", "--appendfsync", "always"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        process = self.process
-        wait_until(lambda: tcp_accepts(self.port, timeout=0.2) or process.poll() is not None,
-                   f"redis-server listening on port {self.port}")
-        assert process.poll() is None, f"redis-server exited with {process.returncode}"
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-        self.process = None
-
-
-REDIS_SERVER = shutil.which("redis-server") or ""
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    if not REDIS_SERVER:
-        pytest.skip("redis-server not installed (Debian package redis-server; `make test` "
-                    "installs it)")
-    server = RedisServer(tmp_path / "redis").start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class RouterUnderTest:

@@ -12,9 +12,11 @@ from typing import Any
 import coredis
 import trio
 
+from support.redis import RedisServer
 from support.wait import await_until
 
-from .conftest import Htable, RedisServer
+
+from .conftest import Htable
 
 
 def table_config(server: RedisServer, **extra: Any) -> dict[str, Any]:

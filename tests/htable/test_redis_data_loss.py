@@ -7,9 +7,9 @@ from pathlib import Path
 
 import coredis
 
+from support.redis import RedisServer
 from support.wait import await_until
 
-from .conftest import RedisServer
 from .test_redis import link, nodes, stat
 
 ITEM = "{kamrouter:htable:shared}:"

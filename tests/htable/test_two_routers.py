@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 
 from support.ports import free_port
+from support.redis import RedisServer
 from support.sipp import Sipp
 from support.wait import wait_until
 
-from .conftest import RedisServer, RouterUnderTest
+
+from .conftest import RouterUnderTest
 from .test_router import EXAMPLE, SCENARIOS, sipp_call
 
 BANNED = "127.0.0.1"  # sipp calls from loopback: this key decides their fate

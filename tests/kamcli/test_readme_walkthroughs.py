@@ -36,7 +36,7 @@ from support.ports import free_port, tcp_listening, udp_bound
 
 REPO = Path(__file__).resolve().parents[2]
 #: Ports the README and example configs use; each walk gets free ones instead.
-PORTS = (5060, 5061, 5065, 5070, 5071, 5072, 5073, 5080, 5090, 5100, 8090)
+PORTS = (5060, 5061, 5065, 5070, 5071, 5072, 5073, 5080, 5090, 5100, 8080, 8090, 8443)
 #: ```sh blocks not walked, by their first line, and why.
 NOT_WALKED = {
     "make run": "the two set-up commands: the walks start the router as `make run` does",
@@ -254,7 +254,8 @@ def walkthrough(heading: str) -> list[str]:
 def test_every_readme_sh_block_is_walked_or_excused() -> None:
     walked = ("A first call and a first look", "Write your routing API in 20 lines",
               "Not an open relay: who may send where", "Control plane",
-              "A registrar in five minutes", "Route by tables", "TLS edge proxy")
+              "A registrar in five minutes", "Route by tables", "TLS edge proxy",
+              "WebSocket for browsers (WebRTC signalling)")
     for heading, lines in README_BLOCKS:
         if heading in walked:
             continue
@@ -346,3 +347,13 @@ def test_banlist_config_walkthrough(scratch: Scratch) -> None:
     finally:
         stop(router)
     assert "htable bans" in printed[-2]
+
+
+def test_webrtc_walkthrough(scratch: Scratch) -> None:
+    printed = walk(scratch, walkthrough("WebSocket for browsers (WebRTC signalling)"))
+    assert "Successful call        |        0                  |        1" in printed[4], \
+        printed[4]  # bob registered
+    call = printed[6]
+    assert "REGISTER: 200 OK" in call and "BYE: 200 OK" in call, call
+    assert ".invalid;transport=ws" in printed[7] and "transport=wss" in printed[7], printed[7]
+

@@ -29,6 +29,17 @@ def test_received_and_rport_are_stamped_only_when_needed() -> None:
     assert direct.to_bytes() == before
 
 
+def test_a_via_alias_names_the_sent_by_of_a_connection_only() -> None:
+    source = Endpoint("tls", "127.0.0.2", 40000)
+    aliased = req("SIP/2.0/TLS 127.0.0.2;alias;branch=z9hG4bK-1")
+    assert inbound.via_alias(aliased, source) == Endpoint("tls", "127.0.0.2", 5061)
+    assert inbound.via_alias(req("SIP/2.0/TLS 127.0.0.2;branch=z9hG4bK-1"), source) is None
+    over_udp = req("SIP/2.0/UDP 127.0.0.2;alias;branch=z9hG4bK-1")
+    assert inbound.via_alias(over_udp, Endpoint("udp", "127.0.0.2", 40000)) is None
+    same = req("SIP/2.0/TLS 127.0.0.2:40000;alias;branch=z9hG4bK-1")
+    assert inbound.via_alias(same, source) is None
+
+
 def test_a_spiral_hashes_differently_from_a_loop() -> None:
     request = req()
     assert inbound.loop_tag(request, "sip:b@127.0.0.3") == inbound.loop_tag(req(), "sip:b@127.0.0.3")

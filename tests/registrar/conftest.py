@@ -3,9 +3,7 @@ router process on free ports, kamcli against it, and a small Python phone (UDP) 
 answer digest challenges with MD5 or SHA-256 (Debian's sipp knows MD5 only)."""
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import socket
 import time
 import tomllib
@@ -15,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from support import digest
 from support.ports import free_port
 from support.proxy import ProxyProcess, kamrouter_binary, toml_document
 
@@ -93,14 +92,6 @@ def add_users(router: RegistrarRouter, *users: tuple[str, str]) -> None:
 
 
 # -- a phone in Python ---------------------------------------------------------------------------
-_CHALLENGE = re.compile(r'^(WWW|Proxy)-Authenticate: (.*)$', re.M | re.I)
-
-
-def _param(text: str, name: str) -> str | None:
-    m = re.search(rf'{name}="?([^",]+)"?', text)
-    return m.group(1) if m else None
-
-
 class Phone:
     """A UDP phone on 127.0.0.1 that sends requests to the router and reads replies."""
 
@@ -158,23 +149,8 @@ class Phone:
     def authorization(self, challenge_reply: str, method: str, uri: str,
                       algorithm: str = "MD5", nc: int = 1, password: str | None = None) -> str:
         """The Authorization (or Proxy-) header answering the challenge for ``algorithm``."""
-        headers = [(kind, value) for kind, value in _CHALLENGE.findall(challenge_reply)
-                   if f"algorithm={algorithm}" in value]
-        assert headers, f"no {algorithm} challenge in:\n{challenge_reply}"
-        kind, value = headers[0]
-        realm, nonce = _param(value, "realm"), _param(value, "nonce")
-        hashf = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}[algorithm]
-
-        def h(text: str) -> str:
-            return hashf(text.encode()).hexdigest()
-
-        ha1 = h(f"{self.user}:{realm}:{password or self.password}")
-        cnonce, ncs = "0a4f113b", f"{nc:08x}"
-        response = h(f"{ha1}:{nonce}:{ncs}:{cnonce}:auth:{h(f'{method}:{uri}')}")
-        name = "Authorization" if kind.lower() == "www" else "Proxy-Authorization"
-        return (f'{name}: Digest username="{self.user}", realm="{realm}", nonce="{nonce}", '
-                f'uri="{uri}", response="{response}", algorithm={algorithm}, '
-                f'cnonce="{cnonce}", nc={ncs}, qop=auth')
+        return digest.authorization(challenge_reply, self.user, password or self.password,
+                                    method, uri, algorithm, nc)
 
     def register(self, algorithm: str = "MD5", **kwargs: Any) -> str:
         challenge = self.request(**kwargs)

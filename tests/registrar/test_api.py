@@ -26,12 +26,28 @@ def invite() -> ScriptMessage:
     return ScriptMessage(parse(text.encode()), Endpoint("udp", "127.0.0.1", 5070), None)
 
 
-def api(tmp_path: Path) -> tuple[RegistrarApi, UsrlocModule, Clock]:
+def api(tmp_path: Path, router: StandInRouter | None = None
+        ) -> tuple[RegistrarApi, UsrlocModule, Clock]:
     clock = Clock()
-    router = StandInRouter(Settings(base_dir=tmp_path), clock=clock)
+    router = router or StandInRouter(Settings(base_dir=tmp_path), clock=clock)
+    router.own_endpoints.add("127.0.0.1", 5060)  # the socket the bindings below name
     usrloc = UsrlocModule(router, UsrlocConfig(), clock)
-    module = SimpleNamespace(config=RegistrarConfig(), usrloc=usrloc)
+    module = SimpleNamespace(config=RegistrarConfig(), usrloc=usrloc, router=router)
     return RegistrarApi(module), usrloc, clock  # type: ignore[arg-type]
+
+
+def test_lookup_skips_a_websocket_binding_whose_connection_is_gone(tmp_path: Path) -> None:
+    router = StandInRouter(Settings(base_dir=tmp_path))
+    registrar, usrloc, clock = api(tmp_path, router)
+    browser = Endpoint("wss", "127.0.0.1", 40000)
+    usrloc.table("location").put("bob", Binding(
+        "sip:bob@x.invalid;transport=ws", clock.now + 60, received="sip:127.0.0.1:40000"
+        ";transport=wss", socket="wss:127.0.0.1:8443"))
+    msg = invite()
+    assert registrar.lookup(msg) is LookupResult.NOT_FOUND  # the browser is gone
+    router.connections.add(browser)
+    assert registrar.lookup(msg) is LookupResult.FOUND
+    assert msg.dst_uri == "sip:127.0.0.1:40000;transport=wss"
 
 
 def test_lookup_and_contacts_by_q(tmp_path: Path) -> None:
@@ -66,3 +82,13 @@ def test_lookup_and_contacts_by_q(tmp_path: Path) -> None:
     assert registrar.unregister(msg, "location", "sip:bob@example.com") == 2
     assert registrar.unregister(msg, "location", "sip:bob@example.com") == -1
     assert registrar.lookup(msg, uri="tel:+123") is LookupResult.ERROR
+
+
+def test_a_socket_of_another_node_is_not_forced(tmp_path: Path) -> None:
+    """A binding saved through another node (shared through Redis) names that node's
+    socket: this node sends from its own default socket instead."""
+    registrar, usrloc, clock = api(tmp_path)
+    usrloc.table("location").put("bob", Binding("sip:bob@10.0.0.1", clock.now + 60,
+                                                socket="udp:127.0.0.9:5060"))
+    msg = invite()
+    assert registrar.lookup(msg) and msg.ruri == "sip:bob@10.0.0.1" and msg.socket is None

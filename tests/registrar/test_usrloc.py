@@ -50,3 +50,6 @@ def test_sqlite_write_through_and_reload(tmp_path: Path) -> None:
     loaded = again.table("location")
     assert [(aor, b.contact, b.q, b.path) for aor, bs in loaded.records.items() for b in bs] \
         == [("alice", "sip:a@10.0.0.1", 500, "<sip:p;lr>")]  # bob expired meanwhile
+    assert loaded.flush() == 1
+    assert module(tmp_path, clock, db_mode="sqlite", db_file="loc.sqlite")[0].table(
+        "location").records == {}  # the flush was written through too

@@ -122,3 +122,16 @@ def test_an_unresolvable_listen_host_is_named_by_key(monkeypatch) -> None:
     assert problems_of(CoreConfig, {"listen": ["udp:sbc.example.test:5060"]}, "core") == [
         "core.listen[0]: 'udp:sbc.example.test:5060': host 'sbc.example.test' does not "
         "resolve ([Errno -2] Name or service not known)"]
+
+
+def test_websocket_section_is_checked_by_key(tmp_path: Path) -> None:
+    from kamrouter.transport.ws import WebsocketConfig
+
+    assert problems_of(WebsocketConfig, {"allowed_origins": ["phone.example"],
+                                         "max_message_size": 100, "keepalive_interval": -1},
+                       "websocket") == [
+        "websocket.max_message_size: must be between 512 and 1048576 bytes, got 100",
+        "websocket.keepalive_interval: must be between 0 and 3600 s, got -1",
+        "websocket.allowed_origins[0]: expected scheme://host[:port], got 'phone.example'"]
+    result = check(tmp_path, '[core]\nlisten = ["wss:127.0.0.1:8443"]\n')
+    assert result.returncode == 1 and "wss: listener needs a [[tls.server]]" in result.stderr

@@ -1,8 +1,9 @@
 """All-byte fuzzing of the whole SIP receive path, in process, with a fixed seed.
 
 A real :class:`Router` with the default routing script gets mutated messages as UDP
-datagrams (``Proxy.on_message``, the transports' entry point) and as TCP streams (a real
-:class:`TcpConnection` reading a memory stream, so framing runs too): parse, sanity, tm, the
+datagrams (``Proxy.on_message``, the transports' entry point), as TCP streams (a real
+:class:`TcpConnection` reading a memory stream, so framing runs too) and as WebSocket
+connections (a mutated upgrade, then frames with mutated SIP or mutated frame bytes): parse, sanity, tm, the
 script, the reply path. Nothing reaches a network: the UDP socket's ``send`` is recorded
 (so ``Transports.send`` with its own-socket check still runs), there is no TCP listener to
 send through, and DNS is off (hostile host names get 478). Replies are also built from the
@@ -23,12 +24,14 @@ from kamrouter.core.settings import Settings
 from kamrouter.net import Endpoint
 from kamrouter.sip import Request, SipParseError, make_response, parse
 from kamrouter.transport.tcp import TcpConnection
+from kamrouter.transport.ws import WebsocketConfig, WsCodec
 
-from support.fuzzing import Mutator, numbered, sip_seeds
+from support.fuzzing import Mutator, numbered, sip_seeds, ws_frame, ws_upgrade
 
 SEED = 20261203
 UDP_CASES = 20000
 TCP_CONNECTIONS = 2000
+WS_CONNECTIONS = 500
 CALLER = Endpoint("udp", "127.0.0.1", 5071)
 SINK = Endpoint("udp", "127.0.0.1", 5072)
 
@@ -104,13 +107,29 @@ async def test_all_byte_fuzz_never_escapes_the_receive_path() -> None:
                 clock.advance(0.5, router)  # retransmissions, timeouts, failure routes
                 recorder.sent.clear()
             await trio.lowlevel.checkpoint()
-        for n in range(TCP_CONNECTIONS):
+        ws_local = Endpoint("ws", local.host, local.port)
+        for n in range(TCP_CONNECTIONS + WS_CONNECTIONS):
             client, server = trio.testing.memory_stream_pair()
-            remote = Endpoint("tcp", "127.0.0.1", 40000 + n)
-            conn = TcpConnection(server, remote, tcp_local, router.settings.core.max_message_size,
-                                 router.clock, msg_read_timeout=5.0)  # type: ignore[arg-type]
-            stream = b"".join(mutate.case(numbered(rng.choice(seeds), n))
-                              for _ in range(rng.randint(1, 3)))
+            websocket = n >= TCP_CONNECTIONS
+            remote = Endpoint("ws" if websocket else "tcp", "127.0.0.1", 40000 + n)
+            conn = TcpConnection(server, remote, ws_local if websocket else tcp_local,
+                                 router.settings.core.max_message_size, router.clock,
+                                 msg_read_timeout=5.0,  # type: ignore[arg-type]
+                                 websocket=WsCodec(WebsocketConfig(
+                                     allowed_origins=["https://phone.example"],
+                                     max_message_size=4096)) if websocket else None)
+            messages = [mutate.case(numbered(rng.choice(seeds), n))
+                        for _ in range(rng.randint(1, 3))]
+            if websocket:
+                upgrade = ws_upgrade(f"{local.host}:{local.port}", rng.choice(
+                    (None, "https://phone.example", "https://evil.example")))
+                frames = b"".join(ws_frame(m, rng, opcode=rng.choice((1, 1, 1, 2)))
+                                  + (ws_frame(b"p", rng, opcode=9) if rng.random() < 0.2 else b"")
+                                  for m in messages)
+                stream = (mutate.case(upgrade) if rng.random() < 0.2 else upgrade) + (
+                    mutate.case(frames) if rng.random() < 0.3 else frames)
+            else:
+                stream = b"".join(messages)
             async with trio.open_nursery() as connection:
                 connection.start_soon(conn.run, proxy.on_message)
                 with trio.move_on_after(10):  # the reader ends at EOF; never hang the suite

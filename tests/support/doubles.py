@@ -44,6 +44,7 @@ class StandInRouter:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     probes: list[tuple[str, Any]] = field(default_factory=list)
     transaction_end: list[Callable[[Any], None]] = field(default_factory=list)
+    connections: set[Endpoint] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.scheduler = Scheduler(self.clock)
@@ -71,6 +72,10 @@ class StandInRouter:
 
     def module(self, name: str) -> Any:
         return self.modules[name]
+
+    def connected(self, dest: Endpoint) -> bool:
+        """Connections the test opened (``connections``)."""
+        return dest in self.connections
 
 
 class RpcClient:

@@ -284,3 +284,28 @@ EVAPI_SEEDS = [json.dumps(doc).encode() for doc in (
     {"tag": "fuzz", "data": [1, 2, {"x": "y"}]},
     {"id": 7, "reply": {"code": 404, "reason": "No"}},
 )]
+
+
+def ws_upgrade(host: str, origin: str | None = None) -> bytes:
+    """A browser's HTTP upgrade to SIP over WebSocket (RFC 7118)."""
+    lines = ["GET / HTTP/1.1", f"Host: {host}", "Upgrade: websocket", "Connection: Upgrade",
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13",
+             "Sec-WebSocket-Protocol: sip"]
+    if origin is not None:
+        lines.append(f"Origin: {origin}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def ws_frame(payload: bytes, rng: random.Random, opcode: int = 1, final: bool = True) -> bytes:
+    """One masked client frame (RFC 6455 §5.2) carrying ``payload``."""
+    size = len(payload)
+    head = bytes([(0x80 if final else 0) | opcode])
+    if size < 126:
+        head += bytes([0x80 | size])
+    elif size < 1 << 16:
+        head += bytes([0x80 | 126]) + size.to_bytes(2, "big")
+    else:
+        head += bytes([0x80 | 127]) + size.to_bytes(8, "big")
+    key = rng.randbytes(4)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+

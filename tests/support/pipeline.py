@@ -40,6 +40,8 @@ class Wire:
         self.sockets = sockets
         self.sent: list[tuple[bytes, Endpoint]] = []
         self.refused: list[Endpoint] = []
+        #: RFC 5923 Via aliases the pipeline asked for: alias -> the connection's peer.
+        self.aliases: dict[Endpoint, Endpoint] = {}
 
     def send(self, data: bytes, dest: Endpoint, local: Endpoint | None,
              on_error: Callable[[], None] | None) -> None:
@@ -51,6 +53,9 @@ class Wire:
             self.refused.append(dest)
             return True
         return False
+
+    def alias(self, alias: Endpoint, remote: Endpoint) -> None:
+        self.aliases[alias] = remote
 
     def local_for(self, dest: Endpoint, socket: str | None = None) -> Endpoint | None:
         for sock in self.sockets:
@@ -80,12 +85,16 @@ class Names:
 
 class NameTargets:
     """The pipeline's RFC 3263 destinations over :class:`Names`: one target per name (the
-    name's address, the hop's transport and port); no name resolves to nothing."""
+    name's address, the hop's transport and port), or the targets ``several`` lists for it
+    (like SRV records); no name resolves to nothing."""
 
-    def __init__(self, names: Names) -> None:
+    def __init__(self, names: Names, several: dict[str, list[Endpoint]] | None = None) -> None:
         self.names = names
+        self.several = several or {}
 
     def cached(self, hop: NextHop) -> list[Endpoint] | None:
+        if hop.host in self.several:
+            return list(self.several[hop.host])
         known, address = self.names.cached(hop.host)
         if not known:
             return None
@@ -117,6 +126,7 @@ class Pipeline:
     def __init__(self, tmp_path: Path, script: str, *,
                  spawn: Callable[..., None] = _refuse_tasks, names: Names | None = None,
                  sockets: tuple[Endpoint, ...] = (PROXY,), max_forwards: int = 70,
+                 targets: dict[str, list[Endpoint]] | None = None, failover_max: int = 0,
                  **tm_params: Any) -> None:
         self.clock = FakeClock()
         self.scheduler = Scheduler(self.clock)
@@ -128,8 +138,8 @@ class Pipeline:
         names = names or Names()
         self.blocked = Blocked()
         self.proxy = Proxy(
-            transports=self.wire, resolver=names, destinations=NameTargets(names),
-            blocklist=self.blocked, failover_max=0, blocklist_503=False, spawn=spawn,
+            transports=self.wire, resolver=names, destinations=NameTargets(names, targets),
+            blocklist=self.blocked, failover_max=failover_max, blocklist_503=False, spawn=spawn,
             script=lambda: self.script, stats=self.stats,
             tm_factory=lambda hooks: TransactionLayer(TmParams(**tm_params), self.scheduler,
                                                       self.wire.send, hooks, self.stats),
@@ -143,12 +153,14 @@ class Pipeline:
     def local(self) -> Endpoint:
         return self.wire.sockets[0]
 
-    def receive(self, data: bytes | str, source: Endpoint) -> None:
-        """``data`` arrives from ``source`` on the first socket (CRLF line ends added)."""
+    def receive(self, data: bytes | str, source: Endpoint, local: Endpoint | None = None
+                ) -> None:
+        """``data`` arrives from ``source`` on ``local`` (default: the first socket; CRLF
+        line ends added)."""
         if isinstance(data, str):
             head, _, body = data.partition("\n\n")
             data = (head.replace("\n", "\r\n") + "\r\n\r\n" + body).encode()
-        self.proxy.on_message(data, source, self.local)
+        self.proxy.on_message(data, source, local or self.local)
 
     def take(self) -> list[tuple[Request | Response, Endpoint]]:
         """What was sent since the last call, parsed, with its destination."""

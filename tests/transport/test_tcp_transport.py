@@ -486,3 +486,30 @@ def test_refused_next_hop_gets_a_prompt_error_reply(start) -> None:
     reply = peer.final_reply()
     assert status_line(reply).startswith("SIP/2.0 477 ")
     assert router.tcp_stats()["tcp:connect_failed"] == 2
+
+
+ALIAS_SCRIPT = '''
+from kamrouter.script import sl, tm
+
+def request_route(msg):
+    if msg.method == "OPTIONS":
+        sl.send_reply(msg, 200, "OK")
+        return
+    msg.dst_uri = "sip:127.0.0.1:{port};transport=tcp"
+    tm.relay(msg)
+'''
+
+
+def test_a_via_alias_lets_requests_to_the_sender_reuse_its_connection(start) -> None:
+    """RFC 5923: the peer's Via names where it listens (nothing does, here) with ;alias, so
+    a request for that address goes over the connection the peer opened."""
+    listen_port = free_port()
+    router = start(ALIAS_SCRIPT.format(port=listen_port), accept_aliases=True)
+    peer = router.connect()
+    peer.send(request("OPTIONS", call_id="alias-1", via=f"{LOOPBACK}:{listen_port};alias"))
+    assert status_line(peer.read_message()) == "SIP/2.0 200 OK"
+    other = router.connect()
+    other.send(other.request("MESSAGE", "alias-2"))
+    relayed = peer.read_message()
+    assert relayed.startswith(b"MESSAGE ") and header(relayed, "Call-ID") == "alias-2"
+    assert router.tcp_stats()["tcp:connect_success"] == 0

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kamrouter.config import Range, range_problems
+from kamrouter.redis_client import prefix_problems, url_problems
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
-_PREFIX = re.compile(r"[A-Za-z0-9_.:-]+")
-_REDIS_SCHEMES = ("redis://", "rediss://", "redis+cluster://", "redis+sentinel://", "unix://")
 
 
 @dataclass
@@ -79,12 +78,8 @@ class TableConfig:
             if self.load_file:
                 problems.append("load_file: not available with backend = \"redis\" "
                                 "(Redis keeps the table)")
-            if not self.redis_url.startswith(_REDIS_SCHEMES):
-                problems.append(f"redis_url: {self.redis_url!r} must start with one of "
-                                f"{', '.join(_REDIS_SCHEMES)}")
-            if not _PREFIX.fullmatch(self.redis_prefix):
-                problems.append(f"redis_prefix: {self.redis_prefix!r} may only contain letters, "
-                                "digits, '_', '.', ':', '-'")
+            problems += url_problems("redis_url", self.redis_url)
+            problems += prefix_problems("redis_prefix", self.redis_prefix)
         if self.persist == "sqlite" and self.load_file:
             problems.append("load_file: choose either persist = \"sqlite\" or load_file")
         if self.load_file and not self.load_file.endswith((".csv", ".toml")):

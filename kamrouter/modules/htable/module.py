@@ -14,8 +14,9 @@ from kamrouter.modules.base import Module, RouterServices
 from kamrouter.modules.htable.api import HtableApi
 from kamrouter.modules.htable.config import TableConfig
 from kamrouter.modules.htable.persistence import TablePersistence
-from kamrouter.modules.htable.redis_client import open_client
-from kamrouter.modules.htable.redis_link import LinkStats, RedisLink
+from kamrouter.redis_client import open_client
+from kamrouter.modules.htable.redis_link import RedisLink
+from kamrouter.redis_mirror import LinkStats
 from kamrouter.modules.htable.rpc import HtableRpc
 from kamrouter.modules.htable.store import SqliteStore, load_static
 from kamrouter.modules.htable.table import Table, TableStats
@@ -86,7 +87,7 @@ class HtableModule(Module):
             if cfg.backend == "redis":
                 self.links[cfg.name] = RedisLink(
                     table, cfg, partial(open_client, cfg.redis_url),
-                    LinkStats.named(cfg.name, router.stats.counter))
+                    LinkStats.named("htable", cfg.name, router.stats.counter))
             elif cfg.persist == "sqlite":
                 store = SqliteStore(_resolve(base_dir, cfg.db_file))
                 binding = TablePersistence(table, store, router.scheduler, cfg.write_behind)
@@ -119,13 +120,8 @@ class HtableModule(Module):
         for link in self.links.values():
             nursery.start_soon(link.run)
         for name, link in self.links.items():
-            timeout = self.tables[name].config.redis_sync_timeout
-            with trio.move_on_after(timeout):
-                await link.synced.wait()
-            if not link.synced.is_set():
-                log.error("htable %s: no sync from Redis (%s) after %g s; serving an empty "
-                          "table until Redis answers", name, self.tables[name].config.redis_url,
-                          timeout)
+            config = self.tables[name].config
+            await link.first_sync(config.redis_sync_timeout, config.redis_url)
 
     async def stop(self) -> None:
         for expiry in self._expiry:
@@ -134,23 +130,8 @@ class HtableModule(Module):
             if self.tables[name].config.store_on_stop:
                 count = await binding.store_all()
                 log.info("htable %s: stored %d items to %s", name, count, binding.store.path)
-        for name, link in self.links.items():
-            if link.queue:
-                await self._hand_over(name, link)
-
-    async def _hand_over(self, name: str, link: RedisLink) -> None:
-        """Send writes still queued at shutdown, briefly, on a connection of their own."""
-        with trio.move_on_after(STOP_FLUSH_TIMEOUT):
-            try:
-                async with link.connect() as client:
-                    await link.send_queued(client)
-            except Exception as exc:  # noqa: BLE001 - shutting down: report and go on
-                log.warning("htable %s: %d writes not sent to Redis at shutdown (%s)",
-                            name, len(link.queue), exc)
-                return
-        if link.queue:
-            log.warning("htable %s: %d writes not sent to Redis at shutdown", name,
-                        len(link.queue))
+        for link in self.links.values():
+            await link.hand_over(STOP_FLUSH_TIMEOUT)
 
     # -- reload / store (RPC) ----------------------------------------------------------------
     async def reload(self, table: Table) -> None:

@@ -3,7 +3,8 @@
 Every ``natping_interval`` seconds each (NATed) binding of the table gets a request through
 tm, sent to its received address, which keeps the NAT's mapping open. Any reply counts as
 alive (even 404: someone answered); a binding that answered nothing for
-``keepalive_timeout`` seconds is removed.
+``keepalive_timeout`` seconds is removed. A binding saved through another node (a location
+table shared through Redis) is that node's to ping: its NAT mapping is towards that node.
 """
 from __future__ import annotations
 
@@ -50,13 +51,17 @@ class Keepalive:
 
     def round(self) -> None:
         cfg = self.config
-        table = self._usrloc().table(cfg.table)
+        usrloc = self._usrloc()
+        table = usrloc.table(cfg.table)
         now = table.clock()
         alive: set[str] = set()
         for aor, bindings in table.aors():
             for binding in bindings:
                 if cfg.ping_nated_only and not binding.received:
                     continue
+                socket = usrloc.own_socket(binding.socket)
+                if binding.socket and socket is None:
+                    continue  # registered through another node (Redis): that node pings it
                 ruid = binding.ruid
                 alive.add(ruid)
                 heard = self._last_heard.setdefault(ruid, now)
@@ -67,7 +72,7 @@ class Keepalive:
                 self.sent.inc()
                 self.router.send_request(
                     cfg.sipping_method, binding.contact, from_uri=cfg.sipping_from,
-                    dst_uri=binding.received or None, socket=binding.socket or None,
+                    dst_uri=binding.received or None, socket=socket,
                     timeout=float(cfg.natping_interval),
                     on_reply=partial(self._reply, ruid))
         for ruid in [r for r in self._last_heard if r not in alive]:

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 from kamrouter.modules.registrar.config import RegistrarConfig
 from kamrouter.modules.registrar.save import Details, SaveResult, save
 from kamrouter.modules.usrloc.location import Q_UNSPECIFIED, Binding
+from kamrouter.net import Endpoint
+from kamrouter.pipeline.addressing import next_hop
+from kamrouter.pipeline.flow import contact_of, flow_uri, reached_over_connection
 from kamrouter.script.message import ScriptMessage, Target
 from kamrouter.script.results import ReturnCode
 from kamrouter.sip import SipParseError, SipUri, Uri, parse_uri
@@ -68,7 +71,7 @@ class RegistrarApi:
         if aor is None or not aor:
             reply_status, reason, headers, code = 400, "Bad To URI", [], SaveResult.ERROR
         else:
-            details = Details(aor, msg.vars.get(RECEIVED_VAR) or "",
+            details = Details(aor, msg.vars.get(RECEIVED_VAR) or _flow_received(msg),
                               str(msg.local) if msg.local is not None else "",
                               module.usrloc.config.matching_mode)
             reply = save(msg.sip, module.usrloc.table(table), details,  # type: ignore[arg-type]
@@ -83,25 +86,44 @@ class RegistrarApi:
     # -- calls to registered users ---------------------------------------------------------------
     def lookup(self, msg: ScriptMessage, table: str = "location",
                uri: str | None = None) -> LookupResult:
-        """Point the R-URI at the AoR's best contact ($du: its received address, Route: its
-        Path, socket: where it registered) and append the others as branches."""
+        """Point the R-URI at the AoR's best contact ($du: its received address, the
+        connection of a WebSocket client; Route: its Path, socket: where it registered) and
+        append the others as branches."""
         aor = self._aor(uri or msg.ruri)
         if aor is None:
             return LookupResult.ERROR
-        bindings = self._module.usrloc.table(table).bindings(aor)
+        bindings = [b for b in self._module.usrloc.table(table).bindings(aor)
+                    if self._reachable(b)]
         if not bindings:
             return LookupResult.NOT_FOUND
         first, *others = bindings
         msg.ruri = first.contact
-        msg.dst_uri, msg.path, msg.socket = _hop(first)
+        usrloc = self._module.usrloc
+        msg.dst_uri, msg.path, msg.socket = _hop(first, usrloc.own_socket(first.socket))
         msg.vars[RURI_Q_VAR] = first.q
         if self._cfg.append_branches:
             for binding in others:
-                dst_uri, path, socket = _hop(binding)
+                dst_uri, path, socket = _hop(binding, usrloc.own_socket(binding.socket))
                 target = Target(binding.contact, dst_uri, socket, path)
                 target.q = binding.q
                 msg.branches.append(target)
         return LookupResult.FOUND
+
+    def _reachable(self, binding: Binding) -> bool:
+        """False for the binding of a client reachable only over its connection (WebSocket,
+        a TCP/TLS ``.invalid`` or ``ob`` Contact) whose connection is gone: nothing can
+        reach it until it registers again over a new one (Kamailio's handle_lost_tcp)."""
+        received = binding.received
+        if ";transport=" not in received:  # a UDP address (or none): cheap, and common
+            return True
+        try:
+            hop = next_hop(received)
+        except SipParseError:
+            return True
+        flow = Endpoint(hop.proto, hop.host, hop.port)
+        if hop.proto == "udp" or not reached_over_connection(flow, binding.contact):
+            return True
+        return self._module.router.connected(flow)
 
     def registered(self, msg: ScriptMessage, table: str = "location",
                    uri: str | None = None) -> bool:
@@ -168,9 +190,21 @@ class RegistrarApi:
         return True
 
 
-def _hop(binding: Binding) -> tuple[str | None, str | None, str | None]:
+def _flow_received(msg: ScriptMessage) -> str:
+    """The received address of a client reachable only over its own connection (WebSocket,
+    whose Contact host is ``.invalid``; TCP/TLS with such a Contact or ``ob``): lookup() then
+    sends over that connection, as long as it lives (RFC 7118 §5, RFC 5626). Empty for
+    any other client."""
+    source = msg.source
+    if source is None or source.proto == "udp":
+        return ""
+    return flow_uri(source) if reached_over_connection(
+        source, contact_of(msg.sip)) else ""  # type: ignore[arg-type]
+
+
+def _hop(binding: Binding, socket: str | None) -> tuple[str | None, str | None, str | None]:
     """$du, route set and socket of a binding: behind a Path the received address is the
     edge proxy's, so the Path alone says where to go."""
     if binding.path:
-        return None, binding.path, binding.socket or None
-    return binding.received or None, None, binding.socket or None
+        return None, binding.path, socket
+    return binding.received or None, None, socket

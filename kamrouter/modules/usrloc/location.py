@@ -5,14 +5,17 @@ strings, see README). ``Location`` maps an AoR to its list of bindings, ordered 
 first) and, for equal q, by registration order. Times are wall-clock seconds (``clock``), so
 they survive a restart through the SQLite store. Expired bindings are invisible to every read;
 :meth:`Location.expire_due` deletes them (the module calls it from one scheduler timer).
-Every change is reported to ``on_change(op, aor, binding)`` with op "put" or "del".
+Every local change is reported to ``on_change(op, aor, binding)`` with op "put", "del" or
+"expire" (a sweep's delete, which a shared store applies only if nobody refreshed the binding
+meanwhile), or "flush" (every binding of the table, with aor "" and binding None); ``apply``/``replace_all`` install state that changed elsewhere (another node
+through Redis) and report nothing.
 """
 from __future__ import annotations
 
 import itertools
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 
 #: q when the Contact had none (Kamailio's Q_UNSPECIFIED); sorts below every given q.
 Q_UNSPECIFIED = -1
@@ -83,7 +86,7 @@ class Location:
         self.clock = clock
         self.records: dict[str, list[Binding]] = {}
         self.new_ruid = RuidSource()
-        self.on_change: Callable[[str, str, Binding], None] | None = None
+        self.on_change: Callable[[str, str, Binding | None], None] | None = None
 
     # -- reading ---------------------------------------------------------------------------
     def bindings(self, aor: str) -> list[Binding]:
@@ -116,12 +119,7 @@ class Location:
         if not binding.ruid:
             binding.ruid = self.new_ruid()
         binding.last_modified = self.clock()
-        index = len(bindings)
-        for i, other in enumerate(bindings):
-            if other.q < binding.q:
-                index = i
-                break
-        bindings.insert(index, binding)
+        _insert(bindings, binding)
         self._changed("put", aor, binding)
 
     def delete(self, aor: str, binding: Binding) -> bool:
@@ -141,9 +139,11 @@ class Location:
         return len(bindings)
 
     def flush(self) -> int:
-        count = 0
-        for aor in list(self.records):
-            count += self.delete_aor(aor)
+        """Delete every binding: one change, however many there were."""
+        count = sum(len(bindings) for bindings in self.records.values())
+        self.records = {}
+        if self.on_change is not None:
+            self.on_change("flush", "", None)
         return count
 
     def expire_due(self, now: float | None = None) -> list[tuple[str, Binding]]:
@@ -155,18 +155,62 @@ class Location:
             if all(b.expires > now for b in bindings):
                 continue
             for binding in [b for b in bindings if b.expires <= now]:
-                self.delete(aor, binding)
+                bindings.remove(binding)
+                self._changed("expire", aor, binding)
                 gone.append((aor, binding))
+            if not bindings:
+                del self.records[aor]
         return gone
 
     def load(self, rows: list[tuple[str, Binding]]) -> None:
         """Fill from storage at start (no change reported); rows in any order."""
-        for aor, binding in rows:
-            bindings = self.records.setdefault(aor, [])
-            bindings.append(binding)
-        for bindings in self.records.values():
-            bindings.sort(key=lambda b: (-b.q, b.last_modified))
+        _fill(self.records, rows)
+
+    def rows(self) -> list[tuple[str, Binding]]:
+        """Every live binding with its AoR."""
+        return [(aor, b) for aor, bindings in self.aors() for b in bindings]
+
+    # -- state from elsewhere: not reported through on_change ---------------------------------
+    def apply(self, aor: str, ruid: str, binding: Binding | None) -> None:
+        """Install the binding ``ruid`` of ``aor`` as it is elsewhere (None: it is gone)."""
+        bindings = self.records.get(aor, [])
+        old = next((b for b in bindings if b.ruid == ruid), None)
+        if old is not None:
+            bindings.remove(old)
+        if binding is not None:
+            _insert(self.records.setdefault(aor, bindings), binding)
+        elif not bindings:
+            self.records.pop(aor, None)
+
+    def replace_all(self, rows: list[tuple[str, Binding]],
+                    keep: Collection[tuple[str, str]] = ()) -> None:
+        """Swap in a whole new content at once; the (aor, ruid) bindings in ``keep`` (local
+        writes not yet confirmed elsewhere) keep their local state."""
+        kept = [(aor, ruid, next((b for b in self.records.get(aor, ()) if b.ruid == ruid),
+                                 None)) for aor, ruid in keep]
+        fresh: dict[str, list[Binding]] = {}
+        _fill(fresh, rows)
+        self.records = fresh
+        for aor, ruid, binding in kept:
+            self.apply(aor, ruid, binding)
 
     def _changed(self, op: str, aor: str, binding: Binding) -> None:
         if self.on_change is not None:
             self.on_change(op, aor, binding)
+
+
+def _insert(bindings: list[Binding], binding: Binding) -> None:
+    """Insert in q order: after every binding of a higher or equal q."""
+    index = len(bindings)
+    for i, other in enumerate(bindings):
+        if other.q < binding.q:
+            index = i
+            break
+    bindings.insert(index, binding)
+
+
+def _fill(records: dict[str, list[Binding]], rows: list[tuple[str, Binding]]) -> None:
+    for aor, binding in rows:
+        records.setdefault(aor, []).append(binding)
+    for bindings in records.values():
+        bindings.sort(key=lambda b: (-b.q, b.last_modified))

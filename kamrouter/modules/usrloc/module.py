@@ -1,10 +1,12 @@
-"""The usrloc module: location tables in memory (optionally written through to SQLite), one
-scheduler timer sweeping expired bindings, ul.* RPC methods and ``usrloc:`` statistics."""
+"""The usrloc module: location tables in memory (optionally written through to SQLite, or
+shared by several nodes through Redis), one scheduler timer sweeping expired bindings, ul.*
+RPC methods and ``usrloc:`` statistics."""
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -13,14 +15,20 @@ from kamrouter.config import ConfigError
 from kamrouter.modules.base import Module, RouterServices
 from kamrouter.modules.usrloc.config import UsrlocConfig
 from kamrouter.modules.usrloc.location import Binding, Location
+from kamrouter.modules.usrloc.redis_store import RedisLocation
 from kamrouter.modules.usrloc.rpc import UsrlocRpc
 from kamrouter.modules.usrloc.store import LocationStore
+from kamrouter.net import parse_socket
+from kamrouter.redis_client import open_client
+from kamrouter.redis_mirror import LinkStats
 from kamrouter.timers import Timer
 
 log = logging.getLogger("kamrouter.usrloc")
 
 #: The table registrar's save()/lookup() use unless told otherwise.
 DEFAULT_TABLE = "location"
+#: How long stop() tries to hand queued changes to Redis.
+STOP_FLUSH_TIMEOUT = 2.0
 
 
 class UsrlocModule(Module):
@@ -40,7 +48,10 @@ class UsrlocModule(Module):
                 self.store = LocationStore(path if path.is_absolute() else base_dir / path)
             except Exception as exc:  # noqa: BLE001 - a broken file must name itself
                 raise ConfigError([f"usrloc.db_file: cannot open {path}: {exc}"]) from None
+        self.links: dict[str, RedisLocation] = {}
+        self._nursery: trio.Nursery | None = None
         self._timer: Timer | None = None
+        self._own_sockets: dict[str, bool] = {}
         stats = router.stats
         self.expired = stats.counter("usrloc", "location-expires")
         self.write_errors = stats.counter("usrloc", "db-write-errors")
@@ -58,14 +69,38 @@ class UsrlocModule(Module):
             if self.store is not None:
                 table.load(self.store.load(name, self.clock()))
                 table.on_change = lambda op, aor, binding: self._write(name, op, aor, binding)
+            elif self.config.db_mode == "redis":
+                self._link(table)
         return table
+
+    def _link(self, table: Location) -> None:
+        cfg = self.config
+        link = self.links[table.name] = RedisLocation(
+            table, cfg.redis_prefix, cfg.redis_queue, partial(open_client, cfg.redis_url),
+            LinkStats.named("usrloc", table.name, self.router.stats.counter))
+        if self._nursery is not None:  # a table first used by a script after start-up
+            self._nursery.start_soon(link.run)
+
+    def own_socket(self, socket: str) -> str | None:
+        """``socket`` (a binding's) if this process listens on it, else None: a binding
+        another node saved (shared through Redis) is sent from a socket of this node's."""
+        if not socket:
+            return None
+        mine = self._own_sockets.get(socket)
+        if mine is None:
+            try:
+                mine = parse_socket(socket) in self.router.own_endpoints
+            except ValueError:
+                mine = False
+            self._own_sockets[socket] = mine
+        return socket if mine else None
 
     def aor_of(self, user: str | None, host: str | None) -> str:
         """The AoR key of a URI's user and host (Kamailio use_domain)."""
         user = user or ""
         return f"{user}@{host}" if self.config.use_domain and host else user
 
-    def _write(self, name: str, op: str, aor: str, binding: Binding) -> None:
+    def _write(self, name: str, op: str, aor: str, binding: Binding | None) -> None:
         store = self.store
         assert store is not None
         try:
@@ -83,6 +118,11 @@ class UsrlocModule(Module):
     # -- expiry: one timer for every table ----------------------------------------------------
     async def start(self, nursery: trio.Nursery) -> None:
         self._arm()
+        self._nursery = nursery
+        for link in self.links.values():
+            nursery.start_soon(link.run)
+        for link in self.links.values():
+            await link.first_sync(self.config.redis_sync_timeout, self.config.redis_url)
 
     def _arm(self) -> None:
         self._timer = self.router.scheduler.call_later(self.config.timer_interval, self.sweep)
@@ -100,3 +140,5 @@ class UsrlocModule(Module):
             self._timer.cancel()
         if self.store is not None:
             self.store.close()
+        for link in self.links.values():
+            await link.hand_over(STOP_FLUSH_TIMEOUT)

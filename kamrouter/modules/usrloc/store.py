@@ -43,8 +43,10 @@ class LocationStore:
                                "WHERE table_name = ?", (table,))
         return [(row[0], Binding.from_row(row[1:])) for row in rows]
 
-    def write(self, table: str, op: str, aor: str, binding: Binding) -> None:
-        if op == "put":
+    def write(self, table: str, op: str, aor: str, binding: Binding | None) -> None:
+        if binding is None:  # a flush
+            self.db.execute("DELETE FROM location WHERE table_name = ?", (table,))
+        elif op == "put":
             self.db.execute(_UPSERT, (table, aor, *binding.as_row()))
         else:
             self.db.execute("DELETE FROM location WHERE ruid = ?", (binding.ruid,))

@@ -2,11 +2,13 @@
 
 ``redis://``/``rediss://``/``unix://`` URLs go to a single server; ``redis+cluster://h:p,h:p``
 to a Redis Cluster; ``redis+sentinel://h:p,h:p/service/db`` to the primary of a Sentinel
-service. Responses are decoded as UTF-8 text.
+service. Responses are decoded as UTF-8 text. :func:`url_problems` checks a URL at config
+time (the modules' ``validate()``).
 """
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,6 +17,8 @@ from urllib.parse import urlsplit
 import coredis
 from coredis.connection import TCPLocation
 
+SCHEMES = ("redis://", "rediss://", "redis+cluster://", "redis+sentinel://", "unix://")
+_PREFIX = re.compile(r"[A-Za-z0-9_.:-]+")
 CONNECT_TIMEOUT = 2.0
 STREAM_TIMEOUT = 5.0
 
@@ -29,6 +33,36 @@ def _hosts(netloc: str, default_port: int) -> list[TCPLocation]:
         host, _, port = part.rpartition(":") if ":" in part else (part, "", "")
         hosts.append(TCPLocation(host or "127.0.0.1", int(port) if port else default_port))
     return hosts
+
+
+def url_problems(key: str, url: str) -> list[str]:
+    """What is wrong with ``url`` for :func:`open_client`, each problem naming ``key``."""
+    if not url:
+        return [f"{key}: missing (e.g. \"redis://127.0.0.1:6379/0\")"]
+    if not url.startswith(SCHEMES):
+        return [f"{key}: {url!r} must start with one of {', '.join(SCHEMES)}"]
+    parts = urlsplit(url)
+    try:
+        if parts.scheme in ("redis+cluster", "redis+sentinel"):
+            _hosts(parts.netloc, 0)
+        elif parts.scheme != "unix":
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        return [f"{key}: {url!r} has a malformed host:port"]
+    if parts.scheme == "redis+sentinel" and not parts.path.strip("/"):
+        return [f"{key}: {url!r}: expected redis+sentinel://host:port[,...]/service[/db]"]
+    if parts.scheme == "unix" and not parts.path:
+        return [f"{key}: {url!r}: expected unix:///path/to/redis.sock[?db=N]"]
+    if parts.scheme in ("redis", "rediss") and not parts.hostname:
+        return [f"{key}: {url!r}: expected {parts.scheme}://host[:port][/db]"]
+    return []
+
+
+def prefix_problems(key: str, prefix: str) -> list[str]:
+    """A key prefix keeps to letters, digits and ``_.:-`` (no glob or hash-tag characters)."""
+    if _PREFIX.fullmatch(prefix):
+        return []
+    return [f"{key}: {prefix!r} may only contain letters, digits, '_', '.', ':', '-'"]
 
 
 @asynccontextmanager
