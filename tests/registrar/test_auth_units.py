@@ -73,3 +73,7 @@ def test_a_retransmitted_request_is_challenged_with_its_first_nonce(
     for n in range(3, 7):  # the remembered challenges are bounded
         nonces.make(1034.0, f"call|{n}|z9hG4bK{n}")
     assert len(nonces._challenged) == 3
+    short = Nonces(b"k", lifetime=20, cache_size=100)  # never hand out a nonce about to expire
+    first = short.make(1000.0, "call|1|z9hG4bK1")
+    assert short.make(1010.0, "call|1|z9hG4bK1") == first
+    assert short.make(1011.0, "call|1|z9hG4bK1") != first

@@ -54,10 +54,12 @@ class Nonces:
 
     def make(self, now: float, request: str = "") -> str:
         """A new nonce, or for a retransmission of ``request`` (its Call-ID, CSeq and branch)
-        within RETRANSMISSION_WINDOW the one its first challenge had."""
+        within RETRANSMISSION_WINDOW the one its first challenge had (if that has at least
+        half its lifetime left)."""
         if request:
             earlier = self._challenged.get(request)
-            if earlier is not None and now - earlier[1] <= RETRANSMISSION_WINDOW:
+            if earlier is not None and now - earlier[1] <= min(RETRANSMISSION_WINDOW,
+                                                               self.lifetime / 2):
                 return earlier[0]
         head = struct.pack(">I", int(now) & 0xFFFFFFFF) + os.urandom(8)
         nonce = base64.urlsafe_b64encode(head + self._sign(head)).decode().rstrip("=")
