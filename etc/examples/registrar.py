@@ -33,7 +33,22 @@ NEXT_CONTACTS_ON = "408|480|486|5[0-9][0-9]"
 
 def request_route(msg):
     if handled_before_routing(msg):
-        return
+        return None
+    # [auth] credentials = "api": the HA1 comes from the routing API. Returning the awaitable
+    # parks the request while the API is asked; a cached HA1 needs no wait (None).
+    fetching = auth.fetch_credentials(msg, DOMAIN)
+    if fetching is not None:
+        return route_when_fetched(msg, fetching)
+    route(msg)
+    return None
+
+
+async def route_when_fetched(msg, fetching):
+    if await fetching:  # False: the API failed, the request was answered [auth] api_on_error
+        route(msg)
+
+
+def route(msg):
     behind_nat = nathelper.nat_uac_test(msg, NAT_TESTS)
     if msg.method == "REGISTER":
         register(msg, behind_nat)

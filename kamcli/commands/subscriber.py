@@ -4,6 +4,10 @@ module's SQLite table).
 kamcli turns the password into the HA1 values (MD5 of user:domain:password, MD5 of
 user@domain:domain:password, SHA-256 of user:domain:password, the domain being the realm)
 and sends only those: the clear password never reaches the router or its disk.
+
+With ``[auth] credentials = "api"`` the HA1 values come from the routing API instead;
+``subscriber cache`` shows what the router cached of its answers (RPC ``auth.cache_list``)
+and ``subscriber cache-flush [USER@DOMAIN]`` forgets them (``auth.cache_flush``).
 """
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ from kamcli.loader import AliasGroup
 
 @click.group("subscriber", cls=AliasGroup, aliases={"show": "list", "del": "rm"})
 def cli() -> None:
-    """Subscribers: add, passwd, rm, list (HA1 values only are stored)."""
+    """Subscribers: add, passwd, rm, list (HA1 values only are stored); cache,
+    cache-flush (the routing API's answers)."""
 
 
 def _split(userid: str) -> tuple[str, str]:
@@ -71,3 +76,20 @@ def list_(ctx: Context, domain: str | None) -> None:
     """List subscribers (of DOMAIN)."""
     rows = ctx.rpc("subscriber.list", *([domain] if domain else []))
     ctx.output(rows, columns=["username", "domain", "algorithms"], title="subscribers")
+
+
+@cli.command("cache")
+@pass_context
+def cache(ctx: Context) -> None:
+    """The routing API's answers cached by [auth] credentials = "api" (no HA1 shown)."""
+    rows = ctx.rpc("auth.cache_list")
+    ctx.output(rows, columns=["username", "realm", "found", "algorithms", "expires_in"],
+               title="cached credentials")
+
+
+@cli.command("cache-flush")
+@click.argument("userid", required=False)
+@pass_context
+def cache_flush(ctx: Context, userid: str | None) -> None:
+    """Forget the cached answers (of USER@DOMAIN, the domain being the realm)."""
+    ctx.info(ctx.rpc("auth.cache_flush", *(_split(userid) if userid else ())))

@@ -9,13 +9,11 @@ from .headers import split_commas
 _SCHEME = re.compile(r"[ \t]*([A-Za-z0-9.!%*_+`'~\-]+)(?:[ \t]+|\Z)")
 _PARAM = re.compile(r"""([A-Za-z0-9.!%*_+`'~\-]+)[ \t]*=[ \t]*("(?:[^"\\]|\\.)*"|[^\s",]+)\Z""", re.S)
 _QUOTED_PAIR = re.compile(r"\\(.)", re.S)
-# The usual shape of a parameter list (no quoted-pairs, no empty items), checked and split
-# by two precompiled patterns instead of a comma split and a match per item; anything else
-# takes the general path, with the same result.
-_PLAIN = r"""[ \t]*[A-Za-z0-9.!%*_+`'~\-]+[ \t]*=[ \t]*(?:"[^"\\]*"|[^\s",]+)[ \t]*"""
-_PLAIN_LIST = re.compile(rf"(?:{_PLAIN},)*{_PLAIN}\Z")
+# The usual shape of a parameter list (no quoted-pairs, no empty items), split in one pass
+# by a precompiled pattern whose matches must tile the list, instead of a comma split and a
+# match per item; anything else takes the general path, with the same result.
 _PLAIN_ITEM = re.compile(
-    r"""[ \t]*([A-Za-z0-9.!%*_+`'~\-]+)[ \t]*=[ \t]*("[^"\\]*"|[^\s",]+)[ \t]*(?:,|\Z)""")
+    r"""[ \t]*([A-Za-z0-9.!%*_+`'~\-]+)[ \t]*=[ \t]*(?:"([^"\\]*)"|([^\s",]+))[ \t]*(?:,|\Z)""")
 
 
 class _AuthValue:
@@ -99,10 +97,9 @@ def _parse(value: str, what: str) -> tuple[str, dict[str, str]]:
     rest = value[m.end():]
     if not rest.strip():
         return scheme, params
-    if _PLAIN_LIST.match(rest):
-        for name, raw in _PLAIN_ITEM.findall(rest):
-            params.setdefault(name.lower(), raw[1:-1] if raw[:1] == '"' else raw)
-        return scheme, params
+    plain = _plain_params(rest)
+    if plain is not None:
+        return scheme, plain
     digest = scheme.lower() == "digest"
     for item in split_commas(rest):
         pm = _PARAM.match(item)
@@ -115,6 +112,21 @@ def _parse(value: str, what: str) -> tuple[str, dict[str, str]]:
             raw = _QUOTED_PAIR.sub(r"\1", raw[1:-1])
         params.setdefault(name.lower(), raw)
     return scheme, params
+
+
+def _plain_params(rest: str) -> dict[str, str] | None:
+    """The parameters of a list of the usual shape, or None for the general path."""
+    params: dict[str, str] = {}
+    end = 0
+    for item in _PLAIN_ITEM.finditer(rest):
+        if item.start() != end:
+            return None
+        end = item.end()
+        name, quoted, token = item.groups()
+        params.setdefault(name.lower(), token if quoted is None else quoted)
+    if end != len(rest) or rest[-1:] == ",":  # something left, or a trailing comma
+        return None
+    return params
 
 
 def parse_credentials(value: str, what: str = "Authorization") -> Credentials:

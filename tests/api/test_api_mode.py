@@ -3,10 +3,8 @@ HTTP, JSON-RPC and evapi peers on 127.0.0.1."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,6 +21,7 @@ from kamrouter.modules.api.decision import interpret
 from kamrouter.modules.api.event import build_event
 from kamrouter.core.router import available_modules
 from support.doubles import FakeClock
+from support.jsonpeer import JsonPeer as Peer
 from kamrouter.modules.evapi import EvapiConfig, EvapiModule
 from kamrouter.modules.evapi.framing import NetstringDecoder, encode_netstring
 from kamrouter.modules.rtjson import RouteDocumentError
@@ -156,59 +155,18 @@ def test_redirect_contacts_ordered_by_q() -> None:
 
 # -- decide() against real peers ------------------------------------------------------------------
 
-class Peer(ThreadingHTTPServer):
-    """An HTTP controller answering every POST with ``answer`` (JSON-RPC aware; bytes are
-    sent as they are)."""
-
-    daemon_threads = True
-
-    def __init__(self, answer: Any) -> None:
-        super().__init__(("127.0.0.1", 0), PeerHandler)
-        self.answer = answer
-        self.events: list[Any] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/"
-
-
-class PeerHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: Peer
-
-    def do_POST(self) -> None:
-        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.events.append(request)
-        answer = self.server.answer
-        if isinstance(answer, bytes):  # sent as it is (hostile answers)
-            body = answer
-        else:
-            if request.get("jsonrpc") == "2.0":
-                answer = {"jsonrpc": "2.0", "id": request["id"], **answer}
-            body = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def peer_factory() -> Iterator[Any]:
     peers: list[Peer] = []
 
     def make(answer: Any) -> Peer:
-        peer = Peer(answer)
-        threading.Thread(target=peer.serve_forever, args=(0.01,), daemon=True).start()
+        peer = Peer(answer).serve_in_thread()
         peers.append(peer)
         return peer
 
     yield make
     for peer in peers:
-        peer.shutdown()
-        peer.server_close()
+        peer.close()
 
 
 @pytest.fixture

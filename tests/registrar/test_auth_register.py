@@ -116,3 +116,12 @@ def test_malformed_headers_are_answered_not_raised(router: RegistrarRouter) -> N
     reply = alice.request(contacts=("<sip:alice@10.0.0.1>;q=7",))
     assert reply.startswith("SIP/2.0 401")  # authentication comes first
     assert "Traceback" not in router.process.log_tail()
+
+
+def test_a_retransmitted_register_gets_the_same_challenge(router: RegistrarRouter) -> None:
+    """Byte for byte: a UA (sipp) takes it for a retransmission, not for a new challenge."""
+    add_users(router, ("alice", "alicesecret"))
+    alice = Phone(router, "alice", "alicesecret")
+    challenge = alice.request()
+    assert challenge.startswith("SIP/2.0 401") and alice.resend() == challenge
+    assert alice.request() != challenge  # the next request: a new nonce

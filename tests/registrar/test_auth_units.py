@@ -1,6 +1,9 @@
 """Digest computations (RFC 7616 test vectors), signed nonces and nonce-count tracking."""
 from __future__ import annotations
 
+import pytest
+
+import kamrouter.modules.auth.nonce as nonce_module
 from kamrouter.modules.auth.digest import ha1, response
 from kamrouter.modules.auth.nonce import Nonces, NonceState
 
@@ -56,3 +59,21 @@ def test_nonce_counts_must_grow_and_forgotten_nonces_are_stale() -> None:
     assert nonces.check(first, 1001.0, "00000005") is NonceState.STALE  # never replayable
     fresh = nonces.make(1002.0)
     assert nonces.check(fresh, 1002.0, "00000001") is NonceState.VALID
+
+
+def test_a_retransmitted_request_is_challenged_with_its_first_nonce(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(nonce_module, "RECENT_CHALLENGES", 3)
+    nonces = Nonces(b"k", lifetime=300, cache_size=100)
+    first = nonces.make(1000.0, "call|1|z9hG4bK1")
+    assert nonces.make(1031.0, "call|1|z9hG4bK1") == first  # within the window
+    assert nonces.make(1031.0, "call|2|z9hG4bK2") != first  # another request
+    assert nonces.make(1033.0, "call|1|z9hG4bK1") != first  # past the window: a new one
+    assert nonces.make(1033.0, "") != nonces.make(1033.0, "")  # no request: always new
+    for n in range(3, 7):  # the remembered challenges are bounded
+        nonces.make(1034.0, f"call|{n}|z9hG4bK{n}")
+    assert len(nonces._challenged) == 3
+    short = Nonces(b"k", lifetime=20, cache_size=100)  # never hand out a nonce about to expire
+    first = short.make(1000.0, "call|1|z9hG4bK1")
+    assert short.make(1010.0, "call|1|z9hG4bK1") == first
+    assert short.make(1011.0, "call|1|z9hG4bK1") != first

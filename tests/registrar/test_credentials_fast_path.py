@@ -18,14 +18,14 @@ spaces = st.sampled_from(["", " ", "\t", "  "])
 
 def general(value: str) -> object:
     """The general path only: the fast path's pattern replaced by one that never matches."""
-    saved = sip_auth._PLAIN_LIST
-    sip_auth._PLAIN_LIST = re.compile(r"(?!)")
+    saved = sip_auth._PLAIN_ITEM
+    sip_auth._PLAIN_ITEM = re.compile(r"(?!)")
     try:
         return sip_auth._parse(value, "Authorization")
     except SipParseError as exc:
         return ("error", exc.reason)
     finally:
-        sip_auth._PLAIN_LIST = saved
+        sip_auth._PLAIN_ITEM = saved
 
 
 def fast(value: str) -> object:

@@ -35,12 +35,14 @@ from kamrouter.guard import InputGuard
 from kamrouter.modules.api.breaker import CircuitBreaker
 from kamrouter.modules.api.config import ApiConfig, DispatcherFallback, parse_on_error
 from kamrouter.modules.api.controllers import (
+    CircuitOpen,
     Controller,
     ControllerFailure,
     EvapiController,
     HttpController,
     JsonRpcController,
     SipRedirectController,
+    ask_through,
 )
 from kamrouter.modules.api.decision import Decision, fallback_decision, interpret
 from kamrouter.modules.api.event import build_event
@@ -135,28 +137,23 @@ class ApiModule(Module):
     async def decide(self, msg: Any) -> Decision:
         self.requests.value += 1
         assert self.controller is not None, "the api module was not started"
-        if not self.breaker.allow():
-            self.short_circuits.value += 1
-            return self._fall_back(msg, "circuit open", quiet=True)
         started = self.router.clock()
         try:
-            answer = await self.controller.ask(msg, build_event(msg, self.config.headers),
-                                               self.config.timeout)
+            answer = await ask_through(self.breaker, self.controller, msg,
+                                       build_event(msg, self.config.headers),
+                                       self.config.timeout)
+        except CircuitOpen:
+            self.short_circuits.value += 1
+            return self._fall_back(msg, "circuit open", quiet=True)
         except ControllerFailure as exc:
             (self.timeouts if exc.kind == "timeout" else self.errors).value += 1
             if exc.kind == "refused":
                 self.refused_json.value += 1
-            if exc.severity == "answered":
-                self.breaker.success()
-            else:
-                self.breaker.failure(down=exc.severity == "down")
             return self._fall_back(msg, str(exc))
         except Exception as exc:  # noqa: BLE001 - a bug here must not lose the call
             self.guard.failed(f"asking {self.controller.target}", exc)
             self.errors.value += 1
-            self.breaker.failure()
             return self._fall_back(msg, f"internal error: {exc}")
-        self.breaker.success()
         self._observe(self.router.clock() - started)
         try:
             decision = interpret(answer)

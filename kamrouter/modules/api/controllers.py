@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 import trio
 
 from kamrouter.boundedjson import JsonLimitError
+from kamrouter.modules.api.breaker import CircuitBreaker
 from kamrouter.modules.evapi import ControllerGone, EvapiApi, NoController, encode_event
 from kamrouter.modules.http_client import HttpClientApi, HttpError, JsonRpcError
 from kamrouter.sip import SipParseError
@@ -34,12 +35,37 @@ class ControllerFailure(Exception):
         self.severity = severity
 
 
+class CircuitOpen(Exception):
+    """Not asked: the circuit breaker is open (the API failed lately)."""
+
+
 class Controller(Protocol):
     #: What ``api.status`` shows as the target, e.g. the URL.
     target: str
 
     async def ask(self, msg: Any, event: dict[str, Any], timeout: float) -> dict[str, Any]:
         ...
+
+
+async def ask_through(breaker: CircuitBreaker, controller: Controller, msg: Any,
+                      event: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """``controller.ask`` behind ``breaker``: :class:`CircuitOpen` without asking while it is
+    open; each outcome recorded as what it proves about the API's health."""
+    if not breaker.allow():
+        raise CircuitOpen(controller.target)
+    try:
+        answer = await controller.ask(msg, event, timeout)
+    except ControllerFailure as exc:
+        if exc.severity == "answered":
+            breaker.success()
+        else:
+            breaker.failure(down=exc.severity == "down")
+        raise
+    except Exception:
+        breaker.failure()
+        raise
+    breaker.success()
+    return answer
 
 
 def _object(answer: Any, what: str) -> dict[str, Any]:

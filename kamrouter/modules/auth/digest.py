@@ -5,10 +5,22 @@ import hashlib
 
 #: Algorithm name → hash function name.
 ALGORITHMS = {"MD5": "md5", "SHA-256": "sha256"}
+#: Hex digits of an HA1 per algorithm.
+HA1_LENGTH = {"MD5": 32, "SHA-256": 64}
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_hex(value: str, size: int) -> bool:
+    """``value`` is ``size`` lower-case hex digits (an HA1 as stored)."""
+    return len(value) == size and set(value) <= _HEX
+
+
+#: The constructors themselves: hashlib.new(name) looks the name up on every call.
+_HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 
 
 def h(algorithm: str, text: str) -> str:
-    return hashlib.new(ALGORITHMS[algorithm], text.encode()).hexdigest()
+    return _HASHES[algorithm](text.encode()).hexdigest()
 
 
 def ha1(algorithm: str, username: str, realm: str, password: str) -> str:
@@ -20,7 +32,7 @@ def response(algorithm: str, ha1_value: str, nonce: str, method: str, uri: str, 
              body: bytes = b"") -> str:
     """The expected ``response`` parameter (qop auth, auth-int, or none)."""
     if qop == "auth-int":
-        body_hash = hashlib.new(ALGORITHMS[algorithm], body).hexdigest()
+        body_hash = _HASHES[algorithm](body).hexdigest()
         ha2 = h(algorithm, f"{method}:{uri}:{body_hash}")
     else:
         ha2 = h(algorithm, f"{method}:{uri}")

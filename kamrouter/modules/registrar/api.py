@@ -17,7 +17,7 @@ from kamrouter.pipeline.addressing import next_hop
 from kamrouter.pipeline.flow import contact_of, flow_uri, reached_over_connection
 from kamrouter.script.message import ScriptMessage, Target
 from kamrouter.script.results import ReturnCode
-from kamrouter.sip import SipParseError, SipUri, parse_uri
+from kamrouter.sip import SipParseError, SipUri, Uri, parse_uri
 
 if TYPE_CHECKING:
     from kamrouter.modules.registrar.module import RegistrarModule
@@ -47,9 +47,10 @@ class RegistrarApi:
     def _cfg(self) -> RegistrarConfig:
         return self._module.config
 
-    def _aor(self, uri_text: str) -> str | None:
+    def _aor(self, uri_text: str | Uri) -> str | None:
+        """The AoR key of a URI (as text, or already parsed); None when it is no SIP URI."""
         try:
-            uri = parse_uri(uri_text)
+            uri = parse_uri(uri_text) if isinstance(uri_text, str) else uri_text
         except SipParseError:
             return None
         if not isinstance(uri, SipUri):
@@ -64,7 +65,7 @@ class RegistrarApi:
         -2 too many contacts (falsy when negative)."""
         module = self._module
         try:
-            aor = self._aor(uri or msg.to_uri)
+            aor = self._aor(uri or msg.sip.to.uri)  # the To view, parsed once
         except SipParseError:
             aor = None
         if aor is None or not aor:

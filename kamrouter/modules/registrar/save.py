@@ -106,7 +106,8 @@ def save(req: Request, table: Location, details: Details, cfg: RegistrarConfig) 
     aor = details.aor
     now = table.clock()
     path = ",".join(req.get_all("Path")) if cfg.use_path else ""
-    supported = {s.strip().lower() for v in req.get_all("Supported") for s in v.split(",")}
+    supported = {s.strip().lower() for v in req.get_all("Supported") for s in v.split(",")} \
+        if path else set()  # read only for a Path to keep
     if path and cfg.path_mode == "strict" and "path" not in supported:
         return _refuse(420, "Path support required", ("Unsupported", "path"))
 
