@@ -15,7 +15,8 @@ registrar behind the shared ban list) runs against a real redis-server on a free
 Round trips are Redis's ``total_reads_processed`` (one per batch a client sends; a node
 pipelines what is queued), commands its ``total_commands_processed`` (the commands run by
 the Lua scripts included), messages and bytes what a subscriber of every channel receives
-(a node receives the same).
+(a node receives the same); CPU per operation of node A, node B and Redis (on a machine
+shared with sipp, as in every benchmark here).
 
     .venv/bin/python benchmarks/nodes.py [--registers 2000] [--calls 500] [--writes 1000]
 """
@@ -37,6 +38,7 @@ import kamcli.main  # noqa: F401 - before tests/ is on the path: tests/kamcli is
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the e2e harness: tests/support, the registrar's
 
+from cps import process_tree_cpu  # noqa: E402
 from registrar.conftest import ETC, RegistrarRouter, add_users  # noqa: E402
 from support.ports import LOOPBACK, free_port  # noqa: E402
 from support.redis import RedisServer  # noqa: E402
@@ -44,7 +46,8 @@ from support.sipp import Sipp  # noqa: E402
 
 SIPP = ETC / "sipp"
 REGISTER_SCENARIO = REPO / "benchmarks" / "sipp" / "register_auth.xml"
-SETTLE = 1.0  # seconds after a phase before Redis is asked again (and the idle phase)
+SETTLE = 1.0  # seconds after a phase before Redis is asked again
+IDLE = 5.0  # seconds of the idle phase
 
 
 class Subscriber:
@@ -78,29 +81,48 @@ class Counts:
     reads: int
     messages: int
     received: int
+    cpu: tuple[float, ...]  # seconds: node A, node B, Redis
 
     def __sub__(self, other: Counts) -> Counts:
         return Counts(self.commands - other.commands, self.reads - other.reads,
-                      self.messages - other.messages, self.received - other.received)
+                      self.messages - other.messages, self.received - other.received,
+                      tuple(x - y for x, y in zip(self.cpu, other.cpu)))
 
 
-def counts(redis: RedisServer, subscriber: Subscriber) -> Counts:
-    stats = redis.info("stats")
-    # the INFO command itself is one command and one read
-    return Counts(int(stats["total_commands_processed"]), int(stats["total_reads_processed"]),
-                  subscriber.messages, len(subscriber.received))
+@dataclass
+class Setup:
+    redis: RedisServer
+    subscriber: Subscriber
+    pids: tuple[int, ...]  # node A, node B, Redis
+    #: CPU seconds per second of each while idle (timers, Redis's cron), taken off the
+    #: operations' figures
+    idle: tuple[float, ...] = (0.0, 0.0, 0.0)
 
+    def counts(self) -> Counts:
+        stats = self.redis.info("stats")  # INFO itself is one command and one read
+        return Counts(int(stats["total_commands_processed"]),
+                      int(stats["total_reads_processed"]), self.subscriber.messages,
+                      len(self.subscriber.received),
+                      tuple(process_tree_cpu(pid) for pid in self.pids))
 
-def measured(label: str, operations: int, redis: RedisServer, subscriber: Subscriber,
-             run: Callable[[], None]) -> None:
-    before = counts(redis, subscriber)
-    run()
-    time.sleep(SETTLE)  # the last changes reach Redis within a round trip or so
-    delta = counts(redis, subscriber) - before
-    print(f"  {label:<28} {operations:>6}  {delta.commands / operations:8.2f} commands  "
-          f"{delta.reads / operations:6.2f} round trips  "
-          f"{delta.messages / operations:5.2f} messages  "
-          f"{delta.received / max(1, delta.messages):6.0f} B per message", flush=True)
+    def measure_idle(self, seconds: float) -> None:
+        before = self.counts()
+        time.sleep(seconds)
+        self.idle = tuple(cpu / seconds for cpu in (self.counts() - before).cpu)
+        print(f"  {'idle, CPU µs per second':<33} {'':27} "
+              + " ".join(f"{cpu * 1e6:7.0f}" for cpu in self.idle), flush=True)
+
+    def measured(self, label: str, operations: int, run: Callable[[], None]) -> None:
+        before, start = self.counts(), time.monotonic()
+        run()
+        time.sleep(SETTLE)  # the last changes reach Redis within a round trip or so
+        delta, elapsed = self.counts() - before, time.monotonic() - start
+        a, b, redis = (max(0.0, cpu - idle * elapsed) / operations * 1e6
+                       for cpu, idle in zip(delta.cpu, self.idle))
+        print(f"  {label:<27} {operations:>5} {delta.commands / operations:6.2f} "
+              f"{delta.reads / operations:6.2f} {delta.messages / operations:6.2f} "
+              f"{delta.received / max(1, delta.messages):6.0f} {a:7.0f} {b:7.0f} {redis:7.0f}",
+              flush=True)
 
 
 def sipp_ok(sipp: Sipp) -> None:
@@ -114,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--registers", type=int, default=2000)
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--writes", type=int, default=1000)
-    parser.add_argument("--rate", type=int, default=200, help="REGISTERs and calls per second")
+    parser.add_argument("--rate", type=int, default=500, help="REGISTERs and calls per second")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="kamrouter-nodes-") as tmp:
         work = Path(tmp)
@@ -127,16 +149,19 @@ def main(argv: list[str] | None = None) -> int:
             a.start()
             add_users(a, ("alice", "alicesecret"), ("bob", "bobsecret"))
             b.start()
+            assert redis.process is not None
+            setup = Setup(redis, subscriber, (a.process.pid, b.process.pid, redis.process.pid))
             print(f"Redis per operation, two nodes (etc/nodes), load average "
-                  f"{os.getloadavg()[0]:.2f}:")
-            measured("idle, per second", 1, redis, subscriber, lambda: None)
+                  f"{os.getloadavg()[0]:.2f}:\n  {'':27} {'ops':>5} {'cmds':>6} {'trips':>6} "
+                  f"{'msgs':>6} {'B/msg':>6} {'A µs':>7} {'B µs':>7} {'Redis':>7}")
+            setup.measure_idle(IDLE)
             callee = free_port()
             registers = Sipp("register", str(REGISTER_SCENARIO), work, port=callee,
                              remote=a.address, calls=args.registers, rate=args.rate,
                              timeout_s=args.registers / args.rate + 30,
                              extra_args=("-s", "bob", "-ap", "bobsecret"))
-            measured("REGISTER through node A", args.registers, redis, subscriber,
-                     lambda: sipp_ok(registers))
+            setup.measured("REGISTER through node A", args.registers,
+                           lambda: sipp_ok(registers))
             uas = Sipp("bob", str(REPO / "tests/scenarios/uas.xml"), work, port=callee,
                        calls=args.calls, timeout_s=args.calls / args.rate + 30).start()
             uas.wait_listening()
@@ -146,8 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                           extra_args=("-s", "alice", "-au", "alice", "-ap", "alicesecret",
                                       "-key", "callee", "bob"))
             try:
-                measured("call through node B", args.calls, redis, subscriber,
-                         lambda: sipp_ok(caller))
+                setup.measured("call through node B", args.calls, lambda: sipp_ok(caller))
             finally:
                 uas.kill()
 
@@ -155,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                 for i in range(args.writes):
                     a.kamcli_ok("htable", "sets", "bans", f"192.0.2.{i % 250}", "x")
 
-            measured("htable.sets through node A", args.writes, redis, subscriber, writes)
+            setup.measured("htable.sets through node A", args.writes, writes)
             print(f"  Redis clients: {redis.info('clients')['connected_clients']} "
                   f"(each node's connections and this counter)")
         finally:
