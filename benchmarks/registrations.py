@@ -16,11 +16,18 @@ highest rate kept up with, the router's CPU per 1,000 registrations, the highest
 achieved in any step, and the ratios; each step also shows the rate achieved and sipp's
 retransmissions.
 
+Two more setups share usrloc through a real redis-server (in memory, on a free port, emptied
+before each step; README "Several nodes"): ``kamrouter-redis``, one node with
+``[usrloc] db_mode = "redis"``, and ``kamrouter-2nodes``, two such nodes with one sipp each
+at half the rate (each registering a user of its own); Redis's CPU is printed apart.
+
     .venv/bin/python benchmarks/registrations.py --rates 1000,2000,3000,4000 --duration 5
+    .venv/bin/python benchmarks/registrations.py --routers kamrouter,kamrouter-redis,kamrouter-2nodes
 """
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +42,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from cps import ensure_command, process_tree_cpu  # noqa: E402
 from support.ports import free_port  # noqa: E402
 from support.proxy import KAMAILIO, ProxyProcess, kamailio_proxy, kamrouter_proxy  # noqa: E402
+from support.redis import REDIS_CLI, RedisServer  # noqa: E402
 from support.sipp import Sipp  # noqa: E402
 
 from kamrouter.modules.auth.subscribers import SqliteSubscribers, Subscriber  # noqa: E402
@@ -57,7 +65,8 @@ def request_route(msg):
     registrar.save(msg, "location")
 '''
 
-Starter = Callable[[Path, int], ProxyProcess]
+#: Starts the router(s) of a setup in a directory: one sipp registers through each.
+Starter = Callable[[Path], list[ProxyProcess]]
 #: Share of the offered rate a step must complete per second of sipp's run (its start-up
 #: included) to count as kept up with.
 KEEP_UP = 0.85
@@ -74,6 +83,7 @@ class Step:
     #: Seconds sipp ran, and the retransmissions it had to send.
     seconds: float
     retransmissions: int
+    store_cpu: float = 0.0  # Redis's, for the setups sharing usrloc through it
 
     @property
     def achieved(self) -> float:
@@ -90,23 +100,32 @@ def users(count: int) -> list[tuple[str, str]]:
     return [(f"u{i:06d}", f"pw{i:06d}") for i in range(count)]
 
 
-def kamrouter_starter(accounts: list[tuple[str, str]]) -> Starter:
-    def start(workdir: Path, port: int) -> ProxyProcess:
+def kamrouter_starter(accounts: list[tuple[str, str]], nodes: int = 1,
+                      redis: RedisServer | None = None) -> Starter:
+    """``nodes`` kamrouters sharing one subscriber file, usrloc in memory or (``redis``)
+    shared through Redis."""
+    def start(workdir: Path) -> list[ProxyProcess]:
         workdir.mkdir(parents=True, exist_ok=True)
         db = SqliteSubscribers(workdir / "subscriber.sqlite")
         for user, password in accounts:
             db.put(Subscriber.with_password(user, DOMAIN, password))
         db.close()
-        sections = {"core": {"log_level": "warning"}, "usrloc": {"db_mode": "memory"},
+        usrloc: dict[str, str] = {"db_mode": "memory"}
+        if redis is not None:
+            subprocess.run([REDIS_CLI, "-p", str(redis.port), "flushall"], check=True,
+                           capture_output=True, timeout=30)
+            usrloc = {"db_mode": "redis", "redis_url": redis.url}
+        sections = {"core": {"log_level": "warning"}, "usrloc": usrloc,
                     "registrar": {"default_expires": 3600},
                     "auth": {"db_file": str(workdir / "subscriber.sqlite"),
                              "algorithms": ["MD5"], "qop": "auth"}}
-        return kamrouter_proxy(workdir, port, script=SCRIPT, sections=sections).start()
+        return [kamrouter_proxy(workdir / f"node{i}", free_port(), script=SCRIPT,
+                                sections=sections).start() for i in range(nodes)]
     return start
 
 
 def kamailio_starter(accounts: list[tuple[str, str]]) -> Starter:
-    def start(workdir: Path, port: int) -> ProxyProcess:
+    def start(workdir: Path) -> list[ProxyProcess]:
         dbdir = workdir / "dbtext"
         dbdir.mkdir(parents=True, exist_ok=True)
         (dbdir / "version").write_text("table_name(str) table_version(int)\nsubscriber:7\n")
@@ -114,29 +133,41 @@ def kamailio_starter(accounts: list[tuple[str, str]]) -> Starter:
                        enumerate(Subscriber.with_password(u, DOMAIN, p) for u, p in accounts))
         (dbdir / "subscriber").write_text(
             "id(int,auto) username(str) domain(str) password(str,null) ha1(str) ha1b(str)\n" + rows)
-        return kamailio_proxy(workdir, port, cfg=KAMAILIO_CFG, children=KAMAILIO_WORKERS,
-                              defines={"DBURL": f"text://{dbdir}"}, shm_mb=256).start()
+        return [kamailio_proxy(workdir, free_port(), cfg=KAMAILIO_CFG,
+                               children=KAMAILIO_WORKERS, defines={"DBURL": f"text://{dbdir}"},
+                               shm_mb=256).start()]
     return start
 
 
 def run_step(label: str, start: Starter, rate: int, duration: float, workdir: Path,
-             user: tuple[str, str]) -> Step:
-    count = max(1, round(rate * duration))
-    proxy = start(workdir / "router", free_port())
-    uac = Sipp("uac", str(SCENARIO), workdir, port=free_port(), remote=proxy.address,
-               calls=count, rate=rate, timeout_s=duration + 15,
-               extra_args=("-s", user[0], "-ap", user[1], "-l", str(rate * 10)))
+             users: list[tuple[str, str]], store_pid: int | None = None) -> Step:
+    """``rate`` registrations/s for ``duration`` s, split evenly over the setup's routers
+    (one sipp each, registering ``users[i]``)."""
+    proxies = start(workdir / "router")
+    share = rate / len(proxies)
+    count = max(1, round(share * duration))
+    uacs = [Sipp(f"uac{i}", str(SCENARIO), workdir, port=free_port(), remote=proxy.address,
+                 calls=count, rate=share, timeout_s=duration + 15,
+                 extra_args=("-s", user, "-ap", password, "-l", str(rate * 10)))
+            for i, (proxy, (user, password)) in enumerate(zip(proxies, users))]
     try:
-        cpu_before = process_tree_cpu(proxy.pid)
+        cpu_before = sum(process_tree_cpu(proxy.pid) for proxy in proxies)
+        store_before = process_tree_cpu(store_pid) if store_pid else 0.0
         started = time.monotonic()
-        result = uac.start().wait()
+        for uac in uacs:
+            uac.start()
+        results = [uac.wait() for uac in uacs]
         seconds = time.monotonic() - started
-        cpu = process_tree_cpu(proxy.pid) - cpu_before
+        cpu = sum(process_tree_cpu(proxy.pid) for proxy in proxies) - cpu_before
+        store_cpu = (process_tree_cpu(store_pid) if store_pid else 0.0) - store_before
     finally:
-        uac.kill()
-        proxy.stop()
-    return Step(label, rate, count, result.successful, result.failed, cpu, seconds,
-                int(result.stats.get("Retransmissions(C)", 0) or 0))
+        for uac in uacs:
+            uac.kill()
+        for proxy in proxies:
+            proxy.stop()
+    retransmissions = sum(int(r.stats.get("Retransmissions(C)", 0) or 0) for r in results)
+    return Step(label, rate, count * len(uacs), sum(r.successful for r in results),
+                sum(r.failed for r in results), cpu, seconds, retransmissions, store_cpu)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rates", default="1000,2000,3000,4000,5000,6000")
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--users", type=int, default=10_000)
-    parser.add_argument("--routers", default="kamrouter,kamailio")
+    parser.add_argument("--routers", default="kamrouter,kamailio",
+                        help="of kamrouter, kamailio, kamrouter-redis, kamrouter-2nodes")
     args = parser.parse_args(argv)
     rates = sorted({int(r) for r in args.rates.split(",") if r.strip()})
     routers = [r.strip() for r in args.routers.split(",") if r.strip()]
@@ -152,24 +184,38 @@ def main(argv: list[str] | None = None) -> int:
     if "kamailio" in routers:
         ensure_command(KAMAILIO, "kamailio")
     accounts = users(args.users)
-    starters = {"kamrouter": kamrouter_starter(accounts),
-                "kamailio": kamailio_starter(accounts)}
     results: dict[str, list[Step]] = {r: [] for r in routers}
     with tempfile.TemporaryDirectory(prefix="kamrouter-reg-") as tmp:
-        for rate in rates:
-            for router in routers:
-                steps = results[router]
-                if steps and not steps[-1].passed:
-                    continue
-                step = run_step(router, starters[router], rate, args.duration,
-                                Path(tmp) / f"{router}-{rate}", accounts[len(accounts) // 2])
-                steps.append(step)
-                print(f"  {router:<10} {rate:>6}/s: {step.successful}/{step.registrations} "
-                      f"registered, {step.failed} failed, {step.achieved:,.0f}/s achieved, "
-                      f"{step.retransmissions} retransmissions, "
-                      f"{step.cpu / max(1, step.successful) * 1000:.3f} CPU s/1000",
-                      file=sys.stderr, flush=True)
-                time.sleep(0.5)
+        redis = None
+        if any(r.startswith("kamrouter-") for r in routers):
+            redis = RedisServer(Path(tmp) / "redis", persist=False).start()
+        starters = {"kamrouter": kamrouter_starter(accounts),
+                    "kamailio": kamailio_starter(accounts),
+                    "kamrouter-redis": kamrouter_starter(accounts, 1, redis),
+                    "kamrouter-2nodes": kamrouter_starter(accounts, 2, redis)}
+        store_pid = redis.process.pid if redis is not None and redis.process else None
+        try:
+            for rate in rates:
+                for router in routers:
+                    steps = results[router]
+                    if steps and not steps[-1].passed:
+                        continue
+                    step = run_step(router, starters[router], rate, args.duration,
+                                    Path(tmp) / f"{router}-{rate}",
+                                    accounts[len(accounts) // 2:],
+                                    store_pid if router.startswith("kamrouter-") else None)
+                    steps.append(step)
+                    print(f"  {router:<16} {rate:>6}/s: {step.successful}/"
+                          f"{step.registrations} registered, {step.failed} failed, "
+                          f"{step.achieved:,.0f}/s achieved, "
+                          f"{step.retransmissions} retransmissions, "
+                          f"{step.cpu / max(1, step.successful) * 1000:.3f} CPU s/1000"
+                          + (f" (Redis {step.store_cpu / max(1, step.successful) * 1000:.3f})"
+                             if step.store_cpu else ""), file=sys.stderr, flush=True)
+                    time.sleep(0.5)
+        finally:
+            if redis is not None:
+                redis.stop()
     print(f"\nAuthenticated registrations, {args.duration:g} s steps, {args.users} users:")
     best: dict[str, Step | None] = {}
     achieved: dict[str, float] = {}
@@ -181,8 +227,10 @@ def main(argv: list[str] | None = None) -> int:
         achieved[router] = top
         kept = "no rate kept up with" if step is None else (
             f"{step.rate:>6} registrations/s kept up with, "
-            f"{step.cpu / step.successful * 1000:.3f} CPU s per 1,000")
-        print(f"  {router:<10} {kept}; at most {top:,.0f}/s achieved without a failure")
+            f"{step.cpu / step.successful * 1000:.3f} CPU s per 1,000"
+            + (f" (+ Redis {step.store_cpu / step.successful * 1000:.3f})"
+               if step.store_cpu else ""))
+        print(f"  {router:<16} {kept}; at most {top:,.0f}/s achieved without a failure")
     if best.get("kamrouter") and best.get("kamailio"):
         ratio = best["kamrouter"].rate / best["kamailio"].rate  # type: ignore[union-attr]
         print(f"  kamrouter/kamailio rate ratio: {ratio:.2f}")

@@ -11,7 +11,11 @@ whole table in one cluster slot, so SCAN of one node sees it all).
 
 Writes: the local copy changes at once; the ops queue here (ordered, bounded by ``limit``)
 and one task sends them in pipelined batches (write-behind: the caller never waits for
-Redis). Every node, the writer included, sees every change in Redis's own order.
+Redis), one round trip each: the Lua script is loaded once per connection (SCRIPT LOAD; on
+every node of a cluster) and called by its SHA, so no SCRIPT EXISTS precedes a batch; a
+Redis that lost its scripts answers NOSCRIPT, which ends the connection like any error, and
+the next one loads the script again before sending the batch anew. Every node, the writer
+included, sees every change in Redis's own order.
 
 Coherence: a node applies published states to its copy, except for keys that have local
 writes still on their way (``pending``): their echo is awaited and the echo of the last one
@@ -37,6 +41,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Hashable
 from contextlib import AbstractAsyncContextManager
+from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -54,6 +59,8 @@ RETRY_MIN, RETRY_MAX = 0.05, 2.0
 
 #: An op of the local copy; ``op[0]`` is its kind, and kind "flush" empties the table.
 Op = tuple
+#: Queues one call of the table's Lua script: ``call(keys, args)``.
+ScriptCall = Callable[[list[str], list[str]], object]
 
 
 class ResyncNeeded(Exception):
@@ -117,14 +124,17 @@ class RedisMirror:
         self._work = trio.Event()
         self._resync_wanted = False
         self._buffer: list[str] | None = None
+        #: The SHA1 of ``script`` (SCRIPT LOAD answers it).
+        self._sha = ""
 
     # -- what a subclass provides ------------------------------------------------------------
     def op_key(self, op: Op) -> Hashable:
         """The key whose state ``op`` (not a flush) changes, as :meth:`state_key` names it."""
         raise NotImplementedError
 
-    def send_batch(self, script: Any, pipe: Any, ops: list[Op]) -> None:
-        """Queue ``ops`` (in order, no flush among them) on ``pipe`` as calls of ``script``."""
+    def send_batch(self, call: ScriptCall, ops: list[Op]) -> None:
+        """Queue ``ops`` (in order, no flush among them) as calls ``call(keys, args)`` of
+        the script."""
         raise NotImplementedError
 
     def states(self, message: dict[str, Any]) -> list[Any]:
@@ -214,6 +224,7 @@ class RedisMirror:
         with trio.move_on_after(timeout):
             try:
                 async with self.connect() as client:
+                    await self.load_script(client)
                     await self.send_queued(client)
             except Exception as exc:  # noqa: BLE001 - shutting down: report and go on
                 log.warning("%s: %d writes not sent to Redis at shutdown (%s)", self.label,
@@ -303,6 +314,7 @@ class RedisMirror:
                 self._recount_pending()
                 self._resync_wanted = False
                 await self._check_epoch(client)
+                await self.load_script(client)
                 await self.send_queued(client)
                 await client.set(self.epoch_key, uuid.uuid4().hex, condition=PureToken.NX)
                 self.epoch = await client.get(self.epoch_key)
@@ -365,9 +377,13 @@ class RedisMirror:
                 await self._work.wait()
             await self.send_queued(client)
 
+    async def load_script(self, client: Any) -> None:
+        """Load the Lua script into Redis (every node of a cluster) for this connection."""
+        self._sha = await client.script_load(self.script)
+
     async def send_queued(self, client: Any) -> None:
-        """Send every queued op in order; an op leaves the queue once Redis has it."""
-        script = client.register_script(self.script)
+        """Send every queued op in order (after :meth:`load_script` on this connection); an
+        op leaves the queue once Redis has it."""
         while self.queue:
             if self.queue[0][0] == "flush":
                 await self._flush_remote(client)
@@ -377,7 +393,7 @@ class RedisMirror:
             cut = next((i for i, op in enumerate(batch) if op[0] == "flush"), len(batch))
             batch = batch[:cut]
             async with client.pipeline(transaction=False) as pipe:
-                self.send_batch(script, pipe, batch)
+                self.send_batch(partial(_evalsha, pipe, self._sha), batch)
             for _ in batch:
                 self.queue.popleft()
 
@@ -395,6 +411,10 @@ class RedisMirror:
     async def scan_keys(self, client: Any) -> list[str]:
         """Every data key of the table in Redis (the epoch key excluded)."""
         return [name async for name in client.scan_iter(match=self._pattern, count=1000)]
+
+
+def _evalsha(pipe: Any, sha: str, keys: list[str], args: list[str]) -> object:
+    return pipe.evalsha(sha, keys=keys, args=args)
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

@@ -138,6 +138,21 @@ async def test_redis_away_then_back(tmp_path: Path, redis_server: RedisServer) -
         await await_until(lambda: not a.api.has("shared", "before"), "delete after the return")
 
 
+async def test_a_redis_that_lost_its_scripts_gets_them_again(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    # The script is loaded once per connection and called by its SHA (one round trip per
+    # batch); SCRIPT FLUSH (or a failover to a replica without it) answers NOSCRIPT: the
+    # link reconnects, loads it again and sends the write anew.
+    async with nodes(tmp_path, redis_server) as (a, b):
+        a.api.set("shared", "before", 1)
+        await await_until(lambda: b.api.get("shared", "before") == 1, "before on b")
+        async with coredis.Redis.from_url(redis_server.url, decode_responses=True) as r:
+            await r.script_flush()
+        a.api.set("shared", "after", 2)
+        await await_until(lambda: b.api.get("shared", "after") == 2, "after the flush, on b")
+        assert stat(a, "redis_errors") == 1 and stat(a, "redis_dropped") == 0
+
+
 async def test_a_full_queue_drops_writes_and_reads_the_table_again(
         tmp_path: Path, redis_server: RedisServer) -> None:
     async with nodes(tmp_path, redis_server, count=1, redis_queue=3) as (a,):

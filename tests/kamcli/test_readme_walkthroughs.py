@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 import termios
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ from support.ports import free_port, tcp_listening, udp_bound
 
 REPO = Path(__file__).resolve().parents[2]
 #: Ports the README and example configs use; each walk gets free ones instead.
-PORTS = (5060, 5061, 5065, 5070, 5071, 5072, 5073, 5080, 5090, 5100, 8080, 8090, 8443)
+PORTS = (5060, 5061, 5065, 5070, 5071, 5072, 5073, 5080, 5090, 5100, 6379, 8080, 8090, 8443)
 #: ```sh blocks not walked, by their first line, and why.
 NOT_WALKED = {
     "make run": "the two set-up commands: the walks start the router as `make run` does",
@@ -204,9 +205,20 @@ def wait_until_serving(scratch: Scratch, line: str) -> None:
              scratch.ports.values()]
     deadline = time.monotonic() + LINE_TIMEOUT
     while not all(udp_bound(p) or tcp_listening(p) for p in ports) or (
-            "kamrouter" in line and not rpc_socket_accepts(scratch.control_socket)):
+            "kamrouter" in line and not rpc_socket_accepts(control_socket_of(scratch, line))):
         assert time.monotonic() < deadline, f"{line!r} did not come up"
         time.sleep(0.1)
+
+
+def control_socket_of(scratch: Scratch, line: str) -> str:
+    """The control socket of the router ``line`` starts: in its config's ``[rpc] run_dir``
+    (relative to the walk's directory, where it starts), else in the default run dir."""
+    config = re.search(r"-c (\S+\.toml)", line)
+    if config:
+        rpc = tomllib.loads((scratch.root / config[1]).read_text()).get("rpc", {})
+        if "run_dir" in rpc:
+            return str(scratch.root / rpc["run_dir"] / "kamrouter_rpc.sock")
+    return scratch.control_socket
 
 
 def start_router(scratch: Scratch, args: list[str]) -> subprocess.Popen[bytes]:
@@ -255,7 +267,7 @@ def test_every_readme_sh_block_is_walked_or_excused() -> None:
     walked = ("A first call and a first look", "Write your routing API in 20 lines",
               "Not an open relay: who may send where", "Control plane",
               "A registrar in five minutes", "Route by tables", "TLS edge proxy",
-              "WebSocket for browsers (WebRTC signalling)")
+              "WebSocket for browsers (WebRTC signalling)", "Several nodes")
     for heading, lines in README_BLOCKS:
         if heading in walked:
             continue
@@ -321,6 +333,17 @@ def test_registrar_walkthrough(scratch: Scratch) -> None:
         stop(router)
     assert "sip:bob@" in printed[5] and "sip:alice@" in printed[5], printed[5]
     assert "Successful call        |        0                  |        1" in printed[7], printed[7]
+
+
+def test_several_nodes_walkthrough(scratch: Scratch) -> None:
+    lines = [line for line in walkthrough("Several nodes") if line.strip()]
+    printed = dict(zip((line.split("#")[0].strip() for line in lines),
+                       walk(scratch, lines)))
+    shown = printed["kamcli -u http://127.0.0.3:8090/RPC ul show bob"]
+    assert f"sip:bob@127.0.0.1:{scratch.ports[5071]}" in shown, shown
+    call = printed[next(line for line in printed if line.startswith("sipp -sf etc/sipp/caller"))]
+    assert "Successful call        |        0                  |        1" in call, call
+    assert "fraud" in printed["kamcli -u http://127.0.0.2:8090/RPC htable get bans 192.0.2.7"]
 
 
 def test_route_by_tables_walkthrough(scratch: Scratch) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from support import digest
-from support.ports import free_port
+from support.ports import LOOPBACK, free_port
 from support.proxy import ProxyProcess, kamrouter_binary, toml_document
 
 ETC = Path(__file__).resolve().parents[2] / "etc"
@@ -22,23 +22,43 @@ DOMAIN = "example.com"
 
 
 class RegistrarRouter:
-    def __init__(self, workdir: Path, **overrides: dict[str, Any]) -> None:
+    """A shipped registrar config (etc/registrar.toml, or a node of etc/nodes/) as a router
+    process on ``host`` and a free port, its control sockets in ``workdir``/run, HTTP RPC on
+    a free port if the config has it, ``redis_url`` (if given) for [usrloc] and every
+    Redis-backed [[htable]], then ``overrides`` (section -> keys) on top."""
+
+    def __init__(self, workdir: Path, config: Path = ETC / "registrar.toml",
+                 host: str = LOOPBACK, redis_url: str | None = None,
+                 **overrides: dict[str, Any]) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
+        self.host = host
         self.port = free_port()
         self.sink = free_port()  # the dispatcher set: a loopback port nobody answers on
-        document = tomllib.loads((ETC / "registrar.toml").read_text())
-        document["core"]["listen"] = [f"udp:127.0.0.1:{self.port}", f"tcp:127.0.0.1:{self.port}"]
-        document["routing"]["script"] = str(ETC / "examples" / "registrar.py")
-        document["rpc"] = {"run_dir": str(workdir / "run"),
-                           "dgram_socket": "kamrouter_rpc.dgram"}  # the reference kamcli
+        document = tomllib.loads(config.read_text())
+        document["core"]["listen"] = [f"udp:{host}:{self.port}", f"tcp:{host}:{self.port}"]
+        document["routing"]["script"] = str((config.parent / document["routing"]["script"])
+                                            .resolve())
+        rpc = {"run_dir": str(workdir / "run"),
+               "dgram_socket": "kamrouter_rpc.dgram"}  # the reference kamcli
+        self.http_url = None
+        if "http" in document.get("rpc", {}):
+            rpc["http"] = f"{host}:{free_port()}"
+            self.http_url = f"http://{rpc['http']}/RPC"
+        document["rpc"] = rpc
         (workdir / "dispatcher.list").write_text(f"1 sip:127.0.0.1:{self.sink}\n")
+        document["dispatcher"]["list_file"] = str(workdir / "dispatcher.list")
+        if redis_url is not None:
+            document.setdefault("usrloc", {})["redis_url"] = redis_url
+            for table in document.get("htable", []):
+                if table.get("backend") == "redis":
+                    table["redis_url"] = redis_url
         for section, values in overrides.items():
             document.setdefault(section, {}).update(values)
         (workdir / "kamrouter.toml").write_text(toml_document(document))
         self.process = ProxyProcess("kamrouter", [kamrouter_binary(), "-c",
                                                   str(workdir / "kamrouter.toml")],
-                                    self.port, workdir)
+                                    self.port, workdir, host=host)
 
     @property
     def address(self) -> str:
@@ -60,18 +80,19 @@ class RegistrarRouter:
     def stop(self) -> None:
         self.process.stop()
 
-    def kamcli(self, *args: str, output: str = "json") -> Any:
+    def kamcli(self, *args: str, output: str = "json", http: bool = False) -> Any:
+        """kamcli on the control socket (``http``: on the HTTP RPC, ``-u``)."""
         from click.testing import CliRunner
 
         from kamcli.main import cli
 
-        return CliRunner().invoke(cli, ["-s", self.socket, "-o", output, *args],
-                                  prog_name="kamcli")
+        target = ["-u", self.http_url] if http and self.http_url else ["-s", self.socket]
+        return CliRunner().invoke(cli, [*target, "-o", output, *args], prog_name="kamcli")
 
-    def kamcli_ok(self, *args: str, output: str = "json") -> Any:
+    def kamcli_ok(self, *args: str, output: str = "json", http: bool = False) -> Any:
         import json
 
-        result = self.kamcli(*args, output=output)
+        result = self.kamcli(*args, output=output, http=http)
         assert result.exit_code == 0, (args, result.output, self.process.log_tail())
         return json.loads(result.stdout) if output == "json" and result.stdout.strip() \
             else result.stdout
@@ -133,11 +154,11 @@ class Phone:
         lines.append("Content-Length: 0")
         data = ("\r\n".join(lines) + "\r\n\r\n").encode()
         self.last_sent = data
-        self.sock.sendto(data, ("127.0.0.1", self.router.port))
+        self.sock.sendto(data, (self.router.host, self.router.port))
         return self.final_reply()
 
     def resend(self) -> str:
-        self.sock.sendto(self.last_sent, ("127.0.0.1", self.router.port))
+        self.sock.sendto(self.last_sent, (self.router.host, self.router.port))
         return self.final_reply()
 
     def final_reply(self) -> str:

@@ -295,12 +295,15 @@ def test_check_reports_script_syntax_errors_with_line(tmp_path: Path) -> None:
     assert result.returncode == 1 and "bad.py:" in result.stderr
 
 
-@pytest.mark.parametrize("config", sorted((Path(__file__).resolve().parents[2] / "etc")
-                                          .glob("*.toml")), ids=lambda p: p.name)
+ETC = Path(__file__).resolve().parents[2] / "etc"
+
+
+@pytest.mark.parametrize("config", sorted(ETC.rglob("*.toml")),
+                         ids=lambda p: str(p.relative_to(ETC)))
 def test_shipped_configs_pass_check(config: Path, tmp_path: Path) -> None:
     if config.name in ("tls.toml", "webrtc.toml"):  # the walkthrough makes the certificates
         etc = tmp_path / "etc"
-        shutil.copytree(config.parent, etc)
+        shutil.copytree(ETC, etc)
         subprocess.run(["sh", str(etc / "tls/make-test-certs.sh")], check=True,
                        capture_output=True, timeout=60)
         config = etc / config.name

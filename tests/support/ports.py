@@ -42,10 +42,10 @@ def tcp_listening(port: int) -> bool:
     return _proc_net_has("tcp", port, state="0A")
 
 
-def tcp_accepts(port: int, timeout: float = 0.5) -> bool:
-    """Whether a TCP connection to 127.0.0.1:``port`` is accepted."""
+def tcp_accepts(port: int, timeout: float = 0.5, host: str = LOOPBACK) -> bool:
+    """Whether a TCP connection to ``host`` (127.0.0.1):``port`` is accepted."""
     try:
-        with socket.create_connection((LOOPBACK, port), timeout=timeout):
+        with socket.create_connection((host, port), timeout=timeout):
             return True
     except OSError:
         return False

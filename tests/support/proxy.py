@@ -28,12 +28,13 @@ class ProxyStartError(AssertionError):
 
 
 class ProxyProcess:
-    """One proxy process listening on UDP and TCP 127.0.0.1:``port``."""
+    """One proxy process listening on UDP and TCP ``host`` (127.0.0.1):``port``."""
 
     def __init__(self, kind: str, argv: list[str], port: int, workdir: Path,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, host: str = LOOPBACK) -> None:
         self.kind = kind
         self.argv = argv
+        self.host = host
         self.port = port
         self.workdir = workdir
         self.log_path = workdir / f"{kind}.log"
@@ -42,7 +43,7 @@ class ProxyProcess:
 
     @property
     def address(self) -> str:
-        return f"{LOOPBACK}:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def pid(self) -> int:
@@ -57,7 +58,7 @@ class ProxyProcess:
                                              stdin=subprocess.DEVNULL, stdout=log,
                                              stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
-        while not tcp_accepts(self.port):
+        while not tcp_accepts(self.port, host=self.host):
             if self._process.poll() is not None:
                 raise ProxyStartError(f"{self.kind} exited with {self._process.returncode} "
                                       f"before listening on tcp:{self.address}\n"
@@ -160,14 +161,17 @@ def kamrouter_binary() -> str:
     return found
 
 
-def toml_document(sections: Mapping[str, Mapping[str, TomlValue]]) -> str:
-    """Render flat TOML tables (JSON string escapes are valid TOML basic strings)."""
+def toml_document(sections: Mapping[str, Mapping[str, TomlValue]
+                                     | Sequence[Mapping[str, TomlValue]]]) -> str:
+    """Render flat TOML tables, a list of them as an array of tables (``[[htable]]``); JSON
+    string escapes are valid TOML basic strings."""
     lines = []
     for table, values in sections.items():
-        lines.append(f"[{table}]")
-        for key, value in values.items():
-            lines.append(f"{key} = {_toml_value(value)}")
-        lines.append("")
+        for header, keys in ([(f"[[{table}]]", item) for item in values]
+                             if isinstance(values, Sequence) else [(f"[{table}]", values)]):
+            lines.append(header)
+            lines += [f"{key} = {_toml_value(value)}" for key, value in keys.items()]
+            lines.append("")
     return "\n".join(lines)
 
 

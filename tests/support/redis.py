@@ -16,11 +16,13 @@ from support.wait import wait_until
 
 class RedisServer:
     """A real redis-server on a free loopback port, appending to a file in ``workdir`` so a
-    restart keeps the data (as a production Redis with persistence would)."""
+    restart keeps the data (as a production Redis with persistence would); with
+    ``persist=False`` in memory only (README "Several nodes", the benchmarks)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, persist: bool = True) -> None:
         self.workdir = workdir
         self.port = free_port()
+        self.persist = persist
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -31,13 +33,21 @@ class RedisServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
-             str(self.workdir), "--save", "", "--appendonly", "yes", "--appendfsync", "always"],
+             str(self.workdir), "--save", "",
+             *(["--appendonly", "yes", "--appendfsync", "always"] if self.persist
+               else ["--appendonly", "no"])],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         process = self.process
         wait_until(lambda: tcp_accepts(self.port, timeout=0.2) or process.poll() is not None,
                    f"redis-server listening on port {self.port}")
         assert process.poll() is None, f"redis-server exited with {process.returncode}"
         return self
+
+    def info(self, *sections: str) -> dict[str, str]:
+        """``INFO`` (of ``sections``) as name -> value."""
+        text = subprocess.run([REDIS_CLI, "-p", str(self.port), "info", *sections],
+                              capture_output=True, text=True, check=True, timeout=20).stdout
+        return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

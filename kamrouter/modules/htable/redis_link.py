@@ -14,7 +14,7 @@ from typing import Any
 
 from kamrouter.modules.htable.config import TableConfig
 from kamrouter.modules.htable.table import Op, Row, Table, Value
-from kamrouter.redis_mirror import LinkStats, RedisMirror
+from kamrouter.redis_mirror import LinkStats, RedisMirror, ScriptCall
 
 # KEYS[1] item key. ARGV: channel, origin, key name, op, autoexpire ms, updateexpire 0|1,
 # initval ('' = none), op argument (value / delta / expire ms), explicit expire ms ('' = none).
@@ -90,7 +90,7 @@ class RedisLink(RedisMirror):
     def op_key(self, op: Op) -> Hashable:
         return op[1]
 
-    def send_batch(self, script: Any, pipe: Any, ops: list[Op]) -> None:
+    def send_batch(self, call: ScriptCall, ops: list[Op]) -> None:
         for kind, key, *rest in ops:  # one script call per op
             arg, explicit = "", ""
             if kind == "set":
@@ -98,9 +98,8 @@ class RedisLink(RedisMirror):
                 explicit = "" if rest[1] is None else str(int(rest[1] * 1000))
             elif kind in ("inc", "expire"):
                 arg = str(rest[0]) if kind == "inc" else str(int(rest[0] * 1000))
-            script(keys=[self.key_prefix + key],
-                   args=[self.channel, self.node_id, key, kind, *self._rules, arg, explicit],
-                   client=pipe)
+            call([self.key_prefix + key],
+                 [self.channel, self.node_id, key, kind, *self._rules, arg, explicit])
 
     def states(self, message: dict[str, Any]) -> list[Any]:
         return [message]  # one item per message

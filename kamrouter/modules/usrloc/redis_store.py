@@ -22,7 +22,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from kamrouter.modules.usrloc.location import Binding, Location
-from kamrouter.redis_mirror import LinkStats, Op, RedisMirror
+from kamrouter.redis_mirror import LinkStats, Op, RedisMirror, ScriptCall
 
 log = logging.getLogger("kamrouter.usrloc")
 
@@ -96,14 +96,14 @@ class RedisLocation(RedisMirror):
     def op_key(self, op: Op) -> Hashable:
         return (op[1], op[2].ruid)
 
-    def send_batch(self, script: Any, pipe: Any, ops: list[Op]) -> None:
+    def send_batch(self, call: ScriptCall, ops: list[Op]) -> None:
         keys: list[str] = []
         args = [self.channel, self.node_id]
         for kind, aor, binding in ops:
             keys.append(self.key_prefix + aor)
             args += (aor, binding.ruid, kind,
                      encode(binding) if kind == "put" else repr(binding.expires))
-        script(keys=keys, args=args, client=pipe)
+        call(keys, args)
 
     def states(self, message: dict[str, Any]) -> list[Any]:
         return list(message["s"])
