@@ -76,13 +76,17 @@ def add_record_route(req: Request, inbound: Endpoint, outbound: Endpoint,
 
 
 def stamp(req: Request, local: Endpoint, branch_id: str,
-          record_route_from: Endpoint | None, rr_params: str = "") -> None:
+          record_route_from: Endpoint | None, rr_params: str = "",
+          sender: Endpoint | None = None) -> None:
     """Our Record-Route (when ``record_route_from`` is the inbound socket) and our Via, as
-    the request leaves from ``local``."""
+    the request leaves from listener ``local``; the Via names ``sender`` instead when the
+    request leaves from another socket of ours (a worker's own reply socket), while the
+    Record-Route still names the listener that in-dialog requests are to come to."""
     if record_route_from is not None:
         add_record_route(req, record_route_from, local, rr_params)
-    req.prepend_via(f"SIP/2.0/{local.proto.upper()} "
-                    f"{format_hostport(local.host, local.port)};branch={branch_id}")
+    via = sender or local
+    req.prepend_via(f"SIP/2.0/{via.proto.upper()} "
+                    f"{format_hostport(via.host, via.port)};branch={branch_id}")
 
 
 def stateless_branch(req: Request) -> str:

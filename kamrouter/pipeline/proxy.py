@@ -60,6 +60,10 @@ class Transports(Protocol):
 
     def local_for(self, dest: Endpoint, socket: str | None = None) -> Endpoint | None: ...
 
+    def sender_for(self, local: Endpoint) -> Endpoint:
+        """The socket a request leaves from for listener ``local`` (itself, or a worker's
+        own reply socket)."""
+
     def refuses(self, dest: Endpoint) -> bool:
         """``dest`` is one of the router's own addresses (counted; nothing goes there)."""
 
@@ -564,8 +568,9 @@ class Proxy:
         local = self.transports.local_for(dest, socket)
         if local is None:
             raise SipParseError(503, f"No {hop.proto} socket to reach {dest}")
-        outbound.stamp(req, local, branch_id, record_route_from, rr_params)
-        return dest, local
+        sender = self.transports.sender_for(local)
+        outbound.stamp(req, local, branch_id, record_route_from, rr_params, sender)
+        return dest, sender
 
     def originate(self, method: str, ruri: str, *, from_uri: str, to_uri: str | None,
                   dst_uri: str | None, socket: str | None, headers: tuple[tuple[str, str], ...],

@@ -40,6 +40,8 @@ class Wire:
         self.sockets = sockets
         self.sent: list[tuple[bytes, Endpoint]] = []
         self.refused: list[Endpoint] = []
+        #: Listener → the socket requests leave from instead (a worker's reply socket).
+        self.senders: dict[Endpoint, Endpoint] = {}
 
     def send(self, data: bytes, dest: Endpoint, local: Endpoint | None,
              on_error: Callable[[], None] | None) -> None:
@@ -51,6 +53,9 @@ class Wire:
             self.refused.append(dest)
             return True
         return False
+
+    def sender_for(self, local: Endpoint) -> Endpoint:
+        return self.senders.get(local, local)
 
     def local_for(self, dest: Endpoint, socket: str | None = None) -> Endpoint | None:
         for sock in self.sockets:
