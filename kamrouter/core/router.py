@@ -41,6 +41,7 @@ from kamrouter.sip import Response
 from kamrouter.stats import StatsRegistry
 from kamrouter.timers import Scheduler
 from kamrouter.tm import Transaction, TransactionLayer
+from kamrouter.transport.shared import WorkerSockets
 from kamrouter.transport.tls import TlsContexts
 
 log = logging.getLogger("kamrouter")
@@ -108,7 +109,8 @@ def name_resolution(settings: Settings, clock: Callable[[], float]) -> tuple[Res
 class Router:
     """One kamrouter process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, worker: WorkerSockets | None = None) -> None:
+        """``worker``: run as one of several worker processes on the supervisor's sockets."""
         from kamrouter.transport import Transports
 
         self.settings = settings
@@ -127,7 +129,8 @@ class Router:
         tls = TlsContexts(settings.tls, settings.base_dir) \
             if settings.tls.server or any(e.proto == "tls" for e in listens) else None
         self.transports = Transports(listens, settings.tcp, settings.core.max_message_size,
-                                     self.stats, self.clock, self.own_endpoints, tls)
+                                     self.stats, self.clock, self.own_endpoints, tls,
+                                     worker)
         #: Checks a reply without a transaction must pass to be forwarded statelessly.
         self.stray_reply_checks: list[Callable[[Response, Endpoint], bool]] = []
         core = settings.core

@@ -51,7 +51,7 @@ class Transports:
         self._udp_by_endpoint = {s.endpoint: s for s in [*self.udp, *self._senders.values()]}
         for sock in self.udp:
             self.own.add(sock.endpoint.host, sock.endpoint.port)
-        for endpoint in worker.reply_endpoints if worker else ():
+        for endpoint in (*worker.reply_endpoints, *worker.control) if worker else ():
             self.own.add(endpoint.host, endpoint.port)  # every worker's, not only ours
 
     @property

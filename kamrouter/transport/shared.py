@@ -38,6 +38,8 @@ class WorkerSockets:
     stream: dict[Endpoint, int] = field(default_factory=dict)
     #: The reply sockets of every worker (a worker sends nothing there).
     reply_endpoints: tuple[Endpoint, ...] = ()
+    #: Other ports of the router a worker sends nothing to (the supervisor's HTTP RPC).
+    control: tuple[Endpoint, ...] = ()
 
     @property
     def fds(self) -> list[int]:
@@ -52,7 +54,8 @@ class WorkerSockets:
                            "udp": [[str(e), shared, reply] for e, (shared, reply)
                                    in self.udp.items()],
                            "stream": [[str(e), fd] for e, fd in self.stream.items()],
-                           "reply": [str(e) for e in self.reply_endpoints]})
+                           "reply": [str(e) for e in self.reply_endpoints],
+                           "control": [str(e) for e in self.control]})
 
     @classmethod
     def from_json(cls, text: str) -> WorkerSockets:
@@ -61,7 +64,8 @@ class WorkerSockets:
                    {parse_socket(e): (int(shared), int(reply))
                     for e, shared, reply in data["udp"]},
                    {parse_socket(e): int(fd) for e, fd in data["stream"]},
-                   tuple(parse_socket(e) for e in data["reply"]))
+                   tuple(parse_socket(e) for e in data["reply"]),
+                   tuple(parse_socket(e) for e in data.get("control", ())))
 
 
 def _family(host: str) -> socket.AddressFamily:
