@@ -84,11 +84,12 @@ def check(config: Path | None, listen: tuple[str, ...]) -> list[str]:
 @click.option("--log-level", type=click.Choice(list(LEVELS)), help="Override core.log_level.")
 @click.option("--worker", "worker_sockets", hidden=True,
               help="(set by the supervisor) run as a worker with these sockets (JSON).")
-@click.option("--worker-ready", type=int, hidden=True,
-              help="(set by the supervisor) descriptor to write to once serving.")
+@click.option("--worker-fds", hidden=True,
+              help="(set by the supervisor) READY,LIFELINE: descriptors to write to once "
+                   "serving, and to watch for the supervisor's end.")
 @click.version_option(__version__, prog_name="kamrouter")
 def main(config: Path | None, listen: tuple[str, ...], check_only: bool,
-         log_level: str | None, worker_sockets: str | None, worker_ready: int | None) -> None:
+         log_level: str | None, worker_sockets: str | None, worker_fds: str | None) -> None:
     """Run the kamrouter SIP router."""
     if check_only:
         problems = check(config, listen)
@@ -113,10 +114,8 @@ def main(config: Path | None, listen: tuple[str, ...], check_only: bool,
     from kamrouter.script.loader import ScriptError
 
     if worker is not None:
-        from kamrouter.core.supervisor import (SECRET_ENV, die_with_parent, share_secrets,
-                                               worker_rpc_config)
+        from kamrouter.core.supervisor import SECRET_ENV, share_secrets, worker_rpc_config
 
-        die_with_parent()
         share_secrets(settings, os.environ.pop(SECRET_ENV, ""))
         settings.core.listen = [str(endpoint) for endpoint in worker.listens]
         settings.rpc = worker_rpc_config(settings.rpc, worker.index)
@@ -133,17 +132,15 @@ def main(config: Path | None, listen: tuple[str, ...], check_only: bool,
         click.echo(f"kamrouter: cannot listen: {exc}", err=True)
         sys.exit(1)
     try:
-        if worker is not None and worker_ready is not None:
+        if worker is not None and worker_fds is not None:
             from kamrouter.core.supervisor import serve_worker
 
-            trio.run(serve_worker, router, worker_ready)
+            ready, lifeline = (int(fd) for fd in worker_fds.split(","))
+            trio.run(serve_worker, router, ready, lifeline)
         else:
             trio.run(router.run)
     except* ConfigError as group:  # e.g. the control socket is in use by another router
-        for error in group.exceptions:
-            for problem in error.problems if isinstance(error, ConfigError) else [str(error)]:
-                click.echo(f"kamrouter: {problem}", err=True)
-        sys.exit(1)
+        exit_with_problems(group)
 
 
 #: Modules that listen on a port of their own: one process only, until they are shared.
@@ -179,7 +176,18 @@ def supervise(settings: Settings, config: Path | None, listen: tuple[str, ...],
     try:
         trio.run(supervisor.run)
     except* ConfigError as group:  # e.g. the control socket is in use by another router
-        for error in group.exceptions:
-            for problem in error.problems if isinstance(error, ConfigError) else [str(error)]:
-                click.echo(f"kamrouter: {problem}", err=True)
-        sys.exit(1)
+        exit_with_problems(group)
+
+
+def exit_with_problems(group: BaseExceptionGroup[ConfigError]) -> None:
+    """Print the problems of every ConfigError in ``group`` (nested groups too), exit 1."""
+    for error in _leaves(group):
+        for problem in error.problems if isinstance(error, ConfigError) else [str(error)]:
+            click.echo(f"kamrouter: {problem}", err=True)
+    sys.exit(1)
+
+
+def _leaves(error: BaseException) -> list[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [error]

@@ -347,7 +347,7 @@ class Router:
             for module in self.modules.values():
                 await module.start(nursery)
             await nursery.start(self.transports.serve, self.proxy.on_message)
-            for endpoint in self.sockets:
+            for endpoint in [*self.sockets, *self.transports.worker_sockets]:
                 self.proxy.identity.add(endpoint)
             log.info("kamrouter ready: listening on %s",
                      ", ".join(str(s) for s in self.sockets))

@@ -4,7 +4,7 @@ dies, and owns the one control socket.
 
 Each worker is ``kamrouter`` itself, started with the same config and a description of its
 sockets by descriptor; it runs a whole :class:`~kamrouter.core.router.Router` with its own
-transactions, and its own stream control socket in ``{run_dir}/worker-N``. The supervisor's
+transactions, and its own stream control socket ``{run_dir}/worker-N.sock``. The supervisor's
 control socket (the config's, where kamcli looks) answers ``core.psx`` and ``core.ps`` with
 every process, runs ``core.reload_script`` in every worker, and passes any other method on to
 worker 0 (so statistics and module state are worker 0's: README "Worker processes").
@@ -12,7 +12,8 @@ worker 0 (so statistics and module state are worker 0's: README "Worker processe
 Signals: SIGTERM/SIGINT stop every worker with SIGTERM (SIGKILL after
 :data:`STOP_TIMEOUT`), then the supervisor; SIGHUP is passed on to every worker, each of
 which reloads its routing script. Workers run in their own process group, so a Ctrl-C in a
-terminal reaches only the supervisor, and die with it (``PR_SET_PDEATHSIG``).
+terminal reaches only the supervisor, and stop when it is gone (however it died: the
+end of a pipe only the supervisor can write to tells them).
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from kamrouter.rpc import forward
 from kamrouter.rpc.forward import ForwardingRegistry
 from kamrouter.rpc.config import RpcConfig
 from kamrouter.rpc.registry import RpcError
-from kamrouter.rpc.server import STREAM_SOCKET_NAME, serve_rpc
+from kamrouter.rpc.server import serve_rpc
 from kamrouter.transport.shared import WorkerSockets, bind_worker_sockets
 
 log = logging.getLogger("kamrouter.supervisor")
@@ -52,7 +53,8 @@ MAX_RESTART_DELAY = 30.0
 @dataclass
 class Worker:
     sockets: WorkerSockets
-    run_dir: str
+    #: Its own control socket (the supervisor passes methods on through it).
+    control_socket: str
     process: trio.Process | None = None
     ready: bool = False
     restarts: int = 0
@@ -61,10 +63,6 @@ class Worker:
     @property
     def index(self) -> int:
         return self.sockets.index
-
-    @property
-    def control_socket(self) -> str:
-        return os.path.join(self.run_dir, STREAM_SOCKET_NAME)
 
     @property
     def pid(self) -> int:
@@ -100,16 +98,17 @@ def share_secrets(settings: Settings, secret: str) -> None:
             section[key] = hashlib.blake2s(f"{module}:{secret}".encode()).hexdigest()
 
 
-def worker_run_dir(run_dir: str, index: int) -> str:
-    """Where worker ``index`` keeps its own control socket (inside the router's run_dir)."""
-    return os.path.join(run_dir, f"worker-{index}")
+def worker_socket_name(index: int) -> str:
+    """Worker ``index``'s own control socket, beside the router's in its run_dir (a file,
+    not a directory: Unix socket paths are short)."""
+    return f"worker-{index}.sock"
 
 
 def worker_rpc_config(rpc: RpcConfig, index: int) -> RpcConfig:
-    """A worker's control plane: its stream socket in its own directory, nothing else (the
-    supervisor serves the configured datagram socket, FIFO and HTTP)."""
-    return dataclasses.replace(rpc, run_dir=worker_run_dir(rpc.run_dir, index),
-                               stream_socket=None, dgram_socket="", fifo="", http="")
+    """A worker's control plane: its own stream socket, nothing else (the supervisor
+    serves the configured stream and datagram sockets, FIFO and HTTP)."""
+    return dataclasses.replace(rpc, stream_socket=worker_socket_name(index), dgram_socket="",
+                               fifo="", http="")
 
 
 class Supervisor:
@@ -122,11 +121,13 @@ class Supervisor:
         listens = [parse_socket(text) for text in settings.core.listen]
         specs, self._sockets = bind_worker_sockets(listens, count)
         run_dir = settings.rpc.run_dir
-        self.workers = [Worker(spec, worker_run_dir(run_dir, spec.index))
+        self.workers = [Worker(spec, os.path.join(run_dir, worker_socket_name(spec.index)))
                         for spec in specs]
         self.stopping = False
         self._control: tuple[Endpoint, ...] = ()
         self._env = {**os.environ, SECRET_ENV: secrets.token_hex(32)}
+        #: The workers read this pipe; it ends when the supervisor does.
+        self._lifeline, self._lifeline_end = os.pipe()
         self.rpc = ForwardingRegistry(self._forward_to_first)
         self.rpc.register("core.psx", self.psx)
         self.rpc.register("core.ps", self.ps)
@@ -148,8 +149,10 @@ class Supervisor:
         for worker in self.workers:
             state = "" if worker.ready else " (starting)"
             restarts = f", restarted {worker.restarts}x" if worker.restarts else ""
+            replies = ", ".join(str(e) for e in worker.sockets.own_replies)
             entries.append({"IDX": worker.index + 1, "PID": worker.pid,
                             "DSC": f"worker {worker.index} - SIP on {', '.join(self.listens)}"
+                                   f"; forwards from {replies or 'the listeners'}"
                                    f"{state}{restarts}"})
         return entries
 
@@ -194,7 +197,7 @@ class Supervisor:
     def _command(self, worker: Worker, ready_fd: int) -> list[str]:
         sockets = dataclasses.replace(worker.sockets, control=self._control)
         return [sys.executable, "-m", "kamrouter", *self.worker_argv,
-                "--worker", sockets.to_json(), "--worker-ready", str(ready_fd)]
+                "--worker", sockets.to_json(), "--worker-fds", f"{ready_fd},{self._lifeline}"]
 
     async def _keep_running(self, worker: Worker) -> None:
         delay = 0.5
@@ -202,7 +205,7 @@ class Supervisor:
             read_fd, write_fd = os.pipe()
             try:
                 worker.process = await trio.lowlevel.open_process(
-                    self._command(worker, write_fd), pass_fds=(*worker.sockets.fds, write_fd),
+                    self._command(worker, write_fd), pass_fds=(*worker.sockets.fds, write_fd, self._lifeline),
                     env=self._env, process_group=0)
             finally:
                 os.close(write_fd)
@@ -261,21 +264,9 @@ class Supervisor:
                 worker.signal(signal.SIGKILL)
 
 
-def die_with_parent() -> None:
-    """Linux: this worker gets SIGTERM when its supervisor dies (even by SIGKILL)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() == 1:  # the supervisor died before prctl
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-async def serve_worker(router: Any, ready_fd: int) -> None:
-    """Run ``router`` as a worker: tell the supervisor once its sockets are served."""
+async def serve_worker(router: Any, ready_fd: int, lifeline_fd: int) -> None:
+    """Run ``router`` as a worker: tell the supervisor once its sockets are served, and
+    stop (as on SIGTERM) when the supervisor is gone, however it died."""
     async with trio.open_nursery() as nursery:
         await nursery.start(router.run)
         try:
@@ -283,3 +274,8 @@ async def serve_worker(router: Any, ready_fd: int) -> None:
         except OSError:
             pass
         os.close(ready_fd)
+        async with trio.lowlevel.FdStream(lifeline_fd) as lifeline:
+            while await lifeline.receive_some(16):
+                pass  # the supervisor writes nothing: end of file means it is gone
+        log.warning("the supervisor is gone; stopping")
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -51,8 +51,11 @@ class Transports:
         self._udp_by_endpoint = {s.endpoint: s for s in [*self.udp, *self._senders.values()]}
         for sock in self.udp:
             self.own.add(sock.endpoint.host, sock.endpoint.port)
-        for endpoint in (*worker.reply_endpoints, *worker.control) if worker else ():
-            self.own.add(endpoint.host, endpoint.port)  # every worker's, not only ours
+        #: Every worker's reply sockets: they too are this router (Via, Route) and get
+        #: nothing from it.
+        self.worker_sockets = list(worker.reply_endpoints) if worker else []
+        for endpoint in (*self.worker_sockets, *worker.control) if worker else ():
+            self.own.add(endpoint.host, endpoint.port)
 
     @property
     def sockets(self) -> list[Endpoint]:

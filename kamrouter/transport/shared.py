@@ -46,6 +46,12 @@ class WorkerSockets:
         return [fd for pair in self.udp.values() for fd in pair] + list(self.stream.values())
 
     @property
+    def own_replies(self) -> tuple[Endpoint, ...]:
+        """This worker's reply sockets (``reply_endpoints`` lists them worker by worker)."""
+        count = len(self.udp)
+        return self.reply_endpoints[self.index * count:(self.index + 1) * count]
+
+    @property
     def listens(self) -> list[Endpoint]:
         return [*self.udp, *self.stream]
 

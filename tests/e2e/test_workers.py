@@ -4,7 +4,7 @@ SIP from this test where the exact messages matter.
 
 A peer's datagrams reach the worker the kernel's SO_REUSEPORT hash of their 4-tuple picks,
 so which worker serves a caller is found out, not assumed: each worker's own control socket
-(``run/worker-N``) tells what it received.
+(``run/worker-N.sock``) tells what it received.
 """
 from __future__ import annotations
 
@@ -40,8 +40,7 @@ def router(tmp_path: Path) -> Iterator[ProxyProcess]:
 
 
 def worker_rpc(proxy: ProxyProcess, index: int, method: str, *params: object) -> object:
-    return rpc_call(proxy.workdir / "run" / f"worker-{index}" / "kamrouter_rpc.sock", method,
-                    *params)
+    return rpc_call(proxy.workdir / "run" / f"worker-{index}.sock", method, *params)
 
 
 def received(proxy: ProxyProcess) -> list[int]:

@@ -62,6 +62,7 @@ def test_workers_share_listeners_and_each_has_its_own_reply_socket() -> None:
             with socket.socket(fileno=socket.dup(spec.udp[specs[0].listens[0]][1])) as sock:
                 own.append(sock.getsockname())
         assert [("127.0.0.1", e.port) for e in replies] == own
+        assert [spec.own_replies for spec in specs] == [(e,) for e in replies]
         assert len({fd for spec in specs for fd in spec.fds}) == 3 * 3
         assert WorkerSockets.from_json(specs[1].to_json()) == specs[1]
     finally:
