@@ -28,13 +28,32 @@ pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is no
 WORKERS = 2
 
 
-@pytest.fixture
-def router(tmp_path: Path) -> Iterator[ProxyProcess]:
-    proxy = kamrouter_proxy(tmp_path / "router", free_port(),
-                            sections={"core": {"workers": WORKERS}})
+def start_router(workdir: Path) -> ProxyProcess:
+    proxy = kamrouter_proxy(workdir, free_port(), sections={"core": {"workers": WORKERS}})
     proxy.start()
-    wait_until(lambda: all("starting" not in p["DSC"] for p in proxy.rpc("core.psx")[1:]),
-               "every worker ready", detail=proxy.log_tail)
+    proxy.wait_workers_ready()
+    return proxy
+
+
+@pytest.fixture(scope="module")
+def shared_router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyProcess]:
+    """One router for the tests that leave it as they found it (starting one costs
+    seconds on a loaded machine)."""
+    proxy = start_router(tmp_path_factory.mktemp("workers") / "router")
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def router(shared_router: ProxyProcess) -> ProxyProcess:
+    assert shared_router.running(), shared_router.log_tail()
+    return shared_router
+
+
+@pytest.fixture
+def own_router(tmp_path: Path) -> Iterator[ProxyProcess]:
+    """A router of the test's own (the test kills or stops processes of it)."""
+    proxy = start_router(tmp_path / "router")
     yield proxy
     proxy.stop()
 
@@ -194,6 +213,27 @@ def test_each_worker_absorbs_retransmissions_and_acks_of_its_calls(
     assert served == set(range(WORKERS)), f"calls reached only workers {served}"
 
 
+def test_no_worker_relays_to_a_worker_socket(router: ProxyProcess) -> None:
+    """Every worker's own socket is this router: a request naming one is answered here,
+    never sent there (from any worker: callers on new ports reach both)."""
+    router.forwards_from.clear()
+    router.wait_workers_ready()
+    ports = [int(address.rpartition(":")[2]) for address in router.forwards_from]
+    assert len(ports) == WORKERS
+    for n in range(8):
+        caller, target = Peer(), Peer()
+        try:
+            for port in ports:
+                request = invite(caller, target, f"own{n}-{port}").replace(
+                    f"{LOOPBACK}:{target.port} SIP", f"{LOOPBACK}:{port} SIP", 1)
+                caller.send(request, router.port)
+                answer, _ = caller.receive()
+                assert answer.startswith("SIP/2.0 404"), answer
+        finally:
+            caller.close()
+            target.close()
+
+
 # -- sipp through two workers -------------------------------------------------------------------
 
 def run_calls(tmp_path: Path, router: ProxyProcess, name: str, uas_scenario: str,
@@ -224,8 +264,9 @@ def test_calls_and_cancels_through_two_workers(tmp_path: Path, router: ProxyProc
     assert router.rpc("core.reload_script") == "Ok. Script reloaded."
 
 
-def test_a_killed_worker_is_restarted_while_the_other_carries_on(
-        tmp_path: Path, router: ProxyProcess) -> None:
+def test_a_killed_worker_is_restarted_while_the_other_carries_on_then_sigterm_stops_all(
+        tmp_path: Path, own_router: ProxyProcess) -> None:
+    router = own_router
     uas = sipp_peer(tmp_path, "uas", "uas.xml", calls=60).start()
     uas.wait_listening()
     # Which worker serves this caller port? One call tells.
@@ -251,15 +292,34 @@ def test_a_killed_worker_is_restarted_while_the_other_carries_on(
     assert f"worker {victim} (pid {pids[victim]}) was killed by SIGKILL" in router.log_tail()
     # The new worker serves: calls from several ports all succeed.
     run_calls(tmp_path, router, "after", "uas.xml", "uac.xml")
-
-
-def test_sigterm_stops_every_worker(router: ProxyProcess) -> None:
+    # SIGTERM stops every worker, the restarted one too.
     pids = worker_pids(router)
     router.stop()
     assert not router.running()
     for pid in pids:
         wait_until(lambda pid=pid: not _alive(pid), f"worker pid {pid} gone")
     assert "received SIGTERM, stopping 2 workers" in router.log_tail()
+
+
+def test_sighup_reloads_the_script_in_every_worker(router: ProxyProcess) -> None:
+    def reloads(index: int) -> int:
+        return router.log_path.read_text().count(
+            f"worker-{index} kamrouter: routing script reloaded")
+
+    before = [reloads(index) for index in range(WORKERS)]
+    os.kill(router.pid, signal.SIGHUP)
+    for index in range(WORKERS):
+        wait_until(lambda index=index: reloads(index) > before[index],
+                   f"worker {index} reloaded", detail=router.log_tail)
+
+
+def test_workers_stop_when_the_supervisor_is_killed(own_router: ProxyProcess) -> None:
+    router = own_router
+    pids = worker_pids(router)
+    os.kill(router.pid, signal.SIGKILL)
+    for pid in pids:
+        wait_until(lambda pid=pid: not _alive(pid), f"worker pid {pid} gone",
+                   detail=router.log_tail)
 
 
 def _alive(pid: int) -> bool:
