@@ -20,7 +20,7 @@ import pytest
 from support.ports import LOOPBACK, free_port
 from support.proxy import ProxyProcess, kamrouter_proxy
 from support.rpc import rpc_call
-from support.sipp import Sipp
+from support.sipp import Sipp, Transport
 from support.wait import wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is not installed")
@@ -74,10 +74,10 @@ def worker_pids(proxy: ProxyProcess) -> list[int]:
 
 def sipp_peer(tmp_path: Path, name: str, scenario: str, *, port: int | None = None,
               to: str | None = None, proxy: ProxyProcess | None = None, calls: int = 1,
-              rate: float | None = None) -> Sipp:
+              rate: float | None = None, transport: Transport = "udp") -> Sipp:
     return Sipp(name, scenario, tmp_path, port=port or free_port(), remote=to,
                 outbound_proxy=proxy.address if proxy else None, calls=calls, rate=rate,
-                timeout_s=30, trace_messages=calls == 1)
+                timeout_s=30, trace_messages=calls == 1, transport=transport)
 
 
 # -- raw SIP: what the worker sends and absorbs -------------------------------------------------
@@ -237,13 +237,16 @@ def test_no_worker_relays_to_a_worker_socket(router: ProxyProcess) -> None:
 # -- sipp through two workers -------------------------------------------------------------------
 
 def run_calls(tmp_path: Path, router: ProxyProcess, name: str, uas_scenario: str,
-              uac_scenario: str, callers: int = 4, calls: int = 1) -> None:
-    """``callers`` sipp UACs (each from its own port) against one UAS each."""
+              uac_scenario: str, callers: int = 4, calls: int = 1,
+              transport: Transport = "udp") -> None:
+    """``callers`` sipp UACs (each from its own port, over ``transport``) against one UAS
+    each (over UDP)."""
     pairs = []
     for n in range(callers):
         uas = sipp_peer(tmp_path, f"{name}-uas{n}", uas_scenario, calls=calls).start()
         pairs.append((uas, sipp_peer(tmp_path, f"{name}-uac{n}", uac_scenario,
-                                     to=uas.address, proxy=router, calls=calls, rate=10)))
+                                     to=uas.address, proxy=router, calls=calls, rate=10,
+                                     transport=transport)))
     for uas, _ in pairs:
         uas.wait_listening()
     for _, uac in pairs:
@@ -256,6 +259,9 @@ def run_calls(tmp_path: Path, router: ProxyProcess, name: str, uas_scenario: str
 def test_calls_and_cancels_through_two_workers(tmp_path: Path, router: ProxyProcess) -> None:
     run_calls(tmp_path, router, "call", "uas.xml", "uac.xml", calls=5)
     run_calls(tmp_path, router, "cancel", "uas_ring_until_cancel.xml", "uac_cancel.xml")
+    # TCP callers: each connection stays with the worker that accepted it, and the replies
+    # of the call go back over it.
+    run_calls(tmp_path, router, "tcp", "uas.xml", "uac.xml", calls=2, transport="tcp")
     served = received(router)
     assert sum(served) > 0
     # One control socket: kamcli's methods reach worker 0, psx lists every process.
