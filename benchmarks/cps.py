@@ -20,10 +20,14 @@ relay.cfg`` (the job of kamrouter's default script) in every routing mode.
     .venv/bin/python benchmarks/cps.py                         # default rates, 20 s per step
     .venv/bin/python benchmarks/cps.py --duration 3 --rates 250,500
     .venv/bin/python benchmarks/cps.py --routers kamrouter --routing script,api-http,api-evapi
+    .venv/bin/python benchmarks/cps.py --transport tls --rates 500,1000,1500
     .venv/bin/python benchmarks/cps.py --routers kamrouter --workers 1,2 --pairs 4
 
 With several routing modes, each API mode's rate is also given as a share of script
-routing's (the issue's target: at least 70 %).
+routing's (the issue's target: at least 70 %). With ``--transport tls`` the caller reaches
+the router over TLS (Debian's sipp has no TLS: sipp over TCP to an ``stunnel`` client, which
+holds one TLS connection to the router's ``tls:`` socket; Kamailio loads its tls module);
+the callee stays on UDP, so every request also crosses from TLS to UDP and back.
 """
 from __future__ import annotations
 
@@ -48,7 +52,8 @@ from api_routing import ApiRouting, Kind  # noqa: E402
 from support.ports import free_port  # noqa: E402
 from support.proxy import KAMAILIO, ProxyProcess, kamailio_proxy, kamrouter_proxy  # noqa: E402
 from support.rpc import rpc_call  # noqa: E402
-from support.sipp import Sipp, SippResult  # noqa: E402
+from support.sipp import Sipp, SippResult, Transport  # noqa: E402
+from support.stunnel import Stunnel  # noqa: E402
 
 DEFAULT_RATES = (250, 500, 1000, 1500, 2000, 3000, 4000, 5000, 6000)
 KAMAILIO_CFG = REPO / "benchmarks" / "kamailio" / "relay.cfg"
@@ -56,6 +61,7 @@ KAMAILIO_CFG = REPO / "benchmarks" / "kamailio" / "relay.cfg"
 #: single-process kamrouter with.
 KAMAILIO_CHILDREN = (1, 8)
 KAMAILIO_SHM_MB = 1024  # high rates keep many transactions in wait state
+MAKE_CERTS = REPO / "etc" / "tls" / "make-test-certs.sh"
 ROUTING_MODES = ("script", *API_KINDS)
 #: The machine's load average when the run started (others may share its cores).
 LOAD_BEFORE = ""
@@ -63,14 +69,66 @@ LOAD_BEFORE = ""
 
 @dataclass
 class Running:
-    """A started router and what to undo after the step."""
+    """A started router, where the caller sends (the router, or a TLS tunnel to it) and
+    what to undo after the step."""
 
     proxy: ProxyProcess
     cleanup: Callable[[], None] = lambda: None
+    entry: str | None = None
+    transport: Transport = "udp"
+
+    @property
+    def caller_sends_to(self) -> str:
+        return self.entry or self.proxy.address
 
 
 #: Starts a router for one step: (workdir, port, UAS host:port) -> Running.
 RouterStarter = Callable[[Path, int, str], Running]
+
+
+@dataclass(frozen=True)
+class Tls:
+    """The TLS leg of ``--transport tls``: certificates made once per run."""
+
+    certs: Path
+
+    def kamrouter_sections(self, port: int, tls_port: int) -> dict[str, dict[str, object]]:
+        return {"core": {"listen": [f"udp:127.0.0.1:{port}", f"tcp:127.0.0.1:{port}",
+                                    f"tls:127.0.0.1:{tls_port}"], "log_level": "warning"},
+                "tls": {"server": [{"certificate": str(self.certs / "server.pem"),
+                                    "private_key": str(self.certs / "server.key")}]}}
+
+    def kamailio_config(self, workdir: Path) -> Path:
+        config = workdir / "tls.cfg"
+        workdir.mkdir(parents=True, exist_ok=True)
+        config.write_text(f"[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\n"
+                          f"certificate = {self.certs / 'server.pem'}\n"
+                          f"private_key = {self.certs / 'server.key'}\n"
+                          "[client:default]\nverify_certificate = no\n")
+        return config
+
+    def tunnel(self, workdir: Path, running: Running, tls_port: int) -> Running:
+        """Put an stunnel client in front of the router's TLS socket for the caller."""
+        try:
+            tunnel = Stunnel(workdir / "stunnel", client=True, connect=tls_port).wait_listening()
+        except BaseException:
+            running.proxy.stop()
+            running.cleanup()
+            raise
+        cleanup = running.cleanup
+
+        def stop() -> None:
+            tunnel.stop()
+            cleanup()
+
+        return Running(running.proxy, stop, tunnel.address, "tcp")
+
+
+def make_certs(workdir: Path) -> Path:
+    certs = workdir / "certs"
+    subprocess.run(["sh", str(MAKE_CERTS), str(certs)], check=True, capture_output=True,
+                   timeout=120)
+    return certs
 
 
 @dataclass
@@ -104,12 +162,16 @@ class Step:
 
 # -- routers: one starter per (router, routing mode) ---------------------------------------
 
-def kamrouter_starter(routing: str, workers: int = 1) -> RouterStarter:
+def kamrouter_starter(routing: str, tls: Tls | None = None, workers: int = 1) -> RouterStarter:
     """kamrouter with its embedded default script, or routed by a reference API controller;
-    ``workers`` > 1: that many worker processes under a supervisor."""
+    ``workers`` > 1: that many worker processes under a supervisor (script routing)."""
     quiet = {"core": {"log_level": "warning", "workers": workers}}
 
     def start(workdir: Path, port: int, uas: str) -> Running:
+        if tls is not None:
+            tls_port = free_port()
+            proxy = kamrouter_proxy(workdir, port, sections=tls.kamrouter_sections(port, tls_port))
+            return tls.tunnel(workdir, Running(proxy.start()), tls_port)
         if routing == "script":
             proxy = kamrouter_proxy(workdir, port, sections=quiet).start()
             if workers > 1:
@@ -127,30 +189,37 @@ def kamrouter_starter(routing: str, workers: int = 1) -> RouterStarter:
     return start
 
 
-def kamailio_starter(children: int) -> RouterStarter:
+def kamailio_starter(children: int, tls: Tls | None = None) -> RouterStarter:
     def start(workdir: Path, port: int, uas: str) -> Running:
-        return Running(kamailio_proxy(workdir, port, cfg=KAMAILIO_CFG, children=children,
-                                      shm_mb=KAMAILIO_SHM_MB).start())
+        if tls is None:
+            return Running(kamailio_proxy(workdir, port, cfg=KAMAILIO_CFG, children=children,
+                                          shm_mb=KAMAILIO_SHM_MB).start())
+        tls_port = free_port()
+        proxy = kamailio_proxy(workdir, port, cfg=KAMAILIO_CFG, children=children,
+                               shm_mb=KAMAILIO_SHM_MB, listens=[f"tls:127.0.0.1:{tls_port}"],
+                               defines={"WITH_TLS": 1,
+                                        "TLS_CONFIG": str(tls.kamailio_config(workdir))})
+        return tls.tunnel(workdir, Running(proxy.start()), tls_port)
 
     return start
 
 
-def router_setups(routers: list[str], routings: list[str], workers: tuple[int, ...] = (1,)
-                  ) -> list[tuple[str, RouterStarter]]:
+def router_setups(routers: list[str], routings: list[str], tls: Tls | None = None,
+                  workers: tuple[int, ...] = (1,)) -> list[tuple[str, RouterStarter]]:
     setups = []
     for router in routers:
         if router == "kamrouter":
             for routing in routings:
                 label = "kamrouter" if routing == "script" else f"kamrouter ({routing})"
-                setups.append((label, kamrouter_starter(routing)))
+                setups.append((label, kamrouter_starter(routing, tls)))
             for count in workers:
-                if count > 1:
+                if count > 1 and tls is None:
                     setups.append((f"kamrouter ({count} workers)",
-                                   kamrouter_starter("script", count)))
+                                   kamrouter_starter("script", None, count)))
         else:
             for children in KAMAILIO_CHILDREN:
                 setups.append((f"kamailio ({children} worker{'s' * (children > 1)})",
-                               kamailio_starter(children)))
+                               kamailio_starter(children, tls)))
     return setups
 
 
@@ -168,8 +237,8 @@ def run_step(label: str, start_router: RouterStarter, rate: int, duration: float
     running = start_router(workdir / "router", free_port(), uases[0].address)
     # -l: room for 10 s worth of open calls, so sipp does not throttle a slow router.
     uacs = [Sipp(f"uac{n}", "uac.xml", workdir, port=free_port(), remote=uases[n].address,
-                 outbound_proxy=running.proxy.address, calls=calls[n], rate=rate / pairs,
-                 timeout_s=timeout_s, trace_rtt=True,
+                 outbound_proxy=running.caller_sends_to, transport=running.transport,
+                 calls=calls[n], rate=rate / pairs, timeout_s=timeout_s, trace_rtt=True,
                  extra_args=("-l", str(max(10, rate * 10 // pairs)))) for n in range(pairs)]
     try:
         for uas in uases:
@@ -345,6 +414,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pairs", type=int, default=1,
                         help="sipp caller/callee pairs sharing each rate (default 1; use "
                              "several with --workers: a caller's calls all reach one worker)")
+    parser.add_argument("--transport", choices=("udp", "tls"), default="udp",
+                        help="how the caller reaches the router (tls: through stunnel)")
     parser.add_argument("--workdir", type=Path,
                         help="keep sipp and router files here (default: a temp dir, removed)")
     args = parser.parse_args(argv)
@@ -393,12 +464,19 @@ def main(argv: list[str] | None = None) -> int:
     ensure_command("sipp", "sip-tester")
     if "kamailio" in args.routers:
         ensure_command(KAMAILIO, "kamailio")
+    if args.transport == "tls":
+        ensure_command("stunnel4", "stunnel4")
+        if "kamailio" in args.routers:
+            ensure_command("/usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so",
+                           "kamailio-tls-modules")
     with workspace(args.workdir) as workdir:
-        results = benchmark(router_setups(args.routers, args.routing, args.workers),
+        tls = Tls(make_certs(workdir)) if args.transport == "tls" else None
+        results = benchmark(router_setups(args.routers, args.routing, tls, args.workers),
                             args.rates, args.duration, workdir, args.pairs)
+    over = " (caller over TLS via stunnel)" if args.transport == "tls" else ""
     print(f"\nCall-rate steps of {args.duration:g} s (rates {', '.join(map(str, args.rates))}"
-          f" calls/s, {args.pairs} sipp caller/callee pair(s)), {os.cpu_count()} CPUs shared "
-          f"by the sipps and the router; load average before: {LOAD_BEFORE}:\n")
+          f" calls/s, {args.pairs} sipp caller/callee pair(s)){over}, {os.cpu_count()} CPUs "
+          f"shared by the sipps and the router; load average before: {LOAD_BEFORE}:\n")
     print(summary_table(results))
     for line in ratio_lines(results):
         print(f"\n{line}", end="")

@@ -205,8 +205,16 @@ class Supervisor:
             read_fd, write_fd = os.pipe()
             try:
                 worker.process = await trio.lowlevel.open_process(
-                    self._command(worker, write_fd), pass_fds=(*worker.sockets.fds, write_fd, self._lifeline),
+                    self._command(worker, write_fd),
+                    pass_fds=(*worker.sockets.fds, write_fd, self._lifeline),
                     env=self._env, process_group=0)
+            except OSError as exc:  # e.g. out of processes or descriptors: try again later
+                os.close(read_fd)
+                delay = min(delay * 2, MAX_RESTART_DELAY)
+                log.error("cannot start worker %d: %s; trying again in %.1f s", worker.index,
+                          exc, delay)
+                await trio.sleep(delay)
+                continue
             finally:
                 os.close(write_fd)
             worker.ready, worker.exited = False, trio.Event()

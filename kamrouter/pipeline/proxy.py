@@ -455,7 +455,9 @@ class Proxy:
         if not self.prepare_request(msg):
             return False
         state = route_state(txn)
-        state.relay_request = msg.sip  # type: ignore[assignment]
+        # Only a failure route's copy is kept: the request route relays the transaction's
+        # own request, which tm slims once the final is sent.
+        state.relay_request = msg.sip if msg.sip is not txn.request else None  # type: ignore[assignment]
         state.record_route = msg.record_route
         if state.loop_tag is None:
             state.loop_tag = inbound.loop_tag(msg.sip, msg.received_ruri)  # type: ignore[arg-type]

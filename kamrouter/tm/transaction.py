@@ -37,6 +37,12 @@ CALLING, B_PROCEEDING, B_ACCEPTED, B_COMPLETED, B_TERMINATED = (
 #: Status of a locally generated timeout reply, and of a reply we could not send.
 TIMEOUT_STATUS, SEND_ERROR_STATUS = 408, 477
 
+#: The header lines a transaction keeps of its request once its final is sent (enough for a
+#: local reply), and a branch of its request once sent (enough for its CANCEL and ACK): a
+#: transaction costs what its remaining work needs, not whole parsed messages.
+_TXN_KEEPS = frozenset(("via", "from", "to", "call-id", "cseq"))
+_BRANCH_KEEPS = frozenset(("via", "max-forwards", "from", "to", "call-id", "cseq", "route"))
+
 
 def reply_priority(status: int, faked: bool = False) -> int:
     """Kamailio's best-response order: lower wins (6xx, then 3xx, 4xx, 5xx)."""
@@ -70,7 +76,7 @@ class Branch:
     """
 
     __slots__ = (
-        "txn", "index", "leg", "request", "data", "dest", "local", "branch_id", "state",
+        "txn", "index", "leg", "request", "dest", "local", "branch_id", "state",
         "status", "reply", "faked", "replied", "timed_out", "fr_timer", "fr_inv_timer",
         "_retr", "_fr", "_wait", "cancel_state", "cancel_reason", "_cancel_retr", "ack_data",
         "flags", "dst_uri", "retry",
@@ -82,7 +88,6 @@ class Branch:
         self.index = index
         self.leg = txn.leg
         self.request = request
-        self.data = b""
         self.dest = dest
         self.local = local
         self.branch_id = branch_id
@@ -124,7 +129,8 @@ class Branch:
         layer = self.txn.layer
         dest = self.dest
         assert dest is not None
-        self.data = data
+        # Sent: from here on the branch builds only its CANCEL and ACK from the request.
+        self.request = self.request.reduced(_BRANCH_KEEPS)
         layer.send(data, dest, self.local, self._send_failed)
         if not dest.reliable:
             self._retr = Retransmission(layer, data, dest, self.local)
@@ -160,6 +166,8 @@ class Branch:
         self.reply = make_response(self.txn.request, status, reason, to_tag=self.txn.local_tag)
         self._linger()
         self.txn.branch_final(self)
+        if self.txn.final_status:
+            self.shed()
 
     def _cancel_fr(self) -> None:
         if self._fr is not None:
@@ -225,6 +233,15 @@ class Branch:
             self.txn.branch_final(self)
         else:
             self.txn.branch_final(self, drop=True)
+        if self.txn.final_status:
+            self.shed()
+
+    def shed(self) -> None:
+        """This branch and its transaction are final: the reply and the retry are no longer
+        read, nor the views parsed to build the ACK or CANCEL."""
+        self.reply = None
+        self.retry = None
+        self.request = self.request.reduced(_BRANCH_KEEPS)  # without what its ACK parsed
 
     def _send_ack(self, reply: Response) -> None:
         """ACK a final >= 300 to our INVITE (hop by hop, RFC 3261 §17.1.1.3)."""
@@ -510,6 +527,7 @@ class Transaction:
         if first_final:
             layer.transaction_completed(self, status)
             self._enter_final_state(status)
+            self._shed()
 
     def _deliver_local(self, status: int, reply: Response | None) -> None:
         """Final outcome of a request we originated: hand it to its callback once."""
@@ -522,6 +540,16 @@ class Transaction:
         self._end_after(self.layer.params.wait_timer, "wait_timer")
         callback(status, reply)  # type: ignore[misc]
         self.uac_callback = callback
+        self._shed()
+
+    def _shed(self) -> None:
+        """The final is sent: what is left to do is absorbing retransmissions (and relaying
+        more 2xx), so keep only the header lines a local reply needs, and shed the final
+        branches (pending ones shed when they end)."""
+        self.request = self.request.reduced(_TXN_KEEPS)
+        for branch in self.branches:
+            if not branch.pending:
+                branch.shed()
 
     def _enter_final_state(self, status: int) -> None:
         layer = self.layer

@@ -203,6 +203,36 @@ def test_an_unanswered_branch_times_out_into_the_failure_route(tmp_path: Path) -
     assert [m.status for m in only(pipe.take(), CALLER)] == [486]
 
 
+GATEWAYS = [Endpoint("udp", "127.0.0.4", 5090), Endpoint("udp", "127.0.0.5", 5090),
+            Endpoint("udp", "127.0.0.6", 5090)]
+
+
+def failover_run(tmp_path: Path, failover_max: int) -> list[Endpoint]:
+    """Which of three SRV-like targets of one name an unanswered INVITE reaches, in order,
+    and that the caller gets one final answer."""
+    pipe = Pipeline(tmp_path, "def request_route(msg):\n    tm.relay(msg)\n", fr_timer=2.0,
+                    targets={"gw.test": GATEWAYS}, failover_max=failover_max)
+    pipe.receive(request(ruri="sip:bob@gw.test"), CALLER)
+    reached: list[Endpoint] = []
+    answers: list[int] = []
+    for _ in GATEWAYS:
+        sent = pipe.take()
+        reached += [dest for msg, dest in sent
+                    if isinstance(msg, Request) and dest in GATEWAYS and dest not in reached]
+        answers += [msg.status for msg, dest in sent if dest == CALLER]
+        pipe.advance(2.1)  # fr_timer: this target is dead
+    answers += [msg.status for msg, dest in pipe.take() if dest == CALLER]
+    assert answers[0] == 100 and set(answers[1:]) == {408}, "one final (and its retransmissions)"
+    assert [dest for dest, _ in pipe.blocked.added] == reached, "every dead target blocklisted"
+    return reached
+
+
+def test_dns_failover_tries_the_next_targets_up_to_failover_max(tmp_path: Path) -> None:
+    assert failover_run(tmp_path, failover_max=4) == GATEWAYS
+    assert failover_run(tmp_path, failover_max=1) == GATEWAYS[:2]
+    assert failover_run(tmp_path, failover_max=0) == GATEWAYS[:1]
+
+
 # -- parked requests (async hooks) ----------------------------------------------------------------
 
 PARKED = """

@@ -74,6 +74,16 @@ def test_set_ruri_and_copy_are_independent() -> None:
     assert msg.to_bytes() is INVITE and msg.max_forwards == 70 and msg.ruri == "sip:bob@example.com"
 
 
+def test_a_reduced_request_keeps_only_the_named_lines() -> None:
+    msg = parse(INVITE)
+    kept = msg.reduced({"via", "call-id", "cseq"})
+    assert kept.method == "INVITE" and kept.ruri == msg.ruri
+    assert kept.get("Call-ID") == msg.get("Call-ID") and kept.cseq == msg.cseq
+    assert kept.get("Contact") is None and kept.body == b""
+    assert kept.to_bytes().count(b"\r\n") == 1 + len(msg.vias) + 2 + 1
+    assert msg.to_bytes() is INVITE  # the original is untouched
+
+
 def test_set_remove_append_header() -> None:
     msg = parse(INVITE.replace(b"Contact:", b"X-A: 1\r\nx-a: 2\r\nContact:"))
     msg.set_header("X-A", "3")

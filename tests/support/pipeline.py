@@ -85,12 +85,16 @@ class Names:
 
 class NameTargets:
     """The pipeline's RFC 3263 destinations over :class:`Names`: one target per name (the
-    name's address, the hop's transport and port); no name resolves to nothing."""
+    name's address, the hop's transport and port), or the targets ``several`` lists for it
+    (like SRV records); no name resolves to nothing."""
 
-    def __init__(self, names: Names) -> None:
+    def __init__(self, names: Names, several: dict[str, list[Endpoint]] | None = None) -> None:
         self.names = names
+        self.several = several or {}
 
     def cached(self, hop: NextHop) -> list[Endpoint] | None:
+        if hop.host in self.several:
+            return list(self.several[hop.host])
         known, address = self.names.cached(hop.host)
         if not known:
             return None
@@ -122,6 +126,7 @@ class Pipeline:
     def __init__(self, tmp_path: Path, script: str, *,
                  spawn: Callable[..., None] = _refuse_tasks, names: Names | None = None,
                  sockets: tuple[Endpoint, ...] = (PROXY,), max_forwards: int = 70,
+                 targets: dict[str, list[Endpoint]] | None = None, failover_max: int = 0,
                  **tm_params: Any) -> None:
         self.clock = FakeClock()
         self.scheduler = Scheduler(self.clock)
@@ -133,8 +138,8 @@ class Pipeline:
         names = names or Names()
         self.blocked = Blocked()
         self.proxy = Proxy(
-            transports=self.wire, resolver=names, destinations=NameTargets(names),
-            blocklist=self.blocked, failover_max=0, blocklist_503=False, spawn=spawn,
+            transports=self.wire, resolver=names, destinations=NameTargets(names, targets),
+            blocklist=self.blocked, failover_max=failover_max, blocklist_503=False, spawn=spawn,
             script=lambda: self.script, stats=self.stats,
             tm_factory=lambda hooks: TransactionLayer(TmParams(**tm_params), self.scheduler,
                                                       self.wire.send, hooks, self.stats),

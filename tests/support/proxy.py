@@ -20,7 +20,7 @@ from .ports import LOOPBACK, tcp_accepts
 from .rpc import rpc_call
 
 KAMAILIO = "/usr/sbin/kamailio"
-TomlValue = str | int | float | bool | Sequence[str] | Mapping[str, str]
+TomlValue = str | int | float | bool | Sequence[Any] | Mapping[str, Any]
 
 
 class ProxyStartError(AssertionError):
@@ -150,12 +150,13 @@ def kamrouter_proxy(workdir: Path, port: int, *, script: Path | str | None = Non
 
 def kamailio_proxy(workdir: Path, port: int, *, cfg: Path,
                    defines: Mapping[str, str | int] | None = None,
-                   children: int = 1, shm_mb: int = 64) -> ProxyProcess:
+                   children: int = 1, shm_mb: int = 64,
+                   listens: Sequence[str] = ()) -> ProxyProcess:
     """Kamailio in the foreground on udp+tcp:``port`` with ``cfg``; not started yet.
 
     ``defines`` become pre-processor defines: strings as string literals (-A NAME="value"),
     ints bare (-A NAME=2000); ``children`` is the number of worker processes per listening
-    socket (-n for UDP, -N for TCP).
+    socket (-n for UDP, -N for TCP); ``listens`` are further sockets (e.g. ``tls:IP:PORT``).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     run_dir = workdir / "run"
@@ -163,6 +164,8 @@ def kamailio_proxy(workdir: Path, port: int, *, cfg: Path,
     argv = [KAMAILIO, "-f", str(cfg), "-DD", "-E", "-Y", str(run_dir), "-w", str(workdir),
             "-m", str(shm_mb), "-n", str(children), "-N", str(children),
             "-l", f"udp:{LOOPBACK}:{port}", "-l", f"tcp:{LOOPBACK}:{port}"]
+    for listen in listens:
+        argv += ["-l", listen]
     for name, value in (defines or {}).items():
         argv += ["-A", f"{name}={json.dumps(value)}"]
     return ProxyProcess("kamailio", argv, port, workdir)
@@ -196,4 +199,4 @@ def _toml_value(value: TomlValue) -> str:
     if isinstance(value, Mapping):  # an inline table: { key = value, ... }
         return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}"
                                 for k, v in value.items()) + " }"
-    return "[" + ", ".join(json.dumps(item) for item in value) + "]"
+    return "[" + ", ".join(_toml_value(item) for item in value) + "]"

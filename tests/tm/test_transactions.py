@@ -343,3 +343,20 @@ def test_finished_transactions_leave_no_reference_cycles() -> None:
         gc.garbage.clear()
         gc.enable()
     assert len(w.tm) == 0 and leaked == []
+
+
+def test_a_finished_transaction_keeps_only_what_absorbing_retransmissions_needs() -> None:
+    w = World()
+    req = w.request()
+    txn = w.tm.create(req, UPSTREAM, PROXY)
+    branch = w.relay(txn, CALLEE_A)
+    assert "max-forwards" in branch.request._names and not branch.request._body
+    w.reply(branch, 486)
+    assert sorted(txn.request._names) == ["call-id", "cseq", "from", "to", "via"]
+    assert branch.reply is None and branch.request._cache == {}
+    # ... which still answers a retransmitted INVITE and a late 486 (ACKed again).
+    txn.retransmission()
+    w.reply(branch, 486)
+    assert statuses(w.sent_to(UPSTREAM)) == [100, 486, 486]
+    acks = [m for m in w.sent_to(CALLEE_A) if m.is_request and m.method == "ACK"]
+    assert len(acks) == 2 and acks[0].to_bytes() == acks[1].to_bytes()
