@@ -1,9 +1,11 @@
 """Calls through the proxy under test, between real sipp peers on 127.0.0.1.
 
 Each test runs once per proxy named by ``--proxy`` (default kamrouter; ``--proxy=kamailio``
-runs the same scenarios against Kamailio with the twin configs in ``kamailio/``). sipp
-scenarios live in ``tests/scenarios``; a call counts as passed when every sipp involved
-reports all its calls successful (wrong or missing messages fail the call there).
+runs the same scenarios against Kamailio with the twin configs in ``kamailio/``,
+``--proxy=kamrouter-workers`` against kamrouter with two worker processes, which the tests
+marked ``workers_too`` also run by default). sipp scenarios live in ``tests/scenarios``; a
+call counts as passed when every sipp involved reports all its calls successful (wrong or
+missing messages fail the call there).
 """
 from __future__ import annotations
 
@@ -108,6 +110,7 @@ def test_cancel_before_answer(lab: SipLab) -> None:
     assert only(outcome.uac, 487)
 
 
+@pytest.mark.workers_too  # forking and failover with two workers too
 def test_busy_first_destination_fails_over_to_second(lab: SipLab) -> None:
     busy, answering = lab.uas("uas_busy.xml"), lab.uas("uas.xml")
     proxy = lab.start_proxy(serial_forking(busy.address, answering.address))
@@ -127,6 +130,7 @@ def test_unanswered_destination_times_out_to_second(lab: SipLab) -> None:
     assert answering.address in only(outcome.uac, 200).headers("Contact")[0]
 
 
+@pytest.mark.workers_too  # forking and failover with two workers too
 def test_parallel_fork_answer_cancels_other_branch(lab: SipLab) -> None:
     answering, ringing = lab.uas("uas.xml"), lab.uas("uas_ring_until_cancel.xml")
     proxy = lab.start_proxy(parallel_forking(answering.address, ringing.address))
