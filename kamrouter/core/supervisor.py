@@ -276,14 +276,24 @@ async def serve_worker(router: Any, ready_fd: int, lifeline_fd: int) -> None:
     """Run ``router`` as a worker: tell the supervisor once its sockets are served, and
     stop (as on SIGTERM) when the supervisor is gone, however it died."""
     async with trio.open_nursery() as nursery:
-        await nursery.start(router.run)
+        nursery.start_soon(_stop_without_supervisor, lifeline_fd)
+        await nursery.start(_run_router, router, nursery.cancel_scope)
         try:
             os.write(ready_fd, b"ready\n")
         except OSError:
             pass
         os.close(ready_fd)
-        async with trio.lowlevel.FdStream(lifeline_fd) as lifeline:
-            while await lifeline.receive_some(16):
-                pass  # the supervisor writes nothing: end of file means it is gone
-        log.warning("the supervisor is gone; stopping")
-        os.kill(os.getpid(), signal.SIGTERM)
+
+
+async def _run_router(router: Any, done: trio.CancelScope,
+                      task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    await router.run(task_status=task_status)
+    done.cancel()  # the router has stopped: so does the watch on the supervisor
+
+
+async def _stop_without_supervisor(lifeline_fd: int) -> None:
+    async with trio.lowlevel.FdStream(lifeline_fd) as lifeline:
+        while await lifeline.receive_some(16):
+            pass  # the supervisor writes nothing: end of file means it is gone
+    log.warning("the supervisor is gone; stopping")
+    os.kill(os.getpid(), signal.SIGTERM)
