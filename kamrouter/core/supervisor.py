@@ -132,6 +132,8 @@ class Supervisor:
         self.rpc.register("core.psx", self.psx)
         self.rpc.register("core.ps", self.ps)
         self.rpc.register("core.reload_script", self.reload_script)
+        self.rpc.register("system.listMethods", self.list_methods)
+        self.rpc.register("system.methodHelp", self.method_help)
 
     @property
     def listens(self) -> list[str]:
@@ -173,6 +175,19 @@ class Supervisor:
         if failed:
             raise RpcError(500, "Script reload failed: " + "; ".join(failed))
         return "Ok. Script reloaded."
+
+    async def list_methods(self) -> list[str]:
+        """Returns the names of all RPC methods (the workers' and the supervisor's)."""
+        theirs = await self._forward_to_first("system.listMethods", [])
+        return sorted({*theirs, *self.rpc.names()})
+
+    async def method_help(self, method: str) -> str:
+        """Returns the documentation of an RPC method."""
+        if method in self.rpc.names():
+            found = self.rpc.get(method)
+            assert found is not None
+            return found.help
+        return await self._forward_to_first("system.methodHelp", [method])  # type: ignore[no-any-return]
 
     async def _forward_to_first(self, method: str, params: list[Any] | dict[str, Any]) -> Any:
         worker = self.workers[0]

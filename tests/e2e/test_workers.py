@@ -268,6 +268,10 @@ def test_calls_and_cancels_through_two_workers(tmp_path: Path, router: ProxyProc
     assert router.rpc("core.version").startswith("kamrouter")
     assert len(router.rpc("core.psx")) == 1 + WORKERS
     assert router.rpc("core.reload_script") == "Ok. Script reloaded."
+    methods = router.rpc("system.listMethods")
+    assert {"core.ps", "core.psx", "tm.stats"} <= set(methods) and methods == sorted(methods)
+    assert "supervisor" in router.rpc("system.methodHelp", "core.psx")
+    assert "transaction" in router.rpc("system.methodHelp", "tm.stats")
 
 
 def test_a_killed_worker_is_restarted_while_the_other_carries_on_then_sigterm_stops_all(
