@@ -25,6 +25,7 @@ from kamrouter.dns.destinations import Destinations
 from kamrouter.dns.resolver import Resolver
 from kamrouter.rpc.dns_methods import register_dns
 from kamrouter.core.settings import Settings
+from kamrouter.core.worker_stats import register_worker_methods
 from kamrouter.guard import HOOK_ERRORS, InputGuard
 from kamrouter.modules.base import Module
 from kamrouter.net import Endpoint, OwnEndpoints, parse_socket
@@ -173,6 +174,8 @@ class Router:
         register_dns(self.rpc, self.stats, self.resolver, self.blocklist, transports)
         register_tls_methods(self.rpc, self.transports.tcp)
         self.rpc.register("core.reload_script", self.rpc_reload_script)
+        if worker is not None:  # the supervisor sums the counters of its workers
+            register_worker_methods(self.rpc, self.stats)
 
     @property
     def sockets(self) -> list[Endpoint]:

@@ -6,8 +6,9 @@ Each worker is ``kamrouter`` itself, started with the same config and a descript
 sockets by descriptor; it runs a whole :class:`~kamrouter.core.router.Router` with its own
 transactions, and its own stream control socket ``{run_dir}/worker-N.sock``. The supervisor's
 control socket (the config's, where kamcli looks) answers ``core.psx`` and ``core.ps`` with
-every process, runs ``core.reload_script`` in every worker, and passes any other method on to
-worker 0 (so statistics and module state are worker 0's: README "Worker processes").
+every process, runs ``core.reload_script`` in every worker, sums the workers' statistics
+(:mod:`kamrouter.core.worker_stats`), and passes any other method on to worker 0 (so module
+state is worker 0's: README "Worker processes").
 
 Signals: SIGTERM/SIGINT stop every worker with SIGTERM (SIGKILL after
 :data:`STOP_TIMEOUT`), then the supervisor; SIGHUP is passed on to every worker, each of
@@ -31,6 +32,7 @@ from typing import Any
 import trio
 
 from kamrouter.core.settings import Settings
+from kamrouter.core.worker_stats import SummedStats
 from kamrouter.net import Endpoint, parse_socket
 from kamrouter.rpc import forward
 from kamrouter.rpc.forward import ForwardingRegistry
@@ -134,6 +136,7 @@ class Supervisor:
         self.rpc.register("core.reload_script", self.reload_script)
         self.rpc.register("system.listMethods", self.list_methods)
         self.rpc.register("system.methodHelp", self.method_help)
+        SummedStats(self._ask_every_worker).register(self.rpc)
 
     @property
     def listens(self) -> list[str]:
@@ -188,6 +191,13 @@ class Supervisor:
             assert found is not None
             return found.help
         return await self._forward_to_first("system.methodHelp", [method])  # type: ignore[no-any-return]
+
+    async def _ask_every_worker(self, method: str, params: list[Any]) -> list[Any]:
+        """``method``'s result from every ready worker, worker 0's first."""
+        first = await self._forward_to_first(method, params)
+        timeout = self.settings.rpc.client_timeout
+        return [first, *[await forward.call(worker.control_socket, method, params, timeout)
+                         for worker in self.workers[1:] if worker.ready]]
 
     async def _forward_to_first(self, method: str, params: list[Any] | dict[str, Any]) -> Any:
         worker = self.workers[0]

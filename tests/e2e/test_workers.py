@@ -274,6 +274,24 @@ def test_calls_and_cancels_through_two_workers(tmp_path: Path, router: ProxyProc
     assert "transaction" in router.rpc("system.methodHelp", "tm.stats")
 
 
+def test_statistics_through_the_main_socket_sum_the_workers_counters(
+        router: ProxyProcess) -> None:
+    for n in range(4):  # a few callers, so that (very likely) both workers count something
+        one_call_absorbing_retransmissions(router, f"stats{n}")
+    each = [worker_rpc(router, i, "stats.fetchn", "core:", "tmx:inuse_transactions")
+            for i in range(WORKERS)]
+    summed = router.rpc("stats.fetchn", "core:", "tmx:inuse_transactions")
+    assert summed["core.rcv_requests"] == sum(w["core.rcv_requests"] for w in each)  # type: ignore[index]
+    assert summed["tmx.inuse_transactions"] == each[0]["tmx.inuse_transactions"]  # type: ignore[index]  # a gauge
+    lines = router.rpc("stats.get_statistics", "core:rcv_requests")
+    assert lines == [f"core:rcv_requests = {summed['core.rcv_requests']}"]
+    tm = router.rpc("tm.stats")
+    assert tm["total"] == sum(worker_rpc(router, i, "tm.stats")["total"]  # type: ignore[index]
+                              for i in range(WORKERS))
+    router.rpc("stats.reset_statistics", "core:rcv_requests")
+    assert received(router) == [0] * WORKERS
+
+
 def test_a_killed_worker_is_restarted_while_the_other_carries_on_then_sigterm_stops_all(
         tmp_path: Path, own_router: ProxyProcess) -> None:
     router = own_router
