@@ -128,8 +128,9 @@ class Supervisor:
         self.stopping = False
         self._control: tuple[Endpoint, ...] = ()
         self._env = {**os.environ, SECRET_ENV: secrets.token_hex(32)}
-        #: The workers read this pipe; it ends when the supervisor does.
-        self._lifeline, self._lifeline_end = os.pipe()
+        #: The workers read this pipe; only the supervisor holds its write end (never
+        #: written to), so it ends when the supervisor does, however it died.
+        self._lifeline, self._lifeline_writer = os.pipe()
         self.rpc = ForwardingRegistry(self._forward_to_first)
         self.rpc.register("core.psx", self.psx)
         self.rpc.register("core.ps", self.ps)
