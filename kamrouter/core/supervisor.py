@@ -6,9 +6,10 @@ Each worker is ``kamrouter`` itself, started with the same config and a descript
 sockets by descriptor; it runs a whole :class:`~kamrouter.core.router.Router` with its own
 transactions, and its own stream control socket ``{run_dir}/worker-N.sock``. The supervisor's
 control socket (the config's, where kamcli looks) answers ``core.psx`` and ``core.ps`` with
-every process, runs ``core.reload_script`` in every worker, sums the workers' statistics
-(:mod:`kamrouter.core.worker_stats`), and passes any other method on to worker 0 (so module
-state is worker 0's: README "Worker processes").
+every process, runs ``core.reload_script`` and the runtime changes of :data:`EVERY_WORKER`
+in every worker, sums the workers' statistics (:mod:`kamrouter.core.worker_stats`), and
+passes any other method on to worker 0 (so what modules show is worker 0's: README "Worker
+processes").
 
 Signals: SIGTERM/SIGINT stop every worker with SIGTERM (SIGKILL after
 :data:`STOP_TIMEOUT`), then the supervisor; SIGHUP is passed on to every worker, each of
@@ -100,6 +101,20 @@ def share_secrets(settings: Settings, secret: str) -> None:
             section[key] = hashlib.blake2s(f"{module}:{secret}".encode()).hexdigest()
 
 
+#: RPC methods that change a worker's runtime state and may be repeated: the supervisor
+#: runs them in every worker, so an operator's change reaches the whole router (what a
+#: routing script changes stays in its worker; a restarted worker starts from the config).
+EVERY_WORKER = frozenset({
+    "htable.sets", "htable.seti", "htable.setex", "htable.setxs", "htable.setxi",
+    "htable.delete", "htable.flush", "htable.reload",
+    "dispatcher.reload", "dispatcher.set_state", "dispatcher.set_duid_state",
+    "dispatcher.add", "dispatcher.remove",
+    "permissions.addressReload", "permissions.addressAdd", "permissions.addressRemove",
+    "pike.ban", "pike.unban", "dialplan.reload", "mtree.reload",
+    "dst_blocklist.add", "dst_blocklist.delete", "dst_blocklist.delete_all", "dns.delete_all",
+    "corex.debug"})
+
+
 def worker_socket_name(index: int) -> str:
     """Worker ``index``'s own control socket, beside the router's in its run_dir (a file,
     not a directory: Unix socket paths are short)."""
@@ -131,7 +146,7 @@ class Supervisor:
         #: The workers read this pipe; only the supervisor holds its write end (never
         #: written to), so it ends when the supervisor does, however it died.
         self._lifeline, self._lifeline_writer = os.pipe()
-        self.rpc = ForwardingRegistry(self._forward_to_first)
+        self.rpc = ForwardingRegistry(self._forward)
         self.rpc.register("core.psx", self.psx)
         self.rpc.register("core.ps", self.ps)
         self.rpc.register("core.reload_script", self.reload_script)
@@ -199,6 +214,32 @@ class Supervisor:
         timeout = self.settings.rpc.client_timeout
         return [first, *[await forward.call(worker.control_socket, method, params, timeout)
                          for worker in self.workers[1:] if worker.ready]]
+
+    async def _forward(self, method: str, params: list[Any] | dict[str, Any]) -> Any:
+        """A method the supervisor does not answer itself: run in every worker (the
+        changes in :data:`EVERY_WORKER`) or in worker 0."""
+        if method not in EVERY_WORKER:
+            return await self._forward_to_first(method, params)
+        # Applied wherever it applies (an unban where the address is banned, say): it fails
+        # only if it fails in every worker, with worker 0's error.
+        timeout = self.settings.rpc.client_timeout
+        answers: list[Any] = []
+        errors: list[RpcError] = []
+        for worker in self.workers:
+            if not worker.ready:
+                log.warning("%s: worker %d is starting and does not get it", method,
+                            worker.index)
+                continue
+            try:
+                answers.append(await forward.call(worker.control_socket, method, params,
+                                                  timeout))
+            except RpcError as exc:
+                log.info("%s in worker %d: %s", method, worker.index, exc.message)
+                errors.append(exc)
+        if answers:
+            return answers[0]
+        raise errors[0] if errors else RpcError(forward.UNREACHABLE,
+                                                "no worker is running; try again")
 
     async def _forward_to_first(self, method: str, params: list[Any] | dict[str, Any]) -> Any:
         worker = self.workers[0]

@@ -19,7 +19,7 @@ import pytest
 
 from support.ports import LOOPBACK, free_port
 from support.proxy import ProxyProcess, kamrouter_proxy
-from support.rpc import rpc_call
+from support.rpc import RpcFailed, rpc_call
 from support.sipp import Sipp, Transport
 from support.wait import wait_until
 
@@ -290,6 +290,20 @@ def test_statistics_through_the_main_socket_sum_the_workers_counters(
                               for i in range(WORKERS))
     router.rpc("stats.reset_statistics", "core:rcv_requests")
     assert received(router) == [0] * WORKERS
+
+
+def test_an_operators_change_reaches_every_worker(router: ProxyProcess) -> None:
+    def banned(index: int) -> list[str]:
+        listed = worker_rpc(router, index, "pike.list")
+        return [entry["ip_addr"] for entry in listed["list"]]  # type: ignore[index]
+
+    router.rpc("pike.ban", "192.0.2.66", 600)
+    assert all("192.0.2.66" in banned(i) for i in range(WORKERS))
+    router.rpc("pike.unban", "192.0.2.66")
+    assert not any("192.0.2.66" in banned(i) for i in range(WORKERS))
+    with pytest.raises(RpcFailed) as failed:  # nowhere to apply it: worker 0's error
+        router.rpc("pike.unban", "192.0.2.66")
+    assert failed.value.error["code"] == 404
 
 
 def test_a_killed_worker_is_restarted_while_the_other_carries_on_then_sigterm_stops_all(
