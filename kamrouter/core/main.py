@@ -61,7 +61,7 @@ def check(config: Path | None, listen: tuple[str, ...]) -> list[str]:
         # Keys with problems keep their defaults, so the modules and script are checked too.
         settings = collect_settings(raw, set(available_modules()), config.resolve().parent,
                                     problems)
-    problems += listen_problems(listen)
+    problems += listen_problems(listen) + worker_problems(settings)
     try:
         settings.core.listen = []  # build the router without binding its ports
         Router(settings)
@@ -147,17 +147,23 @@ def main(config: Path | None, listen: tuple[str, ...], check_only: bool,
 SINGLE_PROCESS_MODULES = ("evapi",)
 
 
+def worker_problems(settings: Settings) -> list[str]:
+    """What keeps a config from running in several worker processes."""
+    if settings.core.worker_count() == 1:
+        return []
+    loaded = {*settings.modules, *settings.core.load_modules}
+    return [f"core.workers: module {name} listens on a port of its own and runs in one "
+            f"process only for now (set workers = 1)"
+            for name in SINGLE_PROCESS_MODULES if name in loaded]
+
+
 def supervise(settings: Settings, config: Path | None, listen: tuple[str, ...],
               log_level: str | None) -> None:
     """Run ``[core] workers`` worker processes under a supervisor (see
     :mod:`kamrouter.core.supervisor`); the config and script are checked first, so a bad
     one fails here once instead of in every worker."""
     count = settings.core.worker_count()
-    loaded = {*settings.modules, *settings.core.load_modules}
-    problems = [f"core.workers: module {name} listens on a port of its own and runs in one "
-                f"process only for now (set workers = 1)"
-                for name in SINGLE_PROCESS_MODULES if name in loaded]
-    problems += check(config, listen)
+    problems = check(config, listen)
     if problems:
         for problem in problems:
             click.echo(f"kamrouter: {problem}", err=True)

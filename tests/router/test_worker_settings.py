@@ -43,6 +43,10 @@ def test_a_module_with_its_own_port_is_refused_with_workers(tmp_path: Path) -> N
                           text=True, timeout=60)
     assert done.returncode == 1
     assert "core.workers: module evapi listens on a port of its own" in done.stderr
+    checked = subprocess.run([kamrouter_binary(), "--check", "-c", str(config)],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 1
+    assert "core.workers: module evapi listens on a port of its own" in checked.stderr
 
 
 def test_workers_share_the_secrets_the_config_leaves_empty() -> None:
