@@ -21,6 +21,7 @@ relay.cfg`` (the job of kamrouter's default script) in every routing mode.
     .venv/bin/python benchmarks/cps.py --duration 3 --rates 250,500
     .venv/bin/python benchmarks/cps.py --routers kamrouter --routing script,api-http,api-evapi
     .venv/bin/python benchmarks/cps.py --transport tls --rates 500,1000,1500
+    .venv/bin/python benchmarks/cps.py --routers kamrouter --workers 1,2 --pairs 4
 
 With several routing modes, each API mode's rate is also given as a share of script
 routing's (the issue's target: at least 70 %). With ``--transport tls`` the caller reaches
@@ -39,7 +40,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
@@ -50,6 +51,7 @@ from api_routing import KINDS as API_KINDS  # noqa: E402
 from api_routing import ApiRouting, Kind  # noqa: E402
 from support.ports import free_port  # noqa: E402
 from support.proxy import KAMAILIO, ProxyProcess, kamailio_proxy, kamrouter_proxy  # noqa: E402
+from support.rpc import rpc_call  # noqa: E402
 from support.sipp import Sipp, SippResult, Transport  # noqa: E402
 from support.stunnel import Stunnel  # noqa: E402
 
@@ -61,6 +63,8 @@ KAMAILIO_CHILDREN = (1, 8)
 KAMAILIO_SHM_MB = 1024  # high rates keep many transactions in wait state
 MAKE_CERTS = REPO / "etc" / "tls" / "make-test-certs.sh"
 ROUTING_MODES = ("script", *API_KINDS)
+#: The machine's load average when the run started (others may share its cores).
+LOAD_BEFORE = ""
 
 
 @dataclass
@@ -137,6 +141,8 @@ class Step:
     seconds: float
     cpu_seconds: float
     setup_ms: list[int]
+    #: Requests each kamrouter worker received (empty: one process).
+    per_worker: list[int] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -156,9 +162,10 @@ class Step:
 
 # -- routers: one starter per (router, routing mode) ---------------------------------------
 
-def kamrouter_starter(routing: str, tls: Tls | None = None) -> RouterStarter:
-    """kamrouter with its embedded default script, or routed by a reference API controller."""
-    quiet = {"core": {"log_level": "warning"}}
+def kamrouter_starter(routing: str, tls: Tls | None = None, workers: int = 1) -> RouterStarter:
+    """kamrouter with its embedded default script, or routed by a reference API controller;
+    ``workers`` > 1: that many worker processes under a supervisor (script routing)."""
+    quiet = {"core": {"log_level": "warning", "workers": workers}}
 
     def start(workdir: Path, port: int, uas: str) -> Running:
         if tls is not None:
@@ -166,7 +173,10 @@ def kamrouter_starter(routing: str, tls: Tls | None = None) -> RouterStarter:
             proxy = kamrouter_proxy(workdir, port, sections=tls.kamrouter_sections(port, tls_port))
             return tls.tunnel(workdir, Running(proxy.start()), tls_port)
         if routing == "script":
-            return Running(kamrouter_proxy(workdir, port, sections=quiet).start())
+            proxy = kamrouter_proxy(workdir, port, sections=quiet).start()
+            if workers > 1:
+                proxy.wait_workers_ready()
+            return Running(proxy)
         api = ApiRouting(cast(Kind, routing), target=uas, workdir=workdir)
         try:
             proxy = kamrouter_proxy(workdir, port, sections={**api.sections, **quiet}).start()
@@ -194,14 +204,18 @@ def kamailio_starter(children: int, tls: Tls | None = None) -> RouterStarter:
     return start
 
 
-def router_setups(routers: list[str], routings: list[str],
-                  tls: Tls | None = None) -> list[tuple[str, RouterStarter]]:
+def router_setups(routers: list[str], routings: list[str], tls: Tls | None = None,
+                  workers: tuple[int, ...] = (1,)) -> list[tuple[str, RouterStarter]]:
     setups = []
     for router in routers:
         if router == "kamrouter":
             for routing in routings:
                 label = "kamrouter" if routing == "script" else f"kamrouter ({routing})"
                 setups.append((label, kamrouter_starter(routing, tls)))
+            for count in workers:
+                if count > 1 and tls is None:
+                    setups.append((f"kamrouter ({count} workers)",
+                                   kamrouter_starter("script", None, count)))
         else:
             for children in KAMAILIO_CHILDREN:
                 setups.append((f"kamailio ({children} worker{'s' * (children > 1)})",
@@ -212,32 +226,52 @@ def router_setups(routers: list[str], routings: list[str],
 # -- one step ------------------------------------------------------------------------------
 
 def run_step(label: str, start_router: RouterStarter, rate: int, duration: float,
-             workdir: Path) -> Step:
-    calls = max(1, round(rate * duration))
+             workdir: Path, pairs: int = 1) -> Step:
+    """``rate`` calls/s for ``duration`` s, split over ``pairs`` caller/callee sipp pairs
+    (each caller sends from its own port: kamrouter's workers share calls by source)."""
+    calls = [max(1, round(rate * duration / pairs)) for _ in range(pairs)]
     # Bounded: sipp gives up after the duration plus time for the last calls to finish.
     timeout_s = duration + 15
-    uas = Sipp("uas", "uas.xml", workdir, port=free_port(), calls=calls, timeout_s=timeout_s)
-    running = start_router(workdir / "router", free_port(), uas.address)
+    uases = [Sipp(f"uas{n}", "uas.xml", workdir, port=free_port(), calls=calls[n],
+                  timeout_s=timeout_s) for n in range(pairs)]
+    running = start_router(workdir / "router", free_port(), uases[0].address)
     # -l: room for 10 s worth of open calls, so sipp does not throttle a slow router.
-    uac = Sipp("uac", "uac.xml", workdir, port=free_port(), remote=uas.address,
-               outbound_proxy=running.caller_sends_to, transport=running.transport,
-               calls=calls, rate=rate,
-               timeout_s=timeout_s, trace_rtt=True, extra_args=("-l", str(rate * 10)))
+    uacs = [Sipp(f"uac{n}", "uac.xml", workdir, port=free_port(), remote=uases[n].address,
+                 outbound_proxy=running.caller_sends_to, transport=running.transport,
+                 calls=calls[n], rate=rate / pairs, timeout_s=timeout_s, trace_rtt=True,
+                 extra_args=("-l", str(max(10, rate * 10 // pairs)))) for n in range(pairs)]
     try:
-        uas.start()
-        uas.wait_listening()
+        for uas in uases:
+            uas.start()
+        for uas in uases:
+            uas.wait_listening()
         cpu_before, started = process_tree_cpu(running.proxy.pid), time.monotonic()
-        result = uac.start().wait()
+        for uac in uacs:
+            uac.start()
+        results = [uac.wait() for uac in uacs]
         seconds = time.monotonic() - started
         cpu = process_tree_cpu(running.proxy.pid) - cpu_before
-        uas.wait(timeout=5)
+        for uas in uases:
+            uas.wait(timeout=5)
+        per_worker = worker_requests(running.proxy)
     finally:
-        uac.kill()
-        uas.kill()
+        for peer in [*uacs, *uases]:
+            peer.kill()
         running.proxy.stop()
         running.cleanup()
-    return Step(label, rate, calls, result.successful, result.failed, seconds, cpu,
-                setup_times(result))
+    return Step(label, rate, sum(calls), sum(r.successful for r in results),
+                sum(r.failed for r in results), seconds, cpu,
+                [ms for result in results for ms in setup_times(result)], per_worker)
+
+
+def worker_requests(proxy: ProxyProcess) -> list[int]:
+    """Requests each worker of a kamrouter with workers received (how the callers' source
+    ports spread the calls); empty for one process or Kamailio."""
+    counts = []
+    for socket_path in sorted((proxy.workdir / "run").glob("worker-*.sock")):
+        fetched = rpc_call(socket_path, "stats.fetchn", "core:rcv_requests")
+        counts.append(int(fetched["core.rcv_requests"]))
+    return counts
 
 
 def setup_times(result: SippResult) -> list[int]:
@@ -277,7 +311,7 @@ def process_tree_cpu(pid: int) -> float:
 # -- running and reporting -----------------------------------------------------------------
 
 def benchmark(setups: list[tuple[str, RouterStarter]], rates: list[int], duration: float,
-              workdir: Path) -> dict[str, list[Step]]:
+              workdir: Path, pairs: int = 1) -> dict[str, list[Step]]:
     """Every rate for every setup still passing, the setups taking turns at each rate."""
     results: dict[str, list[Step]] = {label: [] for label, _ in setups}
     for rate in rates:
@@ -285,11 +319,14 @@ def benchmark(setups: list[tuple[str, RouterStarter]], rates: list[int], duratio
             steps = results[label]
             if steps and not steps[-1].passed:
                 continue
-            step = run_step(label, start_router, rate, duration, workdir / f"{label}-{rate}")
+            step = run_step(label, start_router, rate, duration, workdir / f"{label}-{rate}",
+                            pairs)
             steps.append(step)
             print(f"  {label:<24} {rate:>6} calls/s: {step.successful}/{step.calls} completed, "
                   f"{step.failed} failed, in {step.seconds:.1f} s, "
-                  f"{step.cpu_per_1000:.3f} CPU s/1000 calls", file=sys.stderr, flush=True)
+                  f"{step.cpu_per_1000:.3f} CPU s/1000 calls"
+                  + (f", requests per worker {step.per_worker}" if step.per_worker else ""),
+                  file=sys.stderr, flush=True)
     return results
 
 
@@ -371,6 +408,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="comma-separated ways kamrouter routes, each a setup of its own: "
                              f"{', '.join(ROUTING_MODES)} (its default script, or a reference "
                              "API controller over HTTP or evapi; Kamailio: always relay.cfg)")
+    parser.add_argument("--workers", default="1",
+                        help="comma-separated kamrouter [core] workers counts, each above 1 "
+                             "a setup of its own beside the one-process run (e.g. 1,2)")
+    parser.add_argument("--pairs", type=int, default=1,
+                        help="sipp caller/callee pairs sharing each rate (default 1; use "
+                             "several with --workers: a caller's calls all reach one worker)")
     parser.add_argument("--transport", choices=("udp", "tls"), default="udp",
                         help="how the caller reaches the router (tls: through stunnel)")
     parser.add_argument("--workdir", type=Path,
@@ -393,6 +436,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--rates: give at least one positive rate")
     if args.duration <= 0:
         parser.error("--duration: must be positive")
+    try:
+        args.workers = tuple(sorted({int(n) for n in args.workers.split(",") if n.strip()}))
+    except ValueError:
+        parser.error(f"--workers: expected comma-separated integers, got {args.workers!r}")
+    if not args.workers or args.workers[0] < 1:
+        parser.error("--workers: give counts of at least 1")
+    if not 1 <= args.pairs <= 16:
+        parser.error("--pairs: must be between 1 and 16")
     return args
 
 
@@ -407,7 +458,9 @@ def workspace(keep: Path | None) -> Iterator[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global LOAD_BEFORE
     args = parse_args(argv)
+    LOAD_BEFORE = " ".join(f"{load:.2f}" for load in os.getloadavg())
     ensure_command("sipp", "sip-tester")
     if "kamailio" in args.routers:
         ensure_command(KAMAILIO, "kamailio")
@@ -418,12 +471,12 @@ def main(argv: list[str] | None = None) -> int:
                            "kamailio-tls-modules")
     with workspace(args.workdir) as workdir:
         tls = Tls(make_certs(workdir)) if args.transport == "tls" else None
-        results = benchmark(router_setups(args.routers, args.routing, tls), args.rates,
-                            args.duration, workdir)
+        results = benchmark(router_setups(args.routers, args.routing, tls, args.workers),
+                            args.rates, args.duration, workdir, args.pairs)
     over = " (caller over TLS via stunnel)" if args.transport == "tls" else ""
     print(f"\nCall-rate steps of {args.duration:g} s (rates {', '.join(map(str, args.rates))}"
-          f" calls/s){over}, {os.cpu_count()} CPUs shared by sipp UAC, sipp UAS and the "
-          "router:\n")
+          f" calls/s, {args.pairs} sipp caller/callee pair(s)){over}, {os.cpu_count()} CPUs "
+          f"shared by the sipps and the router; load average before: {LOAD_BEFORE}:\n")
     print(summary_table(results))
     for line in ratio_lines(results):
         print(f"\n{line}", end="")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import trio
 from kamrouter import __version__
 from kamrouter.config import ConfigError, read_toml
 from kamrouter.core.settings import Settings, collect_settings, listen_problem, load_settings
+from kamrouter.transport.shared import WorkerSockets
 
 NOTICE = 25  # Kamailio's NOTICE sits between INFO and WARNING
 logging.addLevelName(NOTICE, "NOTICE")
@@ -18,9 +20,11 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "notice": NOTICE,
           "warning": logging.WARNING, "error": logging.ERROR, "critical": logging.CRITICAL}
 
 
-def setup_logging(level: str) -> None:
+def setup_logging(level: str, process: str = "") -> None:
+    """Log lines on stderr; ``process`` (``worker-1``) tells which worker wrote one."""
+    tag = f"{process} " if process else ""
     logging.basicConfig(stream=sys.stderr, level=LEVELS[level],
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        format=f"%(asctime)s %(levelname)s {tag}%(name)s: %(message)s")
 
 
 def load(config: Path | None, listen: tuple[str, ...]) -> Settings:
@@ -59,7 +63,7 @@ def check(config: Path | None, listen: tuple[str, ...]) -> list[str]:
         # Keys with problems keep their defaults, so the modules and script are checked too.
         settings = collect_settings(raw, set(available_modules()), config.resolve().parent,
                                     problems)
-    problems += listen_problems(listen)
+    problems += listen_problems(listen) + worker_problems(settings)
     listens = [parse_socket(text) for text in settings.core.listen
                if listen_problem(text) is None]  # the others are named above already
     tls_problem = tls_listener_problem(listens, bool(settings.tls.server))
@@ -85,9 +89,14 @@ def check(config: Path | None, listen: tuple[str, ...]) -> list[str]:
 @click.option("--check", "check_only", is_flag=True,
               help="Validate the config and routing script, print every problem, exit.")
 @click.option("--log-level", type=click.Choice(list(LEVELS)), help="Override core.log_level.")
+@click.option("--worker", "worker_sockets", hidden=True,
+              help="(set by the supervisor) run as a worker with these sockets (JSON).")
+@click.option("--worker-fds", hidden=True,
+              help="(set by the supervisor) READY,LIFELINE: descriptors to write to once "
+                   "serving, and to watch for the supervisor's end.")
 @click.version_option(__version__, prog_name="kamrouter")
 def main(config: Path | None, listen: tuple[str, ...], check_only: bool,
-         log_level: str | None) -> None:
+         log_level: str | None, worker_sockets: str | None, worker_fds: str | None) -> None:
     """Run the kamrouter SIP router."""
     if check_only:
         problems = check(config, listen)
@@ -102,12 +111,23 @@ def main(config: Path | None, listen: tuple[str, ...], check_only: bool,
         for problem in exc.problems:
             click.echo(f"kamrouter: {problem}", err=True)
         sys.exit(1)
-    setup_logging(log_level or settings.core.log_level)
+    worker = WorkerSockets.from_json(worker_sockets) if worker_sockets else None
+    setup_logging(log_level or settings.core.log_level,
+                  f"worker-{worker.index}" if worker is not None else "")
+    if worker is None and settings.core.worker_count() > 1:
+        supervise(settings, config, listen, log_level)
+        return
     from kamrouter.core.router import Router
     from kamrouter.script.loader import ScriptError
 
+    if worker is not None:
+        from kamrouter.core.supervisor import SECRET_ENV, share_secrets, worker_rpc_config
+
+        share_secrets(settings, os.environ.pop(SECRET_ENV, ""))
+        settings.core.listen = [str(endpoint) for endpoint in worker.listens]
+        settings.rpc = worker_rpc_config(settings.rpc, worker.index)
     try:
-        router = Router(settings)
+        router = Router(settings, worker)
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(f"kamrouter: {problem}", err=True)
@@ -119,9 +139,68 @@ def main(config: Path | None, listen: tuple[str, ...], check_only: bool,
         click.echo(f"kamrouter: cannot listen: {exc}", err=True)
         sys.exit(1)
     try:
-        trio.run(router.run)
+        if worker is not None and worker_fds is not None:
+            from kamrouter.core.supervisor import serve_worker
+
+            ready, lifeline = (int(fd) for fd in worker_fds.split(","))
+            trio.run(serve_worker, router, ready, lifeline)
+        else:
+            trio.run(router.run)
     except* ConfigError as group:  # e.g. the control socket is in use by another router
-        for error in group.exceptions:
-            for problem in error.problems if isinstance(error, ConfigError) else [str(error)]:
-                click.echo(f"kamrouter: {problem}", err=True)
+        exit_with_problems(group)
+
+
+#: Modules that listen on a port of their own: one process only, until they are shared.
+SINGLE_PROCESS_MODULES = ("evapi",)
+
+
+def worker_problems(settings: Settings) -> list[str]:
+    """What keeps a config from running in several worker processes."""
+    if settings.core.worker_count() == 1:
+        return []
+    loaded = {*settings.modules, *settings.core.load_modules}
+    return [f"core.workers: module {name} listens on a port of its own and runs in one "
+            f"process only for now (set workers = 1)"
+            for name in SINGLE_PROCESS_MODULES if name in loaded]
+
+
+def supervise(settings: Settings, config: Path | None, listen: tuple[str, ...],
+              log_level: str | None) -> None:
+    """Run ``[core] workers`` worker processes under a supervisor (see
+    :mod:`kamrouter.core.supervisor`); the config and script are checked first, so a bad
+    one fails here once instead of in every worker."""
+    count = settings.core.worker_count()
+    problems = check(config, listen)
+    if problems:
+        for problem in problems:
+            click.echo(f"kamrouter: {problem}", err=True)
         sys.exit(1)
+    from kamrouter.core.supervisor import Supervisor
+
+    argv = ["-c", str(config.resolve())] if config is not None else []
+    argv += ["--log-level", log_level or settings.core.log_level]
+    try:
+        supervisor = Supervisor(settings, argv, count)
+    except OSError as exc:
+        click.echo(f"kamrouter: cannot listen: {exc}", err=True)
+        sys.exit(1)
+    log = logging.getLogger("kamrouter")
+    log.info("kamrouter starting %d workers on %s", count, ", ".join(supervisor.listens))
+    try:
+        trio.run(supervisor.run)
+    except* ConfigError as group:  # e.g. the control socket is in use by another router
+        exit_with_problems(group)
+
+
+def exit_with_problems(group: BaseExceptionGroup[ConfigError]) -> None:
+    """Print the problems of every ConfigError in ``group`` (nested groups too), exit 1."""
+    for error in _leaves(group):
+        for problem in error.problems if isinstance(error, ConfigError) else [str(error)]:
+            click.echo(f"kamrouter: {problem}", err=True)
+    sys.exit(1)
+
+
+def _leaves(error: BaseException) -> list[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [error]

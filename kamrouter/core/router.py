@@ -25,6 +25,7 @@ from kamrouter.dns.destinations import Destinations
 from kamrouter.dns.resolver import Resolver
 from kamrouter.rpc.dns_methods import register_dns
 from kamrouter.core.settings import Settings
+from kamrouter.core.worker_stats import register_worker_methods
 from kamrouter.guard import HOOK_ERRORS, InputGuard
 from kamrouter.modules.base import Module
 from kamrouter.net import Endpoint, OwnEndpoints, parse_socket
@@ -42,6 +43,7 @@ from kamrouter.sip import Response
 from kamrouter.stats import StatsRegistry
 from kamrouter.timers import Scheduler
 from kamrouter.tm import Transaction, TransactionLayer
+from kamrouter.transport.shared import WorkerSockets
 from kamrouter.transport.tls import TlsContexts
 
 log = logging.getLogger("kamrouter")
@@ -109,7 +111,8 @@ def name_resolution(settings: Settings, clock: Callable[[], float]) -> tuple[Res
 class Router:
     """One kamrouter process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, worker: WorkerSockets | None = None) -> None:
+        """``worker``: run as one of several worker processes on the supervisor's sockets."""
         from kamrouter.transport import Transports
 
         self.settings = settings
@@ -129,7 +132,7 @@ class Router:
             if settings.tls.server or any(e.proto in ("tls", "wss") for e in listens) else None
         self.transports = Transports(listens, settings.tcp, settings.core.max_message_size,
                                      self.stats, self.clock, self.own_endpoints, tls,
-                                     settings.websocket)
+                                     settings.websocket, worker)
         #: Checks a reply without a transaction must pass to be forwarded statelessly.
         self.stray_reply_checks: list[Callable[[Response, Endpoint], bool]] = []
         core = settings.core
@@ -173,6 +176,8 @@ class Router:
         register_tls_methods(self.rpc, self.transports.tcp)
         register_ws_methods(self.rpc, self.transports.tcp)
         self.rpc.register("core.reload_script", self.rpc_reload_script)
+        if worker is not None:  # the supervisor sums the counters of its workers
+            register_worker_methods(self.rpc, self.stats)
 
     @property
     def sockets(self) -> list[Endpoint]:
@@ -350,7 +355,7 @@ class Router:
             for module in self.modules.values():
                 await module.start(nursery)
             await nursery.start(self.transports.serve, self.proxy.on_message)
-            for endpoint in self.sockets:
+            for endpoint in [*self.sockets, *self.transports.worker_sockets]:
                 self.proxy.identity.add(endpoint)
             log.info("kamrouter ready: listening on %s",
                      ", ".join(str(s) for s in self.sockets))

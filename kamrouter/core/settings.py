@@ -5,6 +5,7 @@ validated by the modules' own ``Config`` dataclasses when the router loads them.
 """
 from __future__ import annotations
 
+import os
 import re
 import socket
 from dataclasses import dataclass, field
@@ -48,19 +49,36 @@ class CoreConfig:
     dns: bool = True
     #: Static host names for next hops, e.g. ``{ "sbc.internal" = "10.1.2.3" }``.
     hosts: dict[str, str] = field(default_factory=dict)
+    #: Worker processes sharing the SIP listeners (SO_REUSEPORT), started and restarted by
+    #: a supervisor that owns the control socket; 0 or "auto": one per CPU. The default, 1,
+    #: is the single process with no supervisor; it becomes the CPU count once workers
+    #: share their state (statistics, dispatcher, htable, usrloc; see README "Workers").
+    workers: int | Literal["auto"] = 1
 
     def validate(self) -> list[str]:
         problems = [f"listen[{i}]: {problem}" for i, text in enumerate(self.listen)
                     if (problem := listen_problem(text)) is not None]
+        if isinstance(self.workers, int) and not 0 <= self.workers <= MAX_WORKERS:
+            problems.append(f"workers: must be between 1 and {MAX_WORKERS} (0 or \"auto\": "
+                            f"one per CPU), got {self.workers}")
         for name, address in self.hosts.items():
             if ip_literal(str(address)) is None:
                 problems.append(f"hosts.{name}: expected an IP address, got {address!r}")
         return problems + range_problems(self, CORE_RANGES)
 
+    def worker_count(self) -> int:
+        """How many worker processes ``workers`` asks for (1: no supervisor)."""
+        if self.workers == "auto" or self.workers == 0:
+            return min(os.cpu_count() or 1, MAX_WORKERS)
+        return int(self.workers)
+
     def header_limits(self) -> HeaderLimits:
         return HeaderLimits(self.max_headers, self.max_vias, self.max_routes,
                             self.max_record_routes)
 
+
+#: More workers than this is a typo, not a machine (each costs a Python process, ~40 MB).
+MAX_WORKERS = 256
 
 CORE_RANGES = {"max_message_size": Range(512, 1 << 20, "bytes"),
                "max_forwards": Range(1, 255),

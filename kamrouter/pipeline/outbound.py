@@ -92,16 +92,21 @@ def add_path(req: Request, local: Endpoint, flow: str | None) -> None:
 
 def stamp(req: Request, local: Endpoint, branch_id: str,
           record_route_from: Endpoint | None, rr_params: str = "",
-          flows: tuple[str | None, str | None] = (None, None), path: bool = False) -> None:
+          flows: tuple[str | None, str | None] = (None, None), path: bool = False,
+          sender: Endpoint | None = None) -> None:
     """Our Record-Route (when ``record_route_from`` is the inbound socket), Path (``path``)
-    and Via, as the request leaves from ``local``; ``flows``: the flow tokens of the inbound
-    and the outbound side (None where the peer is reachable by its address)."""
+    and Via, as the request leaves from listener ``local``; ``flows``: the flow tokens of the
+    inbound and the outbound side (None where the peer is reachable by its address). The Via
+    names ``sender`` instead when the request leaves from another socket of ours (a worker's
+    own reply socket), while Record-Route and Path still name the listener that in-dialog
+    requests are to come to."""
     if record_route_from is not None:
         add_record_route(req, record_route_from, local, rr_params, *flows)
     if path:
         add_path(req, local, flows[0])
-    req.prepend_via(f"SIP/2.0/{local.proto.upper()} "
-                    f"{format_hostport(local.host, local.port)};branch={branch_id}")
+    via = sender or local
+    req.prepend_via(f"SIP/2.0/{via.proto.upper()} "
+                    f"{format_hostport(via.host, via.port)};branch={branch_id}")
 
 
 def stateless_branch(req: Request) -> str:

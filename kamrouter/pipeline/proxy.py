@@ -62,6 +62,10 @@ class Transports(Protocol):
 
     def local_for(self, dest: Endpoint, socket: str | None = None) -> Endpoint | None: ...
 
+    def sender_for(self, local: Endpoint) -> Endpoint:
+        """The socket a request leaves from for listener ``local`` (itself, or a worker's
+        own reply socket)."""
+
     def refuses(self, dest: Endpoint) -> bool:
         """``dest`` is one of the router's own addresses (counted; nothing goes there)."""
 
@@ -584,11 +588,12 @@ class Proxy:
         if local is None:
             raise SipParseError(503, f"No {hop.proto} socket to reach {dest}")
         flows = self.flow_tokens
+        sender = self.transports.sender_for(local)
         outbound.stamp(req, local, branch_id, record_route_from, rr_params,
                        (flows.for_source(source, req), flows.for_destination(dest, req))
                        if record_route_from is not None or add_path else (None, None),
-                       add_path)
-        return dest, local
+                       add_path, sender)
+        return dest, sender
 
     def originate(self, method: str, ruri: str, *, from_uri: str, to_uri: str | None,
                   dst_uri: str | None, socket: str | None, headers: tuple[tuple[str, str], ...],

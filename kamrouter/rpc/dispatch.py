@@ -168,7 +168,8 @@ class Dispatcher:
             if inspect.isawaitable(result):
                 result = await result
         except RpcError as exc:
-            raise _Failure(exc.code or ERROR_SERVER_ERROR, exc.message) from None
+            raise _Failure(exc.code or ERROR_SERVER_ERROR, exc.message,
+                           NODATA if exc.data is None else exc.data) from None
         except Exception as exc:
             log.exception("RPC %s failed", name)
             raise _Failure(ERROR_INTERNAL_ERROR, "Internal error",

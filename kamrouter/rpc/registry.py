@@ -20,10 +20,12 @@ from kamrouter.rpc.params import ParamCheck, param_checks, usage
 class RpcError(Exception):
     """A module-level RPC failure: ``code`` (e.g. 400, 404, 500) and a message for the user."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        #: The error's ``data`` member (e.g. a worker's error passed on as it was); None: none.
+        self.data = data
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import trio
 
 from kamrouter.net import Endpoint, OwnEndpoints, parse_socket
 from kamrouter.stats import StatsRegistry
+from kamrouter.transport.shared import WorkerSockets
 from kamrouter.transport.tcp import OnMessage, TcpConfig, TcpTransport
 from kamrouter.transport.tls import TlsContexts
 from kamrouter.transport.ws import WebsocketConfig
@@ -33,7 +34,10 @@ class Transports:
     def __init__(self, listens: list[Endpoint], tcp_config: TcpConfig, max_size: int,
                  stats: StatsRegistry, clock: Callable[[], float],
                  own: OwnEndpoints | None = None, tls: TlsContexts | None = None,
-                 websocket: WebsocketConfig | None = None) -> None:
+                 websocket: WebsocketConfig | None = None,
+                 worker: WorkerSockets | None = None) -> None:
+        """``worker``: the sockets of one worker process, bound by the supervisor (its
+        listeners must be ``listens``); None binds ``listens`` here (one process)."""
         #: Where the router itself listens: sends there are refused (see :meth:`refuses`).
         self.own = own if own is not None else OwnEndpoints()
         self.to_own_socket = stats.counter("core", "drops_to_own_socket")
@@ -45,13 +49,25 @@ class Transports:
         if problem is not None:
             raise ValueError(problem)
         # UDP sockets bind at once, so the port is ours before anything else starts.
-        self.udp = [UdpSocket(e, stats) for e in listens if e.proto == "udp"]
+        self.udp = [UdpSocket(e, stats, _from_fd(worker.udp[e][0]) if worker else None)
+                    for e in listens if e.proto == "udp"]
+        #: A worker's own socket per UDP listener: forwarded requests leave from it and
+        #: name it in their Via, so their replies come back to this worker.
+        self._senders = {e: UdpSocket(Endpoint("udp", e.host, 0), stats,
+                                      _from_fd(reply)) for e, (_, reply) in worker.udp.items()
+                         } if worker else {}
         stream_listens = [e for e in listens if e.proto in STREAMS]
+        bound = {e: _from_fd(fd) for e, fd in worker.stream.items()} if worker else None
         self.tcp = TcpTransport(stream_listens, tcp_config, max_size, stats, clock, tls,
-                                websocket) if stream_listens else None
-        self._udp_by_endpoint = {s.endpoint: s for s in self.udp}
+                                websocket, bound) if stream_listens else None
+        self._udp_by_endpoint = {s.endpoint: s for s in [*self.udp, *self._senders.values()]}
         for sock in self.udp:
             self.own.add(sock.endpoint.host, sock.endpoint.port)
+        #: Every worker's reply sockets: they too are this router (Via, Route) and get
+        #: nothing from it.
+        self.worker_sockets = list(worker.reply_endpoints) if worker else []
+        for endpoint in (*self.worker_sockets, *worker.control) if worker else ():
+            self.own.add(endpoint.host, endpoint.port)
 
     @property
     def sockets(self) -> list[Endpoint]:
@@ -64,9 +80,15 @@ class Transports:
             if self.tcp is not None:
                 for endpoint in await nursery.start(self.tcp.serve, on_message):
                     self.own.add(endpoint.host, endpoint.port)
-            for sock in self.udp:
+            for sock in [*self.udp, *self._senders.values()]:
                 nursery.start_soon(sock.serve, on_message)
             task_status.started()
+
+    def sender_for(self, local: Endpoint) -> Endpoint:
+        """The socket a request to be sent from listener ``local`` leaves from and names
+        in its Via: this worker's own socket for a UDP listener, else ``local`` itself."""
+        sender = self._senders.get(local)
+        return sender.endpoint if sender is not None else local
 
     def local_for(self, dest: Endpoint, socket: str | None = None) -> Endpoint | None:
         """The local socket to send to ``dest`` from (``socket`` forces one of ours)."""
@@ -123,5 +145,10 @@ class Transports:
         return self.tcp is not None and dest in self.tcp.connections
 
     def close(self) -> None:
-        for sock in self.udp:
+        for sock in [*self.udp, *self._senders.values()]:
             sock.close()
+
+
+def _from_fd(fd: int) -> socket_module.socket:
+    """The socket behind an inherited descriptor (family and type read from it)."""
+    return socket_module.socket(fileno=fd)

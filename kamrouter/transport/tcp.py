@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -278,8 +279,11 @@ class TcpTransport:
     def __init__(self, listens: list[Endpoint], config: TcpConfig, max_size: int,
                  stats: StatsRegistry, clock: Callable[[], float],
                  tls: TlsContexts | None = None,
-                 websocket: WebsocketConfig | None = None) -> None:
+                 websocket: WebsocketConfig | None = None,
+                 bound: dict[Endpoint, socket.socket] | None = None) -> None:
         self.listens = listens
+        #: Listeners bound already (a worker's share of a SO_REUSEPORT group).
+        self._bound = bound or {}
         self.config = config
         self.tls = tls
         self.websocket = websocket or WebsocketConfig()
@@ -326,7 +330,7 @@ class TcpTransport:
             self._nursery = nursery
             bound: list[Endpoint] = []
             for listen in self.listens:
-                listeners = await trio.open_tcp_listeners(listen.port, host=listen.host)
+                listeners = await self._listen(listen)
                 port = listeners[0].socket.getsockname()[1]
                 endpoint = Endpoint(listen.proto, listen.host, port)
                 bound.append(endpoint)
@@ -336,6 +340,13 @@ class TcpTransport:
             self.listens = bound
             nursery.start_soon(self._reap_idle)
             task_status.started(bound)
+
+    async def _listen(self, listen: Endpoint) -> list[trio.SocketListener]:
+        sock = self._bound.get(listen)
+        if sock is None:
+            return await trio.open_tcp_listeners(listen.port, host=listen.host)
+        sock.listen(socket.SOMAXCONN)
+        return [trio.SocketListener(trio.socket.from_stdlib_socket(sock))]
 
     async def _accepted(self, stream: trio.SocketStream, local: Endpoint) -> None:
         try:

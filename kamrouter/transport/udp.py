@@ -22,16 +22,21 @@ SOCKET_BUFFER = 4 * 1024 * 1024
 
 
 class UdpSocket:
-    def __init__(self, endpoint: Endpoint, stats: StatsRegistry) -> None:
+    """``endpoint`` bound here, or ``bound``: a socket bound already (a worker's share of
+    a listener, see :mod:`kamrouter.transport.shared`)."""
+
+    def __init__(self, endpoint: Endpoint, stats: StatsRegistry,
+                 bound: socket.socket | None = None) -> None:
         family = socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock = bound if bound is not None else socket.socket(family, socket.SOCK_DGRAM)
         self.sock.setblocking(False)
         for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
             try:
                 self.sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
             except OSError:
                 pass
-        self.sock.bind((endpoint.host, endpoint.port))
+        if bound is None:
+            self.sock.bind((endpoint.host, endpoint.port))
         port = self.sock.getsockname()[1]
         self.endpoint = Endpoint("udp", endpoint.host, port)
         self.family = family

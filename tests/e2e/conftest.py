@@ -11,12 +11,20 @@ from support.lab import PROXY_KINDS, SipLab
 from support.proxy import KAMAILIO
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "workers_too: with --proxy kamrouter, also run the test "
+                            "against kamrouter with two worker processes (kamrouter-workers)")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "proxy_kind" in metafunc.fixturenames:
         kinds = [kind.strip() for kind in metafunc.config.getoption("--proxy").split(",")]
         unknown = [kind for kind in kinds if kind not in PROXY_KINDS]
         if unknown:
             raise pytest.UsageError(f"--proxy: unknown {unknown}; choose from {PROXY_KINDS}")
+        if ("kamrouter" in kinds and "kamrouter-workers" not in kinds
+                and metafunc.definition.get_closest_marker("workers_too")):
+            kinds.append("kamrouter-workers")
         metafunc.parametrize("proxy_kind", kinds)
 
 

@@ -15,7 +15,9 @@ from .ports import free_port
 from .proxy import ProxyProcess, kamailio_proxy, kamrouter_proxy
 from .sipp import Sipp, SippResult, Transport
 
-PROXY_KINDS = ("kamrouter", "kamailio")
+#: kamrouter-workers: kamrouter with ``[core] workers = 2`` (a supervisor and two workers).
+PROXY_KINDS = ("kamrouter", "kamailio", "kamrouter-workers")
+WORKERS = 2
 
 
 @dataclass(frozen=True)
@@ -56,16 +58,20 @@ class SipLab:
     def start_proxy(self, routing: Routing) -> ProxyProcess:
         workdir = self.workdir / self.proxy_kind
         port = free_port()
-        if self.proxy_kind == "kamrouter":
+        if self.proxy_kind.startswith("kamrouter"):
+            workers = WORKERS if self.proxy_kind == "kamrouter-workers" else 1
             proxy = kamrouter_proxy(workdir, port, script=routing.script, tm=routing.tm,
-                                    env=routing.env)
+                                    env=routing.env, sections={"core": {"workers": workers}})
         else:
             # The cfgs turn TM_<TIMER> defines into tm modparams.
             timers = {f"TM_{name.upper()}": ms for name, ms in routing.tm.items()}
             proxy = kamailio_proxy(workdir, port, cfg=routing.kamailio_cfg,
                                    defines={**routing.defines, **timers})
         self.proxy = proxy
-        return proxy.start()
+        proxy.start()
+        if self.proxy_kind == "kamrouter-workers":
+            proxy.wait_workers_ready()
+        return proxy
 
     def uas(self, scenario: str, *, calls: int = 1, pause_ms: int = 0,
             lost_percent: float = 0, timeout_s: float = 20) -> Sipp:

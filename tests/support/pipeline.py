@@ -42,6 +42,8 @@ class Wire:
         self.refused: list[Endpoint] = []
         #: RFC 5923 Via aliases the pipeline asked for: alias -> the connection's peer.
         self.aliases: dict[Endpoint, Endpoint] = {}
+        #: Listener → the socket requests leave from instead (a worker's reply socket).
+        self.senders: dict[Endpoint, Endpoint] = {}
 
     def send(self, data: bytes, dest: Endpoint, local: Endpoint | None,
              on_error: Callable[[], None] | None) -> None:
@@ -56,6 +58,9 @@ class Wire:
 
     def alias(self, alias: Endpoint, remote: Endpoint) -> None:
         self.aliases[alias] = remote
+
+    def sender_for(self, local: Endpoint) -> Endpoint:
+        return self.senders.get(local, local)
 
     def local_for(self, dest: Endpoint, socket: str | None = None) -> Endpoint | None:
         for sock in self.sockets:

@@ -1,0 +1,95 @@
+"""Statistics of a router with worker processes, as one router: the supervisor's
+``stats.*`` and ``tm.stats`` ask every worker and add up.
+
+Counters (events: requests received, replies sent, transactions created) are summed over
+the workers. Gauges (live values read on demand: transactions in use, open connections,
+memory, table sizes) are worker 0's, since some of them describe state every worker holds
+a copy of (a table loaded from a file, a Redis-backed htable) and a sum would count it once
+per worker. ``tm.stats`` is all transactions, and those are per worker: summed. A worker
+that is being restarted is left out of the sums; its counters start again at zero.
+
+Each worker answers ``worker.counters`` with the names of its counters (registered only in
+workers, see :func:`register_worker_methods`).
+"""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from kamrouter.rpc.registry import MethodRegistry, RpcError
+from kamrouter.stats import Counter, StatsRegistry
+
+#: Calls ``method(params)`` on every ready worker, worker 0 first (RpcError if it is not).
+AskWorkers = Callable[[str, list[Any]], Awaitable[list[Any]]]
+
+
+def register_worker_methods(registry: MethodRegistry, stats: StatsRegistry) -> None:
+    """What a worker answers for the supervisor's sums."""
+
+    def counters() -> list[str]:
+        """Returns the names ("group.name") of this worker's counters (for the supervisor)."""
+        return [f"{s.group}.{s.name}" for s in stats if isinstance(s, Counter)]
+
+    registry.register("worker.counters", counters)
+
+
+class SummedStats:
+    """The supervisor's ``stats.*`` and ``tm.stats`` methods."""
+
+    def __init__(self, ask: AskWorkers) -> None:
+        self._ask = ask
+
+    def register(self, registry: MethodRegistry) -> None:
+        for name, func in (("stats.fetchn", self.fetchn), ("stats.fetch", self.fetch),
+                           ("stats.get_statistics", self.get_statistics),
+                           ("stats.reset_statistics", self.reset_statistics),
+                           ("stats.clear_statistics", self.clear_statistics),
+                           ("tm.stats", self.tm_stats)):
+            registry.register(name, func)
+
+    async def _summed(self, method: str, params: list[Any]) -> dict[str, Any]:
+        """``method``'s {"group.name": number} of worker 0, counters summed over all."""
+        first, *others = await self._ask(method, params)
+        counters = set((await self._ask("worker.counters", []))[0])
+        total = dict(first)
+        for values in others:
+            for key, value in values.items():
+                if key in counters and key in total:
+                    total[key] += value
+        return total
+
+    async def fetchn(self, *selectors: str) -> dict[str, int | float]:
+        """Returns statistics as {"group.name": value}: counters summed over the workers,
+        gauges (live values) of worker 0."""
+        return await self._summed("stats.fetchn", list(selectors))
+
+    async def fetch(self, *selectors: str) -> dict[str, str]:
+        """Returns statistics as {"group.name": "value"}: counters summed over the
+        workers, gauges (live values) of worker 0."""
+        return {key: str(value) for key, value in (await self.fetchn(*selectors)).items()}
+
+    async def get_statistics(self, *selectors: str) -> list[str]:
+        """Returns statistics as "group:name = value" lines: counters summed over the
+        workers, gauges (live values) of worker 0."""
+        return [f"{key.replace('.', ':', 1)} = {value}"
+                for key, value in (await self.fetchn(*selectors)).items()]
+
+    async def reset_statistics(self, selector: str, *more: str) -> dict[str, Any]:
+        """Resets the selected counters to zero in every worker."""
+        await self._ask("stats.reset_statistics", [selector, *more])
+        return {}
+
+    async def clear_statistics(self, selector: str, *more: str) -> dict[str, int | float]:
+        """Returns the selected statistics (counters summed), then resets the counters in
+        every worker."""
+        return await self._summed("stats.clear_statistics", [selector, *more])
+
+    async def tm_stats(self) -> dict[str, int]:
+        """Returns the transaction statistics of all workers together."""
+        total: dict[str, int] = {}
+        for values in await self._ask("tm.stats", []):
+            if not isinstance(values, dict):
+                raise RpcError(500, "a worker answered tm.stats with no object")
+            for key, value in values.items():
+                total[key] = total.get(key, 0) + int(value)
+        return total

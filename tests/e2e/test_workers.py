@@ -1,0 +1,374 @@
+"""``[core] workers = 2``: a supervisor and two worker processes sharing the SIP listeners
+(kamrouter/core/supervisor.py, kamrouter/transport/shared.py), with real sipp peers and raw
+SIP from this test where the exact messages matter.
+
+A peer's datagrams reach the worker the kernel's SO_REUSEPORT hash of their 4-tuple picks,
+so which worker serves a caller is found out, not assumed: each worker's own control socket
+(``run/worker-N.sock``) tells what it received.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support.ports import LOOPBACK, free_port
+from support.proxy import ProxyProcess, kamrouter_proxy
+from support.rpc import RpcFailed, rpc_call
+from support.sipp import Sipp, Transport
+from support.wait import wait_until
+
+pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is not installed")
+
+WORKERS = 2
+
+
+def start_router(workdir: Path) -> ProxyProcess:
+    proxy = kamrouter_proxy(workdir, free_port(), sections={"core": {"workers": WORKERS}})
+    proxy.start()
+    proxy.wait_workers_ready()
+    return proxy
+
+
+@pytest.fixture(scope="module")
+def shared_router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyProcess]:
+    """One router for the tests that leave it as they found it (starting one costs
+    seconds on a loaded machine)."""
+    proxy = start_router(tmp_path_factory.mktemp("workers") / "router")
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def router(shared_router: ProxyProcess) -> ProxyProcess:
+    assert shared_router.running(), shared_router.log_tail()
+    return shared_router
+
+
+@pytest.fixture
+def own_router(tmp_path: Path) -> Iterator[ProxyProcess]:
+    """A router of the test's own (the test kills or stops processes of it)."""
+    proxy = start_router(tmp_path / "router")
+    yield proxy
+    proxy.stop()
+
+
+def worker_rpc(proxy: ProxyProcess, index: int, method: str, *params: object) -> object:
+    return rpc_call(proxy.workdir / "run" / f"worker-{index}.sock", method, *params)
+
+
+def received(proxy: ProxyProcess) -> list[int]:
+    """Requests each worker has received so far."""
+    return [int(worker_rpc(proxy, i, "stats.fetchn", "core:rcv_requests")  # type: ignore[call-overload]
+                ["core.rcv_requests"]) for i in range(WORKERS)]
+
+
+def worker_pids(proxy: ProxyProcess) -> list[int]:
+    return [entry["PID"] for entry in proxy.rpc("core.psx")[1:]]
+
+
+def sipp_peer(tmp_path: Path, name: str, scenario: str, *, port: int | None = None,
+              to: str | None = None, proxy: ProxyProcess | None = None, calls: int = 1,
+              rate: float | None = None, transport: Transport = "udp") -> Sipp:
+    return Sipp(name, scenario, tmp_path, port=port or free_port(), remote=to,
+                outbound_proxy=proxy.address if proxy else None, calls=calls, rate=rate,
+                timeout_s=30, trace_messages=calls == 1, transport=transport)
+
+
+# -- raw SIP: what the worker sends and absorbs -------------------------------------------------
+
+class Peer:
+    """A UDP socket of this test that speaks SIP by hand (bounded receives)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((LOOPBACK, 0))
+        self.sock.settimeout(20)
+        self.port = self.sock.getsockname()[1]
+
+    def send(self, text: str, port: int) -> None:
+        self.sock.sendto(text.replace("\n", "\r\n").encode(), (LOOPBACK, port))
+
+    def receive(self) -> tuple[str, tuple[str, int]]:
+        data, source = self.sock.recvfrom(65535)
+        return data.decode(), source
+
+    def nothing_more(self, seconds: float) -> bool:
+        """True when nothing arrives within ``seconds`` (used only after every message
+        that is due has been seen: it proves an absence, it does not time a presence)."""
+        self.sock.settimeout(seconds)
+        try:
+            self.sock.recvfrom(65535)
+        except TimeoutError:
+            return True
+        finally:
+            self.sock.settimeout(20)
+        return False
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def header(message: str, name: str) -> list[str]:
+    prefix = name.lower() + ":"
+    return [line.split(":", 1)[1].strip() for line in message.split("\r\n")
+            if line.lower().startswith(prefix)]
+
+
+def invite(caller: Peer, callee: Peer, call: str, method: str = "INVITE") -> str:
+    return (f"{method} sip:bob@{LOOPBACK}:{callee.port} SIP/2.0\n"
+            f"Via: SIP/2.0/UDP {LOOPBACK}:{caller.port};branch=z9hG4bK-{call};rport\n"
+            f"From: <sip:alice@{LOOPBACK}>;tag=a-{call}\nTo: <sip:bob@{LOOPBACK}>\n"
+            f"Call-ID: {call}\nCSeq: 1 {method}\nMax-Forwards: 70\n"
+            f"Contact: <sip:alice@{LOOPBACK}:{caller.port}>\nContent-Length: 0\n\n")
+
+
+def reply(request: str, status: str, to_tag: str = "b1") -> str:
+    keep = [line for line in request.split("\r\n")
+            if line.lower().split(":")[0] in ("via", "from", "call-id", "cseq")]
+    to = header(request, "To")[0]
+    return (f"SIP/2.0 {status}\n" + "\n".join(keep) + f"\nTo: {to};tag={to_tag}\n"
+            "Content-Length: 0\n\n")
+
+
+def ack_for(request: str, final: str) -> str:
+    lines = request.split("\r\n")
+    first = lines[0].replace("INVITE", "ACK", 1)
+    to = header(final, "To")[0]
+    keep = [line for line in lines[1:] if line.lower().startswith(("via:", "from:", "call-id:",
+                                                                     "max-forwards:"))]
+    return "\n".join([first, *keep, f"To: {to}", "CSeq: 1 ACK", "Content-Length: 0", "", ""])
+
+
+def uas_transactions(proxy: ProxyProcess) -> int:
+    return sum(int(worker_rpc(proxy, i, "stats.fetchn", "tmx:UAS_transactions")  # type: ignore[call-overload]
+                   ["tmx.UAS_transactions"]) for i in range(WORKERS))
+
+
+def next_new(callee: Peer, branch: str) -> tuple[str, tuple[str, int]]:
+    """The callee's next message that is not the router's own retransmission of the INVITE
+    (its T1 timer may fire before the 180 gets there on a loaded machine)."""
+    while True:
+        message, source = callee.receive()
+        if not (message.startswith("INVITE") and branch in header(message, "Via")[0]):
+            return message, source
+
+
+def one_call_absorbing_retransmissions(router: ProxyProcess, call: str) -> None:
+    """INVITE, its retransmission, 180, 486, the caller's ACK: one transaction in the
+    workers; the callee sees the INVITE from the worker's own socket (named in the Via, not
+    in the Record-Route), the router's ACK to the 486 from there too and nothing new; the
+    caller gets 180 again for its retransmission."""
+    caller, callee = Peer(), Peer()
+    transactions = uas_transactions(router)
+    try:
+        request = invite(caller, callee, call)
+        caller.send(request, router.port)
+        forwarded, sent_from = callee.receive()
+        assert forwarded.startswith("INVITE"), forwarded
+        top_via = header(forwarded, "Via")[0]
+        assert f"{LOOPBACK}:{sent_from[1]};" in top_via, (top_via, sent_from)
+        assert sent_from[1] != router.port, "a worker forwards from its own socket"
+        (record_route,) = header(forwarded, "Record-Route")  # the listener, not the worker
+        assert record_route.startswith(f"<sip:{router.address};lr"), record_route
+        branch = top_via.split("branch=")[1].split(";")[0]
+        # 100 Trying to the caller, then the callee rings.
+        assert caller.receive()[0].startswith("SIP/2.0 100")
+        callee.sock.sendto(reply(forwarded, "180 Ringing").replace("\n", "\r\n").encode(),
+                           sent_from)
+        assert caller.receive()[0].startswith("SIP/2.0 180")
+        # The caller retransmits: absorbed by the worker (the 180 again), not relayed.
+        caller.send(request, router.port)
+        assert caller.receive()[0].startswith("SIP/2.0 180")
+        busy = reply(forwarded, "486 Busy Here")
+        callee.sock.sendto(busy.replace("\n", "\r\n").encode(), sent_from)
+        ack, ack_from = next_new(callee, branch)
+        assert ack.startswith("ACK") and ack_from == sent_from, ack
+        assert branch in header(ack, "Via")[0], ack
+        final, _ = caller.receive()
+        assert final.startswith("SIP/2.0 486"), final
+        caller.send(ack_for(request, final), router.port)  # hop by hop: absorbed
+        assert callee.nothing_more(1.0), "the caller's ACK (or the INVITE) was relayed"
+        assert uas_transactions(router) == transactions + 1
+    finally:
+        caller.close()
+        callee.close()
+
+
+def test_each_worker_absorbs_retransmissions_and_acks_of_its_calls(
+        router: ProxyProcess) -> None:
+    served = set()
+    for n in range(32):  # new caller ports until both workers have served a call
+        before = received(router)
+        one_call_absorbing_retransmissions(router, f"w{n}")
+        after = received(router)
+        served |= {i for i in range(WORKERS) if after[i] > before[i]}
+        if len(served) == WORKERS:
+            break
+    assert served == set(range(WORKERS)), f"calls reached only workers {served}"
+
+
+def test_no_worker_relays_to_a_worker_socket(router: ProxyProcess) -> None:
+    """Every worker's own socket is this router: a request naming one is answered here,
+    never sent there (from any worker: callers on new ports reach both)."""
+    router.forwards_from.clear()
+    router.wait_workers_ready()
+    ports = [int(address.rpartition(":")[2]) for address in router.forwards_from]
+    assert len(ports) == WORKERS
+    for n in range(8):
+        caller, target = Peer(), Peer()
+        try:
+            for port in ports:
+                request = invite(caller, target, f"own{n}-{port}").replace(
+                    f"{LOOPBACK}:{target.port} SIP", f"{LOOPBACK}:{port} SIP", 1)
+                caller.send(request, router.port)
+                answer, _ = caller.receive()
+                assert answer.startswith("SIP/2.0 404"), answer
+        finally:
+            caller.close()
+            target.close()
+
+
+# -- sipp through two workers -------------------------------------------------------------------
+
+def run_calls(tmp_path: Path, router: ProxyProcess, name: str, uas_scenario: str,
+              uac_scenario: str, callers: int = 4, calls: int = 1,
+              transport: Transport = "udp") -> None:
+    """``callers`` sipp UACs (each from its own port, over ``transport``) against one UAS
+    each (over UDP)."""
+    pairs = []
+    for n in range(callers):
+        uas = sipp_peer(tmp_path, f"{name}-uas{n}", uas_scenario, calls=calls).start()
+        pairs.append((uas, sipp_peer(tmp_path, f"{name}-uac{n}", uac_scenario,
+                                     to=uas.address, proxy=router, calls=calls, rate=10,
+                                     transport=transport)))
+    for uas, _ in pairs:
+        uas.wait_listening()
+    for _, uac in pairs:
+        uac.start()
+    results = [peer.wait() for pair in pairs for peer in (pair[1], pair[0])]
+    failed = [result.report() for result in results if not result.complete]
+    assert not failed, "\n".join(failed) + "\n" + router.log_tail()
+
+
+def test_calls_and_cancels_through_two_workers(tmp_path: Path, router: ProxyProcess) -> None:
+    run_calls(tmp_path, router, "call", "uas.xml", "uac.xml", calls=5)
+    run_calls(tmp_path, router, "cancel", "uas_ring_until_cancel.xml", "uac_cancel.xml")
+    # TCP callers: each connection stays with the worker that accepted it, and the replies
+    # of the call go back over it.
+    run_calls(tmp_path, router, "tcp", "uas.xml", "uac.xml", calls=2, transport="tcp")
+    served = received(router)
+    assert sum(served) > 0
+    # One control socket: kamcli's methods reach worker 0, psx lists every process.
+    assert router.rpc("core.version").startswith("kamrouter")
+    assert len(router.rpc("core.psx")) == 1 + WORKERS
+    assert router.rpc("core.reload_script") == "Ok. Script reloaded."
+    methods = router.rpc("system.listMethods")
+    assert {"core.ps", "core.psx", "tm.stats"} <= set(methods) and methods == sorted(methods)
+    assert "supervisor" in router.rpc("system.methodHelp", "core.psx")
+    assert "transaction" in router.rpc("system.methodHelp", "tm.stats")
+
+
+def test_statistics_through_the_main_socket_sum_the_workers_counters(
+        router: ProxyProcess) -> None:
+    for n in range(4):  # a few callers, so that (very likely) both workers count something
+        one_call_absorbing_retransmissions(router, f"stats{n}")
+    each = [worker_rpc(router, i, "stats.fetchn", "core:", "tmx:inuse_transactions")
+            for i in range(WORKERS)]
+    summed = router.rpc("stats.fetchn", "core:", "tmx:inuse_transactions")
+    assert summed["core.rcv_requests"] == sum(w["core.rcv_requests"] for w in each)  # type: ignore[index]
+    assert summed["tmx.inuse_transactions"] == each[0]["tmx.inuse_transactions"]  # type: ignore[index]  # a gauge
+    lines = router.rpc("stats.get_statistics", "core:rcv_requests")
+    assert lines == [f"core:rcv_requests = {summed['core.rcv_requests']}"]
+    tm = router.rpc("tm.stats")
+    assert tm["total"] == sum(worker_rpc(router, i, "tm.stats")["total"]  # type: ignore[index]
+                              for i in range(WORKERS))
+    router.rpc("stats.reset_statistics", "core:rcv_requests")
+    assert received(router) == [0] * WORKERS
+
+
+def test_an_operators_change_reaches_every_worker(router: ProxyProcess) -> None:
+    def banned(index: int) -> list[str]:
+        listed = worker_rpc(router, index, "pike.list")
+        return [entry["ip_addr"] for entry in listed["list"]]  # type: ignore[index]
+
+    router.rpc("pike.ban", "192.0.2.66", 600)
+    assert all("192.0.2.66" in banned(i) for i in range(WORKERS))
+    router.rpc("pike.unban", "192.0.2.66")
+    assert not any("192.0.2.66" in banned(i) for i in range(WORKERS))
+    with pytest.raises(RpcFailed) as failed:  # nowhere to apply it: worker 0's error
+        router.rpc("pike.unban", "192.0.2.66")
+    assert failed.value.error["code"] == 404
+
+
+def test_a_killed_worker_is_restarted_while_the_other_carries_on_then_sigterm_stops_all(
+        tmp_path: Path, own_router: ProxyProcess) -> None:
+    router = own_router
+    uas = sipp_peer(tmp_path, "uas", "uas.xml", calls=60).start()
+    uas.wait_listening()
+    # Which worker serves this caller port? One call tells.
+    port = free_port()
+    before = received(router)
+    first = sipp_peer(tmp_path, "probe", "uac.xml", port=port, to=uas.address, proxy=router)
+    assert first.start().wait().complete
+    after = received(router)
+    (serving,) = [i for i in range(WORKERS) if after[i] > before[i]]
+    victim = 1 - serving
+    pids = worker_pids(router)
+    # Calls from that port go on while the other worker is killed and restarted.
+    long_run = sipp_peer(tmp_path, "uac", "uac.xml", port=port, to=uas.address,
+                         proxy=router, calls=59, rate=20).start()
+    os.kill(pids[victim], signal.SIGKILL)
+    wait_until(lambda: worker_pids(router)[victim] not in (0, pids[victim])
+               and "starting" not in router.rpc("core.psx")[victim + 1]["DSC"],
+               f"worker {victim} restarted", detail=router.log_tail)
+    result = long_run.wait()
+    assert result.complete, result.report() + router.log_tail()
+    assert uas.wait().complete
+    assert worker_pids(router)[serving] == pids[serving], "the other worker was untouched"
+    assert f"worker {victim} (pid {pids[victim]}) was killed by SIGKILL" in router.log_tail()
+    # The new worker serves: calls from several ports all succeed.
+    run_calls(tmp_path, router, "after", "uas.xml", "uac.xml")
+    # SIGTERM stops every worker, the restarted one too.
+    pids = worker_pids(router)
+    router.stop()
+    assert not router.running()
+    for pid in pids:
+        wait_until(lambda pid=pid: not _alive(pid), f"worker pid {pid} gone")
+    log = router.log_tail()
+    assert "received SIGTERM, stopping 2 workers" in log
+    assert "did not stop" not in log, log  # each worker stopped by itself, none was killed
+
+
+def test_sighup_reloads_the_script_in_every_worker(router: ProxyProcess) -> None:
+    def reloads(index: int) -> int:
+        return router.log_path.read_text().count(
+            f"worker-{index} kamrouter: routing script reloaded")
+
+    before = [reloads(index) for index in range(WORKERS)]
+    os.kill(router.pid, signal.SIGHUP)
+    for index in range(WORKERS):
+        wait_until(lambda index=index: reloads(index) > before[index],
+                   f"worker {index} reloaded", detail=router.log_tail)
+
+
+def test_workers_stop_when_the_supervisor_is_killed(own_router: ProxyProcess) -> None:
+    router = own_router
+    pids = worker_pids(router)
+    os.kill(router.pid, signal.SIGKILL)
+    for pid in pids:
+        wait_until(lambda pid=pid: not _alive(pid), f"worker pid {pid} gone",
+                   detail=router.log_tail)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")

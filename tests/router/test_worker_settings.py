@@ -1,0 +1,73 @@
+"""``[core] workers``: the setting, what the supervisor refuses before it starts any worker,
+and the secrets all workers share."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from kamrouter.config import build_section
+from kamrouter.core.settings import MAX_WORKERS, CoreConfig, Settings
+from kamrouter.core.supervisor import share_secrets, worker_rpc_config
+from kamrouter.rpc.config import RpcConfig
+from support.ports import free_port
+from support.proxy import kamrouter_binary
+
+
+def core(raw: dict) -> tuple[CoreConfig, list[str]]:
+    problems: list[str] = []
+    return build_section(CoreConfig, raw, "core", problems), problems
+
+
+def test_workers_default_to_one_process_and_auto_means_one_per_cpu() -> None:
+    assert CoreConfig().worker_count() == 1
+    for auto in (0, "auto"):
+        config, problems = core({"workers": auto})
+        assert not problems and config.worker_count() == min(os.cpu_count() or 1, MAX_WORKERS)
+    assert core({"workers": 3})[0].worker_count() == 3
+
+
+def test_bad_worker_counts_name_the_key() -> None:
+    assert core({"workers": -1})[1] == [
+        'core.workers: must be between 1 and 256 (0 or "auto": one per CPU), got -1']
+    assert core({"workers": "many"})[1] == [
+        "core.workers: expected integer or one of 'auto', got string 'many'"]
+
+
+def test_a_module_with_its_own_port_is_refused_with_workers(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "kamrouter.toml"
+    config.write_text(f'[core]\nlisten = ["udp:127.0.0.1:{port}"]\nworkers = 2\n'
+                      f'[rpc]\nrun_dir = "{tmp_path / "run"}"\n[evapi]\n')
+    done = subprocess.run([kamrouter_binary(), "-c", str(config)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 1
+    assert "core.workers: module evapi listens on a port of its own" in done.stderr
+    checked = subprocess.run([kamrouter_binary(), "--check", "-c", str(config)],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 1
+    assert "core.workers: module evapi listens on a port of its own" in checked.stderr
+
+
+def test_workers_share_the_secrets_the_config_leaves_empty() -> None:
+    first, second, own = Settings(), Settings(), Settings()
+    first.modules["auth"] = {"realm": "example.com"}
+    second.modules["auth"] = {"realm": "example.com"}
+    own.modules["permissions"] = {"record_route_secret": "configured"}
+    for settings in (first, second, own):
+        share_secrets(settings, "from-the-supervisor")
+    assert first.modules == second.modules
+    assert first.modules["permissions"]["record_route_secret"] != \
+        first.modules["auth"]["secret"]
+    assert own.modules["permissions"]["record_route_secret"] == "configured"
+    assert "auth" not in own.modules  # not loaded by a secret
+    alone = Settings()
+    share_secrets(alone, "")  # not started by a supervisor: nothing is filled in
+    assert alone.modules == {}
+
+
+def test_a_worker_serves_only_its_own_stream_socket() -> None:
+    rpc = worker_rpc_config(RpcConfig(run_dir="/run/k", dgram_socket="k.dgram", fifo="k.fifo",
+                                      http="127.0.0.1:5071"), 1)
+    assert (rpc.run_dir, rpc.stream_socket) == ("/run/k", "worker-1.sock")
+    assert (rpc.dgram_socket, rpc.fifo, rpc.http) == ("", "", "")
