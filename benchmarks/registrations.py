@@ -4,7 +4,7 @@ credentials -> 200, kamrouter side by side with Kamailio in one run.
 
 kamrouter runs a registrar script (auth_check against a SQLite subscriber table, save() into
 usrloc in memory); Kamailio 5.6 runs ``benchmarks/kamailio/registrar.cfg`` (registrar +
-usrloc in memory + auth + auth_db on db_text) with 2 workers. Both challenge with MD5 and
+usrloc in memory + auth + auth_db on SQLite, indexed) with 2 workers. Both challenge with MD5 and
 qop=auth. ``--users`` subscribers are in each router's table; one of them registers again and
 again (sipp 3.6 cannot take digest credentials from an injection file), each REGISTER with
 a new Call-ID refreshing its binding. Each rate runs ``--duration`` s against a fresh router, the routers taking
@@ -19,7 +19,8 @@ retransmissions.
 Two more setups share usrloc through a real redis-server (in memory, on a free port, emptied
 before each step; README "Several nodes"): ``kamrouter-redis``, one node with
 ``[usrloc] db_mode = "redis"``, and ``kamrouter-2nodes``, two such nodes with one sipp each
-at half the rate (each registering a user of its own); Redis's CPU is printed apart.
+at half the rate (each registering a user of its own); Redis's CPU is printed apart. ``kamrouter-2workers`` is
+one router with two worker processes sharing usrloc through Redis, driven by four sipps.
 
     .venv/bin/python benchmarks/registrations.py --rates 1000,2000,3000,4000 --duration 5
     .venv/bin/python benchmarks/registrations.py --routers kamrouter,kamrouter-redis,kamrouter-2nodes
@@ -27,6 +28,7 @@ at half the rate (each registering a user of its own); Redis's CPU is printed ap
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -50,6 +52,8 @@ from kamrouter.modules.auth.subscribers import SqliteSubscribers, Subscriber  # 
 SCENARIO = REPO / "benchmarks" / "sipp" / "register_auth.xml"
 KAMAILIO_CFG = REPO / "benchmarks" / "kamailio" / "registrar.cfg"
 KAMAILIO_WORKERS = 2
+#: sipps per router for the setups that need several (see run_step).
+CALLERS = {"kamrouter-2workers": 4}
 DOMAIN = "example.com"
 SCRIPT = f'''\
 from kamrouter.script import auth, registrar, sl
@@ -101,9 +105,9 @@ def users(count: int) -> list[tuple[str, str]]:
 
 
 def kamrouter_starter(accounts: list[tuple[str, str]], nodes: int = 1,
-                      redis: RedisServer | None = None) -> Starter:
-    """``nodes`` kamrouters sharing one subscriber file, usrloc in memory or (``redis``)
-    shared through Redis."""
+                      redis: RedisServer | None = None, workers: int = 1) -> Starter:
+    """``nodes`` kamrouters of ``workers`` processes each sharing one subscriber file,
+    usrloc in memory or (``redis``) shared through Redis."""
     def start(workdir: Path) -> list[ProxyProcess]:
         workdir.mkdir(parents=True, exist_ok=True)
         db = SqliteSubscribers(workdir / "subscriber.sqlite")
@@ -115,7 +119,7 @@ def kamrouter_starter(accounts: list[tuple[str, str]], nodes: int = 1,
             subprocess.run([REDIS_CLI, "-p", str(redis.port), "flushall"], check=True,
                            capture_output=True, timeout=30)
             usrloc = {"db_mode": "redis", "redis_url": redis.url}
-        sections = {"core": {"log_level": "warning"}, "usrloc": usrloc,
+        sections = {"core": {"log_level": "warning", "workers": workers}, "usrloc": usrloc,
                     "registrar": {"default_expires": 3600},
                     "auth": {"db_file": str(workdir / "subscriber.sqlite"),
                              "algorithms": ["MD5"], "qop": "auth"}}
@@ -125,31 +129,45 @@ def kamrouter_starter(accounts: list[tuple[str, str]], nodes: int = 1,
 
 
 def kamailio_starter(accounts: list[tuple[str, str]]) -> Starter:
+    """Kamailio with its subscribers in SQLite, indexed by username and domain as auth_db
+    looks them up (db_text scans the whole table for each REGISTER: with 10,000 users that
+    was most of Kamailio's CPU and held it at 2,000/s)."""
     def start(workdir: Path) -> list[ProxyProcess]:
-        dbdir = workdir / "dbtext"
-        dbdir.mkdir(parents=True, exist_ok=True)
-        (dbdir / "version").write_text("table_name(str) table_version(int)\nsubscriber:7\n")
-        rows = "".join(f"{i + 1}:{s.username}:{s.domain}::{s.ha1}:{s.ha1b}\n" for i, s in
-                       enumerate(Subscriber.with_password(u, DOMAIN, p) for u, p in accounts))
-        (dbdir / "subscriber").write_text(
-            "id(int,auto) username(str) domain(str) password(str,null) ha1(str) ha1b(str)\n" + rows)
+        workdir.mkdir(parents=True, exist_ok=True)
+        path = workdir / "kamailio-subscriber.sqlite"
+        db = sqlite3.connect(path)
+        db.executescript(
+            "CREATE TABLE version (table_name TEXT PRIMARY KEY, table_version INTEGER);"
+            "INSERT INTO version VALUES ('subscriber', 7);"
+            "CREATE TABLE subscriber (id INTEGER PRIMARY KEY, username TEXT, domain TEXT,"
+            " password TEXT DEFAULT '', ha1 TEXT, ha1b TEXT);"
+            "CREATE UNIQUE INDEX account_idx ON subscriber (username, domain);")
+        db.executemany("INSERT INTO subscriber (username, domain, ha1, ha1b) VALUES (?,?,?,?)",
+                       [(s.username, s.domain, s.ha1, s.ha1b) for s in
+                        (Subscriber.with_password(u, DOMAIN, p) for u, p in accounts)])
+        db.commit()
+        db.close()
         return [kamailio_proxy(workdir, free_port(), cfg=KAMAILIO_CFG,
-                               children=KAMAILIO_WORKERS, defines={"DBURL": f"text://{dbdir}"},
+                               children=KAMAILIO_WORKERS, defines={"DBURL": f"sqlite:///{path}"},
                                shm_mb=256).start()]
     return start
 
 
 def run_step(label: str, start: Starter, rate: int, duration: float, workdir: Path,
-             users: list[tuple[str, str]], store_pid: int | None = None) -> Step:
-    """``rate`` registrations/s for ``duration`` s, split evenly over the setup's routers
-    (one sipp each, registering ``users[i]``)."""
+             users: list[tuple[str, str]], store_pid: int | None = None,
+             callers: int = 1) -> Step:
+    """``rate`` registrations/s for ``duration`` s, split evenly over ``callers`` sipps per
+    router of the setup (each registering a user of its own). Several callers are what
+    spreads the load over worker processes: the kernel hands all that comes from one
+    source port to one worker."""
     proxies = start(workdir / "router")
-    share = rate / len(proxies)
+    targets = [proxy for proxy in proxies for _ in range(callers)]
+    share = rate / len(targets)
     count = max(1, round(share * duration))
     uacs = [Sipp(f"uac{i}", str(SCENARIO), workdir, port=free_port(), remote=proxy.address,
                  calls=count, rate=share, timeout_s=duration + 15,
                  extra_args=("-s", user, "-ap", password, "-l", str(rate * 10)))
-            for i, (proxy, (user, password)) in enumerate(zip(proxies, users))]
+            for i, (proxy, (user, password)) in enumerate(zip(targets, users))]
     try:
         cpu_before = sum(process_tree_cpu(proxy.pid) for proxy in proxies)
         store_before = process_tree_cpu(store_pid) if store_pid else 0.0
@@ -176,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--routers", default="kamrouter,kamailio",
-                        help="of kamrouter, kamailio, kamrouter-redis, kamrouter-2nodes")
+                        help="of kamrouter, kamailio, kamrouter-redis, kamrouter-2nodes, "
+                        "kamrouter-2workers (2 worker processes, usrloc through Redis)")
     args = parser.parse_args(argv)
     rates = sorted({int(r) for r in args.rates.split(",") if r.strip()})
     routers = [r.strip() for r in args.routers.split(",") if r.strip()]
@@ -192,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         starters = {"kamrouter": kamrouter_starter(accounts),
                     "kamailio": kamailio_starter(accounts),
                     "kamrouter-redis": kamrouter_starter(accounts, 1, redis),
-                    "kamrouter-2nodes": kamrouter_starter(accounts, 2, redis)}
+                    "kamrouter-2nodes": kamrouter_starter(accounts, 2, redis),
+                    "kamrouter-2workers": kamrouter_starter(accounts, 1, redis, workers=2)}
         store_pid = redis.process.pid if redis is not None and redis.process else None
         try:
             for rate in rates:
@@ -203,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
                     step = run_step(router, starters[router], rate, args.duration,
                                     Path(tmp) / f"{router}-{rate}",
                                     accounts[len(accounts) // 2:],
-                                    store_pid if router.startswith("kamrouter-") else None)
+                                    store_pid if router.startswith("kamrouter-") else None,
+                                    CALLERS.get(router, 1))
                     steps.append(step)
                     print(f"  {router:<16} {rate:>6}/s: {step.successful}/"
                           f"{step.registrations} registered, {step.failed} failed, "
