@@ -59,7 +59,7 @@ DEFAULT_RATES = (250, 500, 1000, 1500, 2000, 3000, 4000, 5000, 6000)
 KAMAILIO_CFG = REPO / "benchmarks" / "kamailio" / "relay.cfg"
 #: Kamailio's default number of workers per socket, and the one-worker run to compare a
 #: single-process kamrouter with.
-KAMAILIO_CHILDREN = (1, 8)
+KAMAILIO_CHILDREN = (1, 2, 8)
 KAMAILIO_SHM_MB = 1024  # high rates keep many transactions in wait state
 MAKE_CERTS = REPO / "etc" / "tls" / "make-test-certs.sh"
 ROUTING_MODES = ("script", *API_KINDS)
