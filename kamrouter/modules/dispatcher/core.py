@@ -20,7 +20,9 @@ from typing import Any
 from kamrouter.modules.dispatcher.algorithms import SelectOptions
 from kamrouter.modules.dispatcher.calls import CallLoad
 from kamrouter.modules.dispatcher.config import DispatcherConfig
-from kamrouter.modules.dispatcher.flags import NODNSARES, is_usable, state_letters, state_name
+from kamrouter.modules.dispatcher.flags import (
+    NODNSARES, STATE_MASK, is_usable, state_letters, state_name,
+)
 from kamrouter.modules.dispatcher.health import Origin, Thresholds, request_state
 from kamrouter.modules.dispatcher.keys import HashKeyTemplate
 from kamrouter.modules.dispatcher.listfile import DestinationSpec, read_list, specs_from_tables
@@ -139,6 +141,13 @@ class Dispatcher:
         old_flags = dest.health.flags
         request_state(dest.health, requested, origin, self.thresholds)
         self._after_change(dest, old_flags, origin, code, reason)
+
+    def adopt_state(self, dest: Destination, state: int) -> None:
+        """Give ``dest`` the state bits another worker process decided (no thresholds; no
+        event: that worker raised it)."""
+        health = dest.health
+        health.flags = (health.flags & ~STATE_MASK) | (state & STATE_MASK)
+        health.failures = health.successes = 0
 
     def _after_change(self, dest: Destination, old_flags: int, origin: Origin,
                       code: int, reason: str) -> None:
