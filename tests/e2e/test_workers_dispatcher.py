@@ -93,6 +93,9 @@ def test_only_worker_0_probes_and_every_worker_sees_the_destination_go(
     assert router.rpc("dispatcher.list")["RECORDS"][0]["SET"]["TARGETS"][0]["DEST"][
         "FLAGS"] == "IP"
     assert probes_sent(router, 1) == 0
+    # One destination list, in every worker: counted once.
+    assert router.rpc("stats.fetchn", "dispatcher:inactive_targets") == {
+        "dispatcher.inactive_targets": 1}
 
     # An operator's change reaches every worker at once (the supervisor runs it in each).
     router.rpc("dispatcher.ping_active", 0)

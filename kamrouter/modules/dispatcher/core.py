@@ -64,13 +64,13 @@ class Dispatcher:
         self._stats = stats
         self._static_specs = specs_from_tables(config.destination, "dispatcher.destination")
         self._set_counters: dict[int, SetCounters] = {}
-        for name in _COUNTER_NAMES:
-            stats.gauge("dispatcher", name, self._total(name))
+        for name in _COUNTER_NAMES:  # totals of counters: each worker's own
+            stats.gauge("dispatcher", name, self._total(name), per_process=True)
         stats.gauge("dispatcher", "active_targets",
                     lambda: sum(d.health.usable for d in self.list.destinations()))
         stats.gauge("dispatcher", "inactive_targets",
                     lambda: sum(not d.health.usable for d in self.list.destinations()))
-        stats.gauge("dispatcher", "active_calls", lambda: len(self.calls))
+        stats.gauge("dispatcher", "active_calls", lambda: len(self.calls), per_process=True)
 
     # -- statistics -------------------------------------------------------------------------
 
