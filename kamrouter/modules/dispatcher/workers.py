@@ -3,10 +3,13 @@ dispatcher: worker 0 alone probes the destinations, and every other worker follo
 0's destination states.
 
 A follower asks worker 0 for its states (``dispatcher.worker_states``, one small RPC) every
-:data:`FOLLOW_INTERVAL` seconds and takes over each state that changed there since its last
-look, so a probe result (or a script's mark in worker 0) reaches every worker within about
-that time; a worker that starts (or restarts) takes over all of them at its first look. A
-taken-over state raises no dst-up/dst-down event: worker 0 raised it once for the router.
+:data:`FOLLOW_INTERVAL` seconds and takes over each one that differs from its own, so a
+probe result (or a script's mark in worker 0) reaches every worker within about that time,
+and a worker that starts (or restarts) has worker 0's states after its first look. Worker 0
+is the authority: a script's mark in another worker lasts until that worker's next look
+(copying only what changed in worker 0 would miss a change and its undoing between two
+looks, and keep a mark there that worker 0's probes never see). A taken-over state raises
+no dst-up/dst-down event: worker 0 raised it once for the router.
 Destinations are matched by set, URI and how many entries with both came before, so two
 entries with one URI stay apart.
 """
@@ -59,27 +62,22 @@ def _parse(records: Any) -> list[tuple[int, str, int]]:
 
 
 class StateFollower:
-    """Takes over worker 0's destination states that changed since the last look."""
+    """Gives this worker's destinations worker 0's states."""
 
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
-        #: Worker 0's states at the last look, of the destinations this worker has too.
-        self._seen: dict[Key, int] = {}
 
     def follow(self, records: Any) -> int:
         """Apply worker 0's ``dispatcher.worker_states`` answer; returns how many states
-        changed here. Raises ValueError (and changes nothing) on a malformed answer."""
+        changed here. Raises ValueError (and changes nothing) on a malformed answer. A
+        destination only one of the two has (an add or reload on its way) is left alone."""
         remote: dict[Key, int] = _keyed(_parse(records))
         local: dict[Key, Destination] = _keyed(
             (dest.setid, dest.uri, dest) for dest in self.dispatcher.list.destinations())
         changed = 0
         for key, state in remote.items():
             dest = local.get(key)
-            if dest is None or self._seen.get(key) == state:
-                continue
-            if dest.health.flags & STATE_MASK != state:
+            if dest is not None and dest.health.flags & STATE_MASK != state:
                 self.dispatcher.adopt_state(dest, state)
                 changed += 1
-        # One that worker 0 has and this worker not yet (an add on its way) is looked at again.
-        self._seen = {key: state for key, state in remote.items() if key in local}
         return changed
