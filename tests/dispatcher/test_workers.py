@@ -1,19 +1,25 @@
 """A follower worker taking over worker 0's destination states
-(kamrouter/modules/dispatcher/workers.py), on two real dispatchers in one process."""
+(kamrouter/modules/dispatcher/workers.py), on two real dispatchers in one process, then two
+modules on stand-in routers (worker 0 and worker 1)."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
+import trio.testing
 
+from kamrouter.core.settings import Settings
+from kamrouter.modules.dispatcher import DispatcherModule
 from kamrouter.modules.dispatcher.config import DispatcherConfig
 from kamrouter.modules.dispatcher.core import Dispatcher
 from kamrouter.modules.dispatcher.flags import INACTIVE, PROBING, state_letters
 from kamrouter.modules.dispatcher.health import Origin
 from kamrouter.modules.dispatcher.listfile import make_spec
-from kamrouter.modules.dispatcher.workers import StateFollower, state_records
+from kamrouter.modules.dispatcher.workers import FOLLOW_INTERVAL, StateFollower, state_records
 from kamrouter.stats import StatsRegistry
+from support.doubles import RpcClient, StandInRouter
 
 #: Two entries with one URI in set 1 (told apart by their order) and one in set 2.
 LIST = """\
@@ -92,3 +98,23 @@ def test_a_malformed_answer_changes_nothing(pair: Any, answer: Any) -> None:
     with pytest.raises(ValueError):
         follower.follow(answer)
     assert letters(other) == ["AP", "AP", "AP"]
+
+
+async def test_worker_1_does_not_probe_and_follows_worker_0(
+        tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    (tmp_path / "dispatcher.list").write_text(LIST)
+    config = DispatcherConfig(list_file="dispatcher.list", probing_mode=1)
+    routers = [StandInRouter(Settings(base_dir=tmp_path), worker_index=i) for i in (0, 1)]
+    modules = [DispatcherModule(router, config) for router in routers]
+    routers[1].workers[0] = routers[0].rpc
+    async with trio.open_nursery() as nursery:
+        for module in modules:
+            await module.start(nursery)
+        routers[0].advance(0)
+        routers[1].advance(config.ping_interval * 3)
+        assert len(routers[0].probes) == 3 and routers[1].probes == []
+        await RpcClient(routers[0].rpc)("dispatcher.set_state", "ip", 2, "sip:127.0.0.1:5071")
+        await trio.sleep(FOLLOW_INTERVAL * 1.5)
+        assert letters(modules[1].dispatcher) == ["AP", "AP", "IP"]
+        assert routers[1].events == []  # worker 0 raised dst-down
+        nursery.cancel_scope.cancel()

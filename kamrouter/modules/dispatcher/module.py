@@ -61,7 +61,7 @@ class DispatcherModule(Module):
         self._api = DispatcherApi(self.dispatcher)
         DispatcherRpc(self.dispatcher, self.reload).register(router.rpc)
         #: With worker processes, worker 0 probes and the others follow its states.
-        self._worker_index: int | None = getattr(router, "worker_index", None)
+        self._worker_index = router.worker_index
         if self._worker_index is not None:
             router.rpc.register(STATES_METHOD, self._states)
         router.on_transaction_end(self._transaction_ended)
