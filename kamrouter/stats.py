@@ -28,12 +28,17 @@ class Counter:
 class Gauge:
     """A value read on demand, e.g. the number of transactions in use."""
 
-    __slots__ = ("group", "name", "read")
+    __slots__ = ("group", "name", "read", "per_process")
 
-    def __init__(self, group: str, name: str, read: Callable[[], int | float]) -> None:
+    def __init__(self, group: str, name: str, read: Callable[[], int | float],
+                 per_process: bool = False) -> None:
         self.group = group
         self.name = name
         self.read = read
+        #: The value is this process's own (its transactions, connections, memory, work
+        #: done): a router of several worker processes adds theirs up. Otherwise it
+        #: describes state every worker holds a copy of, and counts once.
+        self.per_process = per_process
 
     @property
     def value(self) -> int | float:
@@ -63,9 +68,11 @@ class StatsRegistry:
         self._stats[(group, name)] = counter
         return counter
 
-    def gauge(self, group: str, name: str, read: Callable[[], int | float]) -> Gauge:
-        """Register (or replace) the gauge ``group:name`` computed by ``read``."""
-        gauge = Gauge(group, name, read)
+    def gauge(self, group: str, name: str, read: Callable[[], int | float], *,
+              per_process: bool = False) -> Gauge:
+        """Register (or replace) the gauge ``group:name`` computed by ``read``
+        (``per_process``: see :attr:`Gauge.per_process`)."""
+        gauge = Gauge(group, name, read, per_process)
         self._stats[(group, name)] = gauge
         return gauge
 

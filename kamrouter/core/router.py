@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -25,13 +26,14 @@ from kamrouter.dns.destinations import Destinations
 from kamrouter.dns.resolver import Resolver
 from kamrouter.rpc.dns_methods import register_dns
 from kamrouter.core.settings import Settings
+from kamrouter.core.supervisor import worker_socket_name
 from kamrouter.core.worker_stats import register_worker_methods
 from kamrouter.guard import HOOK_ERRORS, InputGuard
 from kamrouter.modules.base import Module
 from kamrouter.net import Endpoint, OwnEndpoints, parse_socket
 from kamrouter.pipeline.addressing import Identity
 from kamrouter.pipeline.proxy import Proxy
-from kamrouter.rpc import MethodRegistry
+from kamrouter.rpc import MethodRegistry, forward
 from kamrouter.rpc.core_methods import register_core_methods
 from kamrouter.rpc.server import serve_rpc
 from kamrouter.rpc.tls_methods import register_tls_methods
@@ -116,6 +118,8 @@ class Router:
         from kamrouter.transport import Transports
 
         self.settings = settings
+        #: Which of several worker processes this is; None when it is the only process.
+        self.worker_index = worker.index if worker is not None else None
         self.started_at = time.time()
         self.clock: Callable[[], float] = time.monotonic
         self.stats = StatsRegistry()
@@ -271,6 +275,12 @@ class Router:
         """Run ``func(*args)`` as a task of the router (async script work, DNS lookups)."""
         assert self._nursery is not None, "the router is not running"
         self._nursery.start_soon(func, *args)
+
+    async def ask_worker(self, index: int, method: str, params: list[Any]) -> Any:
+        """``method(params)`` in worker ``index`` of this router, through its own control
+        socket; its result, or RpcError (also when that worker is being restarted)."""
+        path = os.path.join(self.settings.rpc.run_dir, worker_socket_name(index))
+        return await forward.call(path, method, params, self.settings.rpc.client_timeout)
 
     def emit(self, event: str, **data: Any) -> None:
         """Run the script's handler for a module event, if it has one."""

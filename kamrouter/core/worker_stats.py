@@ -2,14 +2,15 @@
 ``stats.*`` and ``tm.stats`` ask every worker and add up.
 
 Counters (events: requests received, replies sent, transactions created) are summed over
-the workers. Gauges (live values read on demand: transactions in use, open connections,
-memory, table sizes) are worker 0's, since some of them describe state every worker holds
-a copy of (a table loaded from a file, a Redis-backed htable) and a sum would count it once
-per worker. ``tm.stats`` is all transactions, and those are per worker: summed. A worker
-that is being restarted is left out of the sums; its counters start again at zero.
+the workers, and so are the gauges that are a worker's own (``per_process``: transactions
+in use, open connections, memory used, DNS queries made). The other gauges describe state
+every worker holds a copy of (a destination list, a table loaded from a file, a
+Redis-backed htable, the machine's memory): a sum would count it once per worker, so they
+are worker 0's. ``tm.stats`` is all transactions, and those are per worker: summed. A
+worker that is being restarted is left out of the sums; its counters start again at zero.
 
-Each worker answers ``worker.counters`` with the names of its counters (registered only in
-workers, see :func:`register_worker_methods`).
+Each worker answers ``worker.summed`` with the names of its statistics to add up
+(registered only in workers, see :func:`register_worker_methods`).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kamrouter.rpc.registry import MethodRegistry, RpcError
-from kamrouter.stats import Counter, StatsRegistry
+from kamrouter.stats import Counter, Gauge, StatsRegistry
 
 #: Calls ``method(params)`` on every ready worker, worker 0 first (RpcError if it is not).
 AskWorkers = Callable[[str, list[Any]], Awaitable[list[Any]]]
@@ -26,11 +27,13 @@ AskWorkers = Callable[[str, list[Any]], Awaitable[list[Any]]]
 def register_worker_methods(registry: MethodRegistry, stats: StatsRegistry) -> None:
     """What a worker answers for the supervisor's sums."""
 
-    def counters() -> list[str]:
-        """Returns the names ("group.name") of this worker's counters (for the supervisor)."""
-        return [f"{s.group}.{s.name}" for s in stats if isinstance(s, Counter)]
+    def summed() -> list[str]:
+        """Returns the names ("group.name") of this worker's counters and own gauges (the
+        supervisor adds them up over the workers)."""
+        return [f"{s.group}.{s.name}" for s in stats
+                if isinstance(s, Counter) or isinstance(s, Gauge) and s.per_process]
 
-    registry.register("worker.counters", counters)
+    registry.register("worker.summed", summed)
 
 
 class SummedStats:
@@ -48,29 +51,29 @@ class SummedStats:
             registry.register(name, func)
 
     async def _summed(self, method: str, params: list[Any]) -> dict[str, Any]:
-        """``method``'s {"group.name": number} of worker 0, counters summed over all."""
+        """``method``'s {"group.name": number} of worker 0, what adds up summed over all."""
         first, *others = await self._ask(method, params)
-        counters = set((await self._ask("worker.counters", []))[0])
+        summed = set((await self._ask("worker.summed", []))[0])
         total = dict(first)
         for values in others:
             for key, value in values.items():
-                if key in counters and key in total:
+                if key in summed and key in total:
                     total[key] += value
         return total
 
     async def fetchn(self, *selectors: str) -> dict[str, int | float]:
-        """Returns statistics as {"group.name": value}: counters summed over the workers,
-        gauges (live values) of worker 0."""
+        """Returns statistics as {"group.name": value}: counters and each worker's own
+        gauges summed over the workers, gauges of shared state once."""
         return await self._summed("stats.fetchn", list(selectors))
 
     async def fetch(self, *selectors: str) -> dict[str, str]:
-        """Returns statistics as {"group.name": "value"}: counters summed over the
-        workers, gauges (live values) of worker 0."""
+        """Returns statistics as {"group.name": "value"}: counters and each worker's
+        own gauges summed over the workers, gauges of shared state once."""
         return {key: str(value) for key, value in (await self.fetchn(*selectors)).items()}
 
     async def get_statistics(self, *selectors: str) -> list[str]:
-        """Returns statistics as "group:name = value" lines: counters summed over the
-        workers, gauges (live values) of worker 0."""
+        """Returns statistics as "group:name = value" lines: counters and each worker's
+        own gauges summed over the workers, gauges of shared state once."""
         return [f"{key.replace('.', ':', 1)} = {value}"
                 for key, value in (await self.fetchn(*selectors)).items()]
 
@@ -80,8 +83,8 @@ class SummedStats:
         return {}
 
     async def clear_statistics(self, selector: str, *more: str) -> dict[str, int | float]:
-        """Returns the selected statistics (counters summed), then resets the counters in
-        every worker."""
+        """Returns the selected statistics (summed as stats.fetchn does), then resets the
+        counters in every worker."""
         return await self._summed("stats.clear_statistics", [selector, *more])
 
     async def tm_stats(self) -> dict[str, int]:

@@ -50,12 +50,18 @@ class RouterServices(Protocol):
     settings: Settings
     #: Where this process listens; a module that listens adds its address (never sent to).
     own_endpoints: OwnEndpoints
+    #: Which of several worker processes this is (``[core] workers``); None when it is the
+    #: only process.
+    worker_index: int | None
 
     def clock(self) -> float:
         """Monotonic seconds; the same clock the scheduler uses."""
 
     def spawn(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run ``func(*args)`` as a task of the router (work that awaits I/O)."""
+
+    async def ask_worker(self, index: int, method: str, params: list[Any]) -> Any:
+        """``method(params)`` in worker ``index`` of this router; RpcError if it fails."""
 
     def emit(self, event: str, **data: Any) -> None:
         """Run the routing script's ``event`` hook for ``event`` (e.g. ``dispatcher:dst-down``)."""

@@ -60,14 +60,14 @@ def register_core_methods(registry: MethodRegistry, router: Router) -> None:
     core = CoreMethods(router, registry)
     for name, func in core.methods().items():
         registry.register(name, func)
-    for name, read in (
-        ("total_size", lambda: memory().total),
-        ("used_size", lambda: memory().rss),
-        ("real_used_size", lambda: memory().rss),
-        ("max_used_size", lambda: memory().peak_rss),
-        ("free_size", lambda: memory().free),
+    for name, read, per_process in (
+        ("total_size", lambda: memory().total, False),  # the machine's
+        ("used_size", lambda: memory().rss, True),
+        ("real_used_size", lambda: memory().rss, True),
+        ("max_used_size", lambda: memory().peak_rss, True),
+        ("free_size", lambda: memory().free, False),
     ):
-        router.stats.gauge("shmem", name, read)
+        router.stats.gauge("shmem", name, read, per_process=per_process)
 
 
 def kamailio_level(python_level: int) -> int:

@@ -15,11 +15,13 @@ RECORD_TYPES = ("NAPTR", "SRV", "A", "AAAA")
 
 def register_dns(registry: MethodRegistry, stats: StatsRegistry, resolver: Resolver,
                  blocklist: Blocklist, transports: tuple[str, ...]) -> None:
-    stats.gauge("dns", "queries", lambda: resolver.queries)
-    stats.gauge("dns", "failed_queries", lambda: resolver.failures)
+    # Each worker has its own resolver and blocklist: the work they did adds up; the
+    # entries are mostly the operator's, added in every worker.
+    stats.gauge("dns", "queries", lambda: resolver.queries, per_process=True)
+    stats.gauge("dns", "failed_queries", lambda: resolver.failures, per_process=True)
     stats.gauge("dst_blocklist", "entries", lambda: len(blocklist))
-    stats.gauge("dst_blocklist", "added", lambda: blocklist.added)
-    stats.gauge("dst_blocklist", "skipped", lambda: blocklist.skipped)
+    stats.gauge("dst_blocklist", "added", lambda: blocklist.added, per_process=True)
+    stats.gauge("dst_blocklist", "skipped", lambda: blocklist.skipped, per_process=True)
 
     def dns_view() -> list[dict[str, Any]]:
         """The DNS cache: name, type, seconds left, records."""

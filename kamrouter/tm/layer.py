@@ -67,8 +67,8 @@ class TransactionLayer:
         self.stats_fwd_replies = counter("core", "fwd_replies")
         self.stats_rpl_generated = counter("tmx", "rpl_generated")
         self.stats_rpl_sent = counter("tmx", "rpl_sent")
-        stats.gauge("tmx", "inuse_transactions", lambda: len(self._by_id))
-        stats.gauge("tmx", "active_transactions", lambda: self.active)
+        stats.gauge("tmx", "inuse_transactions", lambda: len(self._by_id), per_process=True)
+        stats.gauge("tmx", "active_transactions", lambda: self.active, per_process=True)
 
     # -- matching ----------------------------------------------------------------------
     @staticmethod

@@ -313,10 +313,11 @@ class TcpTransport:
         self.tls_handshakes = counter("tls", "handshakes")
         self.tls_handshake_failed = counter("tls", "handshake_failed")
         stats.gauge("tls", "current_opened_connections", lambda: sum(
-            1 for remote in self.connections if remote.proto in SECURE))
+            1 for remote in self.connections if remote.proto in SECURE), per_process=True)
         stats.gauge("websocket", "ws_current_connections", lambda: sum(
-            1 for remote in self.connections if remote.proto in WEBSOCKET))
-        stats.gauge("tcp", "current_opened_connections", lambda: len(self.connections))
+            1 for remote in self.connections if remote.proto in WEBSOCKET), per_process=True)
+        stats.gauge("tcp", "current_opened_connections", lambda: len(self.connections),
+                    per_process=True)
 
     def _at_cap(self) -> bool:
         """Open connections, counting those being opened, have reached ``max_connections``."""

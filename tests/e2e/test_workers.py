@@ -278,11 +278,12 @@ def test_statistics_through_the_main_socket_sum_the_workers_counters(
         router: ProxyProcess) -> None:
     for n in range(4):  # a few callers, so that (very likely) both workers count something
         one_call_absorbing_retransmissions(router, f"stats{n}")
-    each = [worker_rpc(router, i, "stats.fetchn", "core:", "tmx:inuse_transactions")
+    each = [worker_rpc(router, i, "stats.fetchn", "core:", "shmem:total_size")
             for i in range(WORKERS)]
-    summed = router.rpc("stats.fetchn", "core:", "tmx:inuse_transactions")
+    summed = router.rpc("stats.fetchn", "core:", "shmem:total_size")
     assert summed["core.rcv_requests"] == sum(w["core.rcv_requests"] for w in each)  # type: ignore[index]
-    assert summed["tmx.inuse_transactions"] == each[0]["tmx.inuse_transactions"]  # type: ignore[index]  # a gauge
+    # The machine's memory, which every worker sees: once.
+    assert summed["shmem.total_size"] == each[0]["shmem.total_size"]  # type: ignore[index]
     lines = router.rpc("stats.get_statistics", "core:rcv_requests")
     assert lines == [f"core:rcv_requests = {summed['core.rcv_requests']}"]
     tm = router.rpc("tm.stats")
@@ -290,6 +291,28 @@ def test_statistics_through_the_main_socket_sum_the_workers_counters(
                               for i in range(WORKERS))
     router.rpc("stats.reset_statistics", "core:rcv_requests")
     assert received(router) == [0] * WORKERS
+
+
+def test_gauges_of_each_worker_add_up_through_the_main_socket(router: ProxyProcess) -> None:
+    def opened(path: Path | None = None) -> int:
+        values = rpc_call(path or router.workdir / "run" / "kamrouter_rpc.sock",
+                          "stats.fetchn", "tcp:current_opened_connections")
+        return int(values["tcp.current_opened_connections"])
+
+    def each() -> int:
+        return sum(opened(router.workdir / "run" / f"worker-{i}.sock") for i in range(WORKERS))
+
+    # Connections the kernel hands to either worker (8: all in one is unlikely): each
+    # counts its own.
+    before = each()
+    connections = [socket.create_connection((LOOPBACK, router.port), timeout=10)
+                   for _ in range(8)]
+    try:
+        wait_until(lambda: opened() == each() >= before + 8, "the workers counting them",
+                   detail=router.log_tail)
+    finally:
+        for connection in connections:
+            connection.close()
 
 
 def test_an_operators_change_reaches_every_worker(router: ProxyProcess) -> None:

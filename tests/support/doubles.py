@@ -12,7 +12,7 @@ from typing import Any
 from kamrouter.core.settings import Settings
 from kamrouter.net import Endpoint, OwnEndpoints
 from kamrouter.rpc.dispatch import Dispatcher
-from kamrouter.rpc.registry import MethodRegistry
+from kamrouter.rpc.registry import MethodRegistry, RpcError
 from kamrouter.stats import StatsRegistry
 from kamrouter.timers import Scheduler
 
@@ -45,6 +45,9 @@ class StandInRouter:
     probes: list[tuple[str, Any]] = field(default_factory=list)
     transaction_end: list[Callable[[Any], None]] = field(default_factory=list)
     connections: set[Endpoint] = field(default_factory=set)
+    #: As one of several worker processes: its index, and the other workers' methods.
+    worker_index: int | None = None
+    workers: dict[int, MethodRegistry] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.scheduler = Scheduler(self.clock)
@@ -72,6 +75,15 @@ class StandInRouter:
 
     def module(self, name: str) -> Any:
         return self.modules[name]
+
+    async def ask_worker(self, index: int, method: str, params: list[Any]) -> Any:
+        """A method of ``workers[index]`` (RpcError as the router raises it)."""
+        if index not in self.workers:
+            raise RpcError(-32000, f"worker {index} not reachable")
+        result = await RpcClient(self.workers[index])(method, *params)
+        if isinstance(result, tuple) and result[:1] == ("error",):
+            raise RpcError(result[1], result[2])
+        return result
 
     def connected(self, dest: Endpoint) -> bool:
         """Connections the test opened (``connections``)."""

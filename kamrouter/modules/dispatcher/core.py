@@ -20,7 +20,9 @@ from typing import Any
 from kamrouter.modules.dispatcher.algorithms import SelectOptions
 from kamrouter.modules.dispatcher.calls import CallLoad
 from kamrouter.modules.dispatcher.config import DispatcherConfig
-from kamrouter.modules.dispatcher.flags import NODNSARES, is_usable, state_letters, state_name
+from kamrouter.modules.dispatcher.flags import (
+    NODNSARES, STATE_MASK, is_usable, state_letters, state_name,
+)
 from kamrouter.modules.dispatcher.health import Origin, Thresholds, request_state
 from kamrouter.modules.dispatcher.keys import HashKeyTemplate
 from kamrouter.modules.dispatcher.listfile import DestinationSpec, read_list, specs_from_tables
@@ -62,13 +64,13 @@ class Dispatcher:
         self._stats = stats
         self._static_specs = specs_from_tables(config.destination, "dispatcher.destination")
         self._set_counters: dict[int, SetCounters] = {}
-        for name in _COUNTER_NAMES:
-            stats.gauge("dispatcher", name, self._total(name))
+        for name in _COUNTER_NAMES:  # totals of counters: each worker's own
+            stats.gauge("dispatcher", name, self._total(name), per_process=True)
         stats.gauge("dispatcher", "active_targets",
                     lambda: sum(d.health.usable for d in self.list.destinations()))
         stats.gauge("dispatcher", "inactive_targets",
                     lambda: sum(not d.health.usable for d in self.list.destinations()))
-        stats.gauge("dispatcher", "active_calls", lambda: len(self.calls))
+        stats.gauge("dispatcher", "active_calls", lambda: len(self.calls), per_process=True)
 
     # -- statistics -------------------------------------------------------------------------
 
@@ -139,6 +141,13 @@ class Dispatcher:
         old_flags = dest.health.flags
         request_state(dest.health, requested, origin, self.thresholds)
         self._after_change(dest, old_flags, origin, code, reason)
+
+    def adopt_state(self, dest: Destination, state: int) -> None:
+        """Give ``dest`` the state bits another worker process decided (no thresholds; no
+        event: that worker raised it)."""
+        health = dest.health
+        health.flags = (health.flags & ~STATE_MASK) | (state & STATE_MASK)
+        health.failures = health.successes = 0
 
     def _after_change(self, dest: Destination, old_flags: int, origin: Origin,
                       code: int, reason: str) -> None:

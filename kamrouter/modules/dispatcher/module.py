@@ -20,6 +20,10 @@ from kamrouter.modules.dispatcher.flags import NODNSARES
 from kamrouter.modules.dispatcher.listfile import DestinationSpec, ListError
 from kamrouter.modules.dispatcher.probing import Prober
 from kamrouter.modules.dispatcher.rpc import DispatcherRpc
+from kamrouter.modules.dispatcher.workers import (
+    FOLLOW_INTERVAL, STATES_METHOD, StateFollower, state_records,
+)
+from kamrouter.rpc.registry import RpcError
 from kamrouter.script.message import transaction_vars
 from kamrouter.timers import Timer
 
@@ -56,6 +60,10 @@ class DispatcherModule(Module):
         self.prober = Prober(self.dispatcher, router.scheduler, self._send_request)
         self._api = DispatcherApi(self.dispatcher)
         DispatcherRpc(self.dispatcher, self.reload).register(router.rpc)
+        #: With worker processes, worker 0 probes and the others follow its states.
+        self._worker_index = router.worker_index
+        if self._worker_index is not None:
+            router.rpc.register(STATES_METHOD, self._states)
         router.on_transaction_end(self._transaction_ended)
         self._reload_lock = trio.Lock()
         self._sweep: Timer | None = None
@@ -65,7 +73,10 @@ class DispatcherModule(Module):
 
     async def start(self, nursery: trio.Nursery) -> None:
         await self._resolve_names(self.dispatcher.list.specs())
-        self.prober.start()
+        if self._worker_index:
+            nursery.start_soon(self._follow_first_worker)
+        else:
+            self.prober.start()
         self._arm_sweep()
 
     async def stop(self) -> None:
@@ -95,6 +106,21 @@ class DispatcherModule(Module):
                             spec.uri, exc)
                 continue
             self.dispatcher.set_resolved(address.host_ip, found)
+
+    def _states(self) -> list[list[Any]]:
+        """Returns [set id, URI, state bits] of every destination (for the other workers)."""
+        return state_records(self.dispatcher)
+
+    async def _follow_first_worker(self) -> None:
+        follower = StateFollower(self.dispatcher)
+        while True:
+            await trio.sleep(FOLLOW_INTERVAL)
+            try:
+                follower.follow(await self.router.ask_worker(0, STATES_METHOD, []))
+            except RpcError as exc:  # worker 0 is being restarted: look again later
+                log.debug("dispatcher: cannot ask worker 0 for its states: %s", exc.message)
+            except ValueError as exc:
+                log.warning("dispatcher: unreadable states from worker 0: %s", exc)
 
     def _arm_sweep(self) -> None:
         def sweep() -> None:

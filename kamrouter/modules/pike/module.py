@@ -74,9 +74,11 @@ class PikeModule(Module):
             config.sampling_time_unit, config.reqs_density_per_unit, config.remove_latency,
             config.ban_time, config.max_sources, router.clock)
         stats = router.stats
-        stats.gauge("pike", "blocked_requests", lambda: table.blocked)
-        stats.gauge("pike", "detected_floods", lambda: table.detected)
-        stats.gauge("pike", "evicted_sources", lambda: table.evicted)
+        # Each worker counts the sources the kernel gives it; bans may be the operator's,
+        # made in every worker, and count once.
+        stats.gauge("pike", "blocked_requests", lambda: table.blocked, per_process=True)
+        stats.gauge("pike", "detected_floods", lambda: table.detected, per_process=True)
+        stats.gauge("pike", "evicted_sources", lambda: table.evicted, per_process=True)
 
         def live(entries: Sized) -> Callable[[], int]:
             def count() -> int:
@@ -84,7 +86,7 @@ class PikeModule(Module):
                 return len(entries)
             return count
 
-        stats.gauge("pike", "tracked_sources", live(table.sources))
+        stats.gauge("pike", "tracked_sources", live(table.sources), per_process=True)
         stats.gauge("pike", "banned_sources", live(table.bans))
         self._api = PikeApi(table)
         self.register_rpc(router.rpc)

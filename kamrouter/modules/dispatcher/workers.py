@@ -1,0 +1,83 @@
+"""The dispatcher of a router with worker processes (``[core] workers = N``) as one
+dispatcher: worker 0 alone probes the destinations, and every other worker follows worker
+0's destination states.
+
+A follower asks worker 0 for its states (``dispatcher.worker_states``, one small RPC) every
+:data:`FOLLOW_INTERVAL` seconds and takes over each one that differs from its own, so a
+probe result (or a script's mark in worker 0) reaches every worker within about that time,
+and a worker that starts (or restarts) has worker 0's states after its first look. Worker 0
+is the authority: a script's mark in another worker lasts until that worker's next look
+(copying only what changed in worker 0 would miss a change and its undoing between two
+looks, and keep a mark there that worker 0's probes never see). A taken-over state raises
+no dst-up/dst-down event: worker 0 raised it once for the router.
+Destinations are matched by set, URI and how many entries with both came before, so two
+entries with one URI stay apart.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from kamrouter.modules.dispatcher.flags import STATE_MASK
+
+if TYPE_CHECKING:
+    from kamrouter.modules.dispatcher.core import Dispatcher
+    from kamrouter.modules.dispatcher.model import Destination
+
+#: Seconds between two looks of a follower at worker 0's states.
+FOLLOW_INTERVAL = 1.0
+#: What worker 0 answers followers with.
+STATES_METHOD = "dispatcher.worker_states"
+
+#: (set id, URI, entries with both before it in the list)
+Key = tuple[int, str, int]
+
+
+def state_records(dispatcher: Dispatcher) -> list[list[Any]]:
+    """[set id, URI, state bits] of every destination, in list order."""
+    return [[dest.setid, dest.uri, dest.health.flags & STATE_MASK]
+            for dest in dispatcher.list.destinations()]
+
+
+def _keyed(entries: Iterable[tuple[int, str, Any]]) -> dict[Key, Any]:
+    before: dict[tuple[int, str], int] = {}
+    keyed: dict[Key, Any] = {}
+    for setid, uri, value in entries:
+        count = before.get((setid, uri), 0)
+        before[(setid, uri)] = count + 1
+        keyed[(setid, uri, count)] = value
+    return keyed
+
+
+def _parse(records: Any) -> list[tuple[int, str, int]]:
+    if not isinstance(records, list):
+        raise ValueError("expected a list")
+    parsed = []
+    for record in records:
+        if not (isinstance(record, list) and len(record) == 3
+                and all(isinstance(v, t) for v, t in zip(record, (int, str, int)))):
+            raise ValueError(f"bad destination state {record!r}")
+        parsed.append((record[0], record[1], record[2] & STATE_MASK))
+    return parsed
+
+
+class StateFollower:
+    """Gives this worker's destinations worker 0's states."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    def follow(self, records: Any) -> int:
+        """Apply worker 0's ``dispatcher.worker_states`` answer; returns how many states
+        changed here. Raises ValueError (and changes nothing) on a malformed answer. A
+        destination only one of the two has (an add or reload on its way) is left alone."""
+        remote: dict[Key, int] = _keyed(_parse(records))
+        local: dict[Key, Destination] = _keyed(
+            (dest.setid, dest.uri, dest) for dest in self.dispatcher.list.destinations())
+        changed = 0
+        for key, state in remote.items():
+            dest = local.get(key)
+            if dest is not None and dest.health.flags & STATE_MASK != state:
+                self.dispatcher.adopt_state(dest, state)
+                changed += 1
+        return changed

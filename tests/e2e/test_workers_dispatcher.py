@@ -1,0 +1,105 @@
+"""``[core] workers = 2`` with the dispatcher: worker 0 alone probes, the other worker
+follows its destination states (kamrouter/modules/dispatcher/workers.py); a real sipp UAS
+(answering OPTIONS with -aa) is the destination, and each worker's own control socket
+(``run/worker-N.sock``) tells what that worker holds.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support.ports import free_port
+from support.proxy import ProxyProcess, kamrouter_proxy
+from support.rpc import rpc_call
+from support.sipp import Sipp
+from support.wait import wait_until
+
+pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is not installed")
+
+WORKERS = 2
+
+
+@pytest.fixture
+def uas(tmp_path: Path) -> Iterator[Sipp]:
+    peer = Sipp("uas", "uas.xml", tmp_path, port=free_port(), calls=1_000_000, timeout_s=300,
+                trace_messages=True, extra_args=("-aa",))
+    peer.start()
+    peer.wait_listening()
+    yield peer
+    peer.kill()
+
+
+@pytest.fixture
+def router(tmp_path: Path, uas: Sipp) -> Iterator[ProxyProcess]:
+    list_file = tmp_path / "dispatcher.list"
+    list_file.write_text(f"1 sip:{uas.address} 8 0\n")
+    proxy = kamrouter_proxy(tmp_path / "router", free_port(), sections={
+        "core": {"workers": WORKERS},
+        # A short interval notices the dead UAS soon, a long timeout never takes the live
+        # one for dead on a loaded machine.
+        "dispatcher": {"list_file": str(list_file), "ping_interval": 0.5,
+                       "ping_timeout": 3.0, "probing_mode": 1}})
+    proxy.start()
+    proxy.wait_workers_ready()
+    yield proxy
+    proxy.stop()
+
+
+def worker_rpc(proxy: ProxyProcess, index: int, method: str, *params: object) -> object:
+    return rpc_call(proxy.workdir / "run" / f"worker-{index}.sock", method, *params)
+
+
+def flags(proxy: ProxyProcess, index: int) -> str:
+    listing = worker_rpc(proxy, index, "dispatcher.list")
+    (target,) = listing["RECORDS"][0]["SET"]["TARGETS"]  # type: ignore[index]
+    return str(target["DEST"]["FLAGS"])
+
+
+def probes_sent(proxy: ProxyProcess, index: int) -> int:
+    values = worker_rpc(proxy, index, "stats.fetchn", "dispatcher:set1_probes_sent")
+    return int(values.get("dispatcher.set1_probes_sent", 0))  # type: ignore[attr-defined]
+
+
+def in_use(proxy: ProxyProcess, index: int) -> int:
+    values = worker_rpc(proxy, index, "stats.fetchn", "tmx:inuse_transactions")
+    return int(values["tmx.inuse_transactions"])  # type: ignore[index]
+
+
+def test_only_worker_0_probes_and_every_worker_sees_the_destination_go(
+        router: ProxyProcess, uas: Sipp) -> None:
+    wait_until(lambda: probes_sent(router, 0) >= 4, "worker 0 probing a few rounds",
+               detail=router.log_tail)
+    router.rpc("dispatcher.ping_active", 0)  # worker 0's: the only one that probes
+    wait_until(lambda: in_use(router, 0) == 0, "worker 0's last probe answered",
+               detail=router.log_tail)
+    sent = probes_sent(router, 0)
+    assert probes_sent(router, 1) == 0
+    assert [flags(router, i) for i in range(WORKERS)] == ["AP"] * WORKERS
+    # Every OPTIONS the destination received is one of worker 0's (a retransmission
+    # repeats its branch).
+    os.kill(uas.pid or 0, signal.SIGINT)  # sipp writes its message trace and exits
+    options = uas.wait(timeout=10).received("OPTIONS")
+    assert len({message.headers("Via")[0] for message in options}) == sent
+
+    router.rpc("dispatcher.ping_active", 1)
+    for index in range(WORKERS):
+        wait_until(lambda index=index: flags(router, index) == "IP",  # type: ignore[misc]
+                   f"worker {index} marking the destination inactive", detail=router.log_tail)
+    assert router.rpc("dispatcher.list")["RECORDS"][0]["SET"]["TARGETS"][0]["DEST"][
+        "FLAGS"] == "IP"
+    assert probes_sent(router, 1) == 0
+    # One destination list, in every worker: counted once.
+    assert router.rpc("stats.fetchn", "dispatcher:inactive_targets") == {
+        "dispatcher.inactive_targets": 1}
+
+    # An operator's change reaches every worker at once (the supervisor runs it in each).
+    router.rpc("dispatcher.ping_active", 0)
+    wait_until(lambda: in_use(router, 0) == 0, "worker 0's last probe answered",
+               detail=router.log_tail)
+    router.rpc("dispatcher.set_state", "a", 1, f"sip:{uas.address}")
+    assert [flags(router, i) for i in range(WORKERS)] == ["AX"] * WORKERS
