@@ -81,6 +81,7 @@ def record_routes(message: TracedMessage, proxy: ProxyProcess) -> list[str]:
     return [rr for rr in message.headers("Record-Route") if proxy.address in rr]
 
 
+@pytest.mark.workers_too
 def test_basic_call_is_record_routed(lab: SipLab) -> None:
     proxy = lab.start_proxy(DEFAULT)
     uas = lab.uas("uas.xml")
@@ -92,6 +93,7 @@ def test_basic_call_is_record_routed(lab: SipLab) -> None:
         assert_relayed_by(only(callee, method), proxy)
 
 
+@pytest.mark.workers_too
 def test_thousand_calls_at_100_per_second(lab: SipLab) -> None:
     proxy = lab.start_proxy(DEFAULT)
     uas = lab.uas("uas.xml", calls=1000, timeout_s=60)
@@ -101,6 +103,7 @@ def test_thousand_calls_at_100_per_second(lab: SipLab) -> None:
     assert (outcome.uac.successful, outcome.uac.failed) == (1000, 0)
 
 
+@pytest.mark.workers_too
 def test_cancel_before_answer(lab: SipLab) -> None:
     proxy = lab.start_proxy(DEFAULT)
     uas = lab.uas("uas_ring_until_cancel.xml")
@@ -110,7 +113,7 @@ def test_cancel_before_answer(lab: SipLab) -> None:
     assert only(outcome.uac, 487)
 
 
-@pytest.mark.workers_too  # forking and failover with two workers too
+@pytest.mark.workers_too
 def test_busy_first_destination_fails_over_to_second(lab: SipLab) -> None:
     busy, answering = lab.uas("uas_busy.xml"), lab.uas("uas.xml")
     proxy = lab.start_proxy(serial_forking(busy.address, answering.address))
@@ -120,6 +123,7 @@ def test_busy_first_destination_fails_over_to_second(lab: SipLab) -> None:
     assert answering.address in only(outcome.uac, 200).headers("Contact")[0]
 
 
+@pytest.mark.workers_too
 def test_unanswered_destination_times_out_to_second(lab: SipLab) -> None:
     ringing, answering = lab.uas("uas_ring_until_cancel.xml"), lab.uas("uas.xml")
     proxy = lab.start_proxy(serial_forking(ringing.address, answering.address,
@@ -130,7 +134,7 @@ def test_unanswered_destination_times_out_to_second(lab: SipLab) -> None:
     assert answering.address in only(outcome.uac, 200).headers("Contact")[0]
 
 
-@pytest.mark.workers_too  # forking and failover with two workers too
+@pytest.mark.workers_too
 def test_parallel_fork_answer_cancels_other_branch(lab: SipLab) -> None:
     answering, ringing = lab.uas("uas.xml"), lab.uas("uas_ring_until_cancel.xml")
     proxy = lab.start_proxy(parallel_forking(answering.address, ringing.address))
@@ -140,6 +144,7 @@ def test_parallel_fork_answer_cancels_other_branch(lab: SipLab) -> None:
     assert answering.address in only(outcome.uac, 200).headers("Contact")[0]
 
 
+@pytest.mark.workers_too
 def test_calls_complete_with_five_percent_loss(lab: SipLab) -> None:
     proxy = lab.start_proxy(DEFAULT)
     # The callee lingers 4 s after its last 200 so it can answer a retransmitted BYE.
@@ -151,6 +156,7 @@ def test_calls_complete_with_five_percent_loss(lab: SipLab) -> None:
     assert (outcome.uac.successful, outcome.uac.failed) == (50, 0)
 
 
+@pytest.mark.workers_too
 @pytest.mark.parametrize("hangs_up", ["caller", "callee"])
 def test_tcp_in_udp_out_double_record_route(lab: SipLab, hangs_up: str) -> None:
     proxy = lab.start_proxy(DEFAULT)
@@ -175,6 +181,7 @@ def test_tcp_in_udp_out_double_record_route(lab: SipLab, hangs_up: str) -> None:
         assert_relayed_by(bye, proxy)
 
 
+@pytest.mark.workers_too
 def test_stateless_forwarding_basic_call(lab: SipLab) -> None:
     proxy = lab.start_proxy(STATELESS)
     uas = lab.uas("uas.xml")
