@@ -159,9 +159,18 @@ def worker_problems(settings: Settings) -> list[str]:
     if settings.core.worker_count() == 1:
         return []
     loaded = {*settings.modules, *settings.core.load_modules}
-    return [f"core.workers: module {name} listens on a port of its own and runs in one "
-            f"process only for now (set workers = 1)"
-            for name in SINGLE_PROCESS_MODULES if name in loaded]
+    problems = [f"core.workers: module {name} listens on a port of its own and runs in one "
+                f"process only for now (set workers = 1)"
+                for name in SINGLE_PROCESS_MODULES if name in loaded]
+    usrloc = settings.modules.get("usrloc")
+    db_mode = usrloc.get("db_mode", "memory") if isinstance(usrloc, dict) else "memory"
+    if {"registrar", "usrloc"} & loaded and db_mode != "redis":
+        # Each worker would keep its own location table: a phone registered through one
+        # worker would not be found by the others.
+        problems.append(f'core.workers: usrloc.db_mode = "{db_mode}" keeps a location table '
+                        'per worker process; set [usrloc] db_mode = "redis" (shared by every '
+                        'worker) or workers = 1')
+    return problems
 
 
 def supervise(settings: Settings, config: Path | None, listen: tuple[str, ...],
