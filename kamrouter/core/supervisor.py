@@ -28,6 +28,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import trio
@@ -153,7 +154,8 @@ class Supervisor:
         self.rpc.register("core.reload_script", self.reload_script)
         self.rpc.register("system.listMethods", self.list_methods)
         self.rpc.register("system.methodHelp", self.method_help)
-        SummedStats(self._ask_every_worker).register(self.rpc)
+        self.summed_stats = SummedStats(self._ask_every_worker)
+        self.summed_stats.register(self.rpc)
 
     @property
     def listens(self) -> list[str]:
@@ -252,7 +254,9 @@ class Supervisor:
     # -- running ---------------------------------------------------------------------------
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
-            listening = await nursery.start(serve_rpc, self.settings.rpc, self.rpc)
+            listening = await nursery.start(partial(
+                serve_rpc, self.settings.rpc, self.rpc,
+                metrics_text=self.summed_stats.metrics_text))
             log.info("control interface: %s", listening)
             if listening.http is not None:  # the workers must never send SIP there
                 self._control = (Endpoint("tcp", *listening.http),)

@@ -9,14 +9,16 @@ Redis-backed htable, the machine's memory): a sum would count it once per worker
 are worker 0's. ``tm.stats`` is all transactions, and those are per worker: summed. A
 worker that is being restarted is left out of the sums; its counters start again at zero.
 
-Each worker answers ``worker.summed`` with the names of its statistics to add up
-(registered only in workers, see :func:`register_worker_methods`).
+Each worker answers ``worker.summed`` with the names of its statistics to add up, and
+``worker.counters`` with those that are counters, for ``GET /metrics`` (registered only in
+workers, see :func:`register_worker_methods`).
 """
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from kamrouter.rpc import metrics
 from kamrouter.rpc.registry import MethodRegistry, RpcError
 from kamrouter.stats import Counter, Gauge, StatsRegistry
 
@@ -33,7 +35,13 @@ def register_worker_methods(registry: MethodRegistry, stats: StatsRegistry) -> N
         return [f"{s.group}.{s.name}" for s in stats
                 if isinstance(s, Counter) or isinstance(s, Gauge) and s.per_process]
 
+    def counters() -> list[str]:
+        """Returns the names ("group.name") of this worker's counters (the rest are
+        gauges), for the supervisor's GET /metrics."""
+        return [f"{s.group}.{s.name}" for s in stats if isinstance(s, Counter)]
+
     registry.register("worker.summed", summed)
+    registry.register("worker.counters", counters)
 
 
 class SummedStats:
@@ -86,6 +94,16 @@ class SummedStats:
         """Returns the selected statistics (summed as stats.fetchn does), then resets the
         counters in every worker."""
         return await self._summed("stats.clear_statistics", [selector, *more])
+
+    async def metrics_text(self) -> str:
+        """GET /metrics of the whole router: the statistics as stats.fetchn sums them."""
+        values = await self.fetchn("all")
+        counters = set((await self._ask("worker.counters", []))[0])
+        rows = []
+        for key, value in values.items():
+            group, _, name = key.partition(".")
+            rows.append((group, name, key in counters, value))
+        return metrics.render_rows(rows)
 
     async def tm_stats(self) -> dict[str, int]:
         """Returns the transaction statistics of all workers together."""

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from kamrouter.stats import Counter, StatsRegistry
 
@@ -18,12 +19,20 @@ def metric_name(group: str, name: str, *, counter: bool) -> str:
     return f"{base}_total" if counter else base
 
 
+#: One statistic to expose: group, name, is it a counter, value.
+Row = tuple[str, str, bool, "int | float"]
+
+
 def render(stats: StatsRegistry) -> str:
+    return render_rows((stat.group, stat.name, isinstance(stat, Counter), stat.value)
+                       for stat in stats)
+
+
+def render_rows(rows: Iterable[Row]) -> str:
     lines = []
-    for stat in stats:
-        counter = isinstance(stat, Counter)
-        name = metric_name(stat.group, stat.name, counter=counter)
-        lines.append(f"# HELP {name} kamrouter statistic {stat.group}:{stat.name}")
+    for group, stat, counter, value in rows:
+        name = metric_name(group, stat, counter=counter)
+        lines.append(f"# HELP {name} kamrouter statistic {group}:{stat}")
         lines.append(f"# TYPE {name} {'counter' if counter else 'gauge'}")
-        lines.append(f"{name} {stat.value}")
+        lines.append(f"{name} {value}")
     return "\n".join(lines) + "\n"

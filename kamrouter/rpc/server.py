@@ -26,7 +26,7 @@ from kamrouter.rpc.dispatch import Dispatcher
 from kamrouter.rpc.registry import MethodRegistry
 from kamrouter.rpc.transports.dgram import serve_dgram
 from kamrouter.rpc.transports.fifo import serve_fifo
-from kamrouter.rpc.transports.http import serve_http
+from kamrouter.rpc.transports.http import Metrics, serve_http
 from kamrouter.rpc.transports.httpauth import Credentials
 from kamrouter.rpc.transports.limits import Counters, Limits
 from kamrouter.rpc.transports.socketfile import Ownership, prepare_run_dir
@@ -69,14 +69,19 @@ def socket_paths(config: RpcConfig) -> tuple[str | None, str | None, str | None]
             resolve(config.fifo))
 
 
+async def _registry_metrics(stats: StatsRegistry) -> str:
+    return metrics.render(stats)
+
+
 async def serve_rpc(config: RpcConfig, registry: MethodRegistry, *,
                     stats: StatsRegistry | None = None,
+                    metrics_text: Metrics | None = None,
                     task_status: trio.TaskStatus[Listening] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve JSON-RPC on every transport enabled in ``config`` until cancelled.
 
-    ``stats`` feeds ``GET /metrics`` on the HTTP listener (no /metrics without it) and gets
-    the ``rpc:*`` counters. ``task_status.started`` is called once every transport is
-    listening.
+    ``stats`` feeds ``GET /metrics`` on the HTTP listener (no /metrics without it, unless
+    ``metrics_text`` gives the text another way) and gets the ``rpc:*`` counters.
+    ``task_status.started`` is called once every transport is listening.
     """
     problems = [f"rpc.{problem}" for problem in config.validate()]
     if problems:  # a config that did not come through build_settings (tests, embedding)
@@ -88,7 +93,9 @@ async def serve_rpc(config: RpcConfig, registry: MethodRegistry, *,
            for path in (stream_path, dgram_path, fifo_path)):
         prepare_run_dir(config.run_dir, ownership)
     credentials = Credentials.load(config.http_auth_file) if config.http_auth_file else None
-    render = partial(metrics.render, stats) if stats is not None else None
+    render = metrics_text
+    if render is None and stats is not None:
+        render = partial(_registry_metrics, stats)
     stats = stats if stats is not None else StatsRegistry()
     dispatcher = Dispatcher(registry, config.json_limits(),
                             stats.counter("rpc", "refused_json_limit"))

@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,8 +29,14 @@ pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is no
 WORKERS = 2
 
 
+#: The HTTP RPC port of each router these tests start, by its work directory.
+HTTP_PORTS: dict[Path, int] = {}
+
+
 def start_router(workdir: Path) -> ProxyProcess:
-    proxy = kamrouter_proxy(workdir, free_port(), sections={"core": {"workers": WORKERS}})
+    http = HTTP_PORTS[workdir] = free_port()
+    proxy = kamrouter_proxy(workdir, free_port(), sections={
+        "core": {"workers": WORKERS}, "rpc": {"http": f"127.0.0.1:{http}"}})
     proxy.start()
     proxy.wait_workers_ready()
     return proxy
@@ -291,6 +298,19 @@ def test_statistics_through_the_main_socket_sum_the_workers_counters(
                               for i in range(WORKERS))
     router.rpc("stats.reset_statistics", "core:rcv_requests")
     assert received(router) == [0] * WORKERS
+
+
+def test_metrics_over_http_are_the_whole_router_s(router: ProxyProcess) -> None:
+    one_call_absorbing_retransmissions(router, "metrics")
+    url = f"http://127.0.0.1:{HTTP_PORTS[router.workdir]}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 - loopback
+        text = answer.read().decode()
+    summed = router.rpc("stats.fetchn", "core:rcv_requests", "shmem:total_size")
+    assert "# TYPE kamrouter_core_rcv_requests_total counter" in text
+    assert "# TYPE kamrouter_shmem_total_size gauge" in text
+    # Summed over the workers as stats.fetchn sums it (no SIP request came in between).
+    assert f"kamrouter_core_rcv_requests_total {summed['core.rcv_requests']}" in text
+    assert f"kamrouter_shmem_total_size {summed['shmem.total_size']}" in text
 
 
 def test_gauges_of_each_worker_add_up_through_the_main_socket(router: ProxyProcess) -> None:

@@ -12,7 +12,7 @@ auth, see :mod:`.httpauth`); one without gets 401 before its body is read, is co
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -31,7 +31,8 @@ METRICS_PATH = b"/metrics"
 #: Prometheus text exposition format.
 METRICS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
-Metrics = Callable[[], str]
+#: The text of GET /metrics (asynchronous: a supervisor asks its workers for it).
+Metrics = Callable[[], Awaitable[str]]
 
 
 class _Reject(Exception):
@@ -184,7 +185,7 @@ async def _route(request: h11.Request, body: bytes, dispatcher: Dispatcher,
     if path == METRICS_PATH and metrics is not None:
         if request.method not in (b"GET", b"HEAD"):
             raise _Reject(405, "use GET for metrics")
-        text = metrics().encode()
+        text = (await metrics()).encode()
         return 200, METRICS_TYPE, b"" if request.method == b"HEAD" else text
     raise _Reject(404, "not found: POST /RPC for JSON-RPC"
                   + (", GET /metrics for statistics" if metrics is not None else ""))
