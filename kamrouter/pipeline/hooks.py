@@ -71,6 +71,10 @@ class HookRunner:
             return
         if pending is not None and inspect.isawaitable(pending):
             self._park(msg, pending)
+        elif msg.txn is not None:
+            # Routed: the transaction keeps the request for local replies and failure
+            # routes, which rarely read its parsed views again.
+            msg.sip.forget_views()
 
     def _park(self, msg: ScriptMessage, pending: Awaitable[Any] | None) -> None:
         """Park the request (its transaction absorbs retransmissions meanwhile) and route it

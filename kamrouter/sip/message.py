@@ -534,6 +534,11 @@ class Message:
     def __bytes__(self) -> bytes:
         return self.to_bytes()
 
+    def forget_views(self) -> None:
+        """Drop the parsed header views (they are parsed again when read): a request kept
+        by its transaction after routing holds its header lines, not their parsed copies."""
+        self._cache = {}
+
     def _copy_base(self, new: Message) -> None:
         new._start = self._start
         new._lines = self._lines[:]
