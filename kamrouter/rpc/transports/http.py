@@ -21,6 +21,7 @@ import trio
 
 from kamrouter.net import format_hostport
 from kamrouter.rpc.dispatch import Dispatcher
+from kamrouter.rpc.registry import RpcError
 from kamrouter.rpc.transports.httpauth import CHALLENGE, Credentials
 from kamrouter.rpc.transports.limits import RECEIVE_SIZE, Counters, Limits
 
@@ -185,7 +186,10 @@ async def _route(request: h11.Request, body: bytes, dispatcher: Dispatcher,
     if path == METRICS_PATH and metrics is not None:
         if request.method not in (b"GET", b"HEAD"):
             raise _Reject(405, "use GET for metrics")
-        text = (await metrics()).encode()
+        try:
+            text = (await metrics()).encode()
+        except RpcError as exc:  # a supervisor whose worker 0 cannot answer right now
+            raise _Reject(503, f"statistics unavailable: {exc.message}") from None
         return 200, METRICS_TYPE, b"" if request.method == b"HEAD" else text
     raise _Reject(404, "not found: POST /RPC for JSON-RPC"
                   + (", GET /metrics for statistics" if metrics is not None else ""))
