@@ -60,6 +60,18 @@ def contact_of(req: Request) -> str:
     return str(contacts[0].uri) if contacts and contacts != "*" else ""
 
 
+def sender_needs_flow(source: Endpoint, req: Request) -> bool:
+    """``req``'s sender (at ``source``) can be reached only over the connection it came on:
+    a WebSocket client, or a TCP/TLS one whose Contact names no address to connect to."""
+    if source.proto in FLOW_TRANSPORTS:
+        return True
+    if source.proto not in _STREAMS:
+        return False
+    # Look at the raw Contact before parsing it: most name a plain address.
+    raw = req.get("Contact") or ""
+    return (".invalid" in raw or ";ob" in raw) and connection_only(contact_of(req))
+
+
 class FlowTokens:
     """Makes and checks the flow tokens of one router process."""
 
@@ -69,11 +81,8 @@ class FlowTokens:
     def for_source(self, source: Endpoint | None, req: Request) -> str | None:
         """The token naming the connection ``req`` came on, when its sender is reachable
         only over it (None otherwise)."""
-        if source is None or source.proto == "udp":
-            return None
-        if source.proto in FLOW_TRANSPORTS or reached_over_connection(source, contact_of(req)):
-            return self.encode(source)
-        return None
+        return self.encode(source) if source is not None and sender_needs_flow(source, req) \
+            else None
 
     def for_destination(self, dest: Endpoint, req: Request) -> str | None:
         """The token naming ``dest``'s connection, when ``req`` goes to a client reachable

@@ -14,7 +14,7 @@ from kamrouter.modules.registrar.save import Details, SaveResult, save
 from kamrouter.modules.usrloc.location import Q_UNSPECIFIED, Binding
 from kamrouter.net import Endpoint
 from kamrouter.pipeline.addressing import next_hop
-from kamrouter.pipeline.flow import contact_of, flow_uri, reached_over_connection
+from kamrouter.pipeline.flow import flow_uri, reached_over_connection, sender_needs_flow
 from kamrouter.script.message import ScriptMessage, Target
 from kamrouter.script.results import ReturnCode
 from kamrouter.sip import SipParseError, SipUri, Uri, parse_uri
@@ -196,10 +196,8 @@ def _flow_received(msg: ScriptMessage) -> str:
     sends over that connection, as long as it lives (RFC 7118 §5, RFC 5626). Empty for
     any other client."""
     source = msg.source
-    if source is None or source.proto == "udp":
-        return ""
-    return flow_uri(source) if reached_over_connection(
-        source, contact_of(msg.sip)) else ""  # type: ignore[arg-type]
+    return flow_uri(source) if source is not None and sender_needs_flow(
+        source, msg.sip) else ""  # type: ignore[arg-type]
 
 
 def _hop(binding: Binding, socket: str | None) -> tuple[str | None, str | None, str | None]:
