@@ -31,6 +31,9 @@ from kamrouter.sip import Request, parse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from support.redis import RedisServer  # noqa: E402
+from support.loopback_only import install as loopback_only  # noqa: E402
+
+loopback_only()  # the made-up 10.x addresses below are data, never a destination
 
 
 def register(i: int) -> Request:
