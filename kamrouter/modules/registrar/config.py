@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from kamrouter.config import Range, range_problems
+
 
 @dataclass
 class RegistrarConfig:
@@ -31,16 +33,15 @@ class RegistrarConfig:
     path_mode: Literal["off", "lazy", "strict"] = "lazy"
 
     def validate(self) -> list[str]:
-        problems = []
-        for key in ("default_expires", "min_expires", "max_expires", "max_contacts",
-                    "retry_after"):
-            if getattr(self, key) < 0:
-                problems.append(f"{key}: must be >= 0, got {getattr(self, key)}")
-        if self.min_expires_mode not in (0, 1):
-            problems.append(f"min_expires_mode: expected 0 or 1, got {self.min_expires_mode}")
-        if not (self.default_q == -1 or 0 <= self.default_q <= 1000):
-            problems.append(f"default_q: expected -1 or 0..1000, got {self.default_q}")
+        problems = range_problems(self, RANGES)
         if self.max_expires and self.max_expires < self.min_expires:
             problems.append(f"max_expires: {self.max_expires} is below min_expires "
                             f"{self.min_expires}")
         return problems
+
+
+#: A year bounds every interval: a larger one is a typo, and would outlive any binding.
+RANGES = {"default_expires": Range(1, 31_536_000, "s"), "min_expires": Range(0, 31_536_000, "s"),
+          "max_expires": Range(1, 31_536_000, "s", off=0), "min_expires_mode": Range(0, 1),
+          "default_q": Range(0, 1000, off=-1), "max_contacts": Range(1, 100_000, off=0),
+          "retry_after": Range(1, 86_400, "s", off=0)}

@@ -50,13 +50,7 @@ class UsrlocConfig:
     hash_size: int = 10
 
     def validate(self) -> list[str]:
-        problems = []
-        if self.timer_interval <= 0:
-            problems.append(f"timer_interval: must be > 0 seconds, got {self.timer_interval:g}")
-        if self.matching_mode not in (0, 1, 2):
-            problems.append(f"matching_mode: expected 0, 1 or 2, got {self.matching_mode}")
-        if not 1 <= self.hash_size <= 20:
-            problems.append(f"hash_size: out of range 1..20, got {self.hash_size}")
+        problems = range_problems(self, RANGES)
         if self.db_mode == "redis":
             problems += url_problems("redis_url", self.redis_url)
             problems += prefix_problems("redis_prefix", self.redis_prefix)
@@ -67,5 +61,7 @@ class UsrlocConfig:
         return problems
 
 
+RANGES = {"timer_interval": Range(0.1, 86_400, "s"), "matching_mode": Range(0, 2),
+          "hash_size": Range(1, 20)}
 REDIS_RANGES = {"redis_queue": Range(1, 10_000_000),
                 "redis_sync_timeout": Range(0, 300, "s")}
