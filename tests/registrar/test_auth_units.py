@@ -42,6 +42,16 @@ def test_nonces_expire_and_cannot_be_forged() -> None:
     assert nonces.check("garbage", 1000.0, None) is NonceState.STALE
 
 
+def test_a_nonce_is_valid_only_in_the_worker_that_issued_it() -> None:
+    # Its nonce-counts live there: another worker re-challenges instead of taking a replay.
+    first, second = Nonces(b"secret", 300, 100, issuer=0), Nonces(b"secret", 300, 100, issuer=1)
+    nonce = second.make(1000.0)
+    assert second.check(nonce, 1000.0, "00000001") is NonceState.VALID
+    assert first.check(nonce, 1000.0, "00000001") is NonceState.STALE
+    assert first.check(nonce, 1000.0, None) is NonceState.STALE
+    assert len(nonce) == len(first.make(1000.0))
+
+
 def test_nonce_counts_must_grow_and_forgotten_nonces_are_stale() -> None:
     nonces = Nonces(b"secret", lifetime=300, cache_size=100)
     first = nonces.make(1000.0)

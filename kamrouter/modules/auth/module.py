@@ -38,7 +38,7 @@ class AuthModule(Module):
         super().__init__(router, config)
         self.clock = time.time  # nonces carry their issue time (valid across processes)
         self.nonces = Nonces(config.secret.encode(), config.nonce_expire,
-                             config.nonce_count_cache)
+                             config.nonce_count_cache, issuer=router.worker_index or 0)
         base_dir = Path(getattr(getattr(router, "settings", None), "base_dir", None) or ".")
         self.subscribers: SqliteSubscribers | TomlSubscribers
         try:

@@ -1,6 +1,6 @@
 """Stateless signed nonces and bounded nonce-count tracking (replay protection).
 
-A nonce is ``base64url(issued (4 bytes) | random (8) | MAC(secret, both))``, the MAC being
+A nonce is ``base64url(issued (4 bytes) | issuer (1) | random (7) | MAC(secret, all three))``, the MAC being
 keyed BLAKE2s with a 16-byte digest (a PRF like HMAC-SHA256, at a third of its cost):
 the router keeps no state per challenge; a nonce it did not sign, or one older than
 ``nonce_expire``, is answered stale. Nonce-counts are remembered per used nonce in a bounded
@@ -12,6 +12,12 @@ registrar's CSeq check absorb it). Likewise a retransmitted request that is chal
 gets the nonce of its first challenge (the last ``RECENT_CHALLENGES`` are remembered), so
 the challenge is the same bytes and the UA takes it for a retransmission too, not for a
 second challenge of a request it already answered (sipp fails such a call).
+
+With ``[core] workers`` the nonce-counts live in the worker that issued the nonce (the
+``issuer`` byte, its index): another worker answers that nonce stale, so a captured request
+replayed towards another worker (another source port hashes to another worker) is challenged
+again instead of being accepted once per worker. A phone keeps its 4-tuple or connection,
+hence its worker; one that moves gets one extra challenge.
 """
 from __future__ import annotations
 
@@ -37,11 +43,13 @@ class NonceState(Enum):
 
 
 class Nonces:
-    def __init__(self, secret: bytes, lifetime: int, cache_size: int) -> None:
+    def __init__(self, secret: bytes, lifetime: int, cache_size: int, issuer: int = 0) -> None:
         #: BLAKE2s takes keys of up to 32 bytes: a longer secret is hashed down to one.
         secret = secret or os.urandom(32)
         self._key = secret if len(secret) <= 32 else hashlib.sha256(secret).digest()
         self.lifetime = lifetime
+        #: This process's worker index (one byte): only its own nonces are valid here.
+        self._issuer = struct.pack(">B", issuer & 0xFF)
         #: nonce -> (highest nonce-count, request it came with, when)
         self._counts: OrderedDict[str, tuple[int, str, float]] = OrderedDict()
         self._cache_size = cache_size
@@ -61,7 +69,7 @@ class Nonces:
             if earlier is not None and now - earlier[1] <= min(RETRANSMISSION_WINDOW,
                                                                self.lifetime / 2):
                 return earlier[0]
-        head = struct.pack(">I", int(now) & 0xFFFFFFFF) + os.urandom(8)
+        head = struct.pack(">I", int(now) & 0xFFFFFFFF) + self._issuer + os.urandom(7)
         nonce = base64.urlsafe_b64encode(head + self._sign(head)).decode().rstrip("=")
         if request:
             challenged = self._challenged
@@ -71,14 +79,15 @@ class Nonces:
         return nonce
 
     def issued(self, nonce: str) -> int | None:
-        """The issue time of a nonce we signed, else None."""
+        """The issue time of a nonce this process signed, else None."""
         if len(nonce) != 38:
             return None
         try:
             raw = base64.urlsafe_b64decode(nonce + "==")
         except ValueError:
             return None
-        if len(raw) != _RAW or not hmac.compare_digest(raw[12:], self._sign(raw[:12])):
+        if len(raw) != _RAW or raw[4:5] != self._issuer \
+                or not hmac.compare_digest(raw[12:], self._sign(raw[:12])):
             return None
         return struct.unpack(">I", raw[:4])[0]
 
