@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from kamrouter.core.router import Router
 from kamrouter.core.settings import Settings
-from kamrouter.timers import COMPACT_AFTER, Scheduler
+from kamrouter.timers import SLOT, Scheduler
 
 
 def test_timers_fire_in_deadline_order_and_cancelled_ones_never() -> None:
@@ -18,34 +18,54 @@ def test_timers_fire_in_deadline_order_and_cancelled_ones_never() -> None:
     assert len(scheduler) == 0 and scheduler.next_deadline() is None
 
 
-def test_cancelled_timers_are_compacted_away_and_the_rest_still_fire_in_order() -> None:
+def test_cancelled_timers_leave_nothing_behind_and_the_rest_still_fire_in_order() -> None:
     scheduler = Scheduler(lambda: 0.0)
     fired: list[int] = []
-    timers = [scheduler.call_at(100.0 + n, lambda n=n: fired.append(n))
-              for n in range(COMPACT_AFTER * 2)]
+    timers = [scheduler.call_at(100.0 + n * SLOT / 4, lambda n=n: fired.append(n))
+              for n in range(4000)]
     for timer in timers[::2]:
         timer.cancel()
         timer.cancel()  # twice counts once
-    # Half of the heap was cancelled: the next cancellation makes it the majority.
-    timers[1].cancel()
-    assert len(scheduler._heap) == len(scheduler) == COMPACT_AFTER - 1
+    assert len(scheduler) == 2000
+    for timer in timers[1:400:2]:
+        timer.cancel()
+    assert sum(map(len, scheduler._buckets.values())) == len(scheduler) == 1800
+    assert scheduler.next_deadline() == 100.0 + 401 * SLOT / 4
     scheduler.fire_due(1e9)
-    assert fired == list(range(3, COMPACT_AFTER * 2, 2))
+    assert fired == list(range(401, 4000, 2))
+    assert not scheduler._buckets and len(scheduler) == 0
 
 
-def test_a_callback_may_cancel_enough_timers_to_compact_the_heap() -> None:
+def test_a_callback_may_cancel_or_arm_timers_in_the_bucket_being_fired() -> None:
     scheduler = Scheduler(lambda: 0.0)
-    later = [scheduler.call_at(50.0, lambda: None) for _ in range(COMPACT_AFTER * 2)]
     fired: list[str] = []
+    same_bucket = [scheduler.call_at(1.0 + SLOT / 10, lambda: fired.append("cancelled"))
+                   for _ in range(100)]
 
-    def cancel_all() -> None:
-        for timer in later:
+    def cancel_and_arm() -> None:
+        for timer in same_bucket:
             timer.cancel()
+        scheduler.call_at(1.0, lambda: fired.append("armed now, due now"))
+        scheduler.call_at(1.0 + SLOT / 2, lambda: fired.append("armed now, due later"))
 
-    scheduler.call_at(1.0, cancel_all)
-    scheduler.call_at(2.0, lambda: fired.append("after"))
-    assert scheduler.fire_due(10.0) == 2 and fired == ["after"]
-    assert len(scheduler) == 0
+    scheduler.call_at(1.0, cancel_and_arm)
+    scheduler.call_at(1.0 + SLOT / 5, lambda: fired.append("after"))
+    assert scheduler.fire_due(1.0 + SLOT / 4) == 3
+    assert fired == ["armed now, due now", "after"] and len(scheduler) == 1
+    assert scheduler.next_deadline() == 1.0 + SLOT / 2
+    assert scheduler.fire_due(2.0) == 1 and fired[-1] == "armed now, due later"
+    assert len(scheduler) == 0 and scheduler.next_deadline() is None
+
+
+def test_only_what_is_due_fires_from_the_bucket_of_now() -> None:
+    scheduler = Scheduler(lambda: 0.0)
+    fired: list[float] = []
+    for deadline in (5.004, 5.001, 5.003, 5.002):
+        scheduler.call_at(deadline, lambda d=deadline: fired.append(d))
+    assert scheduler.fire_due(5.0025) == 2 and fired == [5.001, 5.002]
+    assert scheduler.next_deadline() == 5.003
+    assert scheduler.fire_due(5.0025) == 0
+    assert scheduler.fire_due(5.004) == 2 and fired == [5.001, 5.002, 5.003, 5.004]
 
 
 def test_the_sleeper_is_woken_only_for_an_earlier_deadline_and_ties_fire_in_order() -> None:
