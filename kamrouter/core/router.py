@@ -6,7 +6,6 @@ lifecycle and signals (wiring only: the decisions are in :mod:`kamrouter.pipelin
 """
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import signal
@@ -43,6 +42,7 @@ from kamrouter.script.loader import Script, ScriptError, load_script, set_apis
 from kamrouter.script.message import ScriptMessage
 from kamrouter.sip import Response
 from kamrouter.stats import StatsRegistry
+from kamrouter.core.collector import Collector
 from kamrouter.timers import Scheduler
 from kamrouter.tm import Transaction, TransactionLayer
 from kamrouter.transport.shared import WorkerSockets
@@ -59,18 +59,6 @@ DEFAULT_SCRIPT = Path(__file__).resolve().parent.parent / "default" / "routes.py
 #: Always loaded, with or without a section: the relay policy every shipped script applies
 #: (trusted sources, the destination allow list, per-source rate limits).
 POLICY_MODULES = ("permissions", "pike")
-
-
-def tune_garbage_collector() -> None:
-    """Make the cyclic GC cheap on the hot path.
-
-    Transactions free themselves by reference counting (no cycles are left behind), so the
-    GC only needs to run rarely: what exists at start-up is frozen out of its scans, and it
-    waits for 50,000 allocations instead of 700 (at the default, scans of the thousands of
-    lingering transactions cost about a fifth of the CPU under load).
-    """
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 def available_modules() -> dict[str, Any]:
@@ -125,6 +113,7 @@ class Router:
         self.stats = StatsRegistry()
         self.rpc = MethodRegistry()
         self.scheduler = Scheduler(self.clock)
+        self.collector = Collector(self.scheduler, self.stats)
         timer_guard = InputGuard("core", self.stats, log, "drops_internal_error_timer")
         # A bug in one timer callback (a probe, an expiry) costs that timer, not the router.
         self.scheduler.on_error = lambda timer, exc: timer_guard.failed(timer.callback, exc)
@@ -369,7 +358,7 @@ class Router:
                 self.proxy.identity.add(endpoint)
             log.info("kamrouter ready: listening on %s",
                      ", ".join(str(s) for s in self.sockets))
-            tune_garbage_collector()
+            self.collector.start()
             task_status.started()
         await self.stop()
 
