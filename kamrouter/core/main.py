@@ -114,9 +114,11 @@ def main(config: Path | None, listen: tuple[str, ...], check_only: bool,
     worker = WorkerSockets.from_json(worker_sockets) if worker_sockets else None
     setup_logging(log_level or settings.core.log_level,
                   f"worker-{worker.index}" if worker is not None else "")
-    if worker is None and settings.core.worker_count() > 1:
-        supervise(settings, config, listen, log_level)
-        return
+    if worker is None:
+        settings.core.workers = resolve_auto_workers(settings)
+        if settings.core.worker_count() > 1:
+            supervise(settings, config, listen, log_level)
+            return
     from kamrouter.core.router import Router
     from kamrouter.script.loader import ScriptError
 
@@ -154,9 +156,28 @@ def main(config: Path | None, listen: tuple[str, ...], check_only: bool,
 SINGLE_PROCESS_MODULES = ("evapi",)
 
 
-def worker_problems(settings: Settings) -> list[str]:
-    """What keeps a config from running in several worker processes."""
-    if settings.core.worker_count() == 1:
+def resolve_auto_workers(settings: Settings) -> int:
+    """``workers = "auto"`` (the default) as a count: one per CPU, unless the config keeps
+    state that workers do not share (:func:`worker_problems`): then one process, and the
+    log says why (an explicit count above 1 is refused for the same reasons instead)."""
+    count = settings.core.worker_count()
+    if not settings.core.is_auto() or count == 1:
+        return count
+    problems = worker_problems(settings, count)
+    if problems:
+        logging.getLogger("kamrouter").warning(
+            'workers = "auto": one process instead of %d, because %s', count,
+            "; ".join(problem.removeprefix("core.workers: ") for problem in problems))
+        return 1
+    return count
+
+
+def worker_problems(settings: Settings, count: int | None = None) -> list[str]:
+    """What keeps a config from running in ``count`` worker processes (by default the
+    explicit ``workers``: "auto" falls back to one process instead)."""
+    if count is None:
+        count = 1 if settings.core.is_auto() else settings.core.worker_count()
+    if count == 1:
         return []
     loaded = {*settings.modules, *settings.core.load_modules}
     problems = [f"core.workers: module {name} listens on a port of its own and runs in one "

@@ -50,10 +50,10 @@ class CoreConfig:
     #: Static host names for next hops, e.g. ``{ "sbc.internal" = "10.1.2.3" }``.
     hosts: dict[str, str] = field(default_factory=dict)
     #: Worker processes sharing the SIP listeners (SO_REUSEPORT), started and restarted by
-    #: a supervisor that owns the control socket; 0 or "auto": one per CPU. The default, 1,
-    #: is the single process with no supervisor; it becomes the CPU count once workers
-    #: share their state (statistics, dispatcher, htable, usrloc; see README "Workers").
-    workers: int | Literal["auto"] = 1
+    #: a supervisor that owns the control socket; 1 is the single process with no
+    #: supervisor; 0 or "auto" (the default): one per CPU, or one process for a config
+    #: whose state the workers do not share (README "Worker processes").
+    workers: int | Literal["auto"] = "auto"
 
     def validate(self) -> list[str]:
         problems = [f"listen[{i}]: {problem}" for i, text in enumerate(self.listen)
@@ -66,9 +66,12 @@ class CoreConfig:
                 problems.append(f"hosts.{name}: expected an IP address, got {address!r}")
         return problems + range_problems(self, CORE_RANGES)
 
+    def is_auto(self) -> bool:
+        return self.workers == "auto" or self.workers == 0
+
     def worker_count(self) -> int:
         """How many worker processes ``workers`` asks for (1: no supervisor)."""
-        if self.workers == "auto" or self.workers == 0:
+        if self.is_auto():
             return min(os.cpu_count() or 1, MAX_WORKERS)
         return int(self.workers)
 

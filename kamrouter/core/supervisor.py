@@ -63,6 +63,8 @@ class Worker:
     ready: bool = False
     restarts: int = 0
     exited: trio.Event = field(default_factory=trio.Event)
+    #: Set once the current process serves its sockets (a new one per start).
+    became_ready: trio.Event = field(default_factory=trio.Event)
 
     @property
     def index(self) -> int:
@@ -76,6 +78,9 @@ class Worker:
         if self.process is not None and self.process.returncode is None:
             self.process.send_signal(signum)
 
+
+#: Seconds a request for worker 0 waits for it to start (then: "worker 0 is starting").
+STARTING_WAIT = 10.0
 
 #: The environment variable a worker finds the router's random secret in (not in argv,
 #: which every user can read in ``ps``).
@@ -246,6 +251,9 @@ class Supervisor:
 
     async def _forward_to_first(self, method: str, params: list[Any] | dict[str, Any]) -> Any:
         worker = self.workers[0]
+        if not worker.ready:  # just started or restarted: a request meanwhile waits a while
+            with trio.move_on_after(STARTING_WAIT):
+                await worker.became_ready.wait()
         if not worker.ready:
             raise RpcError(forward.UNREACHABLE, "worker 0 is starting; try again")
         return await forward.call(worker.control_socket, method, params,
@@ -289,7 +297,7 @@ class Supervisor:
                 continue
             finally:
                 os.close(write_fd)
-            worker.ready, worker.exited = False, trio.Event()
+            worker.ready, worker.exited, worker.became_ready = False, trio.Event(), trio.Event()
             started = time.monotonic()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._await_ready, worker, read_fd)
@@ -313,6 +321,7 @@ class Supervisor:
         async with trio.lowlevel.FdStream(read_fd) as pipe:
             if await pipe.receive_some(16):
                 worker.ready = True
+                worker.became_ready.set()
                 log.info("worker %d ready (pid %d)", worker.index, worker.pid)
 
     async def _handle_signals(self, cancel_scope: trio.CancelScope) -> None:

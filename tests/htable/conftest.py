@@ -57,6 +57,7 @@ class RouterUnderTest:
         config.write_text(f"""\
 [core]
 listen = ["udp:127.0.0.1:{self.port}", "tcp:127.0.0.1:{self.port}"]
+workers = 1
 
 [routing]
 script = "routes.py"

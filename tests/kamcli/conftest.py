@@ -76,6 +76,7 @@ def start_router(workdir: Path, extra_config: str = "") -> Router:
     config.write_text(f"""
 [core]
 listen = ["udp:{LOOPBACK}:{sip_port}", "tcp:{LOOPBACK}:{sip_port}"]
+workers = 1
 alias = ["{ALIASES[0]}", "{ALIASES[1]}"]
 [rpc]
 dgram_socket = "kamrouter_rpc.dgram"

@@ -6,7 +6,10 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from kamrouter.config import build_section
+from kamrouter.core.main import resolve_auto_workers, worker_problems
 from kamrouter.core.settings import MAX_WORKERS, CoreConfig, Settings
 from kamrouter.core.supervisor import share_secrets, worker_rpc_config
 from kamrouter.rpc.config import RpcConfig
@@ -19,8 +22,10 @@ def core(raw: dict) -> tuple[CoreConfig, list[str]]:
     return build_section(CoreConfig, raw, "core", problems), problems
 
 
-def test_workers_default_to_one_process_and_auto_means_one_per_cpu() -> None:
-    assert CoreConfig().worker_count() == 1
+def test_workers_default_to_one_per_cpu_and_1_means_one_process() -> None:
+    assert CoreConfig().is_auto()
+    assert CoreConfig().worker_count() == min(os.cpu_count() or 1, MAX_WORKERS)
+    assert core({"workers": 1})[0].worker_count() == 1
     for auto in (0, "auto"):
         config, problems = core({"workers": auto})
         assert not problems and config.worker_count() == min(os.cpu_count() or 1, MAX_WORKERS)
@@ -63,6 +68,20 @@ def test_a_location_table_per_worker_is_refused(tmp_path: Path) -> None:
     checked = subprocess.run([kamrouter_binary(), "--check", "-c", str(config)],
                              capture_output=True, text=True, timeout=60)
     assert "location table per worker" not in checked.stderr
+
+
+def test_auto_runs_one_process_for_a_config_the_workers_cannot_share(
+        caplog: pytest.LogCaptureFixture) -> None:
+    settings = Settings()
+    settings.core.workers = 4
+    assert resolve_auto_workers(settings) == 4  # explicit: refused later, not changed
+    settings.core.workers = "auto"
+    assert resolve_auto_workers(settings) == settings.core.worker_count()
+    settings.modules["evapi"] = {}
+    assert not worker_problems(settings)  # --check passes: auto falls back
+    if settings.core.worker_count() > 1:
+        assert resolve_auto_workers(settings) == 1
+        assert "one process instead of" in caplog.text and "evapi" in caplog.text
 
 
 def test_workers_share_the_secrets_the_config_leaves_empty() -> None:

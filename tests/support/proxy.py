@@ -184,7 +184,15 @@ def kamrouter_binary() -> str:
 def toml_document(sections: Mapping[str, Mapping[str, TomlValue]
                                      | Sequence[Mapping[str, TomlValue]]]) -> str:
     """Render flat TOML tables, a list of them as an array of tables (``[[htable]]``); JSON
-    string escapes are valid TOML basic strings."""
+    string escapes are valid TOML basic strings.
+
+    A router config (one with ``[core]``) gets ``workers = 1`` unless it names its workers:
+    the default, one worker per CPU, would make every test run two processes on CI's two
+    cores, and many tests check what one process does (its one outgoing TCP connection per
+    next hop, its counters); the e2e suite runs with 1 and 2 workers (``workers_too``)."""
+    if "core" in sections and isinstance(sections["core"], Mapping) \
+            and "workers" not in sections["core"]:
+        sections = {**sections, "core": {**sections["core"], "workers": 1}}
     lines = []
     for table, values in sections.items():
         for header, keys in ([(f"[[{table}]]", item) for item in values]
