@@ -14,7 +14,7 @@ from kamrouter.modules.htable import HtableModule
 from kamrouter.modules.htable.config import TableConfig
 from support.doubles import FakeClock, RpcClient, StandInRouter
 from support.ports import free_port
-from support.proxy import ProxyProcess, kamrouter_binary
+from support.proxy import TEST_WORKERS, ProxyProcess, kamrouter_binary
 from support.wait import wait_until
 
 
@@ -57,7 +57,7 @@ class RouterUnderTest:
         config.write_text(f"""\
 [core]
 listen = ["udp:127.0.0.1:{self.port}", "tcp:127.0.0.1:{self.port}"]
-workers = 1
+workers = {TEST_WORKERS}
 
 [routing]
 script = "routes.py"

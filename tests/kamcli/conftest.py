@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from support.ports import LOOPBACK, free_port
+from support.proxy import TEST_WORKERS
 from support.wait import WaitTimeout, wait_until
 
 BIN = Path(sys.executable).parent
@@ -76,7 +77,7 @@ def start_router(workdir: Path, extra_config: str = "") -> Router:
     config.write_text(f"""
 [core]
 listen = ["udp:{LOOPBACK}:{sip_port}", "tcp:{LOOPBACK}:{sip_port}"]
-workers = 1
+workers = {TEST_WORKERS}
 alias = ["{ALIASES[0]}", "{ALIASES[1]}"]
 [rpc]
 dgram_socket = "kamrouter_rpc.dgram"

@@ -121,6 +121,14 @@ class ProxyProcess:
             pass
 
 
+#: The workers of a router a test starts without naming them: 1, since the default (one
+#: per CPU) would make every test run two processes on CI's two cores, and many tests check
+#: what one process does (its one outgoing TCP connection per next hop, its counters); the
+#: e2e suite runs with 1 and 2 (``workers_too``). ``KAMROUTER_TEST_WORKERS=2 make test``
+#: runs every such router with two workers instead.
+TEST_WORKERS = int(os.environ.get("KAMROUTER_TEST_WORKERS", "1"))
+
+
 def kamrouter_proxy(workdir: Path, port: int, *, script: Path | str | None = None,
                     tm: Mapping[str, int] | None = None,
                     env: Mapping[str, str] | None = None,
@@ -186,13 +194,11 @@ def toml_document(sections: Mapping[str, Mapping[str, TomlValue]
     """Render flat TOML tables, a list of them as an array of tables (``[[htable]]``); JSON
     string escapes are valid TOML basic strings.
 
-    A router config (one with ``[core]``) gets ``workers = 1`` unless it names its workers:
-    the default, one worker per CPU, would make every test run two processes on CI's two
-    cores, and many tests check what one process does (its one outgoing TCP connection per
-    next hop, its counters); the e2e suite runs with 1 and 2 workers (``workers_too``)."""
+    A router config (one with ``[core]``) gets ``workers = TEST_WORKERS`` unless it names
+    its workers."""
     if "core" in sections and isinstance(sections["core"], Mapping) \
             and "workers" not in sections["core"]:
-        sections = {**sections, "core": {**sections["core"], "workers": 1}}
+        sections = {**sections, "core": {**sections["core"], "workers": TEST_WORKERS}}
     lines = []
     for table, values in sections.items():
         for header, keys in ([(f"[[{table}]]", item) for item in values]
