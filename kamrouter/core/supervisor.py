@@ -41,6 +41,7 @@ from kamrouter.rpc.forward import ForwardingRegistry
 from kamrouter.rpc.config import RpcConfig
 from kamrouter.rpc.registry import RpcError
 from kamrouter.rpc.server import serve_rpc
+from kamrouter.stats import StatsRegistry
 from kamrouter.transport.shared import WorkerSockets, bind_worker_sockets
 
 log = logging.getLogger("kamrouter.supervisor")
@@ -159,7 +160,9 @@ class Supervisor:
         self.rpc.register("core.reload_script", self.reload_script)
         self.rpc.register("system.listMethods", self.list_methods)
         self.rpc.register("system.methodHelp", self.method_help)
-        self.summed_stats = SummedStats(self._ask_every_worker)
+        #: The supervisor's own counters (its control socket's), added to the workers'.
+        self.stats = StatsRegistry()
+        self.summed_stats = SummedStats(self._ask_every_worker, self.stats)
         self.summed_stats.register(self.rpc)
 
     @property
@@ -263,7 +266,7 @@ class Supervisor:
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
             listening = await nursery.start(partial(
-                serve_rpc, self.settings.rpc, self.rpc,
+                serve_rpc, self.settings.rpc, self.rpc, stats=self.stats,
                 metrics_text=self.summed_stats.metrics_text))
             log.info("control interface: %s", listening)
             if listening.http is not None:  # the workers must never send SIP there

@@ -8,6 +8,8 @@ every worker holds a copy of (a destination list, a table loaded from a file, a
 Redis-backed htable, the machine's memory): a sum would count it once per worker, so they
 are worker 0's. ``tm.stats`` is all transactions, and those are per worker: summed. A
 worker that is being restarted is left out of the sums; its counters start again at zero.
+The supervisor's own counters (the ``rpc:`` refusals and drops of the control socket it
+serves) are added to the workers' sums.
 
 Each worker answers ``worker.summed`` with the names of its statistics to add up, and
 ``worker.counters`` with those that are counters, for ``GET /metrics`` (registered only in
@@ -47,8 +49,14 @@ def register_worker_methods(registry: MethodRegistry, stats: StatsRegistry) -> N
 class SummedStats:
     """The supervisor's ``stats.*`` and ``tm.stats`` methods."""
 
-    def __init__(self, ask: AskWorkers) -> None:
+    def __init__(self, ask: AskWorkers, own: StatsRegistry) -> None:
         self._ask = ask
+        self._own = own
+
+    def _own_counters(self, selectors: list[str]) -> list[Counter]:
+        chosen = {id(stat): stat for selector in selectors or ["all"]
+                  for stat in self._own.select(selector) if isinstance(stat, Counter)}
+        return list(chosen.values())
 
     def register(self, registry: MethodRegistry) -> None:
         for name, func in (("stats.fetchn", self.fetchn), ("stats.fetch", self.fetch),
@@ -67,6 +75,9 @@ class SummedStats:
             for key, value in values.items():
                 if key in summed and key in total:
                     total[key] += value
+        for counter in self._own_counters(params):
+            key = f"{counter.group}.{counter.name}"
+            total[key] = total.get(key, 0) + counter.value
         return total
 
     async def fetchn(self, *selectors: str) -> dict[str, int | float]:
@@ -88,17 +99,23 @@ class SummedStats:
     async def reset_statistics(self, selector: str, *more: str) -> dict[str, Any]:
         """Resets the selected counters to zero in every worker."""
         await self._ask("stats.reset_statistics", [selector, *more])
+        for counter in self._own_counters([selector, *more]):
+            counter.reset()
         return {}
 
     async def clear_statistics(self, selector: str, *more: str) -> dict[str, int | float]:
         """Returns the selected statistics (summed as stats.fetchn does), then resets the
         counters in every worker."""
-        return await self._summed("stats.clear_statistics", [selector, *more])
+        values = await self._summed("stats.clear_statistics", [selector, *more])
+        for counter in self._own_counters([selector, *more]):
+            counter.reset()
+        return values
 
     async def metrics_text(self) -> str:
         """GET /metrics of the whole router: the statistics as stats.fetchn sums them."""
         values = await self.fetchn("all")
-        counters = set((await self._ask("worker.counters", []))[0])
+        counters = {*(await self._ask("worker.counters", []))[0],
+                    *(f"{c.group}.{c.name}" for c in self._own_counters([]))}
         rows = []
         for key, value in values.items():
             group, _, name = key.partition(".")
