@@ -34,6 +34,7 @@ from typing import Any
 import trio
 
 from kamrouter.core.settings import Settings
+from kamrouter.core.worker_connections import ConnectionTables
 from kamrouter.core.worker_stats import SummedStats
 from kamrouter.net import Endpoint, parse_socket
 from kamrouter.rpc import forward
@@ -164,6 +165,7 @@ class Supervisor:
         self.stats = StatsRegistry()
         self.summed_stats = SummedStats(self._ask_every_worker, self.stats)
         self.summed_stats.register(self.rpc)
+        ConnectionTables(len(self.workers), self._ask_each, self._ask_one).register(self.rpc)
 
     @property
     def listens(self) -> list[str]:
@@ -225,6 +227,20 @@ class Supervisor:
         timeout = self.settings.rpc.client_timeout
         return [first, *[await forward.call(worker.control_socket, method, params, timeout)
                          for worker in self.workers[1:] if worker.ready]]
+
+    async def _ask_each(self, method: str, params: list[Any]) -> list[tuple[int, Any]]:
+        """``method``'s result from every ready worker, with its index."""
+        timeout = self.settings.rpc.client_timeout
+        return [(worker.index, await forward.call(worker.control_socket, method, params,
+                                                  timeout))
+                for worker in self.workers if worker.ready]
+
+    async def _ask_one(self, index: int, method: str, params: list[Any]) -> Any:
+        worker = self.workers[index]
+        if not worker.ready:
+            raise RpcError(forward.UNREACHABLE, f"worker {index} is starting; try again")
+        return await forward.call(worker.control_socket, method, params,
+                                  self.settings.rpc.client_timeout)
 
     async def _forward(self, method: str, params: list[Any] | dict[str, Any]) -> Any:
         """A method the supervisor does not answer itself: run in every worker (the
