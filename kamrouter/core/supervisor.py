@@ -28,7 +28,6 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import trio
@@ -161,6 +160,7 @@ class Supervisor:
         self.rpc.register("core.reload_script", self.reload_script)
         self.rpc.register("system.listMethods", self.list_methods)
         self.rpc.register("system.methodHelp", self.method_help)
+        self._control_scope = trio.CancelScope()
         #: The supervisor's own counters (its control socket's), added to the workers'.
         self.stats = StatsRegistry()
         self.summed_stats = SummedStats(self._ask_every_worker, self.stats)
@@ -281,9 +281,7 @@ class Supervisor:
     # -- running ---------------------------------------------------------------------------
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
-            listening = await nursery.start(partial(
-                serve_rpc, self.settings.rpc, self.rpc, stats=self.stats,
-                metrics_text=self.summed_stats.metrics_text))
+            listening = await nursery.start(self._serve_control)
             log.info("control interface: %s", listening)
             if listening.http is not None:  # the workers must never send SIP there
                 self._control = (Endpoint("tcp", *listening.http),)
@@ -292,6 +290,13 @@ class Supervisor:
                 nursery.start_soon(self._keep_running, worker)
         for sock in self._sockets:
             sock.close()
+
+    async def _serve_control(self, task_status: trio.TaskStatus[Any]
+                             = trio.TASK_STATUS_IGNORED) -> None:
+        with self._control_scope:
+            await serve_rpc(self.settings.rpc, self.rpc, stats=self.stats,
+                            metrics_text=self.summed_stats.metrics_text,
+                            task_status=task_status)
 
     def _command(self, worker: Worker, ready_fd: int) -> list[str]:
         sockets = dataclasses.replace(worker.sockets, control=self._control)
@@ -353,6 +358,9 @@ class Supervisor:
                     continue
                 log.info("received %s, stopping %d workers", signal.Signals(signum).name,
                          len(self.workers))
+                # The control socket goes first: a client sees the router gone, not errors
+                # from workers that are stopping.
+                self._control_scope.cancel()
                 await self._stop_workers()
                 cancel_scope.cancel()
                 return
