@@ -26,6 +26,7 @@ from kamrouter.dns.destinations import Destinations
 from kamrouter.dns.resolver import Resolver
 from kamrouter.rpc.dns_methods import register_dns
 from kamrouter.core.settings import Settings
+from kamrouter.core.bus import StateBus
 from kamrouter.core.supervisor import worker_socket_name
 from kamrouter.core.worker_stats import register_worker_methods
 from kamrouter.guard import HOOK_ERRORS, InputGuard
@@ -125,6 +126,8 @@ class Router:
         self.stats = StatsRegistry()
         self.rpc = MethodRegistry()
         self.scheduler = Scheduler(self.clock)
+        self.bus = StateBus(worker.index, settings.core.worker_count(), settings.rpc.run_dir,
+                            self.stats, self.ask_worker) if worker is not None else None
         timer_guard = InputGuard("core", self.stats, log, "drops_internal_error_timer")
         # A bug in one timer callback (a probe, an expiry) costs that timer, not the router.
         self.scheduler.on_error = lambda timer, exc: timer_guard.failed(timer.callback, exc)
@@ -182,6 +185,8 @@ class Router:
         self.rpc.register("core.reload_script", self.rpc_reload_script)
         if worker is not None:  # the supervisor sums the counters of its workers
             register_worker_methods(self.rpc, self.stats)
+        if self.bus is not None:
+            self.bus.register_rpc(self.rpc)
 
     @property
     def sockets(self) -> list[Endpoint]:
@@ -361,6 +366,8 @@ class Router:
                 self.own_endpoints.add(*listening.http)
             nursery.start_soon(self._run_timers)
             nursery.start_soon(self._handle_signals, nursery.cancel_scope)
+            if self.bus is not None:  # the other workers' state, before modules start
+                await nursery.start(self.bus.run)
             # Modules before SIP: shared tables sync before the first call reads them.
             for module in self.modules.values():
                 await module.start(nursery)

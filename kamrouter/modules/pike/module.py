@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from kamrouter.config import Range, range_problems
 from kamrouter.modules.base import Module, RouterServices
 from kamrouter.modules.permissions.address import parse_ip
+from kamrouter.modules.pike.bus_link import PikeBus
 from kamrouter.modules.pike.table import OK, PikeTable
 from kamrouter.rpc.registry import MethodRegistry, RpcError
 
@@ -73,6 +74,8 @@ class PikeModule(Module):
         self.table = table = PikeTable(
             config.sampling_time_unit, config.reqs_density_per_unit, config.remove_latency,
             config.ban_time, config.max_sources, router.clock)
+        if router.bus is not None:  # several workers: a ban applies in all of them
+            PikeBus(router.bus, table)
         stats = router.stats
         # Each worker counts the sources the kernel gives it; bans may be the operator's,
         # made in every worker, and count once.

@@ -13,6 +13,7 @@ import trio
 
 from kamrouter.config import ConfigError
 from kamrouter.modules.base import Module, RouterServices
+from kamrouter.modules.usrloc.bus_link import UsrlocBus
 from kamrouter.modules.usrloc.config import UsrlocConfig
 from kamrouter.modules.usrloc.location import Binding, Location
 from kamrouter.modules.usrloc.redis_store import RedisLocation
@@ -49,6 +50,9 @@ class UsrlocModule(Module):
             except Exception as exc:  # noqa: BLE001 - a broken file must name itself
                 raise ConfigError([f"usrloc.db_file: cannot open {path}: {exc}"]) from None
         self.links: dict[str, RedisLocation] = {}
+        self.shared: UsrlocBus | None = None
+        if config.db_mode == "memory" and router.bus is not None:
+            self.shared = UsrlocBus(router.bus, self.tables, self.table)
         self._nursery: trio.Nursery | None = None
         self._timer: Timer | None = None
         self._own_sockets: dict[str, bool] = {}
@@ -71,6 +75,8 @@ class UsrlocModule(Module):
                 table.on_change = lambda op, aor, binding: self._write(name, op, aor, binding)
             elif self.config.db_mode == "redis":
                 self._link(table)
+            elif self.shared is not None:
+                self.shared.attach(table)
         return table
 
     def _link(self, table: Location) -> None:
