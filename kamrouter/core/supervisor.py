@@ -9,7 +9,8 @@ control socket (the config's, where kamcli looks) answers ``core.psx`` and ``cor
 every process, runs ``core.reload_script`` and the runtime changes of :data:`EVERY_WORKER`
 in every worker, sums the workers' statistics (:mod:`kamrouter.core.worker_stats`), and
 passes any other method on to worker 0 (so what modules show is worker 0's: README "Worker
-processes").
+processes"; for the tables the workers share through :mod:`kamrouter.core.bus`, htable,
+usrloc in memory and pike's bans, that is the whole router's).
 
 Signals: SIGTERM/SIGINT stop every worker with SIGTERM (SIGKILL after
 :data:`STOP_TIMEOUT`), then the supervisor; SIGHUP is passed on to every worker, each of

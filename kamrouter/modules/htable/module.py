@@ -1,5 +1,6 @@
 """The htable module: tables from ``[[htable]]``, wired to the scheduler (expiry sweeps,
-write-behind), SQLite/static files, Redis, RPC, stats and the script API."""
+write-behind), SQLite/static files, Redis, RPC, stats and the script API; with several
+worker processes, every table not in Redis is shared by the state bus (:mod:`.bus_link`)."""
 from __future__ import annotations
 
 import logging

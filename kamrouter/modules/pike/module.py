@@ -1,4 +1,5 @@
-"""The pike module: config section, script API, pike.* RPC methods and pike: statistics."""
+"""The pike module: config section, script API, pike.* RPC methods and pike: statistics;
+with several worker processes, bans are shared by the state bus (:mod:`.bus_link`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sized

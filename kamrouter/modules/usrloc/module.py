@@ -1,6 +1,7 @@
 """The usrloc module: location tables in memory (optionally written through to SQLite, or
-shared by several nodes through Redis), one scheduler timer sweeping expired bindings, ul.*
-RPC methods and ``usrloc:`` statistics."""
+shared by several nodes through Redis; in memory with several worker processes, shared by
+the state bus: :mod:`.bus_link`), one scheduler timer sweeping expired bindings, ul.* RPC
+methods and ``usrloc:`` statistics."""
 from __future__ import annotations
 
 import logging
