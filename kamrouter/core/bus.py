@@ -121,9 +121,11 @@ class StateBus:
         """Queue one change for every other worker (synchronous: the caller never waits)."""
         data = json.dumps([channel, payload], separators=(",", ":")).encode()
         if len(data) > MAX_DATAGRAM - _HEADER_ROOM:
+            if not self.too_large.value:  # once: a script may do it on every call
+                log.warning("bus: a %s change of %d bytes is over %d and stays in this "
+                            "worker; counted in bus:dropped_too_large", channel, len(data),
+                            MAX_DATAGRAM - _HEADER_ROOM)
             self.too_large.value += 1
-            log.warning("bus: a %s change of %d bytes is over %d and stays in this worker",
-                        channel, len(data), MAX_DATAGRAM - _HEADER_ROOM)
             return
         self.seq += 1
         self.sent.value += 1
@@ -196,7 +198,8 @@ class StateBus:
             origin, pid, first, messages = (envelope["o"], envelope["p"], envelope["n"],
                                             envelope["m"])
             if not (type(origin) is int and type(pid) is int and type(first) is int
-                    and isinstance(messages, list)) or origin == self.index:
+                    and isinstance(messages, list)) or origin == self.index \
+                    or not 0 <= origin <= len(self.peers):
                 raise ValueError("not a bus datagram")
         except (ValueError, KeyError, TypeError, JsonLimitError) as exc:
             self._drop(f"datagram of {len(datagram)} bytes", exc)
@@ -271,4 +274,10 @@ class StateBus:
                     nursery.start_soon(self._send_to, peer)
                 task_status.started()
                 while True:
-                    self.receive(await sock.recv(MAX_DATAGRAM + 1))
+                    try:
+                        datagram = await sock.recv(MAX_DATAGRAM + 1)
+                    except OSError as exc:  # not expected of a bound datagram socket
+                        log.warning("bus: receive failed: %s", exc)
+                        await trio.sleep(0.1)
+                        continue
+                    self.receive(datagram)
