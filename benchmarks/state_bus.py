@@ -1,4 +1,4 @@
-"""Cost and delay of the state bus between worker processes (kamrouter/core/bus.py).
+"""Cost and delay of the state bus between worker processes (kamrouter/modules/bus.py).
 
 Two processes, each a StateBus with one htable shared through it, on Unix datagram
 sockets in a temporary run directory (no router around them, so what is measured is the
@@ -26,7 +26,7 @@ from typing import Any
 
 import trio
 
-from kamrouter.core.bus import StateBus
+from kamrouter.modules.bus import StateBus
 from kamrouter.modules.htable.bus_link import HtableBus
 from kamrouter.modules.htable.config import TableConfig
 from kamrouter.modules.htable.table import Table

@@ -26,11 +26,11 @@ from kamrouter.dns.destinations import Destinations
 from kamrouter.dns.resolver import Resolver
 from kamrouter.rpc.dns_methods import register_dns
 from kamrouter.core.settings import Settings
-from kamrouter.core.bus import StateBus
 from kamrouter.core.supervisor import worker_socket_name
 from kamrouter.core.worker_stats import register_worker_methods
 from kamrouter.guard import HOOK_ERRORS, InputGuard
 from kamrouter.modules.base import Module
+from kamrouter.modules.bus import StateBus
 from kamrouter.net import Endpoint, OwnEndpoints, parse_socket
 from kamrouter.pipeline.addressing import Identity
 from kamrouter.pipeline.proxy import Proxy

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     import trio
 
-    from kamrouter.core.bus import StateBus
+    from kamrouter.modules.bus import StateBus
     from kamrouter.core.settings import Settings
     from kamrouter.net import Endpoint
     from kamrouter.net import OwnEndpoints
@@ -55,7 +55,7 @@ class RouterServices(Protocol):
     #: only process.
     worker_index: int | None
     #: Carries in-memory state changes to the other workers; None when this is the only
-    #: process (:mod:`kamrouter.core.bus`).
+    #: process (:mod:`kamrouter.modules.bus`).
     bus: StateBus | None
 
     def clock(self) -> float:

@@ -1,4 +1,4 @@
-"""``[core] workers = 2`` with state in memory shared by the state bus (kamrouter/core/bus.py):
+"""``[core] workers = 2`` with state in memory shared by the state bus (kamrouter/modules/bus.py):
 what a routing script writes in the worker that handles one request (htable items and
 counters, usrloc bindings, pike bans) is seen by requests the other worker handles, and a
 killed worker's successor starts with the tables as they are.

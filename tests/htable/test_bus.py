@@ -1,4 +1,4 @@
-"""Tables shared by the state bus (kamrouter/core/bus.py, htable/bus_link.py), in process:
+"""Tables shared by the state bus (kamrouter/modules/bus.py, htable/bus_link.py), in process:
 two workers' buses whose datagrams this test delivers by hand, so the order is chosen;
 the conflict rules (the later write wins per key, increments of one version add up), a
 dump for a starting worker, and hostile datagrams."""
@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kamrouter.core.bus import MAX_DATAGRAM, StateBus
+from kamrouter.modules.bus import MAX_DATAGRAM, StateBus
 from kamrouter.modules.htable.bus_link import HtableBus
 from kamrouter.modules.htable.config import TableConfig
 from kamrouter.modules.htable.table import Table

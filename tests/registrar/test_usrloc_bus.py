@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kamrouter.core.bus import StateBus
+from kamrouter.modules.bus import StateBus
 from kamrouter.modules.pike.bus_link import PikeBus
 from kamrouter.modules.pike.table import PikeTable
 from kamrouter.modules.usrloc.bus_link import UsrlocBus

@@ -1,5 +1,5 @@
 """htable tables in memory shared between worker processes through the state bus
-(:mod:`kamrouter.core.bus`, channel ``htable``).
+(:mod:`kamrouter.modules.bus`, channel ``htable``).
 
 Every local write of a table (script or RPC) is published as the item's resulting state,
 in the shape the Redis link publishes (``k`` key, ``v`` the value encoded as in Redis,
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kamrouter.core.bus import StateBus
+from kamrouter.modules.bus import StateBus
 from kamrouter.modules.htable.redis_link import decode, encode
 from kamrouter.modules.htable.table import Op, Table, Value, check_key, check_value
 

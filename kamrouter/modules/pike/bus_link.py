@@ -1,5 +1,5 @@
 """pike's bans shared between worker processes through the state bus
-(:mod:`kamrouter.core.bus`, channel ``pike``): a ban a worker decides (a flood it counted,
+(:mod:`kamrouter.modules.bus`, channel ``pike``): a ban a worker decides (a flood it counted,
 a script's ``pike.ban``, ``pike.ban`` over RPC) or lifts is applied in every worker, as
 ``[ip, seconds, reason]`` (0 seconds: unban). Request counts stay per worker: the kernel
 spreads one address's source ports over the workers, so each counts what it receives (a
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from kamrouter.core.bus import StateBus
+from kamrouter.modules.bus import StateBus
 from kamrouter.modules.permissions.address import parse_ip
 from kamrouter.modules.pike.table import PikeTable
 

@@ -1,5 +1,5 @@
 """usrloc tables in memory shared between worker processes through the state bus
-(:mod:`kamrouter.core.bus`, channel ``usrloc``): a phone registered through one worker is
+(:mod:`kamrouter.modules.bus`, channel ``usrloc``): a phone registered through one worker is
 found by every other.
 
 Each change of a :class:`~.location.Location` is published as the Redis link publishes a
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kamrouter.core.bus import StateBus
+from kamrouter.modules.bus import StateBus
 from kamrouter.modules.usrloc.location import Binding, Location
 from kamrouter.modules.usrloc.redis_store import decode_row
 
