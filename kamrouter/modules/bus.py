@@ -14,7 +14,7 @@ packs what queued into datagrams of at most :data:`MAX_DATAGRAM` bytes, ``{"o": 
 socket connected to that peer, waiting while the peer's queue is full (Linux keeps ten
 datagrams per Unix socket, ``net.unix.max_dgram_qlen``). A peer that is down (being
 restarted) loses what was meant for it and loads a dump instead; more than
-:data:`MAX_QUEUE` messages waiting for one peer drop the newest (``bus:dropped_queue``).
+:data:`MAX_QUEUE_BYTES` waiting for one peer drop the newest (``bus:dropped_queue``).
 
 Receiving: a datagram over the bound, not JSON or not of that shape is dropped and counted
 (``bus:dropped_malformed``), as is a message its channel cannot apply; nothing a datagram
@@ -49,8 +49,8 @@ log = logging.getLogger("kamrouter.bus")
 #: Largest datagram sent or accepted; a single change bigger than this is not published
 #: (``bus:dropped_too_large``, logged): it stays in its worker.
 MAX_DATAGRAM = 65536
-#: Messages waiting for one peer at most (a peer that stopped reading).
-MAX_QUEUE = 10000
+#: Bytes of messages waiting for one peer at most (a peer that stopped reading).
+MAX_QUEUE_BYTES = 16 << 20
 #: The RPC method that answers a starting worker.
 DUMP_METHOD = "bus.dump"
 _HEADER_ROOM = 96  # bytes of the datagram's envelope around its messages
@@ -78,6 +78,7 @@ class _Peer:
         self.index = index
         self.path = path
         self.queue: deque[tuple[int, bytes]] = deque()
+        self.queued_bytes = 0
         self.wake = trio.Event()
         self.sock: trio.socket.SocketType | None = None
 
@@ -130,10 +131,11 @@ class StateBus:
         self.seq += 1
         self.sent.value += 1
         for peer in self.peers:
-            if len(peer.queue) >= MAX_QUEUE:
+            if peer.queued_bytes + len(data) > MAX_QUEUE_BYTES:
                 self.dropped_queue.value += 1
                 continue
             peer.queue.append((self.seq, data))
+            peer.queued_bytes += len(data)
             peer.wake.set()
 
     def _pack(self, peer: _Peer) -> tuple[bytes, int]:
@@ -166,15 +168,15 @@ class StateBus:
                     await self._send(peer, datagram)
             except OSError as exc:
                 # The peer is down: what queued for it is lost; it loads a dump at start.
-                dropped = len(peer.queue)
+                self.unreachable.value += len(peer.queue)
                 peer.queue.clear()
-                self.unreachable.value += dropped
+                peer.queued_bytes = 0
                 if exc.errno not in (errno.ENOENT, errno.ECONNREFUSED):
                     log.warning("bus: cannot send to worker %d: %s", peer.index, exc)
                 continue
             self.datagrams.value += 1
             for _ in range(count):
-                peer.queue.popleft()
+                peer.queued_bytes -= len(peer.queue.popleft()[1])
 
     async def _send(self, peer: _Peer, datagram: bytes) -> None:
         try:

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kamrouter.modules.bus import MAX_DATAGRAM, StateBus
+from kamrouter.modules.bus import MAX_DATAGRAM, MAX_QUEUE_BYTES, StateBus
 from kamrouter.modules.htable.bus_link import HtableBus
 from kamrouter.modules.htable.config import TableConfig
 from kamrouter.modules.htable.table import Table
@@ -170,3 +170,16 @@ def test_a_change_over_the_bound_stays_local_and_is_counted(tmp_path: Path) -> N
     a.deliver_to(b)
     assert b.table.lookup("big") is None and b.table.get("small") == "y"
     assert a.counter("dropped_too_large") == 1 and b.counter("lost") == 0
+
+
+def test_what_waits_for_a_peer_is_bounded(tmp_path: Path) -> None:
+    a, b = pair(tmp_path)
+    value = "x" * 60000
+    for n in range(300):  # 18 MB for a peer that does not read
+        a.table.set(f"k{n}", value)
+    dropped = a.counter("dropped_queue")
+    assert dropped > 0 and a.bus.peers[0].queued_bytes <= MAX_QUEUE_BYTES
+    a.table.set("k", "small")  # fits: queued after the gap
+    a.deliver_to(b)
+    assert b.counter("received_messages") == 301 - dropped
+    assert b.counter("lost") == dropped  # the receiver sees the gap
