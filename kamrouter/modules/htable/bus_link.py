@@ -49,9 +49,8 @@ class HtableBus:
         item = table.lookup(key)
         if item is None:
             return
-        left = table.seconds_left(item)
         state = {"h": table.name, "k": key, "v": encode(item.value),
-                 "t": -1 if left is None else max(1, int(left * 1000))}
+                 "t": _ms(table.seconds_left(item))}
         if kind == "inc":
             state.update(b=item.stamp, d=op[2])
         else:
@@ -68,8 +67,7 @@ class HtableBus:
             table.merge_delete(key, _int(payload["s"]))
             return
         value = _value(payload["v"])
-        ttl = _int(payload["t"])
-        left = ttl / 1000 if ttl >= 0 else None
+        left = _seconds(payload["t"])
         if "d" in payload:
             table.merge_inc(key, _int(payload["d"]), _int(payload["b"]), value, left)
         else:
@@ -77,7 +75,7 @@ class HtableBus:
 
     def dump(self) -> dict[str, Any]:
         return {name: {"f": table.flushed,
-                       "r": [[key, encode(value), -1 if ttl is None else ttl, stamp]
+                       "r": [[key, encode(value), _ms(ttl), stamp]
                              for key, value, ttl, stamp in table.stamped_rows()]}
                 for name, table in self.tables.items()}
 
@@ -85,9 +83,19 @@ class HtableBus:
         for name, content in data.items():
             table = self.tables.get(name)
             if table is not None:
-                rows = [(check_key(key), _value(value), None if ttl < 0 else ttl, _int(stamp))
-                        for key, value, ttl, stamp in content["r"]]
+                rows = [(check_key(key), _value(value), _seconds(ms), _int(stamp))
+                        for key, value, ms, stamp in content["r"]]
                 table.replace_stamped(rows, _int(content["f"]))
+
+
+def _ms(left: float | None) -> int:
+    """Time left as the Redis link publishes it: ms (at least 1), -1 for no expiry."""
+    return -1 if left is None else max(1, int(left * 1000))
+
+
+def _seconds(ms: Any) -> float | None:
+    ms = _int(ms)
+    return ms / 1000 if ms >= 0 else None
 
 
 def _value(text: Any) -> Value:

@@ -308,7 +308,7 @@ class Table:
         return [(k, i.value, i.expires - now if i.expires else None, i.stamp)
                 for k, i in self.items()]
 
-    def replace_stamped(self, rows: Iterable[tuple[str, Value, float | None, int]],
+    def replace_stamped(self, rows: list[tuple[str, Value, float | None, int]],
                         flushed: int) -> None:
         """Swap in another worker's :meth:`stamped_rows` (at start)."""
         self.replace_all((key, value, ttl) for key, value, ttl, _ in rows)
@@ -319,8 +319,7 @@ class Table:
 
     def rows(self) -> list[Row]:
         """The live content as rows (for storing and exporting)."""
-        now = self._clock()
-        return [(k, i.value, i.expires - now if i.expires else None) for k, i in self.items()]
+        return [(key, value, ttl) for key, value, ttl, _ in self.stamped_rows()]
 
     # -- expiry --------------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
