@@ -183,7 +183,7 @@ class Table:
         """Atomically add ``delta``; None when the value is a string, or the key is missing and
         the table has no initval (with one, a missing key starts from it)."""
         check_key(key)
-        base = self.version(key)
+        base = 0 if self.stamper is None else self.version(key)
         item = self.lookup_or_reap(key)
         if item is None:
             if self.initval is None:
