@@ -54,6 +54,7 @@ MAX_QUEUE_BYTES = 16 << 20
 #: The RPC method that answers a starting worker.
 DUMP_METHOD = "bus.dump"
 _HEADER_ROOM = 96  # bytes of the datagram's envelope around its messages
+_encode = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per write
 
 
 class Channel(Protocol):
@@ -120,7 +121,7 @@ class StateBus:
     # -- sending ----------------------------------------------------------------------------
     def publish(self, channel: str, payload: Any) -> None:
         """Queue one change for every other worker (synchronous: the caller never waits)."""
-        data = json.dumps([channel, payload], separators=(",", ":")).encode()
+        data = _encode([channel, payload]).encode()
         if len(data) > MAX_DATAGRAM - _HEADER_ROOM:
             if not self.too_large.value:  # once: a script may do it on every call
                 log.warning("bus: a %s change of %d bytes is over %d and stays in this "
