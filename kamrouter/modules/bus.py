@@ -35,7 +35,8 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager, suppress
 from typing import Any, Protocol
 
 import trio
@@ -68,6 +69,15 @@ class Channel(Protocol):
 
     def load(self, data: Any) -> None:
         """Replace the content with another worker's dump."""
+
+
+@contextmanager
+def _removed_at_exit(path: str) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        with suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def bus_socket_name(index: int) -> str:
@@ -265,12 +275,10 @@ class StateBus:
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Bind, load a dump from another worker, then send and receive until cancelled."""
         sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_DGRAM)
-        try:
+        with suppress(FileNotFoundError):  # left by a predecessor that was killed
             os.unlink(self.path)
-        except FileNotFoundError:
-            pass
         await sock.bind(self.path)
-        with sock:
+        with sock, _removed_at_exit(self.path):
             await self._fetch_dump()
             async with trio.open_nursery() as nursery:
                 for peer in self.peers:
