@@ -185,12 +185,12 @@ def worker_problems(settings: Settings, count: int | None = None) -> list[str]:
                 for name in SINGLE_PROCESS_MODULES if name in loaded]
     usrloc = settings.modules.get("usrloc")
     db_mode = usrloc.get("db_mode", "memory") if isinstance(usrloc, dict) else "memory"
-    if {"registrar", "usrloc"} & loaded and db_mode != "redis":
-        # Each worker would keep its own location table: a phone registered through one
-        # worker would not be found by the others.
-        problems.append(f'core.workers: usrloc.db_mode = "{db_mode}" keeps a location table '
-                        'per worker process; set [usrloc] db_mode = "redis" (shared by every '
-                        'worker) or workers = 1')
+    if {"registrar", "usrloc"} & loaded and db_mode == "sqlite":
+        # Each worker would write its own changes into the one file and read it only when it
+        # starts (in memory, the state bus shares the table; Redis shares it too).
+        problems.append('core.workers: usrloc.db_mode = "sqlite" keeps a location table '
+                        'per worker process; set [usrloc] db_mode = "memory" or "redis" '
+                        '(shared by every worker) or workers = 1')
     return problems
 
 

@@ -29,6 +29,7 @@ from kamrouter.core.supervisor import worker_socket_name
 from kamrouter.core.worker_stats import register_worker_methods
 from kamrouter.guard import HOOK_ERRORS, InputGuard
 from kamrouter.modules.base import Module
+from kamrouter.modules.bus import StateBus
 from kamrouter.net import Endpoint, OwnEndpoints, parse_socket
 from kamrouter.pipeline.addressing import Identity
 from kamrouter.pipeline.proxy import Proxy
@@ -114,6 +115,8 @@ class Router:
         self.rpc = MethodRegistry()
         self.scheduler = Scheduler(self.clock)
         self.collector = Collector(self.scheduler, self.stats)
+        self.bus = StateBus(worker.index, settings.core.worker_count(), settings.rpc.run_dir,
+                            self.stats, self.ask_worker) if worker is not None else None
         timer_guard = InputGuard("core", self.stats, log, "drops_internal_error_timer")
         # A bug in one timer callback (a probe, an expiry) costs that timer, not the router.
         self.scheduler.on_error = lambda timer, exc: timer_guard.failed(timer.callback, exc)
@@ -171,6 +174,8 @@ class Router:
         self.rpc.register("core.reload_script", self.rpc_reload_script)
         if worker is not None:  # the supervisor sums the counters of its workers
             register_worker_methods(self.rpc, self.stats)
+        if self.bus is not None:
+            self.bus.register_rpc(self.rpc)
 
     @property
     def sockets(self) -> list[Endpoint]:
@@ -350,6 +355,8 @@ class Router:
                 self.own_endpoints.add(*listening.http)
             nursery.start_soon(self._run_timers)
             nursery.start_soon(self._handle_signals, nursery.cancel_scope)
+            if self.bus is not None:  # the other workers' state, before modules start
+                await nursery.start(self.bus.run)
             # Modules before SIP: shared tables sync before the first call reads them.
             for module in self.modules.values():
                 await module.start(nursery)

@@ -9,7 +9,8 @@ control socket (the config's, where kamcli looks) answers ``core.psx`` and ``cor
 every process, runs ``core.reload_script`` and the runtime changes of :data:`EVERY_WORKER`
 in every worker, sums the workers' statistics (:mod:`kamrouter.core.worker_stats`), and
 passes any other method on to worker 0 (so what modules show is worker 0's: README "Worker
-processes").
+processes"; for the tables the workers share through :mod:`kamrouter.modules.bus`, htable,
+usrloc in memory and pike's bans, that is the whole router's).
 
 Signals: SIGTERM/SIGINT stop every worker with SIGTERM (SIGKILL after
 :data:`STOP_TIMEOUT`), then the supervisor; SIGHUP is passed on to every worker, each of
@@ -109,16 +110,16 @@ def share_secrets(settings: Settings, secret: str) -> None:
 
 
 #: RPC methods that change a worker's runtime state and may be repeated: the supervisor
-#: runs them in every worker, so an operator's change reaches the whole router (what a
-#: routing script changes stays in its worker; a restarted worker starts from the config).
-#: Not ``permissions.addressAdd``/``addressRemove``: each worker would write the change into
+#: runs them in every worker, so an operator's change reaches the whole router. Not the
+#: changes the state bus carries (:mod:`kamrouter.modules.bus`: htable writes, ``ul.*``,
+#: ``pike.ban``/``unban``), which worker 0 makes and publishes like a script's. Not
+#: ``permissions.addressAdd``/``addressRemove``: each worker would write the change into
 #: the address file again (worker 0 makes it; ``addressReload`` then reaches the others).
 EVERY_WORKER = frozenset({
-    "htable.sets", "htable.seti", "htable.setex", "htable.setxs", "htable.setxi",
-    "htable.delete", "htable.flush", "htable.reload",
+    "htable.reload",
     "dispatcher.reload", "dispatcher.set_state", "dispatcher.set_duid_state",
     "dispatcher.add", "dispatcher.remove", "permissions.addressReload",
-    "pike.ban", "pike.unban", "dialplan.reload", "mtree.reload",
+    "dialplan.reload", "mtree.reload",
     "dst_blocklist.add", "dst_blocklist.delete", "dst_blocklist.delete_all", "dns.delete_all",
     "corex.debug"})
 

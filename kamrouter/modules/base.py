@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     import trio
 
+    from kamrouter.modules.bus import StateBus
     from kamrouter.core.settings import Settings
     from kamrouter.net import Endpoint
     from kamrouter.net import OwnEndpoints
@@ -53,6 +54,9 @@ class RouterServices(Protocol):
     #: Which of several worker processes this is (``[core] workers``); None when it is the
     #: only process.
     worker_index: int | None
+    #: Carries in-memory state changes to the other workers; None when this is the only
+    #: process (:mod:`kamrouter.modules.bus`).
+    bus: StateBus | None
 
     def clock(self) -> float:
         """Monotonic seconds; the same clock the scheduler uses."""

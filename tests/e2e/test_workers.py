@@ -340,10 +340,10 @@ def test_an_operators_change_reaches_every_worker(router: ProxyProcess) -> None:
         listed = worker_rpc(router, index, "pike.list")
         return [entry["ip_addr"] for entry in listed["list"]]  # type: ignore[index]
 
-    router.rpc("pike.ban", "192.0.2.66", 600)
-    assert all("192.0.2.66" in banned(i) for i in range(WORKERS))
+    router.rpc("pike.ban", "192.0.2.66", 600)  # in worker 0, which publishes it (the bus)
+    wait_until(lambda: all("192.0.2.66" in banned(i) for i in range(WORKERS)), "the ban")
     router.rpc("pike.unban", "192.0.2.66")
-    assert not any("192.0.2.66" in banned(i) for i in range(WORKERS))
+    wait_until(lambda: not any("192.0.2.66" in banned(i) for i in range(WORKERS)), "unban")
     with pytest.raises(RpcFailed) as failed:  # nowhere to apply it: worker 0's error
         router.rpc("pike.unban", "192.0.2.66")
     assert failed.value.error["code"] == 404

@@ -47,6 +47,7 @@ class StandInRouter:
     connections: set[Endpoint] = field(default_factory=set)
     #: As one of several worker processes: its index, and the other workers' methods.
     worker_index: int | None = None
+    bus: Any = None
     workers: dict[int, MethodRegistry] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -132,13 +132,15 @@ TEST_WORKERS = int(os.environ.get("KAMROUTER_TEST_WORKERS", "1"))
 def kamrouter_proxy(workdir: Path, port: int, *, script: Path | str | None = None,
                     tm: Mapping[str, int] | None = None,
                     env: Mapping[str, str] | None = None,
-                    sections: Mapping[str, Mapping[str, TomlValue]] | None = None,
+                    sections: Mapping[str, Mapping[str, TomlValue]
+                                      | Sequence[Mapping[str, TomlValue]]] | None = None,
                     ) -> ProxyProcess:
     """kamrouter on udp+tcp:``port`` with a routing script (a path, or its source text;
     None: the built-in default), [tm] settings and any further config ``sections``
-    (merged key by key into the tables written here); not started yet."""
+    (merged key by key into the tables written here; a list is an array of tables,
+    ``[[htable]]``); not started yet."""
     workdir.mkdir(parents=True, exist_ok=True)
-    document: dict[str, dict[str, TomlValue]] = {
+    document: dict[str, Any] = {
         "core": {"listen": [f"udp:{LOOPBACK}:{port}", f"tcp:{LOOPBACK}:{port}"]},
         "rpc": {"run_dir": str(workdir / "run")},
     }
@@ -151,7 +153,10 @@ def kamrouter_proxy(workdir: Path, port: int, *, script: Path | str | None = Non
     if tm:
         document["tm"] = dict(tm)
     for table, values in (sections or {}).items():
-        document.setdefault(table, {}).update(values)
+        if isinstance(values, Mapping):
+            document.setdefault(table, {}).update(values)
+        else:
+            document[table] = list(values)
     config = workdir / "kamrouter.toml"
     config.write_text(toml_document(document))
     return ProxyProcess("kamrouter", [kamrouter_binary(), "-c", str(config)], port, workdir, env)

@@ -1,5 +1,6 @@
 """The htable module: tables from ``[[htable]]``, wired to the scheduler (expiry sweeps,
-write-behind), SQLite/static files, Redis, RPC, stats and the script API."""
+write-behind), SQLite/static files, Redis, RPC, stats and the script API; with several
+worker processes, every table not in Redis is shared by the state bus (:mod:`.bus_link`)."""
 from __future__ import annotations
 
 import logging
@@ -12,6 +13,7 @@ import trio
 from kamrouter.config import ConfigError
 from kamrouter.modules.base import Module, RouterServices
 from kamrouter.modules.htable.api import HtableApi
+from kamrouter.modules.htable.bus_link import HtableBus
 from kamrouter.modules.htable.config import TableConfig
 from kamrouter.modules.htable.persistence import TablePersistence
 from kamrouter.redis_client import open_client
@@ -96,6 +98,9 @@ class HtableModule(Module):
             elif cfg.load_file:
                 path = self.static_files[cfg.name] = _resolve(base_dir, cfg.load_file)
                 table.replace_all(load_static(path))
+        if router.bus is not None:  # several workers: share the tables Redis does not
+            HtableBus(router.bus, {name: table for name, table in self.tables.items()
+                                   if name not in self.links})
         self._api = HtableApi(self.tables)
         HtableRpc(self.tables, self.describe, self.reload, self.store).register(router.rpc)
 

@@ -7,8 +7,15 @@ removed it yet (Kamailio counted such items and let inc/dec revive them). The sw
 removes them and reports them for the ``htable:expired:<name>`` event.
 
 Local writes are reported through ``on_write`` as ordered :data:`Op` tuples (the Redis link
-replays them; the write-behind store marks keys dirty). ``apply*``/``replace_all`` install
-state that already happened elsewhere (Redis, a file) and report nothing.
+replays them; the write-behind store marks keys dirty; the bus link publishes them to the
+other workers). ``apply*``/``replace_all``/``merge*`` install state that already happened
+elsewhere (Redis, a file, another worker) and report nothing.
+
+Versions (only when ``stamper`` is set, i.e. the table is shared between workers by
+:mod:`.bus_link`): every item carries the stamp of the assignment (set, expire change, or a
+delete's tombstone) it descends from; an increment keeps its item's stamp, so increments
+made on the same version in several workers all add up. A change from elsewhere wins if its
+stamp is higher than the local version of its key (the last writer wins per key).
 """
 from __future__ import annotations
 
@@ -27,16 +34,20 @@ Op = tuple
 Row = tuple[str, Value, float | None]
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+#: How long a shared table remembers a deleted key's stamp.
+TOMBSTONE_SECONDS = 60.0
 
 
 class Item:
     """A value and its deadline on the table's clock (0.0: never expires)."""
 
-    __slots__ = ("value", "expires")
+    __slots__ = ("value", "expires", "stamp")
 
-    def __init__(self, value: Value, expires: float) -> None:
+    def __init__(self, value: Value, expires: float, stamp: int = 0) -> None:
         self.value = value
         self.expires = expires
+        #: The version of the assignment this value descends from (0: the config's, a file's).
+        self.stamp = stamp
 
     @property
     def is_int(self) -> bool:
@@ -91,6 +102,12 @@ class Table:
         self.on_write: Callable[[Op], None] | None = None
         #: Called with a deadline earlier than any pending one (re-arm the sweep timer).
         self.on_deadline: Callable[[float], None] | None = None
+        #: Shared between workers: gives a local assignment its stamp, above the one given.
+        self.stamper: Callable[[int], int] | None = None
+        #: key -> (stamp of its delete, clock time): a late older write must not revive it.
+        self._tombstones: dict[str, tuple[int, float]] = {}
+        #: The stamp of the last flush: nothing older applies any more.
+        self.flushed = 0
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, key: str) -> Value | None:
@@ -146,14 +163,18 @@ class Table:
         check_value(value)
         if expire is not None and expire < 0:
             raise ValueError(f"expire must be >= 0 seconds, got {expire}")
-        self._store(key, value, self._deadline(self.lookup_or_reap(key), expire))
+        stamp = self._next_stamp(key)
+        self._store(key, value, self._deadline(self.lookup_or_reap(key), expire), stamp)
         if self.on_write is not None:
             self.on_write(("set", key, value, expire))
 
     def delete(self, key: str) -> bool:
         """Remove ``key``; False when it was missing (or already expired)."""
+        stamp = self._next_stamp(key)
         existed = self.lookup_or_reap(key) is not None
         self._items.pop(key, None)
+        if self.stamper is not None:
+            self._bury(key, stamp)
         if existed and self.on_write is not None:
             self.on_write(("delete", key))
         return existed
@@ -162,6 +183,7 @@ class Table:
         """Atomically add ``delta``; None when the value is a string, or the key is missing and
         the table has no initval (with one, a missing key starts from it)."""
         check_key(key)
+        base = 0 if self.stamper is None else self.version(key)
         item = self.lookup_or_reap(key)
         if item is None:
             if self.initval is None:
@@ -172,7 +194,7 @@ class Table:
         else:
             value = item.value + delta
         check_value(value, f"{self.name}[{key!r}] after adding {delta}")
-        self._store(key, value, self._deadline(item, None))
+        self._store(key, value, self._deadline(item, None), base)
         if self.on_write is not None:
             self.on_write(("inc", key, delta))
         return value
@@ -181,10 +203,11 @@ class Table:
         """Expire ``key`` ``seconds`` from now (0: never); False when it is missing."""
         if seconds < 0:
             raise ValueError(f"expire must be >= 0 seconds, got {seconds}")
+        stamp = self._next_stamp(key)
         item = self.lookup_or_reap(key)
         if item is None:
             return False
-        self._store(key, item.value, self._clock() + seconds if seconds else 0.0)
+        self._store(key, item.value, self._clock() + seconds if seconds else 0.0, stamp)
         if self.on_write is not None:
             self.on_write(("expire", key, seconds))
         return True
@@ -197,6 +220,9 @@ class Table:
         return len(doomed)
 
     def flush(self) -> None:
+        if self.stamper is not None:
+            self.flushed = self.stamper(self.flushed)
+            self._tombstones.clear()
         self._items.clear()
         self._heap.clear()
         if self.on_write is not None:
@@ -230,10 +256,70 @@ class Table:
         self._items = fresh
         self._rebuild_heap()
 
+    # -- state from other workers (:mod:`.bus_link`): the higher stamp wins -----------------------
+    def version(self, key: str) -> int:
+        """The stamp of ``key``'s last assignment (its item's, even if expired, or its
+        delete's), never below the last flush's."""
+        item = self._items.get(key)
+        if item is not None:
+            return max(item.stamp, self.flushed)
+        tomb = self._tombstones.get(key)
+        return max(tomb[0], self.flushed) if tomb is not None else self.flushed
+
+    def merge(self, key: str, value: Value, ttl: float | None, stamp: int) -> None:
+        """Another worker assigned ``key`` (set, or an expire change): take it if newer."""
+        if stamp > self.version(key):
+            self._tombstones.pop(key, None)
+            self._store(key, value, self._clock() + ttl if ttl is not None else 0.0, stamp)
+
+    def merge_inc(self, key: str, delta: int, base: int, value: Value,
+                  ttl: float | None) -> None:
+        """Another worker added ``delta`` to version ``base`` of ``key``, giving ``value``:
+        on the same version, add it here too (concurrent increments all count); on an
+        older one, take the other worker's result; on a newer one, drop it (an assignment
+        made since replaces what it incremented)."""
+        version = self.version(key)
+        if base > version:
+            self.merge(key, value, ttl, base)
+        elif base == version:
+            item = self.lookup_or_reap(key)
+            start = self.initval if item is None else item.value
+            if type(start) is not int:
+                return
+            self._store(key, check_value(start + delta), self._deadline(item, None), base)
+
+    def merge_delete(self, key: str, stamp: int) -> None:
+        if stamp > self.version(key):
+            self._items.pop(key, None)
+            self._bury(key, stamp)
+
+    def merge_flush(self, stamp: int) -> None:
+        """Another worker flushed the table: what was assigned before its flush goes."""
+        if stamp <= self.flushed:
+            return
+        self.flushed = stamp
+        self._items = {k: i for k, i in self._items.items() if i.stamp > stamp}
+        self._tombstones = {k: t for k, t in self._tombstones.items() if t[0] > stamp}
+        self._rebuild_heap()
+
+    def stamped_rows(self) -> list[tuple[str, Value, float | None, int]]:
+        """The live content with each item's stamp (a dump for a starting worker)."""
+        now = self._clock()
+        return [(k, i.value, i.expires - now if i.expires else None, i.stamp)
+                for k, i in self.items()]
+
+    def replace_stamped(self, rows: list[tuple[str, Value, float | None, int]],
+                        flushed: int) -> None:
+        """Swap in another worker's :meth:`stamped_rows` (at start)."""
+        self.replace_all((key, value, ttl) for key, value, ttl, _ in rows)
+        for key, _, _, stamp in rows:
+            self._items[key].stamp = stamp
+        self.flushed = flushed
+        self._tombstones.clear()
+
     def rows(self) -> list[Row]:
         """The live content as rows (for storing and exporting)."""
-        now = self._clock()
-        return [(k, i.value, i.expires - now if i.expires else None) for k, i in self.items()]
+        return [(key, value, ttl) for key, value, ttl, _ in self.stamped_rows()]
 
     # -- expiry --------------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
@@ -267,6 +353,22 @@ class Table:
             return None
         return item
 
+    def _next_stamp(self, key: str) -> int:
+        return 0 if self.stamper is None else self.stamper(self.version(key))
+
+    def _bury(self, key: str, stamp: int) -> None:
+        """Remember a delete for :data:`TOMBSTONE_SECONDS` (a change from elsewhere older
+        than that is not expected: the bus delivers within milliseconds)."""
+        tombs = self._tombstones
+        now = self._clock()
+        tombs.pop(key, None)
+        tombs[key] = (stamp, now)
+        while True:
+            oldest = next(iter(tombs))
+            if tombs[oldest][1] > now - TOMBSTONE_SECONDS:
+                return
+            del tombs[oldest]
+
     def _deadline(self, existing: Item | None, expire: float | None) -> float:
         if expire is not None:
             return self._clock() + expire if expire else 0.0
@@ -274,11 +376,12 @@ class Table:
             return existing.expires
         return self._clock() + self.autoexpire if self.autoexpire else 0.0
 
-    def _store(self, key: str, value: Value, deadline: float) -> None:
+    def _store(self, key: str, value: Value, deadline: float, stamp: int = 0) -> None:
         item = self._items.get(key)
         if item is None:
-            self._items[key] = Item(value, deadline)
+            self._items[key] = Item(value, deadline, stamp)
         else:
+            item.stamp = stamp
             if item.expires == deadline:
                 item.value = value
                 return

@@ -1,4 +1,5 @@
-"""The pike module: config section, script API, pike.* RPC methods and pike: statistics."""
+"""The pike module: config section, script API, pike.* RPC methods and pike: statistics;
+with several worker processes, bans are shared by the state bus (:mod:`.bus_link`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sized
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from kamrouter.config import Range, range_problems
 from kamrouter.modules.base import Module, RouterServices
 from kamrouter.modules.permissions.address import parse_ip
+from kamrouter.modules.pike.bus_link import PikeBus
 from kamrouter.modules.pike.table import OK, PikeTable
 from kamrouter.rpc.registry import MethodRegistry, RpcError
 
@@ -73,6 +75,8 @@ class PikeModule(Module):
         self.table = table = PikeTable(
             config.sampling_time_unit, config.reqs_density_per_unit, config.remove_latency,
             config.ban_time, config.max_sources, router.clock)
+        if router.bus is not None:  # several workers: a ban applies in all of them
+            PikeBus(router.bus, table)
         stats = router.stats
         # Each worker counts the sources the kernel gives it; bans may be the operator's,
         # made in every worker, and count once.

@@ -62,6 +62,8 @@ class PikeTable:
         self.blocked = 0   # requests refused
         self.detected = 0  # floods detected (new bans)
         self.evicted = 0   # sources dropped to stay within max_sources
+        #: Told of every local ban (seconds, reason) and unban (0, ""): shared by workers.
+        self.on_ban: Callable[[str, float, str], None] | None = None
 
     def check(self, ip: str) -> int:
         """Count one request from ``ip``: OK, BLOCKED or NEW_FLOOD (first detection)."""
@@ -104,14 +106,26 @@ class PikeTable:
         return NEW_FLOOD
 
     def ban(self, ip: str, seconds: float, reason: str) -> None:
+        self.apply_ban(ip, seconds, reason)
+        if self.on_ban is not None:
+            self.on_ban(ip, seconds, reason)
+
+    def unban(self, ip: str) -> bool:
+        """Lift a ban and forget the source's counts (else its next request bans it again)."""
+        banned = self.apply_unban(ip)
+        if self.on_ban is not None:
+            self.on_ban(ip, 0, "")
+        return banned
+
+    # -- bans from elsewhere (another worker): not reported through on_ban ----------------------
+    def apply_ban(self, ip: str, seconds: float, reason: str) -> None:
         bans = self.bans
         bans.pop(ip, None)
         if len(bans) >= self.max_sources:
             bans.popitem(last=False)
         bans[ip] = Ban(self.clock() + seconds, reason)
 
-    def unban(self, ip: str) -> bool:
-        """Lift a ban and forget the source's counts (else its next request bans it again)."""
+    def apply_unban(self, ip: str) -> bool:
         self.sources.pop(ip, None)
         ban = self.bans.pop(ip, None)
         return ban is not None and ban.until > self.clock()

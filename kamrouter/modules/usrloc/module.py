@@ -1,6 +1,7 @@
 """The usrloc module: location tables in memory (optionally written through to SQLite, or
-shared by several nodes through Redis), one scheduler timer sweeping expired bindings, ul.*
-RPC methods and ``usrloc:`` statistics."""
+shared by several nodes through Redis; in memory with several worker processes, shared by
+the state bus: :mod:`.bus_link`), one scheduler timer sweeping expired bindings, ul.* RPC
+methods and ``usrloc:`` statistics."""
 from __future__ import annotations
 
 import logging
@@ -13,6 +14,7 @@ import trio
 
 from kamrouter.config import ConfigError
 from kamrouter.modules.base import Module, RouterServices
+from kamrouter.modules.usrloc.bus_link import UsrlocBus
 from kamrouter.modules.usrloc.config import UsrlocConfig
 from kamrouter.modules.usrloc.location import Binding, Location
 from kamrouter.modules.usrloc.redis_store import RedisLocation
@@ -49,6 +51,9 @@ class UsrlocModule(Module):
             except Exception as exc:  # noqa: BLE001 - a broken file must name itself
                 raise ConfigError([f"usrloc.db_file: cannot open {path}: {exc}"]) from None
         self.links: dict[str, RedisLocation] = {}
+        self.shared: UsrlocBus | None = None
+        if config.db_mode == "memory" and router.bus is not None:
+            self.shared = UsrlocBus(router.bus, self.tables, self.table)
         self._nursery: trio.Nursery | None = None
         self._timer: Timer | None = None
         self._own_sockets: dict[str, bool] = {}
@@ -71,6 +76,8 @@ class UsrlocModule(Module):
                 table.on_change = lambda op, aor, binding: self._write(name, op, aor, binding)
             elif self.config.db_mode == "redis":
                 self._link(table)
+            elif self.shared is not None:
+                self.shared.attach(table)
         return table
 
     def _link(self, table: Location) -> None:

@@ -69,7 +69,11 @@ def encode(binding: Binding) -> str:
 
 def decode(text: str) -> Binding:
     """A binding from its stored row; ValueError/TypeError for anything malformed."""
-    row = json.loads(text)
+    return decode_row(json.loads(text))
+
+
+def decode_row(row: Any) -> Binding:
+    """A binding from its row (:meth:`Binding.as_row` as a JSON array)."""
     if not isinstance(row, list) or len(row) != len(_ROW_TYPES):
         raise ValueError("not a binding row")
     for value, kind in zip(row, _ROW_TYPES):

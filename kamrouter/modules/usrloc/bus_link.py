@@ -1,0 +1,75 @@
+"""usrloc tables in memory shared between worker processes through the state bus
+(:mod:`kamrouter.modules.bus`, channel ``usrloc``): a phone registered through one worker is
+found by every other.
+
+Each change of a :class:`~.location.Location` is published as the Redis link publishes a
+binding's state, ``{l: table, s: [aor, ruid, row, op]}`` (the row is
+:meth:`~.location.Binding.as_row`; op "put" or "del"), and ``{l: table, f: 1}`` for a
+flush. Conflict rule, per binding (its ruid): a put or delete applies unless this worker's
+copy was modified later (``last_modified``, wall clock: the last writer wins). Expiry needs
+no message: every worker sweeps its copy on the same clock (and runs the
+``usrloc:contact-expired`` event for it).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kamrouter.modules.bus import StateBus
+from kamrouter.modules.usrloc.location import Binding, Location
+from kamrouter.modules.usrloc.redis_store import decode_row
+
+CHANNEL = "usrloc"
+#: A table another worker uses is created here too; its name is bounded.
+MAX_TABLE_NAME = 64
+
+
+class UsrlocBus:
+    def __init__(self, bus: StateBus, tables: dict[str, Location],
+                 table: Callable[[str], Location]) -> None:
+        """``table(name)``: the module's table of that name, created on first use."""
+        self.bus = bus
+        self.tables = tables
+        self.table = table
+        bus.register(CHANNEL, self)
+
+    def attach(self, table: Location) -> None:
+        name = table.name
+
+        def publish(op: str, aor: str, binding: Binding | None) -> None:
+            if binding is None:
+                self.bus.publish(CHANNEL, {"l": name, "f": 1})
+            elif op != "expire":  # every worker sweeps its copy at the same wall-clock time
+                self.bus.publish(CHANNEL, {"l": name,
+                                           "s": [aor, binding.ruid, list(binding.as_row()), op]})
+        table.on_change = publish
+
+    def apply(self, payload: Any) -> None:
+        table = self.table(_name(payload["l"]))
+        if "f" in payload:
+            table.replace_all([])
+            return
+        aor, ruid, row, op = payload["s"]
+        if not isinstance(aor, str) or not isinstance(ruid, str) or op not in ("put", "del"):
+            raise ValueError("not a binding change")
+        theirs = decode_row(row)
+        mine = next((b for b in table.records.get(aor, ()) if b.ruid == ruid), None)
+        if mine is None or mine.last_modified <= theirs.last_modified:
+            table.apply(aor, ruid, theirs if op == "put" else None)
+
+    def dump(self) -> dict[str, list[list[Any]]]:
+        return {name: [[aor, list(binding.as_row())] for aor, binding in table.rows()]
+                for name, table in self.tables.items()}
+
+    def load(self, data: Any) -> None:
+        for name, rows in data.items():
+            bindings = [(aor, decode_row(row)) for aor, row in rows]
+            if any(not isinstance(aor, str) for aor, _ in bindings):
+                raise TypeError("not an AoR")
+            self.table(_name(name)).replace_all(bindings)
+
+
+def _name(name: Any) -> str:
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_TABLE_NAME:
+        raise ValueError(f"not a location table name: {name!r}"[:100])
+    return name
