@@ -20,7 +20,8 @@ Two more setups share usrloc through a real redis-server (in memory, on a free p
 before each step; README "Several nodes"): ``kamrouter-redis``, one node with
 ``[usrloc] db_mode = "redis"``, and ``kamrouter-2nodes``, two such nodes with one sipp each
 at half the rate (each registering a user of its own); Redis's CPU is printed apart. ``kamrouter-2workers`` is
-one router with two worker processes sharing usrloc through Redis, driven by four sipps.
+one router with two worker processes sharing usrloc through Redis, driven by four sipps;
+``kamrouter-2workers-memory`` the same with usrloc in memory, shared by the state bus.
 
     .venv/bin/python benchmarks/registrations.py --rates 1000,2000,3000,4000 --duration 5
     .venv/bin/python benchmarks/registrations.py --routers kamrouter,kamrouter-redis,kamrouter-2nodes
@@ -53,7 +54,7 @@ SCENARIO = REPO / "benchmarks" / "sipp" / "register_auth.xml"
 KAMAILIO_CFG = REPO / "benchmarks" / "kamailio" / "registrar.cfg"
 KAMAILIO_WORKERS = 2
 #: sipps per router for the setups that need several (see run_step).
-CALLERS = {"kamrouter-2workers": 4}
+CALLERS = {"kamrouter-2workers": 4, "kamrouter-2workers-memory": 4}
 DOMAIN = "example.com"
 SCRIPT = f'''\
 from kamrouter.script import auth, registrar, sl
@@ -195,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--routers", default="kamrouter,kamailio",
                         help="of kamrouter, kamailio, kamrouter-redis, kamrouter-2nodes, "
-                        "kamrouter-2workers (2 worker processes, usrloc through Redis)")
+                        "kamrouter-2workers (2 worker processes, usrloc through Redis), "
+                        "kamrouter-2workers-memory (usrloc in memory, shared by the state bus)")
     args = parser.parse_args(argv)
     rates = sorted({int(r) for r in args.rates.split(",") if r.strip()})
     routers = [r.strip() for r in args.routers.split(",") if r.strip()]
@@ -212,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
                     "kamailio": kamailio_starter(accounts),
                     "kamrouter-redis": kamrouter_starter(accounts, 1, redis),
                     "kamrouter-2nodes": kamrouter_starter(accounts, 2, redis),
-                    "kamrouter-2workers": kamrouter_starter(accounts, 1, redis, workers=2)}
+                    "kamrouter-2workers": kamrouter_starter(accounts, 1, redis, workers=2),
+                    "kamrouter-2workers-memory": kamrouter_starter(accounts, 1, workers=2)}
         store_pid = redis.process.pid if redis is not None and redis.process else None
         try:
             for rate in rates:
