@@ -103,3 +103,59 @@ def test_only_worker_0_probes_and_every_worker_sees_the_destination_go(
                detail=router.log_tail)
     router.rpc("dispatcher.set_state", "a", 1, f"sip:{uas.address}")
     assert [flags(router, i) for i in range(WORKERS)] == ["AX"] * WORKERS
+
+
+MARKING_SCRIPT = '''\
+from kamrouter.script import dispatcher, sl
+
+
+def request_route(msg):
+    uri = msg.get_header("X-Mark")
+    if uri:
+        dispatcher.mark_addr("ip", 1, uri)
+    sl.send_reply(msg, 200, "OK")
+'''
+
+
+def test_a_scripts_mark_in_worker_1_holds_in_worker_0(tmp_path: Path, uas: Sipp) -> None:
+    from .test_workers import Peer, received  # noqa: PLC0415 - the e2e helpers of workers
+
+    list_file = tmp_path / "dispatcher.list"
+    list_file.write_text(f"1 sip:{uas.address} 8 0\n")
+    proxy = kamrouter_proxy(tmp_path / "router", free_port(), script=MARKING_SCRIPT, sections={
+        "core": {"workers": WORKERS}, "dispatcher": {"list_file": str(list_file)}})
+    proxy.start()
+    peers: list[Peer] = []
+    try:
+        proxy.wait_workers_ready()
+        proxy.rpc("dispatcher.ping_active", 0)  # no probe undoes the mark
+        wait_until(lambda: in_use(proxy, 0) == 0, "worker 0's last probe answered",
+                   detail=proxy.log_tail)
+        assert [flags(proxy, i) for i in range(WORKERS)] == ["AX"] * WORKERS
+
+        def options(peer: Peer, mark: str = "") -> None:
+            extra = f"X-Mark: {mark}\n" if mark else ""
+            peer.send(f"OPTIONS sip:{proxy.address} SIP/2.0\n"
+                      f"Via: SIP/2.0/UDP 127.0.0.1:{peer.port};branch=z9hG4bK-{len(peers)}"
+                      f"{mark and '-m'}\nFrom: <sip:t@127.0.0.1>;tag=f\nTo: <sip:{proxy.address}>\n"
+                      f"Call-ID: mark-{peer.port}\nCSeq: 1 OPTIONS\nMax-Forwards: 70\n{extra}"
+                      "Content-Length: 0\n\n", proxy.port)
+            assert peer.receive()[0].startswith("SIP/2.0 200")
+
+        # A source port the kernel hashes to worker 1 (found by asking, port by port).
+        for _ in range(64):
+            peers.append(Peer())
+            before = received(proxy)
+            options(peers[-1])
+            if received(proxy)[1] > before[1]:
+                break
+        else:
+            pytest.fail("no source port reached worker 1")
+        options(peers[-1], f"sip:{uas.address}")
+        wait_until(lambda: flags(proxy, 0) == "IP", "worker 0 holding worker 1's mark",
+                   detail=proxy.log_tail)
+        assert flags(proxy, 1) == "IP"
+    finally:
+        for peer in peers:
+            peer.close()
+        proxy.stop()

@@ -58,6 +58,9 @@ class Dispatcher:
         #: ``dispatcher.ping_active``: probing rounds send nothing while False.
         self.ping_active = True
         self.list = DispatchList({}, 0)
+        #: Called with a destination a script marked (the state bus shares it with the
+        #: other worker processes).
+        self.on_script_mark: Callable[[Destination], None] | None = None
         #: Host name -> IP addresses, filled by the module's resolver at load time.
         self.resolved: dict[str, frozenset[str]] = {}
         self._emit = emit
@@ -141,6 +144,8 @@ class Dispatcher:
         old_flags = dest.health.flags
         request_state(dest.health, requested, origin, self.thresholds)
         self._after_change(dest, old_flags, origin, code, reason)
+        if origin is Origin.SCRIPT and self.on_script_mark is not None:
+            self.on_script_mark(dest)
 
     def adopt_state(self, dest: Destination, state: int) -> None:
         """Give ``dest`` the state bits another worker process decided (no thresholds; no

@@ -20,6 +20,7 @@ from kamrouter.modules.dispatcher.flags import NODNSARES
 from kamrouter.modules.dispatcher.listfile import DestinationSpec, ListError
 from kamrouter.modules.dispatcher.probing import Prober
 from kamrouter.modules.dispatcher.rpc import DispatcherRpc
+from kamrouter.modules.dispatcher.bus_link import DispatcherBus
 from kamrouter.modules.dispatcher.workers import (
     FOLLOW_INTERVAL, STATES_METHOD, StateFollower, state_records,
 )
@@ -64,6 +65,8 @@ class DispatcherModule(Module):
         self._worker_index = router.worker_index
         if self._worker_index is not None:
             router.rpc.register(STATES_METHOD, self._states)
+        if router.bus is not None:  # several workers: a script's mark holds in all
+            DispatcherBus(router.bus, self.dispatcher)
         router.on_transaction_end(self._transaction_ended)
         self._reload_lock = trio.Lock()
         self._sweep: Timer | None = None

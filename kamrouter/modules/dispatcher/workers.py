@@ -4,12 +4,11 @@ dispatcher: worker 0 alone probes the destinations, and every other worker follo
 
 A follower asks worker 0 for its states (``dispatcher.worker_states``, one small RPC) every
 :data:`FOLLOW_INTERVAL` seconds and takes over each one that differs from its own, so a
-probe result (or a script's mark in worker 0) reaches every worker within about that time,
-and a worker that starts (or restarts) has worker 0's states after its first look. Worker 0
-is the authority: a script's mark in another worker lasts until that worker's next look
-(copying only what changed in worker 0 would miss a change and its undoing between two
-looks, and keep a mark there that worker 0's probes never see). A taken-over state raises
-no dst-up/dst-down event: worker 0 raised it once for the router.
+probe result reaches every worker within about that time, and a worker that starts (or
+restarts) has worker 0's states after its first look. Worker 0 is the authority; a
+script's mark in any worker reaches worker 0 (and the others) at once through the state
+bus (:mod:`.bus_link`), so the next look keeps it. A taken-over state raises no
+dst-up/dst-down event: the worker that decided it raised it once for the router.
 Destinations are matched by set, URI and how many entries with both came before, so two
 entries with one URI stay apart.
 """
