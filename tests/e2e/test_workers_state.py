@@ -238,3 +238,18 @@ def test_garbage_on_the_bus_is_counted_and_dropped(router: ProxyProcess) -> None
     written = write_from_many_ports(router, 4, "g")
     wait_until(lambda: all(htable_get(router, 1, "seen", key) == port
                            for key, port in written.items()), "later writes")
+
+
+def test_an_address_added_over_rpc_is_in_every_workers_table(router: ProxyProcess) -> None:
+    def allowed(index: int) -> bool:
+        answer = worker_rpc(router, index, "permissions.testAddress", 7, "192.0.2.9")
+        return bool(answer["allowed"])  # type: ignore[index]
+
+    router.rpc("permissions.addressAdd", 7, "192.0.2.9")
+    for index in range(WORKERS):
+        wait_until(lambda index=index: allowed(index),  # type: ignore[misc]
+                   f"worker {index} allowing the added address", detail=router.log_tail)
+    router.rpc("permissions.addressRemove", 7, "192.0.2.9")
+    for index in range(WORKERS):
+        wait_until(lambda index=index: not allowed(index),  # type: ignore[misc]
+                   f"worker {index} no longer allowing it", detail=router.log_tail)

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from kamrouter.pipeline.addressing import NextHop, next_hop
 from kamrouter.modules.base import Module, RouterServices
 from kamrouter.modules.permissions.address import (
     AddressEntry, AddressTable, append_to_file, load_file, remove_from_file)
+from kamrouter.modules.permissions.bus_link import PermissionsBus
 from kamrouter.modules.permissions.config import PermissionsConfig
 from kamrouter.modules.permissions.rpc import PermissionsRpc
 from kamrouter.sip import SipParseError, SipUri
@@ -163,6 +165,11 @@ class PermissionsModule(Module):
             stats.gauge("permissions", f"{kind}_entries",
                         lambda kind=kind: len(self.table.of_kind(kind)))  # type: ignore[misc]
         self._file_lock = trio.Lock()
+        #: Told of each runtime change (the state bus takes it to the other workers).
+        self.on_added: Callable[[AddressEntry], None] | None = None
+        self.on_removed: Callable[[tuple[int, str, int, int]], None] | None = None
+        if router.bus is not None:  # several workers: one address table
+            PermissionsBus(router.bus, self)
         self._api = PermissionsApi(self)
         check_stray_replies = getattr(router, "check_stray_replies", None)
         if check_stray_replies is not None:
@@ -207,6 +214,8 @@ class PermissionsModule(Module):
         """Add an entry (written to the address file when there is one); False: known."""
         if not self.table.add(entry):
             return False
+        if self.on_added is not None:
+            self.on_added(entry)
         if self.file is not None:
             async with self._file_lock:
                 await trio.to_thread.run_sync(append_to_file, self.file, entry)
@@ -214,6 +223,8 @@ class PermissionsModule(Module):
 
     async def remove(self, key: tuple[int, str, int, int]) -> list[AddressEntry]:
         gone = self.table.remove(key)
+        if gone and self.on_removed is not None:
+            self.on_removed(key)
         if gone and self.file is not None:
             async with self._file_lock:
                 await trio.to_thread.run_sync(remove_from_file, self.file, key)
