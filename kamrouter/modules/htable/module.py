@@ -55,8 +55,12 @@ class _Expiry:
         router = self.module.router
         now = router.clock()
         event = f"htable:expired:{self.table.name}"
+        # Every worker expires its copy of the table (shared by the state bus or Redis); the
+        # event runs once for the router, in worker 0.
+        emit = not router.worker_index
         for key, value in self.table.expire_due(now):
-            router.emit(event, table=self.table.name, key=key, value=value)
+            if emit:
+                router.emit(event, table=self.table.name, key=key, value=value)
         deadline = self.table.next_deadline()
         if deadline is not None:
             self.arm(max(deadline, now + SWEEP_COALESCE))

@@ -135,11 +135,15 @@ class UsrlocModule(Module):
         self._timer = self.router.scheduler.call_later(self.config.timer_interval, self.sweep)
 
     def sweep(self) -> None:
+        # Every worker expires its copy of a binding; it is counted, and its event runs,
+        # once for the router, in worker 0.
+        emit = not self.router.worker_index
         for table in self.tables.values():
             for aor, binding in table.expire_due():
-                self.expired.inc()
-                self.router.emit("usrloc:contact-expired", table=table.name, aor=aor,
-                                 contact=binding.contact, ruid=binding.ruid)
+                if emit:
+                    self.expired.inc()
+                    self.router.emit("usrloc:contact-expired", table=table.name, aor=aor,
+                                     contact=binding.contact, ruid=binding.ruid)
         self._arm()
 
     async def stop(self) -> None:
