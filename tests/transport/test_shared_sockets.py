@@ -1,13 +1,18 @@
 """The sockets the supervisor binds for worker processes (kamrouter/transport/shared.py):
-one SO_REUSEPORT group per listener, and Linux's claim the design rests on, checked on the
+one SO_REUSEPORT group per listener, a hand-off socket per worker (and the header of what
+goes over it, kamrouter/transport/handoff.py), and Linux's claim the design rests on, checked on the
 real kernel: every datagram from one source address and port reaches the same member."""
 from __future__ import annotations
 
+import os
 import select
 import socket
+import stat
 import time
+from pathlib import Path
 
 from kamrouter.net import Endpoint
+from kamrouter.transport import handoff
 from kamrouter.transport.shared import WorkerSockets, bind_worker_sockets
 
 SOURCES, PER_SOURCE = 16, 5
@@ -17,7 +22,7 @@ def test_each_source_sticks_to_one_worker_socket() -> None:
     specs, opened = bind_worker_sockets([Endpoint("udp", "127.0.0.1", 0)], 2)
     try:
         (listener,) = specs[0].udp
-        members = {socket.socket(fileno=socket.dup(spec.udp[listener][0])): spec.index
+        members = {socket.socket(fileno=socket.dup(spec.udp[listener])): spec.index
                    for spec in specs}
         clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(SOURCES)]
         for client in clients:
@@ -49,22 +54,34 @@ def test_each_source_sticks_to_one_worker_socket() -> None:
             sock.close()
 
 
-def test_workers_share_listeners_and_each_has_its_own_reply_socket() -> None:
+def test_workers_share_listeners_and_each_has_a_handoff_socket(tmp_path: Path) -> None:
     specs, opened = bind_worker_sockets(
-        [Endpoint("udp", "127.0.0.1", 0), Endpoint("tcp", "127.0.0.1", 0)], 3)
+        [Endpoint("udp", "127.0.0.1", 0), Endpoint("tcp", "127.0.0.1", 0)], 3, str(tmp_path))
     try:
         assert [spec.listens for spec in specs] == [specs[0].listens] * 3
         assert all(e.port != 0 for e in specs[0].listens)
-        replies = specs[0].reply_endpoints
-        assert len(set(replies)) == 3 and all(spec.reply_endpoints == replies for spec in specs)
-        own = []
+        paths = tuple(str(tmp_path / f"worker-{i}.handoff") for i in range(3))
+        assert all(spec.handoff_paths == paths for spec in specs)
         for spec in specs:
-            with socket.socket(fileno=socket.dup(spec.udp[specs[0].listens[0]][1])) as sock:
-                own.append(sock.getsockname())
-        assert [("127.0.0.1", e.port) for e in replies] == own
-        assert [spec.own_replies for spec in specs] == [(e,) for e in replies]
+            with socket.socket(fileno=socket.dup(spec.handoff)) as sock:
+                assert sock.getsockname() == paths[spec.index]
+        assert all(stat.S_IMODE(os.stat(path).st_mode) == 0o600 for path in paths)
         assert len({fd for spec in specs for fd in spec.fds}) == 3 * 3
         assert WorkerSockets.from_json(specs[1].to_json()) == specs[1]
     finally:
         for sock in opened:
             sock.close()
+
+
+def test_a_handoff_header_round_trips_and_anything_else_is_refused() -> None:
+    source = Endpoint("udp", "2001:db8::7", 5062)
+    packet = handoff.encode(1, 0, source, b"SIP/2.0 180 Ringing\r\n\r\n")
+    assert handoff.decode(packet, 2, 1) == (1, 0, source, b"SIP/2.0 180 Ringing\r\n\r\n")
+    for bad in (b"", b"garbage", b"KH1 1 0 127.0.0.1 5060",  # no end of header
+                b"KH1 2 0 127.0.0.1 5060\nx",  # no worker 2
+                b"KH1 1 1 127.0.0.1 5060\nx",  # no listener 1
+                b"KH1 1 0 example.com 5060\nx", b"KH1 1 0 127.0.0.1 0\nx",
+                b"KH1 1 0 127.0.0.1 70000\nx", b"KH1 -1 0 127.0.0.1 5060\nx",
+                b"KH1 1 0 127.0.0.1 5060 9\nx", b"KH1 1 0 \xff 5060\nx",
+                b"KH1 " + b"9" * 100 + b" 0 127.0.0.1 5060\nx"):
+        assert handoff.decode(bad, 2, 1) is None, bad
