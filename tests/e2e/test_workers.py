@@ -143,8 +143,13 @@ def reply(request: str, status: str, to_tag: str = "b1") -> str:
             "Content-Length: 0\n\n")
 
 
+def lines_of(message: str) -> list[str]:
+    """Header lines of a message as written here (LF) or received (CRLF)."""
+    return message.replace("\r\n", "\n").split("\n")
+
+
 def ack_for(request: str, final: str) -> str:
-    lines = request.split("\r\n")
+    lines = lines_of(request)
     first = lines[0].replace("INVITE", "ACK", 1)
     to = header(final, "To")[0]
     keep = [line for line in lines[1:] if line.lower().startswith(("via:", "from:", "call-id:",
@@ -396,3 +401,121 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return not Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")
+
+
+# -- the hand-off between workers ---------------------------------------------------------------
+
+def handoff_counts(proxy: ProxyProcess, index: int | None = None) -> dict[str, int]:
+    """``core:handoff_*`` of the whole router (the supervisor's sums), or of one worker."""
+    names = [f"core:handoff_{kind}" for kind in ("sent", "received", "dropped")]
+    lines = (proxy.rpc("stats.get_statistics", *names) if index is None
+             else worker_rpc(proxy, index, "stats.get_statistics", *names))
+    values = dict(line.split(" = ") for line in lines)  # type: ignore[union-attr]
+    return {name.rpartition("_")[2]: int(values[name]) for name in names}
+
+
+def worker_of(router: ProxyProcess, peer: Peer) -> int:
+    """The worker the kernel gives this peer's datagrams to (one OPTIONS tells)."""
+    before = received(router)
+    peer.send(f"OPTIONS sip:{router.address} SIP/2.0\n"
+              f"Via: SIP/2.0/UDP {LOOPBACK}:{peer.port};branch=z9hG4bK-o{peer.port};rport\n"
+              f"From: <sip:probe@{LOOPBACK}>;tag=p\nTo: <sip:{router.address}>\n"
+              f"Call-ID: probe-{peer.port}\nCSeq: 1 OPTIONS\nMax-Forwards: 70\n"
+              "Content-Length: 0\n\n", router.port)
+    assert peer.receive()[0].startswith("SIP/2.0 200")
+    after = received(router)
+    (index,) = [i for i in range(WORKERS) if after[i] > before[i]]
+    return index
+
+
+def peer_on_other_worker(router: ProxyProcess, than: int) -> Peer:
+    for _ in range(32):  # a new port each time: the hash picks the other worker half the time
+        peer = Peer()
+        if worker_of(router, peer) != than:
+            return peer
+        peer.close()
+    raise AssertionError("32 source ports all reached one worker")
+
+
+def cancel_for(request: str) -> str:
+    lines = lines_of(request)
+    keep = [line for line in lines[1:] if line.lower().startswith(
+        ("via:", "from:", "to:", "call-id:", "max-forwards:"))]
+    first = lines[0].replace("INVITE", "CANCEL", 1)
+    return "\n".join([first, *keep, "CSeq: 1 CANCEL", "Content-Length: 0", "", ""])
+
+
+def test_a_cancel_from_another_port_reaches_the_worker_of_its_invite(
+        tmp_path: Path, router: ProxyProcess) -> None:
+    """A UA that sends its CANCEL from another port than its INVITE (the kernel gives it to
+    the other worker): handed to the INVITE's worker, which cancels the call (200 to the
+    CANCEL, 487 to the INVITE); the callee is sipp."""
+    caller = Peer()
+    serving = worker_of(router, caller)
+    canceller = peer_on_other_worker(router, serving)
+    callee = sipp_peer(tmp_path, "ringing", "uas_ring_until_cancel.xml").start()
+    try:
+        callee.wait_listening()
+        before = handoff_counts(router, 1 - serving)
+        request = invite(caller, callee, "cancel-other-port")  # type: ignore[arg-type]
+        caller.send(request, router.port)
+        assert caller.receive()[0].startswith("SIP/2.0 100")
+        assert caller.receive()[0].startswith("SIP/2.0 180")
+        canceller.send(cancel_for(request), router.port)
+        answer, _ = canceller.receive()
+        assert answer.startswith("SIP/2.0 200") and "CSeq: 1 CANCEL" in answer, answer
+        final, _ = caller.receive()
+        assert final.startswith("SIP/2.0 487"), final
+        caller.send(ack_for(request, final), router.port)
+        result = callee.wait()
+        assert result.complete, result.report() + router.log_tail()
+        assert handoff_counts(router, 1 - serving)["sent"] > before["sent"]
+    finally:
+        caller.close()
+        canceller.close()
+
+
+def test_replies_reach_the_worker_that_forwarded_the_request(router: ProxyProcess) -> None:
+    """The callee answers from a port the kernel hashes to the other worker than the one
+    that forwarded the INVITE from the listener: its replies are handed over (the call
+    completes, one_call_absorbing_retransmissions checks every message)."""
+    before = handoff_counts(router)
+    for n in range(32):  # a new callee port per call, until one hashes to the other worker
+        each = [handoff_counts(router, i) for i in range(WORKERS)]
+        served = received(router)
+        one_call_absorbing_retransmissions(router, f"handed{n}")
+        now = received(router)
+        (forwarder,) = [i for i in range(WORKERS) if now[i] > served[i]]
+        took = handoff_counts(router, forwarder)["received"] - each[forwarder]["received"]
+        passed = handoff_counts(router, 1 - forwarder)["sent"] - each[1 - forwarder]["sent"]
+        if took:
+            assert took == passed >= 2, (took, passed)  # the 180 and the 486 at least
+            break
+    else:
+        raise AssertionError("no callee port of 32 hashed to the other worker")
+    after = handoff_counts(router)
+    assert after["sent"] - before["sent"] == after["received"] - before["received"]
+    assert after["dropped"] == before["dropped"]
+
+
+def test_garbage_on_a_handoff_socket_and_a_forged_worker_index_are_dropped(
+        router: ProxyProcess) -> None:
+    before = handoff_counts(router)["dropped"]
+    path = str(router.workdir / "run" / "worker-1.handoff")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as local:
+        local.sendto(b"not a hand-off at all", path)
+        local.sendto(b"KH1 7 0 127.0.0.1 5060\nSIP/2.0 200 OK\r\n\r\n", path)  # no worker 7
+    upstream = Peer()  # the reply's next Via: it gets the reply only if it is not dropped
+    try:
+        upstream.send(f"SIP/2.0 200 OK\n"
+                      f"Via: SIP/2.0/UDP {router.address};branch=z9hG4bKw9-forged.1.0\n"
+                      f"Via: SIP/2.0/UDP {LOOPBACK}:{upstream.port};branch=z9hG4bK-up\n"
+                      f"From: <sip:a@{LOOPBACK}>;tag=a\nTo: <sip:b@{LOOPBACK}>;tag=b\n"
+                      "Call-ID: forged\nCSeq: 1 INVITE\nContent-Length: 0\n\n", router.port)
+        wait_until(lambda: handoff_counts(router)["dropped"] == before + 3,
+                   "three drops counted", detail=router.log_tail)
+        assert upstream.nothing_more(0.5), "the forged reply was forwarded"
+    finally:
+        upstream.close()
+    assert router.running()
+    one_call_absorbing_retransmissions(router, "after-garbage")
