@@ -19,14 +19,12 @@ end of a pipe only the supervisor can write to tells them).
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import logging
 import os
 import secrets
 import signal
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -43,8 +41,6 @@ from kamrouter.rpc.forward import ForwardingRegistry
 from kamrouter.rpc.config import RpcConfig
 from kamrouter.rpc.registry import RpcError
 from kamrouter.rpc.server import serve_rpc
-from kamrouter.rpc.transports.socketfile import Ownership, clear_stale_socket, prepare_run_dir
-from kamrouter.transport.handoff import handoff_socket_name
 from kamrouter.transport.shared import WorkerSockets, bind_worker_sockets
 
 log = logging.getLogger("kamrouter.supervisor")
@@ -142,13 +138,8 @@ class Supervisor:
         self.worker_argv = worker_argv
         self.started_at = time.time()
         listens = [parse_socket(text) for text in settings.core.listen]
+        specs, self._sockets = bind_worker_sockets(listens, count)
         run_dir = settings.rpc.run_dir
-        prepare_run_dir(run_dir, Ownership.from_config(settings.rpc))
-        self._handoff_paths = [os.path.join(run_dir, handoff_socket_name(index))
-                               for index in range(count)]
-        for path in self._handoff_paths:  # left by a supervisor that was killed
-            clear_stale_socket(path, socket.SOCK_DGRAM, "core.workers")
-        specs, self._sockets = bind_worker_sockets(listens, count, run_dir)
         self.workers = [Worker(spec, os.path.join(run_dir, worker_socket_name(spec.index)))
                         for spec in specs]
         self.stopping = False
@@ -182,10 +173,9 @@ class Supervisor:
         for worker in self.workers:
             state = "" if worker.ready else " (starting)"
             restarts = f", restarted {worker.restarts}x" if worker.restarts else ""
-            handoff = os.path.basename(worker.sockets.handoff_paths[worker.index])
             entries.append({"IDX": worker.index + 1, "PID": worker.pid,
                             "DSC": f"worker {worker.index} - SIP on {', '.join(self.listens)}"
-                                   f"; hand-off {handoff}{state}{restarts}"})
+                                   f"{state}{restarts}"})
         return entries
 
     def ps(self) -> list[Any]:
@@ -273,9 +263,6 @@ class Supervisor:
                 nursery.start_soon(self._keep_running, worker)
         for sock in self._sockets:
             sock.close()
-        for path in self._handoff_paths:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
 
     def _command(self, worker: Worker, ready_fd: int) -> list[str]:
         sockets = dataclasses.replace(worker.sockets, control=self._control)

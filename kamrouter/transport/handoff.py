@@ -2,9 +2,13 @@
 to another (a reply to a request the other forwarded, a CANCEL of its INVITE) is passed on
 raw, with where it came from and the listener it arrived on, over a Unix datagram socket.
 
-Every worker has one, ``worker-N.handoff`` in the run directory, bound by the supervisor
-(which keeps it open: datagrams handed to a worker being restarted wait for its successor).
-What goes over it, one datagram each::
+Every worker has one: the receiving end of a socket pair the supervisor makes, whose other
+end every worker gets to send to it (the supervisor keeps both open: datagrams handed to a
+worker being restarted wait for its successor). A pair, not a socket bound to a path that
+the others send to: Linux lets a datagram socket queue only ``net.unix.max_dgram_qlen``
+datagrams (often 10) from senders other than its peer, and a busy worker would see
+hand-offs to it refused; from its peer, only the socket buffer bounds the queue. What goes
+over it, one datagram each::
 
     KH1 <origin worker> <listener index> <source address> <source port>\\n<the datagram>
 
@@ -18,7 +22,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import socket
 from collections.abc import Callable
 
@@ -39,11 +42,6 @@ SOCKET_BUFFER = 4 * 1024 * 1024
 
 #: ``on_handed_off(data, source, local listener, origin worker)``.
 OnHandedOff = Callable[[bytes, Endpoint, Endpoint, int], None]
-
-
-def handoff_socket_name(index: int) -> str:
-    """Worker ``index``'s hand-off socket, beside its control socket in the run directory."""
-    return f"worker-{index}.handoff"
 
 
 def encode(origin: int, listener: int, source: Endpoint, data: bytes) -> bytes:
@@ -71,23 +69,18 @@ def decode(packet: bytes, workers: int, listeners: int
 
 
 class Handoff:
-    """One worker's end: its own socket (``fd``, bound by the supervisor) to receive on,
-    and a socket to send to every other worker's path (``paths``, by worker index)."""
+    """One worker's end: its own socket to receive on (``fd``) and every worker's socket to
+    send to it (``peers``, by worker index), all made by the supervisor."""
 
-    def __init__(self, index: int, fd: int, paths: tuple[str, ...],
+    def __init__(self, index: int, fd: int, peers: tuple[int, ...],
                  listeners: list[Endpoint], stats: StatsRegistry) -> None:
         self.index = index
-        self.count = len(paths)
+        self.count = len(peers)
         self.listeners = listeners
         self.sock = socket.socket(fileno=fd)
-        self.sock.setblocking(False)
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
-        except OSError:
-            pass
-        self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sender.setblocking(False)
-        self._paths = paths
+        self._peers = [socket.socket(fileno=peer) for peer in peers]
+        for sock in (self.sock, *self._peers):
+            sock.setblocking(False)
         self.sent = stats.counter("core", "handoff_sent")
         self.received = stats.counter("core", "handoff_received")
         self.dropped = stats.counter("core", "handoff_dropped")
@@ -97,7 +90,7 @@ class Handoff:
         """Pass ``data`` (from ``source``, on listener ``local``) to worker ``target``."""
         try:
             listener = self.listeners.index(local)
-            self._sender.sendto(encode(origin, listener, source, data), self._paths[target])
+            self._peers[target].send(encode(origin, listener, source, data))
         except (ValueError, OSError) as exc:  # not a UDP listener; the other's socket full
             self.dropped.value += 1
             log.debug("hand-off to worker %d failed: %s", target, exc)
@@ -113,6 +106,9 @@ class Handoff:
                     packet = sock.recv(MAX_DATAGRAM)
                 except (BlockingIOError, InterruptedError):
                     break
+                except OSError as exc:
+                    log.debug("hand-off socket: %s", exc)
+                    break
                 decoded = decode(packet, self.count, len(self.listeners))
                 if decoded is None or decoded[0] == self.index:
                     self.dropped.value += 1
@@ -126,17 +122,16 @@ class Handoff:
                 await trio.lowlevel.cancel_shielded_checkpoint()
 
     def close(self) -> None:
-        self.sock.close()
-        self._sender.close()
+        for sock in (self.sock, *self._peers):
+            sock.close()
 
 
-def bind_handoff_socket(path: str) -> socket.socket:
-    """The hand-off socket at ``path`` (which must not exist), only for this user."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    try:
-        sock.bind(path)
-        os.chmod(path, 0o600)
-    except OSError:
-        sock.close()
-        raise
-    return sock
+def handoff_pair() -> tuple[socket.socket, socket.socket]:
+    """A worker's hand-off socket and the one the others send to it through."""
+    receiving, sending = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    for sock, option in ((receiving, socket.SO_RCVBUF), (sending, socket.SO_SNDBUF)):
+        try:  # what one worker may queue for another (the kernel may cap it lower)
+            sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
+        except OSError:
+            pass
+    return receiving, sending

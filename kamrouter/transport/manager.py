@@ -60,7 +60,7 @@ class Transports:
         for sock in self.udp:
             self.own.add(sock.endpoint.host, sock.endpoint.port)
         #: A worker's end of the hand-off between workers (None: a single process).
-        self.handoff = Handoff(worker.index, worker.handoff, worker.handoff_paths,
+        self.handoff = Handoff(worker.index, worker.handoff, worker.handoff_peers,
                                [s.endpoint for s in self.udp], stats) \
             if worker is not None and worker.handoff >= 0 else None
         for endpoint in worker.control if worker else ():

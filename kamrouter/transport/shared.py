@@ -9,9 +9,10 @@ With ``[core] workers = N`` the supervisor binds, before it starts any worker:
   worker that got its INVITE as long as it sends them from the same address and port. A
   worker forwards requests from its member of the group: they leave from the listener's
   address and port and name it in their Via (a NAT's pinhole towards the listener holds);
-- per worker, a Unix datagram socket in the run directory (:mod:`.handoff`): what reaches
-  a worker over UDP and belongs to another (a reply whose Via branch names the other, a
-  CANCEL or ACK of an INVITE transaction the other holds) is passed on to it there.
+- per worker, a Unix datagram socket pair (:mod:`.handoff`): the worker receives on one
+  end, every worker sends to it through the other. What reaches a worker over UDP and
+  belongs to another (a reply whose Via branch names the other, a CANCEL or ACK of an
+  INVITE transaction the other holds) is passed on to it there.
 
 The supervisor keeps every socket open, and a restarted worker gets the same ones back:
 a group's size never changes (the hash would move every peer to another worker), and
@@ -20,12 +21,11 @@ datagrams that arrive meanwhile wait in the dead worker's sockets for its succes
 from __future__ import annotations
 
 import json
-import os
 import socket
 from dataclasses import dataclass, field
 
 from kamrouter.net import Endpoint, parse_socket
-from kamrouter.transport.handoff import bind_handoff_socket, handoff_socket_name
+from kamrouter.transport.handoff import handoff_pair
 
 
 @dataclass(frozen=True)
@@ -39,15 +39,15 @@ class WorkerSockets:
     stream: dict[Endpoint, int] = field(default_factory=dict)
     #: This worker's hand-off socket (-1: none, a single process).
     handoff: int = -1
-    #: Every worker's hand-off socket path, by worker index.
-    handoff_paths: tuple[str, ...] = ()
+    #: The sockets to send to every worker's hand-off socket through, by worker index.
+    handoff_peers: tuple[int, ...] = ()
     #: Other ports of the router a worker sends nothing to (the supervisor's HTTP RPC).
     control: tuple[Endpoint, ...] = ()
 
     @property
     def fds(self) -> list[int]:
         own = [self.handoff] if self.handoff >= 0 else []
-        return [*self.udp.values(), *self.stream.values(), *own]
+        return [*self.udp.values(), *self.stream.values(), *own, *self.handoff_peers]
 
     @property
     def listens(self) -> list[Endpoint]:
@@ -57,7 +57,7 @@ class WorkerSockets:
         return json.dumps({"index": self.index,
                            "udp": [[str(e), fd] for e, fd in self.udp.items()],
                            "stream": [[str(e), fd] for e, fd in self.stream.items()],
-                           "handoff": self.handoff, "handoff_paths": self.handoff_paths,
+                           "handoff": self.handoff, "handoff_peers": self.handoff_peers,
                            "control": [str(e) for e in self.control]})
 
     @classmethod
@@ -66,7 +66,7 @@ class WorkerSockets:
         return cls(int(data["index"]),
                    {parse_socket(e): int(fd) for e, fd in data["udp"]},
                    {parse_socket(e): int(fd) for e, fd in data["stream"]},
-                   int(data["handoff"]), tuple(str(p) for p in data["handoff_paths"]),
+                   int(data["handoff"]), tuple(int(fd) for fd in data["handoff_peers"]),
                    tuple(parse_socket(e) for e in data.get("control", ())))
 
 
@@ -89,11 +89,11 @@ def reuseport_socket(endpoint: Endpoint) -> socket.socket:
     return sock
 
 
-def bind_worker_sockets(listens: list[Endpoint], workers: int, handoff_dir: str = ""
+def bind_worker_sockets(listens: list[Endpoint], workers: int
                         ) -> tuple[list[WorkerSockets], list[socket.socket]]:
     """Bind every worker's sockets (port 0 in a listener: the kernel's choice, the same for
-    the whole group), and with ``handoff_dir`` its hand-off socket there (no file of that
-    name may exist); the per-worker descriptions and the sockets to keep open."""
+    the whole group) and make its hand-off pair; the per-worker descriptions and the
+    sockets to keep open."""
     opened: list[socket.socket] = []
     try:
         groups: dict[Endpoint, list[socket.socket]] = {}
@@ -106,12 +106,8 @@ def bind_worker_sockets(listens: list[Endpoint], workers: int, handoff_dir: str 
                 members.append(reuseport_socket(bound))
                 opened.append(members[-1])
             groups[bound] = members
-        paths = tuple(os.path.join(handoff_dir, handoff_socket_name(index))
-                      for index in range(workers)) if handoff_dir else ()
-        handoffs = []
-        for path in paths:
-            handoffs.append(bind_handoff_socket(path))
-            opened.append(handoffs[-1])
+        pairs = [handoff_pair() for _ in range(workers)]
+        opened.extend(sock for pair in pairs for sock in pair)
     except OSError:
         for sock in opened:
             sock.close()
@@ -122,5 +118,6 @@ def bind_worker_sockets(listens: list[Endpoint], workers: int, handoff_dir: str 
          if bound.proto == "udp"},
         {bound: members[index].fileno() for bound, members in groups.items()
          if bound.proto != "udp"},
-        handoffs[index].fileno() if handoffs else -1, paths) for index in range(workers)]
+        pairs[index][0].fileno(), tuple(sending.fileno() for _, sending in pairs))
+        for index in range(workers)]
     return specs, opened
