@@ -143,8 +143,9 @@ class Step:
     setup_ms: list[int]
     #: Requests each kamrouter worker received (empty: one process).
     per_worker: list[int] = field(default_factory=list)
-    #: Datagrams the workers passed on to each other (``core:handoff_sent``).
-    handoffs: int = 0
+    #: Datagrams the workers passed on to each other (``core:handoff_sent``), and those
+    #: they dropped (``core:handoff_dropped``: a full socket of a busy worker).
+    handoffs: tuple[int, int] = (0, 0)
 
     @property
     def passed(self) -> bool:
@@ -267,17 +268,18 @@ def run_step(label: str, start_router: RouterStarter, rate: int, duration: float
                 handoffs)
 
 
-def worker_requests(proxy: ProxyProcess) -> tuple[list[int], int]:
+def worker_requests(proxy: ProxyProcess) -> tuple[list[int], tuple[int, int]]:
     """Requests each worker of a kamrouter with workers received (how the callers' source
     ports spread the calls; empty for one process or Kamailio), and the datagrams they
-    handed to each other."""
-    counts, handoffs = [], 0
+    handed to each other and dropped."""
+    counts, sent, dropped = [], 0, 0
     for socket_path in sorted((proxy.workdir / "run").glob("worker-*.sock")):
         fetched = rpc_call(socket_path, "stats.fetchn", "core:rcv_requests",
-                           "core:handoff_sent")
+                           "core:handoff_sent", "core:handoff_dropped")
         counts.append(int(fetched["core.rcv_requests"]))
-        handoffs += int(fetched.get("core.handoff_sent", 0))
-    return counts, handoffs
+        sent += int(fetched.get("core.handoff_sent", 0))
+        dropped += int(fetched.get("core.handoff_dropped", 0))
+    return counts, (sent, dropped)
 
 
 def setup_times(result: SippResult) -> list[int]:
@@ -332,8 +334,8 @@ def benchmark(setups: list[tuple[str, RouterStarter]], rates: list[int], duratio
                   f"{step.failed} failed, in {step.seconds:.1f} s, "
                   f"{step.cpu_per_1000:.3f} CPU s/1000 calls"
                   + (f", requests per worker {step.per_worker}, hand-offs per call "
-                     f"{step.handoffs / max(step.successful, 1):.2f}" if step.per_worker
-                     else ""),
+                     f"{step.handoffs[0] / max(step.successful, 1):.2f} "
+                     f"({step.handoffs[1]} dropped)" if step.per_worker else ""),
                   file=sys.stderr, flush=True)
     return results
 
