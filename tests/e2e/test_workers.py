@@ -518,3 +518,37 @@ def test_a_reply_naming_a_worker_that_does_not_exist_is_dropped(router: ProxyPro
         upstream.close()
     assert router.running()
     one_call_absorbing_retransmissions(router, "after-garbage")
+
+
+def test_a_callee_s_bye_to_a_tcp_caller_goes_to_the_worker_holding_its_connection(
+        tmp_path: Path, router: ProxyProcess) -> None:
+    """A TCP caller's connection stays in the worker that accepted it, which names itself in
+    its Record-Route entries (``;kw=``); the UDP callee's BYE, given by the kernel to the
+    other worker, is handed to that one and goes over the caller's connection: the router
+    opens no connection of its own."""
+    def opened() -> int:
+        counts = router.rpc("stats.fetchn", "tcp:connect_success", "tcp:connect_failed")
+        return int(counts["tcp.connect_success"]) + int(counts["tcp.connect_failed"])
+
+    for n in range(16):  # new callee ports, until one hashes to the other worker
+        probe = Peer()
+        callee_worker, port = worker_of(router, probe), probe.port
+        probe.close()  # sipp takes the port the probe has shown the way of
+        before, connections = handoff_counts(router, callee_worker), opened()
+        callee = sipp_peer(tmp_path, f"bye-uas{n}", "uas_sends_bye.xml", port=port).start()
+        callee.wait_listening()
+        caller = sipp_peer(tmp_path, f"bye-uac{n}", "uac_bye_received.xml",
+                           to=callee.address, proxy=router, transport="tcp").start()
+        results = [caller.wait(), callee.wait()]
+        failed = [result.report() for result in results if not result.complete]
+        assert not failed, "\n".join(failed) + router.log_tail()
+        (invite,) = results[1].received("INVITE")
+        marks = {route.partition(";kw=")[2][:1] for route in invite.headers("Record-Route")}
+        (holder,) = marks
+        (bye,) = results[0].received("BYE")
+        assert bye.transport == "TCP"
+        assert opened() == connections, "a worker opened a connection to the caller"
+        if int(holder) != callee_worker:
+            assert handoff_counts(router, callee_worker)["sent"] >= before["sent"] + 1
+            return
+    raise AssertionError("no callee port of 16 hashed to the other worker")
