@@ -8,7 +8,9 @@ With ``[core] workers = N`` the supervisor binds, before it starts any worker:
   connection by the same 4-tuple, so a peer's retransmissions, CANCELs and ACKs reach the
   worker that got its INVITE as long as it sends them from the same address and port. A
   worker forwards requests from its member of the group: they leave from the listener's
-  address and port and name it in their Via (a NAT's pinhole towards the listener holds);
+  address and port and name it in their Via (a NAT's pinhole towards the listener holds).
+  A UDP group also gets a program (:mod:`.steering`) that gives a reply whose top Via
+  branch names a worker to that worker's member, whatever the hash says;
 - per worker, a Unix datagram socket pair (:mod:`.handoff`): the worker receives on one
   end, every worker sends to it through the other. What reaches a worker over UDP and
   belongs to another (a reply whose Via branch names the other, a CANCEL or ACK of an
@@ -21,11 +23,15 @@ datagrams that arrive meanwhile wait in the dead worker's sockets for its succes
 from __future__ import annotations
 
 import json
+import logging
 import socket
 from dataclasses import dataclass, field
 
 from kamrouter.net import Endpoint, parse_socket
 from kamrouter.transport.handoff import handoff_pair
+from kamrouter.transport.steering import steer_replies
+
+log = logging.getLogger("kamrouter.transport")
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,15 @@ def bind_worker_sockets(listens: list[Endpoint], workers: int
                 members.append(reuseport_socket(bound))
                 opened.append(members[-1])
             groups[bound] = members
+            if bound.proto == "udp":
+                try:
+                    window = steer_replies(first)
+                except OSError as exc:  # an old kernel: the workers hand them over
+                    log.warning("replies to %s are not steered to their worker by the "
+                                "kernel: %s", bound, exc)
+                else:
+                    log.debug("replies to %s steered by a mark in their first %d bytes",
+                              bound, window)
         pairs = [handoff_pair() for _ in range(workers)]
         opened.extend(sock for pair in pairs for sock in pair)
     except OSError:

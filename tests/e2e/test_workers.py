@@ -136,11 +136,13 @@ def invite(caller: Peer, callee: Peer, call: str, method: str = "INVITE") -> str
             f"Contact: <sip:alice@{LOOPBACK}:{caller.port}>\nContent-Length: 0\n\n")
 
 
-def reply(request: str, status: str, to_tag: str = "b1") -> str:
+def reply(request: str, status: str, to_tag: str = "b1", pad: int = 0) -> str:
+    """The reply to ``request``; ``pad``: that many bytes of a header before the Vias."""
     keep = [line for line in request.split("\r\n")
             if line.lower().split(":")[0] in ("via", "from", "call-id", "cseq")]
     to = header(request, "To")[0]
-    return (f"SIP/2.0 {status}\n" + "\n".join(keep) + f"\nTo: {to};tag={to_tag}\n"
+    padding = f"X-Padding: {'p' * pad}\n" if pad else ""
+    return (f"SIP/2.0 {status}\n{padding}" + "\n".join(keep) + f"\nTo: {to};tag={to_tag}\n"
             "Content-Length: 0\n\n")
 
 
@@ -172,12 +174,13 @@ def next_new(callee: Peer, branch: str) -> tuple[str, tuple[str, int]]:
             return message, source
 
 
-def one_call_absorbing_retransmissions(router: ProxyProcess, call: str) -> None:
+def one_call_absorbing_retransmissions(router: ProxyProcess, call: str, pad: int = 0) -> None:
     """INVITE, its retransmission, 180, 486, the caller's ACK: one transaction in the
     workers; the callee sees the INVITE from the listener (named in the Via and the
     Record-Route), the router's ACK to the 486 from there too and nothing new; the caller
     gets 180 again for its retransmission. The callee answers from its own port, which the
-    kernel may hash to the other worker: the replies are handed to the right one."""
+    kernel may hash to the other worker: the replies reach the right one, steered by the
+    kernel, or handed over when the Via is more than ``pad`` bytes in."""
     caller, callee = Peer(), Peer()
     transactions = uas_transactions(router)
     try:
@@ -194,13 +197,13 @@ def one_call_absorbing_retransmissions(router: ProxyProcess, call: str) -> None:
         branch = top_via.split("branch=")[1].split(";")[0]
         # 100 Trying to the caller, then the callee rings.
         assert caller.receive()[0].startswith("SIP/2.0 100")
-        callee.sock.sendto(reply(forwarded, "180 Ringing").replace("\n", "\r\n").encode(),
-                           sent_from)
+        callee.sock.sendto(reply(forwarded, "180 Ringing", pad=pad).replace(
+            "\n", "\r\n").encode(), sent_from)
         assert caller.receive()[0].startswith("SIP/2.0 180")
         # The caller retransmits: absorbed by the worker (the 180 again), not relayed.
         caller.send(request, router.port)
         assert caller.receive()[0].startswith("SIP/2.0 180")
-        busy = reply(forwarded, "486 Busy Here")
+        busy = reply(forwarded, "486 Busy Here", pad=pad)
         callee.sock.sendto(busy.replace("\n", "\r\n").encode(), sent_from)
         ack, ack_from = next_new(callee, branch)
         assert ack.startswith("ACK") and ack_from == sent_from, ack
@@ -478,13 +481,15 @@ def test_a_cancel_from_another_port_reaches_the_worker_of_its_invite(
 
 def test_replies_reach_the_worker_that_forwarded_the_request(router: ProxyProcess) -> None:
     """The callee answers from a port the kernel hashes to the other worker than the one
-    that forwarded the INVITE from the listener: its replies are handed over (the call
-    completes, one_call_absorbing_retransmissions checks every message)."""
+    that forwarded the INVITE from the listener, with a header before the Via that puts
+    the branch mark out of the kernel's sight (kamrouter/transport/steering.py): its
+    replies are handed over (the call completes, one_call_absorbing_retransmissions checks
+    every message)."""
     before = handoff_counts(router)
     for n in range(32):  # a new callee port per call, until one hashes to the other worker
         each = [handoff_counts(router, i) for i in range(WORKERS)]
         served = received(router)
-        one_call_absorbing_retransmissions(router, f"handed{n}")
+        one_call_absorbing_retransmissions(router, f"handed{n}", pad=400)
         now = received(router)
         (forwarder,) = [i for i in range(WORKERS) if now[i] > served[i]]
         took = handoff_counts(router, forwarder)["received"] - each[forwarder]["received"]
@@ -552,3 +557,14 @@ def test_a_callee_s_bye_to_a_tcp_caller_goes_to_the_worker_holding_its_connectio
             assert handoff_counts(router, callee_worker)["sent"] >= before["sent"] + 1
             return
     raise AssertionError("no callee port of 16 hashed to the other worker")
+
+
+def test_the_kernel_gives_each_reply_to_the_worker_that_forwarded_the_request(
+        router: ProxyProcess) -> None:
+    """The same calls with the Via where repliers put it: the steering program hands them
+    to the forwarding worker's socket, whichever worker the callee's port hashes to, so no
+    worker passes one on."""
+    before = handoff_counts(router)
+    for n in range(8):  # new callee ports: some hash to the other worker
+        one_call_absorbing_retransmissions(router, f"steered{n}")
+    assert handoff_counts(router) == before

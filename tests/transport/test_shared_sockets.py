@@ -84,3 +84,49 @@ def test_a_handoff_header_round_trips_and_anything_else_is_refused() -> None:
                 b"KH1 1 0 127.0.0.1 5060 9\nx", b"KH1 1 0 \xff 5060\nx",
                 b"KH1 " + b"9" * 100 + b" 0 127.0.0.1 5060\nx"):
         assert handoff.decode(bad, 2, 1) is None, bad
+
+
+def test_the_kernel_steers_a_marked_datagram_to_its_worker_and_hashes_the_rest() -> None:
+    """The steering program (kamrouter/transport/steering.py) on a real group of three: a
+    reply whose top Via names worker N reaches member N from any source; no mark, a mark
+    past the window, of two digits or of a worker that does not exist: the hash, which
+    keeps each source on one member."""
+    specs, opened = bind_worker_sockets([Endpoint("udp", "127.0.0.1", 0)], 3)
+    try:
+        (listener,) = specs[0].udp
+        members = {socket.socket(fileno=socket.dup(spec.udp[listener])): spec.index
+                   for spec in specs}
+        for member in members:
+            member.settimeout(0.05)
+
+        def where(payload: bytes, client: socket.socket) -> int:
+            client.sendto(payload, ("127.0.0.1", listener.port))
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                for member, index in members.items():
+                    try:
+                        if member.recv(2000) == payload:
+                            return index
+                    except TimeoutError:
+                        pass
+            raise AssertionError(f"{payload!r} arrived nowhere")
+
+        def reply(mark: str, padding: int = 0) -> bytes:
+            return (f"SIP/2.0 180 Ringing\r\nX-Pad: {'p' * padding}\r\n"
+                    f"Via: SIP/2.0/UDP 127.0.0.1:{listener.port};branch=z9hG4bK{mark}a1b2.1.0"
+                    "\r\n\r\n").encode()
+
+        clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(8)]
+        for client in clients:
+            client.bind(("127.0.0.1", 0))
+            for worker in range(3):
+                assert where(reply(f"w{worker}-"), client) == worker
+            hashed = where(b"OPTIONS sip:x SIP/2.0\r\n\r\n", client)
+            for unsteered in (reply("w1-", padding=300), reply("w12-"), reply("w7-"),
+                              reply("wx-"), b"short", b""):
+                assert where(unsteered, client) == hashed, unsteered
+        for sock in [*members, *clients]:
+            sock.close()
+    finally:
+        for sock in opened:
+            sock.close()
