@@ -4,7 +4,9 @@ Every worker forwards from the shared listeners, so the kernel's hash may give a
 to any of them. What a worker sends carries its index where the answer will bring it back:
 
 - the Via branch of every request it forwards or originates (tm's branch ids start with
-  ``z9hG4bKw<index>-``, :func:`branch_mark`): a reply names the worker with the branch;
+  ``z9hG4bKw<index>-``, :func:`branch_mark`): a reply names the worker with the branch
+  (the kernel already gives most replies to that worker,
+  :mod:`kamrouter.transport.steering`; here are those whose mark it did not see);
 - our Record-Route (and Path) entries, when a side of the request is a TCP/TLS/WebSocket
   connection (``;kw=<index>``, :func:`route_mark`): that worker holds the connection, so
   the dialog's later requests (and the requests a registrar sends through our Path) go to
