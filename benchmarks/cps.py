@@ -143,6 +143,9 @@ class Step:
     setup_ms: list[int]
     #: Requests each kamrouter worker received (empty: one process).
     per_worker: list[int] = field(default_factory=list)
+    #: Datagrams the workers passed on to each other (``core:handoff_sent``), and those
+    #: they dropped (``core:handoff_dropped``: a full socket of a busy worker).
+    handoffs: tuple[int, int] = (0, 0)
 
     @property
     def passed(self) -> bool:
@@ -253,7 +256,7 @@ def run_step(label: str, start_router: RouterStarter, rate: int, duration: float
         cpu = process_tree_cpu(running.proxy.pid) - cpu_before
         for uas in uases:
             uas.wait(timeout=5)
-        per_worker = worker_requests(running.proxy)
+        per_worker, handoffs = worker_requests(running.proxy)
     finally:
         for peer in [*uacs, *uases]:
             peer.kill()
@@ -261,17 +264,22 @@ def run_step(label: str, start_router: RouterStarter, rate: int, duration: float
         running.cleanup()
     return Step(label, rate, sum(calls), sum(r.successful for r in results),
                 sum(r.failed for r in results), seconds, cpu,
-                [ms for result in results for ms in setup_times(result)], per_worker)
+                [ms for result in results for ms in setup_times(result)], per_worker,
+                handoffs)
 
 
-def worker_requests(proxy: ProxyProcess) -> list[int]:
+def worker_requests(proxy: ProxyProcess) -> tuple[list[int], tuple[int, int]]:
     """Requests each worker of a kamrouter with workers received (how the callers' source
-    ports spread the calls); empty for one process or Kamailio."""
-    counts = []
+    ports spread the calls; empty for one process or Kamailio), and the datagrams they
+    handed to each other and dropped."""
+    counts, sent, dropped = [], 0, 0
     for socket_path in sorted((proxy.workdir / "run").glob("worker-*.sock")):
-        fetched = rpc_call(socket_path, "stats.fetchn", "core:rcv_requests")
+        fetched = rpc_call(socket_path, "stats.fetchn", "core:rcv_requests",
+                           "core:handoff_sent", "core:handoff_dropped")
         counts.append(int(fetched["core.rcv_requests"]))
-    return counts
+        sent += int(fetched.get("core.handoff_sent", 0))
+        dropped += int(fetched.get("core.handoff_dropped", 0))
+    return counts, (sent, dropped)
 
 
 def setup_times(result: SippResult) -> list[int]:
@@ -325,7 +333,9 @@ def benchmark(setups: list[tuple[str, RouterStarter]], rates: list[int], duratio
             print(f"  {label:<24} {rate:>6} calls/s: {step.successful}/{step.calls} completed, "
                   f"{step.failed} failed, in {step.seconds:.1f} s, "
                   f"{step.cpu_per_1000:.3f} CPU s/1000 calls"
-                  + (f", requests per worker {step.per_worker}" if step.per_worker else ""),
+                  + (f", requests per worker {step.per_worker}, hand-offs per call "
+                     f"{step.handoffs[0] / max(step.successful, 1):.2f} "
+                     f"({step.handoffs[1]} dropped)" if step.per_worker else ""),
                   file=sys.stderr, flush=True)
     return results
 

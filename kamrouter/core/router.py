@@ -32,6 +32,7 @@ from kamrouter.modules.base import Module
 from kamrouter.modules.bus import StateBus
 from kamrouter.net import Endpoint, OwnEndpoints, parse_socket
 from kamrouter.pipeline.addressing import Identity
+from kamrouter.pipeline.handoff import branch_mark
 from kamrouter.pipeline.proxy import Proxy
 from kamrouter.rpc import MethodRegistry, forward
 from kamrouter.rpc.core_methods import register_core_methods
@@ -135,6 +136,7 @@ class Router:
         transports = tuple(dict.fromkeys(endpoint.proto for endpoint in listens))
         self.destinations = Destinations(self.resolver, self.blocklist, transports)
         dns = settings.dns
+        mark = branch_mark(worker.index) if worker is not None else ""
         self.proxy = Proxy(
             transports=self.transports, resolver=self.resolver,
             destinations=self.destinations, blocklist=self.blocklist,
@@ -142,12 +144,13 @@ class Router:
             blocklist_503=settings.dst_blocklist.on_503, spawn=self.spawn,
             script=lambda: self.script, stats=self.stats,
             tm_factory=lambda hooks: TransactionLayer(
-                settings.tm.params(), self.scheduler, self.transports.send, hooks, self.stats),
+                settings.tm.params(), self.scheduler, self.transports.send, hooks, self.stats,
+                mark),
             on_terminated=self.transaction_terminated,
             identity=Identity(self.sockets, core.alias), max_message_size=core.max_message_size,
             limits=core.header_limits(), max_forwards=core.max_forwards,
             slow_hook_ms=settings.routing.slow_hook_ms,
-            stray_reply_checks=self.stray_reply_checks)
+            stray_reply_checks=self.stray_reply_checks, handoff=self.transports.handoff)
         self.tm = self.proxy.tm
         self.modules: dict[str, Module] = {}
         self._transaction_end: list[Callable[[Transaction], None]] = []
@@ -360,8 +363,9 @@ class Router:
             # Modules before SIP: shared tables sync before the first call reads them.
             for module in self.modules.values():
                 await module.start(nursery)
-            await nursery.start(self.transports.serve, self.proxy.on_message)
-            for endpoint in [*self.sockets, *self.transports.worker_sockets]:
+            await nursery.start(self.transports.serve, self.proxy.on_message,
+                                self.proxy.on_message)
+            for endpoint in self.sockets:
                 self.proxy.identity.add(endpoint)
             log.info("kamrouter ready: listening on %s",
                      ", ".join(str(s) for s in self.sockets))

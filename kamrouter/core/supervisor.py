@@ -184,10 +184,8 @@ class Supervisor:
         for worker in self.workers:
             state = "" if worker.ready else " (starting)"
             restarts = f", restarted {worker.restarts}x" if worker.restarts else ""
-            replies = ", ".join(str(e) for e in worker.sockets.own_replies)
             entries.append({"IDX": worker.index + 1, "PID": worker.pid,
                             "DSC": f"worker {worker.index} - SIP on {', '.join(self.listens)}"
-                                   f"; forwards from {replies or 'the listeners'}"
                                    f"{state}{restarts}"})
         return entries
 

@@ -84,29 +84,29 @@ def add_record_route(req: Request, inbound: Endpoint, outbound: Endpoint,
                                                           outbound_flow))
 
 
-def add_path(req: Request, local: Endpoint, flow: str | None) -> None:
+def add_path(req: Request, local: Endpoint, flow: str | None, params: str = "") -> None:
     """Our Path entry (RFC 3327) naming ``local``; with the client's flow token and ``ob``
-    when the client is reachable only over its connection (RFC 5626 §5.1)."""
-    req.prepend_header("Path", record_route_value(local, False, ";ob" if flow else "", flow))
+    when the client is reachable only over its connection (RFC 5626 §5.1); URI ``params``
+    after them."""
+    req.prepend_header("Path", record_route_value(
+        local, False, (";ob" if flow else "") + params, flow))
 
 
 def stamp(req: Request, local: Endpoint, branch_id: str,
           record_route_from: Endpoint | None, rr_params: str = "",
           flows: tuple[str | None, str | None] = (None, None), path: bool = False,
-          sender: Endpoint | None = None) -> None:
+          mark: str = "") -> None:
     """Our Record-Route (when ``record_route_from`` is the inbound socket), Path (``path``)
     and Via, as the request leaves from listener ``local``; ``flows``: the flow tokens of the
-    inbound and the outbound side (None where the peer is reachable by its address). The Via
-    names ``sender`` instead when the request leaves from another socket of ours (a worker's
-    own reply socket), while Record-Route and Path still name the listener that in-dialog
-    requests are to come to."""
+    inbound and the outbound side (None where the peer is reachable by its address);
+    ``mark``: URI parameters of ours in the Record-Route and Path entries (the worker
+    process that holds a side's connection), before the script's ``rr_params``."""
     if record_route_from is not None:
-        add_record_route(req, record_route_from, local, rr_params, *flows)
+        add_record_route(req, record_route_from, local, mark + rr_params, *flows)
     if path:
-        add_path(req, local, flows[0])
-    via = sender or local
-    req.prepend_via(f"SIP/2.0/{via.proto.upper()} "
-                    f"{format_hostport(via.host, via.port)};branch={branch_id}")
+        add_path(req, local, flows[0], mark)
+    req.prepend_via(f"SIP/2.0/{local.proto.upper()} "
+                    f"{format_hostport(local.host, local.port)};branch={branch_id}")
 
 
 def stateless_branch(req: Request) -> str:

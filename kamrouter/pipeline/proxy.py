@@ -36,6 +36,7 @@ from kamrouter.net import Endpoint
 from kamrouter.pipeline import inbound, outbound, replies
 from kamrouter.pipeline.addressing import Identity, NextHop, next_hop
 from kamrouter.pipeline.flow import FlowTokens, flow_uri
+from kamrouter.pipeline.handoff import HandoffPort, Handoffs, route_mark
 from kamrouter.pipeline.hooks import HookRunner, Spawn
 from kamrouter.script.loader import Script
 from kamrouter.script.message import RouteState, ScriptMessage, Target, route_state
@@ -61,10 +62,6 @@ class Transports(Protocol):
              on_error: Callable[[], None] | None) -> None: ...
 
     def local_for(self, dest: Endpoint, socket: str | None = None) -> Endpoint | None: ...
-
-    def sender_for(self, local: Endpoint) -> Endpoint:
-        """The socket a request leaves from for listener ``local`` (itself, or a worker's
-        own reply socket)."""
 
     def refuses(self, dest: Endpoint) -> bool:
         """``dest`` is one of the router's own addresses (counted; nothing goes there)."""
@@ -127,7 +124,10 @@ class Proxy:
                  on_terminated: Callable[[Transaction], None], identity: Identity,
                  max_message_size: int, limits: HeaderLimits, max_forwards: int,
                  slow_hook_ms: int,
-                 stray_reply_checks: list[Callable[[Response, Endpoint], bool]]) -> None:
+                 stray_reply_checks: list[Callable[[Response, Endpoint], bool]],
+                 handoff: HandoffPort | None = None) -> None:
+        """``handoff``: this worker's end of the hand-off between worker processes (None:
+        the only process)."""
         self.transports = transports
         self.resolver = resolver
         self.destinations = destinations
@@ -146,6 +146,9 @@ class Proxy:
         #: RFC 5626 flow tokens in our Record-Route entries (and Path, for the registrar).
         self.flow_tokens = FlowTokens()
         self.tm = tm_factory(self)
+        #: What belongs to another worker process goes there (:mod:`.handoff`).
+        self.handoffs = Handoffs(handoff, self.tm, identity) if handoff is not None else None
+        self._route_mark = route_mark(handoff.index) if handoff is not None else ""
         counter = stats.counter
         self.rcv_requests = counter("core", "rcv_requests")
         self.rcv_by_method = {m.upper(): counter("core", f"rcv_requests_{m}")
@@ -172,24 +175,30 @@ class Proxy:
         self._loop_marker = self.tm.branch_prefix.encode()
 
     # == receiving ==========================================================================
-    def on_message(self, data: bytes, source: Endpoint, local: Endpoint) -> None:
-        """Entry point of the transports: one datagram or one framed stream message.
+    def on_message(self, data: bytes, source: Endpoint, local: Endpoint,
+                   origin: int | None = None) -> None:
+        """Entry point of the transports: one datagram or one framed stream message (or a
+        datagram that worker ``origin`` received and passed on to this one).
 
         The last-resort guard of both SIP input paths: whatever a bug raises while the
         message is handled is counted and logged (:class:`~kamrouter.guard.InputGuard`) and
         answered with 500 when the message is a request that can be answered."""
         try:
-            self._receive(data, source, local)
+            self._receive(data, source, local, origin)
         except Exception as exc:  # noqa: BLE001 - a bug must not kill the receive loop
             self._internal_error(exc, data, source, local)
 
-    def _receive(self, data: bytes, source: Endpoint, local: Endpoint) -> None:
+    def _receive(self, data: bytes, source: Endpoint, local: Endpoint,
+                 origin: int | None) -> None:
         try:
             msg = parse(data, max_size=self.max_size, limits=self.limits)
         except SipParseError as exc:
             self._malformed(exc, source, local)
             return
         try:
+            handoffs = self.handoffs
+            if handoffs is not None and handoffs.divert(msg, data, source, local, origin):
+                return
             if isinstance(msg, Request):
                 if self._loop_marker in data and inbound.is_looped(msg, self.tm.branch_prefix):
                     self._stateless_reply(msg, source, local, 482, "Loop Detected")
@@ -588,12 +597,14 @@ class Proxy:
         if local is None:
             raise SipParseError(503, f"No {hop.proto} socket to reach {dest}")
         flows = self.flow_tokens
-        sender = self.transports.sender_for(local)
+        marked = record_route_from is not None or add_path
+        # A connection stays in the worker that holds it: the dialog's requests go there.
+        mark = self._route_mark if marked and (dest.reliable or (
+            source is not None and source.reliable)) else ""
         outbound.stamp(req, local, branch_id, record_route_from, rr_params,
                        (flows.for_source(source, req), flows.for_destination(dest, req))
-                       if record_route_from is not None or add_path else (None, None),
-                       add_path, sender)
-        return dest, sender
+                       if marked else (None, None), add_path, mark)
+        return dest, local
 
     def originate(self, method: str, ruri: str, *, from_uri: str, to_uri: str | None,
                   dst_uri: str | None, socket: str | None, headers: tuple[tuple[str, str], ...],

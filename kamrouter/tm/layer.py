@@ -45,7 +45,9 @@ class TransactionLayer:
     """All live transactions of one router process."""
 
     def __init__(self, params: TmParams, scheduler: Scheduler, send: SendFn, hooks: TmHooks,
-                 stats: StatsRegistry) -> None:
+                 stats: StatsRegistry, mark: str = "") -> None:
+        """``mark``: what every branch id starts with after the magic cookie (a worker
+        process's index, so that replies can be handed to it)."""
         self.params = params
         self.scheduler = scheduler
         self.send = send
@@ -56,6 +58,7 @@ class TransactionLayer:
         self._label = 0
         #: Per-process salt so branch ids never repeat across restarts.
         self._salt = secrets.token_hex(4)
+        self._prefix = f"{MAGIC_COOKIE}{mark}{self._salt}"
         self.active = 0
         counter = stats.counter
         self.stats_uas = counter("tmx", "UAS_transactions")
@@ -143,12 +146,12 @@ class TransactionLayer:
     @property
     def branch_prefix(self) -> str:
         """How every branch id this process generates starts (loop detection looks for it)."""
-        return f"{MAGIC_COOKIE}{self._salt}"
+        return self._prefix
 
     def branch_id(self, txn: Transaction, index: int, loop_tag: str = "") -> str:
-        """``z9hG4bK<salt><loop tag>.<label>.<index>``: unique, and carrying the request's
-        loop-detection hash (RFC 3261 §16.6 step 8)."""
-        return f"{MAGIC_COOKIE}{self._salt}{loop_tag}.{txn.tlabel:x}.{index}"
+        """``z9hG4bK<mark><salt><loop tag>.<label>.<index>``: unique, and carrying the
+        request's loop-detection hash (RFC 3261 §16.6 step 8)."""
+        return f"{self._prefix}{loop_tag}.{txn.tlabel:x}.{index}"
 
     def register_branch(self, branch: Branch) -> None:
         self._branches[branch.branch_id] = branch

@@ -10,6 +10,7 @@ import trio
 
 from kamrouter.net import Endpoint, OwnEndpoints, parse_socket
 from kamrouter.stats import StatsRegistry
+from kamrouter.transport.handoff import Handoff, OnHandedOff
 from kamrouter.transport.shared import WorkerSockets
 from kamrouter.transport.tcp import OnMessage, TcpConfig, TcpTransport
 from kamrouter.transport.tls import TlsContexts
@@ -49,24 +50,20 @@ class Transports:
         if problem is not None:
             raise ValueError(problem)
         # UDP sockets bind at once, so the port is ours before anything else starts.
-        self.udp = [UdpSocket(e, stats, _from_fd(worker.udp[e][0]) if worker else None)
+        self.udp = [UdpSocket(e, stats, _from_fd(worker.udp[e]) if worker else None)
                     for e in listens if e.proto == "udp"]
-        #: A worker's own socket per UDP listener: forwarded requests leave from it and
-        #: name it in their Via, so their replies come back to this worker.
-        self._senders = {e: UdpSocket(Endpoint("udp", e.host, 0), stats,
-                                      _from_fd(reply)) for e, (_, reply) in worker.udp.items()
-                         } if worker else {}
         stream_listens = [e for e in listens if e.proto in STREAMS]
         bound = {e: _from_fd(fd) for e, fd in worker.stream.items()} if worker else None
         self.tcp = TcpTransport(stream_listens, tcp_config, max_size, stats, clock, tls,
                                 websocket, bound) if stream_listens else None
-        self._udp_by_endpoint = {s.endpoint: s for s in [*self.udp, *self._senders.values()]}
+        self._udp_by_endpoint = {s.endpoint: s for s in self.udp}
         for sock in self.udp:
             self.own.add(sock.endpoint.host, sock.endpoint.port)
-        #: Every worker's reply sockets: they too are this router (Via, Route) and get
-        #: nothing from it.
-        self.worker_sockets = list(worker.reply_endpoints) if worker else []
-        for endpoint in (*self.worker_sockets, *worker.control) if worker else ():
+        #: A worker's end of the hand-off between workers (None: a single process).
+        self.handoff = Handoff(worker.index, worker.handoff, worker.handoff_peers,
+                               [s.endpoint for s in self.udp], stats) \
+            if worker is not None and worker.handoff >= 0 else None
+        for endpoint in worker.control if worker else ():
             self.own.add(endpoint.host, endpoint.port)
 
     @property
@@ -74,21 +71,18 @@ class Transports:
         tcp = self.tcp.listens if self.tcp is not None else []
         return [s.endpoint for s in self.udp] + list(tcp)
 
-    async def serve(self, on_message: OnMessage,
+    async def serve(self, on_message: OnMessage, on_handed_off: OnHandedOff | None = None,
                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Receive on every socket; ``on_handed_off`` gets what other workers pass on."""
         async with trio.open_nursery() as nursery:
             if self.tcp is not None:
                 for endpoint in await nursery.start(self.tcp.serve, on_message):
                     self.own.add(endpoint.host, endpoint.port)
-            for sock in [*self.udp, *self._senders.values()]:
+            for sock in self.udp:
                 nursery.start_soon(sock.serve, on_message)
+            if self.handoff is not None and on_handed_off is not None:
+                nursery.start_soon(self.handoff.serve, on_handed_off)
             task_status.started()
-
-    def sender_for(self, local: Endpoint) -> Endpoint:
-        """The socket a request to be sent from listener ``local`` leaves from and names
-        in its Via: this worker's own socket for a UDP listener, else ``local`` itself."""
-        sender = self._senders.get(local)
-        return sender.endpoint if sender is not None else local
 
     def local_for(self, dest: Endpoint, socket: str | None = None) -> Endpoint | None:
         """The local socket to send to ``dest`` from (``socket`` forces one of ours)."""
@@ -145,8 +139,10 @@ class Transports:
         return self.tcp is not None and dest in self.tcp.connections
 
     def close(self) -> None:
-        for sock in [*self.udp, *self._senders.values()]:
+        for sock in self.udp:
             sock.close()
+        if self.handoff is not None:
+            self.handoff.close()
 
 
 def _from_fd(fd: int) -> socket_module.socket:

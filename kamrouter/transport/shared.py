@@ -1,4 +1,4 @@
-"""The sockets of worker processes: shared listeners and each worker's own reply socket.
+"""The sockets of worker processes: shared listeners, and each worker's hand-off socket.
 
 With ``[core] workers = N`` the supervisor binds, before it starts any worker:
 
@@ -6,24 +6,32 @@ With ``[core] workers = N`` the supervisor binds, before it starts any worker:
   address. Linux picks the group member for a UDP datagram by a hash of its source and
   destination address and port (``udp_ehashfn`` in ``net/ipv4/udp.c``), and for a TCP
   connection by the same 4-tuple, so a peer's retransmissions, CANCELs and ACKs reach the
-  worker that got its INVITE as long as it sends them from the same address and port;
-- per UDP listener and worker, one more UDP socket on the same host with a port of the
-  kernel's choice: the worker sends the requests it forwards from it and names it in their
-  Via, so the replies to them come back to that worker, not to whichever worker the
-  4-tuple hash of the next hop would pick. Record-Route names the shared listener.
+  worker that got its INVITE as long as it sends them from the same address and port. A
+  worker forwards requests from its member of the group: they leave from the listener's
+  address and port and name it in their Via (a NAT's pinhole towards the listener holds).
+  A UDP group also gets a program (:mod:`.steering`) that gives a reply whose top Via
+  branch names a worker to that worker's member, whatever the hash says;
+- per worker, a Unix datagram socket pair (:mod:`.handoff`): the worker receives on one
+  end, every worker sends to it through the other. What reaches a worker over UDP and
+  belongs to another (a reply whose Via branch names the other, a CANCEL or ACK of an
+  INVITE transaction the other holds) is passed on to it there.
 
 The supervisor keeps every socket open, and a restarted worker gets the same ones back:
 a group's size never changes (the hash would move every peer to another worker), and
-datagrams that arrive meanwhile wait in the dead worker's socket for its successor. Each
-worker learns the reply sockets of all workers, so it never sends to one of them.
+datagrams that arrive meanwhile wait in the dead worker's sockets for its successor.
 """
 from __future__ import annotations
 
 import json
+import logging
 import socket
 from dataclasses import dataclass, field
 
 from kamrouter.net import Endpoint, parse_socket
+from kamrouter.transport.handoff import handoff_pair
+from kamrouter.transport.steering import steer_replies
+
+log = logging.getLogger("kamrouter.transport")
 
 
 @dataclass(frozen=True)
@@ -31,25 +39,21 @@ class WorkerSockets:
     """What one worker process is handed: its sockets, by file descriptor."""
 
     index: int
-    #: UDP listener (its resolved address) → (this worker's member of its reuseport group,
-    #: this worker's reply socket).
-    udp: dict[Endpoint, tuple[int, int]] = field(default_factory=dict)
+    #: UDP listener (its resolved address) → this worker's member of its reuseport group.
+    udp: dict[Endpoint, int] = field(default_factory=dict)
     #: TCP/TLS listener → this worker's member of its reuseport group (bound, not listening).
     stream: dict[Endpoint, int] = field(default_factory=dict)
-    #: The reply sockets of every worker (a worker sends nothing there).
-    reply_endpoints: tuple[Endpoint, ...] = ()
+    #: This worker's hand-off socket (-1: none, a single process).
+    handoff: int = -1
+    #: The sockets to send to every worker's hand-off socket through, by worker index.
+    handoff_peers: tuple[int, ...] = ()
     #: Other ports of the router a worker sends nothing to (the supervisor's HTTP RPC).
     control: tuple[Endpoint, ...] = ()
 
     @property
     def fds(self) -> list[int]:
-        return [fd for pair in self.udp.values() for fd in pair] + list(self.stream.values())
-
-    @property
-    def own_replies(self) -> tuple[Endpoint, ...]:
-        """This worker's reply sockets (``reply_endpoints`` lists them worker by worker)."""
-        count = len(self.udp)
-        return self.reply_endpoints[self.index * count:(self.index + 1) * count]
+        own = [self.handoff] if self.handoff >= 0 else []
+        return [*self.udp.values(), *self.stream.values(), *own, *self.handoff_peers]
 
     @property
     def listens(self) -> list[Endpoint]:
@@ -57,20 +61,18 @@ class WorkerSockets:
 
     def to_json(self) -> str:
         return json.dumps({"index": self.index,
-                           "udp": [[str(e), shared, reply] for e, (shared, reply)
-                                   in self.udp.items()],
+                           "udp": [[str(e), fd] for e, fd in self.udp.items()],
                            "stream": [[str(e), fd] for e, fd in self.stream.items()],
-                           "reply": [str(e) for e in self.reply_endpoints],
+                           "handoff": self.handoff, "handoff_peers": self.handoff_peers,
                            "control": [str(e) for e in self.control]})
 
     @classmethod
     def from_json(cls, text: str) -> WorkerSockets:
         data = json.loads(text)
         return cls(int(data["index"]),
-                   {parse_socket(e): (int(shared), int(reply))
-                    for e, shared, reply in data["udp"]},
+                   {parse_socket(e): int(fd) for e, fd in data["udp"]},
                    {parse_socket(e): int(fd) for e, fd in data["stream"]},
-                   tuple(parse_socket(e) for e in data["reply"]),
+                   int(data["handoff"]), tuple(int(fd) for fd in data["handoff_peers"]),
                    tuple(parse_socket(e) for e in data.get("control", ())))
 
 
@@ -96,7 +98,8 @@ def reuseport_socket(endpoint: Endpoint) -> socket.socket:
 def bind_worker_sockets(listens: list[Endpoint], workers: int
                         ) -> tuple[list[WorkerSockets], list[socket.socket]]:
     """Bind every worker's sockets (port 0 in a listener: the kernel's choice, the same for
-    the whole group); the per-worker descriptions and the sockets to keep open."""
+    the whole group) and make its hand-off pair; the per-worker descriptions and the
+    sockets to keep open."""
     opened: list[socket.socket] = []
     try:
         groups: dict[Endpoint, list[socket.socket]] = {}
@@ -109,27 +112,27 @@ def bind_worker_sockets(listens: list[Endpoint], workers: int
                 members.append(reuseport_socket(bound))
                 opened.append(members[-1])
             groups[bound] = members
-        replies: list[dict[Endpoint, socket.socket]] = []
-        for _ in range(workers):
-            mine = {}
-            for bound in groups:
-                if bound.proto == "udp":
-                    sock = socket.socket(_family(bound.host), socket.SOCK_DGRAM)
-                    opened.append(sock)
-                    sock.bind((bound.host, 0))
-                    mine[bound] = sock
-            replies.append(mine)
+            if bound.proto == "udp":
+                try:
+                    window = steer_replies(first)
+                except OSError as exc:  # an old kernel: the workers hand them over
+                    log.warning("replies to %s are not steered to their worker by the "
+                                "kernel: %s", bound, exc)
+                else:
+                    log.debug("replies to %s steered by a mark in their first %d bytes",
+                              bound, window)
+        pairs = [handoff_pair() for _ in range(workers)]
+        opened.extend(sock for pair in pairs for sock in pair)
     except OSError:
         for sock in opened:
             sock.close()
         raise
-    reply_endpoints = tuple(Endpoint("udp", bound.host, sock.getsockname()[1])
-                            for mine in replies for bound, sock in mine.items())
     specs = [WorkerSockets(
         index,
-        {bound: (members[index].fileno(), replies[index][bound].fileno())
-         for bound, members in groups.items() if bound.proto == "udp"},
+        {bound: members[index].fileno() for bound, members in groups.items()
+         if bound.proto == "udp"},
         {bound: members[index].fileno() for bound, members in groups.items()
          if bound.proto != "udp"},
-        reply_endpoints) for index in range(workers)]
+        pairs[index][0].fileno(), tuple(sending.fileno() for _, sending in pairs))
+        for index in range(workers)]
     return specs, opened

@@ -4,7 +4,8 @@ SIP from this test where the exact messages matter.
 
 A peer's datagrams reach the worker the kernel's SO_REUSEPORT hash of their 4-tuple picks,
 so which worker serves a caller is found out, not assumed: each worker's own control socket
-(``run/worker-N.sock``) tells what it received.
+(``run/worker-N.sock``) tells what it received. What reaches the other worker than the one
+it belongs to is handed over (kamrouter/pipeline/handoff.py, ``run/worker-N.handoff``).
 """
 from __future__ import annotations
 
@@ -135,16 +136,23 @@ def invite(caller: Peer, callee: Peer, call: str, method: str = "INVITE") -> str
             f"Contact: <sip:alice@{LOOPBACK}:{caller.port}>\nContent-Length: 0\n\n")
 
 
-def reply(request: str, status: str, to_tag: str = "b1") -> str:
+def reply(request: str, status: str, to_tag: str = "b1", pad: int = 0) -> str:
+    """The reply to ``request``; ``pad``: that many bytes of a header before the Vias."""
     keep = [line for line in request.split("\r\n")
             if line.lower().split(":")[0] in ("via", "from", "call-id", "cseq")]
     to = header(request, "To")[0]
-    return (f"SIP/2.0 {status}\n" + "\n".join(keep) + f"\nTo: {to};tag={to_tag}\n"
+    padding = f"X-Padding: {'p' * pad}\n" if pad else ""
+    return (f"SIP/2.0 {status}\n{padding}" + "\n".join(keep) + f"\nTo: {to};tag={to_tag}\n"
             "Content-Length: 0\n\n")
 
 
+def lines_of(message: str) -> list[str]:
+    """Header lines of a message as written here (LF) or received (CRLF)."""
+    return message.replace("\r\n", "\n").split("\n")
+
+
 def ack_for(request: str, final: str) -> str:
-    lines = request.split("\r\n")
+    lines = lines_of(request)
     first = lines[0].replace("INVITE", "ACK", 1)
     to = header(final, "To")[0]
     keep = [line for line in lines[1:] if line.lower().startswith(("via:", "from:", "call-id:",
@@ -166,11 +174,13 @@ def next_new(callee: Peer, branch: str) -> tuple[str, tuple[str, int]]:
             return message, source
 
 
-def one_call_absorbing_retransmissions(router: ProxyProcess, call: str) -> None:
+def one_call_absorbing_retransmissions(router: ProxyProcess, call: str, pad: int = 0) -> None:
     """INVITE, its retransmission, 180, 486, the caller's ACK: one transaction in the
-    workers; the callee sees the INVITE from the worker's own socket (named in the Via, not
-    in the Record-Route), the router's ACK to the 486 from there too and nothing new; the
-    caller gets 180 again for its retransmission."""
+    workers; the callee sees the INVITE from the listener (named in the Via and the
+    Record-Route), the router's ACK to the 486 from there too and nothing new; the caller
+    gets 180 again for its retransmission. The callee answers from its own port, which the
+    kernel may hash to the other worker: the replies reach the right one, steered by the
+    kernel, or handed over when the Via is more than ``pad`` bytes in."""
     caller, callee = Peer(), Peer()
     transactions = uas_transactions(router)
     try:
@@ -179,20 +189,21 @@ def one_call_absorbing_retransmissions(router: ProxyProcess, call: str) -> None:
         forwarded, sent_from = callee.receive()
         assert forwarded.startswith("INVITE"), forwarded
         top_via = header(forwarded, "Via")[0]
-        assert f"{LOOPBACK}:{sent_from[1]};" in top_via, (top_via, sent_from)
-        assert sent_from[1] != router.port, "a worker forwards from its own socket"
-        (record_route,) = header(forwarded, "Record-Route")  # the listener, not the worker
+        assert top_via.startswith(f"SIP/2.0/UDP {router.address};branch=z9hG4bKw"), top_via
+        assert sent_from == (LOOPBACK, router.port), "a worker forwards from the listener"
+        (record_route,) = header(forwarded, "Record-Route")
         assert record_route.startswith(f"<sip:{router.address};lr"), record_route
+        assert ";kw=" not in record_route, "an all-UDP dialog: any worker takes it"
         branch = top_via.split("branch=")[1].split(";")[0]
         # 100 Trying to the caller, then the callee rings.
         assert caller.receive()[0].startswith("SIP/2.0 100")
-        callee.sock.sendto(reply(forwarded, "180 Ringing").replace("\n", "\r\n").encode(),
-                           sent_from)
+        callee.sock.sendto(reply(forwarded, "180 Ringing", pad=pad).replace(
+            "\n", "\r\n").encode(), sent_from)
         assert caller.receive()[0].startswith("SIP/2.0 180")
         # The caller retransmits: absorbed by the worker (the 180 again), not relayed.
         caller.send(request, router.port)
         assert caller.receive()[0].startswith("SIP/2.0 180")
-        busy = reply(forwarded, "486 Busy Here")
+        busy = reply(forwarded, "486 Busy Here", pad=pad)
         callee.sock.sendto(busy.replace("\n", "\r\n").encode(), sent_from)
         ack, ack_from = next_new(callee, branch)
         assert ack.startswith("ACK") and ack_from == sent_from, ack
@@ -218,27 +229,6 @@ def test_each_worker_absorbs_retransmissions_and_acks_of_its_calls(
         if len(served) == WORKERS:
             break
     assert served == set(range(WORKERS)), f"calls reached only workers {served}"
-
-
-def test_no_worker_relays_to_a_worker_socket(router: ProxyProcess) -> None:
-    """Every worker's own socket is this router: a request naming one is answered here,
-    never sent there (from any worker: callers on new ports reach both)."""
-    router.forwards_from.clear()
-    router.wait_workers_ready()
-    ports = [int(address.rpartition(":")[2]) for address in router.forwards_from]
-    assert len(ports) == WORKERS
-    for n in range(8):
-        caller, target = Peer(), Peer()
-        try:
-            for port in ports:
-                request = invite(caller, target, f"own{n}-{port}").replace(
-                    f"{LOOPBACK}:{target.port} SIP", f"{LOOPBACK}:{port} SIP", 1)
-                caller.send(request, router.port)
-                answer, _ = caller.receive()
-                assert answer.startswith("SIP/2.0 404"), answer
-        finally:
-            caller.close()
-            target.close()
 
 
 # -- sipp through two workers -------------------------------------------------------------------
@@ -415,3 +405,166 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return not Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")
+
+
+# -- the hand-off between workers ---------------------------------------------------------------
+
+def handoff_counts(proxy: ProxyProcess, index: int | None = None) -> dict[str, int]:
+    """``core:handoff_*`` of the whole router (the supervisor's sums), or of one worker."""
+    names = [f"core:handoff_{kind}" for kind in ("sent", "received", "dropped")]
+    lines = (proxy.rpc("stats.get_statistics", *names) if index is None
+             else worker_rpc(proxy, index, "stats.get_statistics", *names))
+    values = dict(line.split(" = ") for line in lines)  # type: ignore[union-attr]
+    return {name.rpartition("_")[2]: int(values[name]) for name in names}
+
+
+def worker_of(router: ProxyProcess, peer: Peer) -> int:
+    """The worker the kernel gives this peer's datagrams to (one OPTIONS tells)."""
+    before = received(router)
+    peer.send(f"OPTIONS sip:{router.address} SIP/2.0\n"
+              f"Via: SIP/2.0/UDP {LOOPBACK}:{peer.port};branch=z9hG4bK-o{peer.port};rport\n"
+              f"From: <sip:probe@{LOOPBACK}>;tag=p\nTo: <sip:{router.address}>\n"
+              f"Call-ID: probe-{peer.port}\nCSeq: 1 OPTIONS\nMax-Forwards: 70\n"
+              "Content-Length: 0\n\n", router.port)
+    assert peer.receive()[0].startswith("SIP/2.0 200")
+    after = received(router)
+    (index,) = [i for i in range(WORKERS) if after[i] > before[i]]
+    return index
+
+
+def peer_on_other_worker(router: ProxyProcess, than: int) -> Peer:
+    for _ in range(32):  # a new port each time: the hash picks the other worker half the time
+        peer = Peer()
+        if worker_of(router, peer) != than:
+            return peer
+        peer.close()
+    raise AssertionError("32 source ports all reached one worker")
+
+
+def cancel_for(request: str) -> str:
+    lines = lines_of(request)
+    keep = [line for line in lines[1:] if line.lower().startswith(
+        ("via:", "from:", "to:", "call-id:", "max-forwards:"))]
+    first = lines[0].replace("INVITE", "CANCEL", 1)
+    return "\n".join([first, *keep, "CSeq: 1 CANCEL", "Content-Length: 0", "", ""])
+
+
+def test_a_cancel_from_another_port_reaches_the_worker_of_its_invite(
+        tmp_path: Path, router: ProxyProcess) -> None:
+    """A UA that sends its CANCEL from another port than its INVITE (the kernel gives it to
+    the other worker): handed to the INVITE's worker, which cancels the call (200 to the
+    CANCEL, 487 to the INVITE); the callee is sipp."""
+    caller = Peer()
+    serving = worker_of(router, caller)
+    canceller = peer_on_other_worker(router, serving)
+    callee = sipp_peer(tmp_path, "ringing", "uas_ring_until_cancel.xml").start()
+    try:
+        callee.wait_listening()
+        before = handoff_counts(router, 1 - serving)
+        request = invite(caller, callee, "cancel-other-port")  # type: ignore[arg-type]
+        caller.send(request, router.port)
+        assert caller.receive()[0].startswith("SIP/2.0 100")
+        assert caller.receive()[0].startswith("SIP/2.0 180")
+        canceller.send(cancel_for(request), router.port)
+        answer, _ = canceller.receive()
+        assert answer.startswith("SIP/2.0 200") and "CSeq: 1 CANCEL" in answer, answer
+        final, _ = caller.receive()
+        assert final.startswith("SIP/2.0 487"), final
+        caller.send(ack_for(request, final), router.port)
+        result = callee.wait()
+        assert result.complete, result.report() + router.log_tail()
+        assert handoff_counts(router, 1 - serving)["sent"] > before["sent"]
+    finally:
+        caller.close()
+        canceller.close()
+
+
+def test_replies_reach_the_worker_that_forwarded_the_request(router: ProxyProcess) -> None:
+    """The callee answers from a port the kernel hashes to the other worker than the one
+    that forwarded the INVITE from the listener, with a header before the Via that puts
+    the branch mark out of the kernel's sight (kamrouter/transport/steering.py): its
+    replies are handed over (the call completes, one_call_absorbing_retransmissions checks
+    every message)."""
+    before = handoff_counts(router)
+    for n in range(32):  # a new callee port per call, until one hashes to the other worker
+        each = [handoff_counts(router, i) for i in range(WORKERS)]
+        served = received(router)
+        one_call_absorbing_retransmissions(router, f"handed{n}", pad=400)
+        now = received(router)
+        (forwarder,) = [i for i in range(WORKERS) if now[i] > served[i]]
+        took = handoff_counts(router, forwarder)["received"] - each[forwarder]["received"]
+        passed = handoff_counts(router, 1 - forwarder)["sent"] - each[1 - forwarder]["sent"]
+        if took:
+            assert took == passed >= 2, (took, passed)  # the 180 and the 486 at least
+            break
+    else:
+        raise AssertionError("no callee port of 32 hashed to the other worker")
+    after = handoff_counts(router)
+    assert after["sent"] - before["sent"] == after["received"] - before["received"]
+    assert after["dropped"] == before["dropped"]
+
+
+def test_a_reply_naming_a_worker_that_does_not_exist_is_dropped(router: ProxyProcess) -> None:
+    """A forged branch (worker 9 of 2) is counted and dropped, not forwarded to the next Via,
+    and the router goes on routing. (Garbage on a hand-off socket itself, which only the
+    router's processes can write to: tests/transport/test_handoff_socket.py.)"""
+    before = handoff_counts(router)["dropped"]
+    upstream = Peer()  # the reply's next Via: it gets the reply only if it is not dropped
+    try:
+        upstream.send(f"SIP/2.0 200 OK\n"
+                      f"Via: SIP/2.0/UDP {router.address};branch=z9hG4bKw9-forged.1.0\n"
+                      f"Via: SIP/2.0/UDP {LOOPBACK}:{upstream.port};branch=z9hG4bK-up\n"
+                      f"From: <sip:a@{LOOPBACK}>;tag=a\nTo: <sip:b@{LOOPBACK}>;tag=b\n"
+                      "Call-ID: forged\nCSeq: 1 INVITE\nContent-Length: 0\n\n", router.port)
+        wait_until(lambda: handoff_counts(router)["dropped"] == before + 1,
+                   "the drop counted", detail=router.log_tail)
+        assert upstream.nothing_more(0.5), "the forged reply was forwarded"
+    finally:
+        upstream.close()
+    assert router.running()
+    one_call_absorbing_retransmissions(router, "after-garbage")
+
+
+def test_a_callee_s_bye_to_a_tcp_caller_goes_to_the_worker_holding_its_connection(
+        tmp_path: Path, router: ProxyProcess) -> None:
+    """A TCP caller's connection stays in the worker that accepted it, which names itself in
+    its Record-Route entries (``;kw=``); the UDP callee's BYE, given by the kernel to the
+    other worker, is handed to that one and goes over the caller's connection: the router
+    opens no connection of its own."""
+    def opened() -> int:
+        counts = router.rpc("stats.fetchn", "tcp:connect_success", "tcp:connect_failed")
+        return int(counts["tcp.connect_success"]) + int(counts["tcp.connect_failed"])
+
+    for n in range(16):  # new callee ports, until one hashes to the other worker
+        probe = Peer()
+        callee_worker, port = worker_of(router, probe), probe.port
+        probe.close()  # sipp takes the port the probe has shown the way of
+        before, connections = handoff_counts(router, callee_worker), opened()
+        callee = sipp_peer(tmp_path, f"bye-uas{n}", "uas_sends_bye.xml", port=port).start()
+        callee.wait_listening()
+        caller = sipp_peer(tmp_path, f"bye-uac{n}", "uac_bye_received.xml",
+                           to=callee.address, proxy=router, transport="tcp").start()
+        results = [caller.wait(), callee.wait()]
+        failed = [result.report() for result in results if not result.complete]
+        assert not failed, "\n".join(failed) + router.log_tail()
+        (invite,) = results[1].received("INVITE")
+        marks = {route.partition(";kw=")[2][:1] for route in invite.headers("Record-Route")}
+        (holder,) = marks
+        (bye,) = results[0].received("BYE")
+        assert bye.transport == "TCP"
+        assert opened() == connections, "a worker opened a connection to the caller"
+        if int(holder) != callee_worker:
+            assert handoff_counts(router, callee_worker)["sent"] >= before["sent"] + 1
+            return
+    raise AssertionError("no callee port of 16 hashed to the other worker")
+
+
+def test_the_kernel_gives_each_reply_to_the_worker_that_forwarded_the_request(
+        router: ProxyProcess) -> None:
+    """The same calls with the Via where repliers put it: the steering program hands them
+    to the forwarding worker's socket, whichever worker the callee's port hashes to, so no
+    worker passes one on."""
+    before = handoff_counts(router)
+    for n in range(8):  # new callee ports: some hash to the other worker
+        one_call_absorbing_retransmissions(router, f"steered{n}")
+    assert handoff_counts(router) == before

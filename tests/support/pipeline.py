@@ -18,6 +18,7 @@ from typing import Any
 
 from kamrouter.net import Endpoint
 from kamrouter.pipeline.addressing import Identity, NextHop
+from kamrouter.pipeline.handoff import HandoffPort, branch_mark
 from kamrouter.pipeline.proxy import Proxy
 from kamrouter.script.builtins import builtin_apis
 from kamrouter.script.loader import load_script, set_apis
@@ -42,8 +43,6 @@ class Wire:
         self.refused: list[Endpoint] = []
         #: RFC 5923 Via aliases the pipeline asked for: alias -> the connection's peer.
         self.aliases: dict[Endpoint, Endpoint] = {}
-        #: Listener → the socket requests leave from instead (a worker's reply socket).
-        self.senders: dict[Endpoint, Endpoint] = {}
 
     def send(self, data: bytes, dest: Endpoint, local: Endpoint | None,
              on_error: Callable[[], None] | None) -> None:
@@ -58,9 +57,6 @@ class Wire:
 
     def alias(self, alias: Endpoint, remote: Endpoint) -> None:
         self.aliases[alias] = remote
-
-    def sender_for(self, local: Endpoint) -> Endpoint:
-        return self.senders.get(local, local)
 
     def local_for(self, dest: Endpoint, socket: str | None = None) -> Endpoint | None:
         for sock in self.sockets:
@@ -132,7 +128,8 @@ class Pipeline:
                  spawn: Callable[..., None] = _refuse_tasks, names: Names | None = None,
                  sockets: tuple[Endpoint, ...] = (PROXY,), max_forwards: int = 70,
                  targets: dict[str, list[Endpoint]] | None = None, failover_max: int = 0,
-                 **tm_params: Any) -> None:
+                 handoff: HandoffPort | None = None, **tm_params: Any) -> None:
+        """``handoff``: run as that worker process (its index in the branch ids)."""
         self.clock = FakeClock()
         self.scheduler = Scheduler(self.clock)
         self.stats = StatsRegistry()
@@ -146,11 +143,12 @@ class Pipeline:
             transports=self.wire, resolver=names, destinations=NameTargets(names, targets),
             blocklist=self.blocked, failover_max=failover_max, blocklist_503=False, spawn=spawn,
             script=lambda: self.script, stats=self.stats,
-            tm_factory=lambda hooks: TransactionLayer(TmParams(**tm_params), self.scheduler,
-                                                      self.wire.send, hooks, self.stats),
+            tm_factory=lambda hooks: TransactionLayer(
+                TmParams(**tm_params), self.scheduler, self.wire.send, hooks, self.stats,
+                branch_mark(handoff.index) if handoff is not None else ""),
             on_terminated=self.terminated.append, identity=Identity(list(sockets), []),
             max_message_size=65535, limits=HeaderLimits(), max_forwards=max_forwards,
-            slow_hook_ms=0, stray_reply_checks=[])
+            slow_hook_ms=0, stray_reply_checks=[], handoff=handoff)
         set_apis(builtin_apis(self.proxy))
         self.script = load_script(path)
 
@@ -158,14 +156,14 @@ class Pipeline:
     def local(self) -> Endpoint:
         return self.wire.sockets[0]
 
-    def receive(self, data: bytes | str, source: Endpoint, local: Endpoint | None = None
-                ) -> None:
+    def receive(self, data: bytes | str, source: Endpoint, local: Endpoint | None = None,
+                origin: int | None = None) -> None:
         """``data`` arrives from ``source`` on ``local`` (default: the first socket; CRLF
-        line ends added)."""
+        line ends added); ``origin``: passed on by that worker."""
         if isinstance(data, str):
             head, _, body = data.partition("\n\n")
             data = (head.replace("\n", "\r\n") + "\r\n\r\n" + body).encode()
-        self.proxy.on_message(data, source, local or self.local)
+        self.proxy.on_message(data, source, local or self.local, origin)
 
     def take(self) -> list[tuple[Request | Response, Endpoint]]:
         """What was sent since the last call, parsed, with its destination."""

@@ -40,9 +40,6 @@ class ProxyProcess:
         self.log_path = workdir / f"{kind}.log"
         self._env = {**os.environ, **env} if env else None
         self._process: subprocess.Popen[bytes] | None = None
-        #: Where the proxy's forwarded requests come from, as their Via names it: its
-        #: listener, or with kamrouter workers each worker's own socket (host:port).
-        self.forwards_from = {self.address}
 
     @property
     def address(self) -> str:
@@ -78,8 +75,7 @@ class ProxyProcess:
         return rpc_call(self.workdir / "run" / "kamrouter_rpc.sock", method, *params)
 
     def wait_workers_ready(self, timeout: float = 30) -> None:
-        """kamrouter with ``[core] workers``: wait until core.psx shows every worker ready,
-        and learn the sockets they forward from (``forwards_from``)."""
+        """kamrouter with ``[core] workers``: wait until core.psx shows every worker ready."""
         deadline = time.monotonic() + timeout
         while True:
             workers = self.rpc("core.psx")[1:]
@@ -89,10 +85,6 @@ class ProxyProcess:
                 raise ProxyStartError(f"workers not ready after {timeout:g} s: {workers}\n"
                                       f"{self.log_tail()}")
             time.sleep(0.05)
-        for worker in workers:
-            _, _, sockets = worker["DSC"].partition("forwards from ")
-            self.forwards_from |= {text.strip().partition(":")[2]
-                                   for text in sockets.split(",") if text.startswith("udp:")}
 
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None

@@ -1,5 +1,6 @@
 """The sockets the supervisor binds for worker processes (kamrouter/transport/shared.py):
-one SO_REUSEPORT group per listener, and Linux's claim the design rests on, checked on the
+one SO_REUSEPORT group per listener, a hand-off socket per worker (and the header of what
+goes over it, kamrouter/transport/handoff.py), and Linux's claim the design rests on, checked on the
 real kernel: every datagram from one source address and port reaches the same member."""
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import socket
 import time
 
 from kamrouter.net import Endpoint
+from kamrouter.transport import handoff
 from kamrouter.transport.shared import WorkerSockets, bind_worker_sockets
 
 SOURCES, PER_SOURCE = 16, 5
@@ -17,7 +19,7 @@ def test_each_source_sticks_to_one_worker_socket() -> None:
     specs, opened = bind_worker_sockets([Endpoint("udp", "127.0.0.1", 0)], 2)
     try:
         (listener,) = specs[0].udp
-        members = {socket.socket(fileno=socket.dup(spec.udp[listener][0])): spec.index
+        members = {socket.socket(fileno=socket.dup(spec.udp[listener])): spec.index
                    for spec in specs}
         clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(SOURCES)]
         for client in clients:
@@ -49,22 +51,82 @@ def test_each_source_sticks_to_one_worker_socket() -> None:
             sock.close()
 
 
-def test_workers_share_listeners_and_each_has_its_own_reply_socket() -> None:
+def test_workers_share_listeners_and_each_has_a_handoff_socket() -> None:
     specs, opened = bind_worker_sockets(
         [Endpoint("udp", "127.0.0.1", 0), Endpoint("tcp", "127.0.0.1", 0)], 3)
     try:
         assert [spec.listens for spec in specs] == [specs[0].listens] * 3
         assert all(e.port != 0 for e in specs[0].listens)
-        replies = specs[0].reply_endpoints
-        assert len(set(replies)) == 3 and all(spec.reply_endpoints == replies for spec in specs)
-        own = []
-        for spec in specs:
-            with socket.socket(fileno=socket.dup(spec.udp[specs[0].listens[0]][1])) as sock:
-                own.append(sock.getsockname())
-        assert [("127.0.0.1", e.port) for e in replies] == own
-        assert [spec.own_replies for spec in specs] == [(e,) for e in replies]
-        assert len({fd for spec in specs for fd in spec.fds}) == 3 * 3
+        peers = specs[0].handoff_peers
+        assert len(peers) == 3 and all(spec.handoff_peers == peers for spec in specs)
+        for spec in specs:  # what is sent through worker N's peer reaches worker N
+            with socket.socket(fileno=socket.dup(peers[spec.index])) as sending, \
+                    socket.socket(fileno=socket.dup(spec.handoff)) as receiving:
+                sending.send(b"to %d" % spec.index)
+                receiving.settimeout(5)
+                assert receiving.recv(100) == b"to %d" % spec.index
+        assert len({fd for spec in specs for fd in spec.fds}) == 2 * 3 + 3 + 3
         assert WorkerSockets.from_json(specs[1].to_json()) == specs[1]
+    finally:
+        for sock in opened:
+            sock.close()
+
+
+def test_a_handoff_header_round_trips_and_anything_else_is_refused() -> None:
+    source = Endpoint("udp", "2001:db8::7", 5062)
+    packet = handoff.encode(1, 0, source, b"SIP/2.0 180 Ringing\r\n\r\n")
+    assert handoff.decode(packet, 2, 1) == (1, 0, source, b"SIP/2.0 180 Ringing\r\n\r\n")
+    for bad in (b"", b"garbage", b"KH1 1 0 127.0.0.1 5060",  # no end of header
+                b"KH1 2 0 127.0.0.1 5060\nx",  # no worker 2
+                b"KH1 1 1 127.0.0.1 5060\nx",  # no listener 1
+                b"KH1 1 0 example.com 5060\nx", b"KH1 1 0 127.0.0.1 0\nx",
+                b"KH1 1 0 127.0.0.1 70000\nx", b"KH1 -1 0 127.0.0.1 5060\nx",
+                b"KH1 1 0 127.0.0.1 5060 9\nx", b"KH1 1 0 \xff 5060\nx",
+                b"KH1 " + b"9" * 100 + b" 0 127.0.0.1 5060\nx"):
+        assert handoff.decode(bad, 2, 1) is None, bad
+
+
+def test_the_kernel_steers_a_marked_datagram_to_its_worker_and_hashes_the_rest() -> None:
+    """The steering program (kamrouter/transport/steering.py) on a real group of three: a
+    reply whose top Via names worker N reaches member N from any source; no mark, a mark
+    past the window, of two digits or of a worker that does not exist: the hash, which
+    keeps each source on one member."""
+    specs, opened = bind_worker_sockets([Endpoint("udp", "127.0.0.1", 0)], 3)
+    try:
+        (listener,) = specs[0].udp
+        members = {socket.socket(fileno=socket.dup(spec.udp[listener])): spec.index
+                   for spec in specs}
+        for member in members:
+            member.settimeout(0.05)
+
+        def where(payload: bytes, client: socket.socket) -> int:
+            client.sendto(payload, ("127.0.0.1", listener.port))
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                for member, index in members.items():
+                    try:
+                        if member.recv(2000) == payload:
+                            return index
+                    except TimeoutError:
+                        pass
+            raise AssertionError(f"{payload!r} arrived nowhere")
+
+        def reply(mark: str, padding: int = 0) -> bytes:
+            return (f"SIP/2.0 180 Ringing\r\nX-Pad: {'p' * padding}\r\n"
+                    f"Via: SIP/2.0/UDP 127.0.0.1:{listener.port};branch=z9hG4bK{mark}a1b2.1.0"
+                    "\r\n\r\n").encode()
+
+        clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(8)]
+        for client in clients:
+            client.bind(("127.0.0.1", 0))
+            for worker in range(3):
+                assert where(reply(f"w{worker}-"), client) == worker
+            hashed = where(b"OPTIONS sip:x SIP/2.0\r\n\r\n", client)
+            for unsteered in (reply("w1-", padding=300), reply("w12-"), reply("w7-"),
+                              reply("wx-"), b"short", b""):
+                assert where(unsteered, client) == hashed, unsteered
+        for sock in [*members, *clients]:
+            sock.close()
     finally:
         for sock in opened:
             sock.close()

@@ -1,0 +1,52 @@
+"""A worker's hand-off socket (kamrouter/transport/handoff.py) on real socket pairs: what
+another worker passes on reaches the pipeline with its source and listener; bytes that are
+not a hand-off, or name this worker or a worker that does not exist as their origin, are
+dropped and counted, and the loop goes on."""
+from __future__ import annotations
+
+import os
+import socket
+
+import trio
+
+from kamrouter.net import Endpoint
+from kamrouter.stats import StatsRegistry
+from kamrouter.transport.handoff import Handoff, encode, handoff_pair
+
+LISTENER = Endpoint("udp", "127.0.0.1", 5060)
+SOURCE = Endpoint("udp", "127.0.0.1", 40000)
+RINGING = b"SIP/2.0 180 Ringing\r\n\r\n"
+
+
+async def test_hostile_bytes_are_dropped_and_a_handoff_reaches_the_pipeline() -> None:
+    (first_in, first_out), (second_in, second_out) = handoff_pair(), handoff_pair()
+    inject = socket.socket(fileno=os.dup(second_out.fileno()))
+    stats = StatsRegistry()
+    second = Handoff(1, second_in.detach(), (first_out.detach(), second_out.detach()),
+                     [LISTENER], stats)
+    got: list[tuple[bytes, Endpoint, Endpoint, int]] = []
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(second.serve, lambda *handed: got.append(handed))
+            for bad in (b"", b"garbage \xff\x00", b"KH1 1 0 127.0.0.1 5060\nx",  # itself
+                        b"KH1 5 0 127.0.0.1 5060\nx", b"KH1 0 3 127.0.0.1 5060\nx"):
+                inject.send(bad)
+            inject.send(encode(0, 0, SOURCE, RINGING))
+            with trio.fail_after(10):
+                while not got:
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+        assert got == [(RINGING, SOURCE, LISTENER, 0)]
+        counted = {s.name: s.value for s in stats if s.name.startswith("handoff_")}
+        assert counted == {"handoff_sent": 0, "handoff_received": 1, "handoff_dropped": 5}
+        # Passing on: to worker 0's socket, with this worker as the origin.
+        second.send(0, 1, RINGING, SOURCE, LISTENER)
+        first_in.settimeout(5)
+        assert first_in.recv(70000) == encode(1, 0, SOURCE, RINGING)
+        second.send(0, 1, RINGING, SOURCE, Endpoint("tcp", "127.0.0.1", 5060))  # not UDP
+        assert (stats.get("core", "handoff_sent").value,  # type: ignore[union-attr]
+                stats.get("core", "handoff_dropped").value) == (1, 6)  # type: ignore[union-attr]
+    finally:
+        second.close()
+        for sock in (inject, first_in):
+            sock.close()
