@@ -149,3 +149,12 @@ def test_config_errors_name_the_key(tmp_path: Path) -> None:
         from kamrouter.modules.htable import HtableModule
         HtableModule(StandInRouter(Settings(base_dir=tmp_path)),
                      tables({"name": "a"}, {"name": "a"}))
+
+
+async def test_in_a_worker_other_than_0_an_expiry_raises_no_event(ht: Htable) -> None:
+    ht.router.worker_index = 1  # worker 0 runs it once for the router
+    assert await ht.rpc("htable.setxi", "a", "n", 9, 2) == KEY_SET
+    ht.router.advance(3)
+    assert await ht.rpc("htable.get", "a", "n") == (
+        "error", 500, "Key name doesn't exist in htable.")
+    assert ht.router.events == []
