@@ -183,14 +183,6 @@ def worker_problems(settings: Settings, count: int | None = None) -> list[str]:
     problems = [f"core.workers: module {name} listens on a port of its own and runs in one "
                 f"process only for now (set workers = 1)"
                 for name in SINGLE_PROCESS_MODULES if name in loaded]
-    usrloc = settings.modules.get("usrloc")
-    db_mode = usrloc.get("db_mode", "memory") if isinstance(usrloc, dict) else "memory"
-    if {"registrar", "usrloc"} & loaded and db_mode == "sqlite":
-        # Each worker would write its own changes into the one file and read it only when it
-        # starts (in memory, the state bus shares the table; Redis shares it too).
-        problems.append('core.workers: usrloc.db_mode = "sqlite" keeps a location table '
-                        'per worker process; set [usrloc] db_mode = "memory" or "redis" '
-                        '(shared by every worker) or workers = 1')
     return problems
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -253,3 +254,45 @@ def test_an_address_added_over_rpc_is_in_every_workers_table(router: ProxyProces
     for index in range(WORKERS):
         wait_until(lambda index=index: not allowed(index),  # type: ignore[misc]
                    f"worker {index} no longer allowing it", detail=router.log_tail)
+
+
+def test_with_sqlite_worker_0_writes_every_workers_registrations(tmp_path: Path) -> None:
+    """usrloc in SQLite with two workers: phones registered through either worker are in
+    the file (worker 0 writes what the bus brings it), and a router started on the file
+    has them all."""
+    db_file = tmp_path / "location.sqlite"
+    sections = {"core": {"workers": WORKERS}, "htable": TABLES, "registrar": {},
+                "usrloc": {"db_mode": "sqlite", "db_file": str(db_file)}}
+    proxy = kamrouter_proxy(tmp_path / "router", free_port(), script=SCRIPT,
+                            sections=sections)
+    proxy.start()
+    aors = [f"u{n}" for n in range(PORTS)]
+    try:
+        proxy.wait_workers_ready()
+        before = received(proxy)
+        for aor in aors:  # each from a port of its own: both workers get some
+            phone = Peer()
+            try:
+                text = REGISTER.format(host=LOOPBACK, port=proxy.port, phone=phone.port)
+                answer = ask(proxy, phone, text.replace("bob", aor)
+                             .replace("Call-ID: reg-bob", f"Call-ID: reg-{aor}"))
+                assert answer.startswith("SIP/2.0 200"), answer
+            finally:
+                phone.close()
+        after = received(proxy)
+        assert all(after[i] > before[i] for i in range(WORKERS)), (before, after)
+
+        def stored() -> set[str]:
+            with sqlite3.connect(db_file) as db:
+                return {row[0] for row in db.execute("SELECT aor FROM location")}
+        wait_until(lambda: stored() == set(aors), "every registration in the file",
+                   detail=proxy.log_tail)
+    finally:
+        proxy.stop()
+    again = kamrouter_proxy(tmp_path / "again", free_port(), script=SCRIPT,
+                            sections={**sections, "core": {"workers": 1}})
+    again.start()
+    try:
+        assert all(again.rpc("ul.lookup", "location", aor) for aor in aors)
+    finally:
+        again.stop()

@@ -52,8 +52,13 @@ class UsrlocModule(Module):
                 raise ConfigError([f"usrloc.db_file: cannot open {path}: {exc}"]) from None
         self.links: dict[str, RedisLocation] = {}
         self.shared: UsrlocBus | None = None
-        if config.db_mode == "memory" and router.bus is not None:
+        #: With workers and SQLite, worker 0 alone writes the file (for all of them).
+        self._writes_store = self.store is not None and not router.worker_index
+        if config.db_mode in ("memory", "sqlite") and router.bus is not None:
             self.shared = UsrlocBus(router.bus, self.tables, self.table)
+            if self._writes_store:
+                self.shared.on_applied = self._write
+                self.shared.on_loaded = self._rewrite
         self._nursery: trio.Nursery | None = None
         self._timer: Timer | None = None
         self._own_sockets: dict[str, bool] = {}
@@ -71,13 +76,17 @@ class UsrlocModule(Module):
         table = self.tables.get(name)
         if table is None:
             table = self.tables[name] = Location(name, self.clock)
+            write = None
             if self.store is not None:
-                table.load(self.store.load(name, self.clock()))
-                table.on_change = lambda op, aor, binding: self._write(name, op, aor, binding)
-            elif self.config.db_mode == "redis":
+                table.load(self.store.load(name, self.clock(), prune=self._writes_store))
+                if self._writes_store:
+                    write = partial(self._write, name)
+            if self.config.db_mode == "redis":
                 self._link(table)
             elif self.shared is not None:
-                self.shared.attach(table)
+                self.shared.attach(table, write)
+            elif write is not None:
+                table.on_change = write
         return table
 
     def _link(self, table: Location) -> None:
@@ -115,6 +124,12 @@ class UsrlocModule(Module):
         except Exception:  # noqa: BLE001 - a full disk must not stop registrations
             self.write_errors.inc()
             log.exception("usrloc: cannot write %s of %s to %s", op, aor, store.path)
+
+    def _rewrite(self, table: Location) -> None:
+        """Write ``table`` anew (a dump from another worker replaced it)."""
+        self._write(table.name, "flush", "", None)
+        for aor, binding in table.rows():
+            self._write(table.name, "put", aor, binding)
 
     def _count_aors(self) -> int:
         return sum(t.count_aors() for t in self.tables.values())

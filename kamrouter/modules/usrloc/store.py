@@ -35,10 +35,16 @@ class LocationStore:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
 
-    def load(self, table: str, now: float) -> list[tuple[str, Binding]]:
-        """The live bindings of ``table``; expired rows are deleted on the way."""
-        self.db.execute("DELETE FROM location WHERE table_name = ? AND expires <= ?",
-                        (table, now))
+    def load(self, table: str, now: float, prune: bool = True) -> list[tuple[str, Binding]]:
+        """The live bindings of ``table``; with ``prune``, expired rows are deleted on the way
+        (by the one process that writes the file)."""
+        if prune:
+            self.db.execute("DELETE FROM location WHERE table_name = ? AND expires <= ?",
+                            (table, now))
+        else:
+            rows = self.db.execute(f"SELECT aor, {', '.join(_COLUMNS)} FROM location "
+                                   "WHERE table_name = ? AND expires > ?", (table, now))
+            return [(row[0], Binding.from_row(row[1:])) for row in rows]
         rows = self.db.execute(f"SELECT aor, {', '.join(_COLUMNS)} FROM location "
                                "WHERE table_name = ?", (table,))
         return [(row[0], Binding.from_row(row[1:])) for row in rows]
