@@ -82,6 +82,20 @@ def test_auto_runs_one_process_for_a_config_the_workers_cannot_share(
         assert "one process instead of" in caplog.text and "evapi" in caplog.text
 
 
+def test_auto_runs_one_process_for_a_registrar_with_connection_clients(
+        caplog: pytest.LogCaptureFixture) -> None:
+    settings = Settings()
+    settings.modules["registrar"] = {}
+    settings.core.listen = ["udp:127.0.0.1:5060"]
+    assert resolve_auto_workers(settings) == settings.core.worker_count()  # UDP only
+    settings.core.listen = ["udp:127.0.0.1:5060", "wss:127.0.0.1:8443"]
+    if settings.core.worker_count() > 1:
+        assert resolve_auto_workers(settings) == 1
+        assert "the registrar's clients on wss hold a connection to one worker" in caplog.text
+    settings.core.workers = 2  # the operator's choice: started, with a warning
+    assert resolve_auto_workers(settings) == 2
+
+
 def test_workers_share_the_secrets_the_config_leaves_empty() -> None:
     first, second, own = Settings(), Settings(), Settings()
     first.modules["auth"] = {"realm": "example.com"}
