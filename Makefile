@@ -4,13 +4,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 # Debian packages the test suite drives as real peers, as PACKAGE:COMMAND (a command name or
-# an absolute path: the project's .venv has a kamcli of its own). The kamailio package has
-# every module the suite loads (jsonrpcs, kex, corex, sl, tm, tmx, htable, dispatcher, pv,
-# textops, rr, maxfwd, siputils, sanity). With CI=true a test that skips for a missing peer
-# fails (tests/support/ci_skips.py), so a run cannot be green without them.
+# an absolute path: the project's .venv has a kamcli of its own; "-": a package with no
+# command, looked up with dpkg). The kamailio package has every module the suite loads
+# (jsonrpcs, kex, corex, sl, tm, tmx, htable, dispatcher, pv, textops, rr, maxfwd, siputils,
+# sanity, dialplan, mtree) but db_sqlite, in kamailio-sqlite-modules. With CI=true a test
+# that skips for a missing peer fails (tests/support/ci_skips.py), so a run cannot be green
+# without them.
 TEST_DEBS := sip-tester:sipp curl:curl redis-server:redis-server redis-tools:redis-cli \
-             kamailio:/usr/sbin/kamailio kamcli:/usr/bin/kamcli tmux:tmux openssl:openssl \
-             stunnel4:stunnel4
+             kamailio:/usr/sbin/kamailio kamailio-sqlite-modules:- kamcli:/usr/bin/kamcli \
+             tmux:tmux openssl:openssl stunnel4:stunnel4
 
 .PHONY: run test install install-test test-deps bench clean
 
@@ -31,7 +33,8 @@ run: install
 test-deps:
 	@missing=""; for pair in $(TEST_DEBS); do \
 	  pkg=$${pair%%:*}; cmd=$${pair##*:}; \
-	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	  if [ "$$cmd" = "-" ]; then dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "ok installed"; \
+	  else command -v $$cmd >/dev/null 2>&1; fi || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
