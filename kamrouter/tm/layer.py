@@ -136,9 +136,10 @@ class TransactionLayer:
         if source.reliable:
             return source
         via = request.via
-        if via.has_rport:
-            return source
-        return Endpoint(source.proto, source.host, via.port or 5060)
+        port = via.port or 5060
+        if via.has_rport or port == source.port:
+            return source  # not a copy of it: the transaction keeps one endpoint, not two
+        return Endpoint(source.proto, source.host, port)
 
     @property
     def branch_prefix(self) -> str:
