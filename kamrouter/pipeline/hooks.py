@@ -73,8 +73,8 @@ class HookRunner:
             self._park(msg, pending)
         elif msg.txn is not None:
             # Routed: the transaction keeps the request for local replies and failure
-            # routes, which rarely read its parsed views again.
-            msg.sip.forget_views()
+            # routes, which rarely read it again: as its bytes until they do.
+            msg.txn.routed()
 
     def _park(self, msg: ScriptMessage, pending: Awaitable[Any] | None) -> None:
         """Park the request (its transaction absorbs retransmissions meanwhile) and route it

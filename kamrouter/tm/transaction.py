@@ -76,7 +76,7 @@ class Branch:
     """
 
     __slots__ = (
-        "txn", "index", "leg", "request", "dest", "local", "branch_id", "state",
+        "txn", "index", "leg", "_request", "_sent", "dest", "local", "branch_id", "state",
         "status", "reply", "faked", "replied", "timed_out", "fr_timer", "fr_inv_timer",
         "_retr", "_fr", "_wait", "cancel_state", "cancel_reason", "_cancel_retr", "ack_data",
         "flags", "dst_uri", "retry",
@@ -87,7 +87,9 @@ class Branch:
         self.txn = txn
         self.index = index
         self.leg = txn.leg
-        self.request = request
+        self._request: Request | None = request
+        #: The bytes sent, once sent (while ``_request`` is None).
+        self._sent = b""
         self.dest = dest
         self.local = local
         self.branch_id = branch_id
@@ -116,6 +118,13 @@ class Branch:
         self.retry: Any = None
 
     @property
+    def request(self) -> Request:
+        """The request of this branch: until sent, the copy the pipeline prepares; then
+        rebuilt from the bytes sent on each read (its CANCEL, its ACK: once each at most)."""
+        request = self._request
+        return request if request is not None else Request.from_own_bytes(self._sent)
+
+    @property
     def pending(self) -> bool:
         """Still waiting for a final reply."""
         return self.state is CALLING or self.state is B_PROCEEDING
@@ -129,8 +138,9 @@ class Branch:
         layer = self.txn.layer
         dest = self.dest
         assert dest is not None
-        # Sent: from here on the branch builds only its CANCEL and ACK from the request.
-        self.request = self.request.reduced(_BRANCH_KEEPS)
+        # Sent: from here on the branch builds only its CANCEL and ACK from the request,
+        # and the bytes are kept anyway while they are retransmitted (UDP).
+        self._request, self._sent = None, data
         layer.send(data, dest, self.local, self._send_failed)
         if not dest.reliable:
             self._retr = Retransmission(layer, data, dest, self.local)
@@ -238,10 +248,11 @@ class Branch:
 
     def shed(self) -> None:
         """This branch and its transaction are final: the reply and the retry are no longer
-        read, nor the views parsed to build the ACK or CANCEL."""
+        read, nor the lines of a request never sent beyond what a CANCEL and ACK need."""
         self.reply = None
         self.retry = None
-        self.request = self.request.reduced(_BRANCH_KEEPS)  # without what its ACK parsed
+        if self._request is not None:  # a branch that failed before it was sent
+            self._request = self._request.reduced(_BRANCH_KEEPS)
 
     def _send_ack(self, reply: Response) -> None:
         """ACK a final >= 300 to our INVITE (hop by hop, RFC 3261 §17.1.1.3)."""
@@ -317,7 +328,8 @@ class Transaction:
     """
 
     __slots__ = (
-        "layer", "request", "method", "is_invite", "source", "local", "reply_dest", "key",
+        "layer", "_request", "_routed", "method", "is_invite", "source", "local", "reply_dest",
+        "key",
         "tindex", "tlabel", "state", "branches", "leg", "final_status", "last_reply",
         "last_status", "canceled", "in_failure", "failure_handler", "branch_handler",
         "reply_handler", "fr_timer", "fr_inv_timer", "context", "_local_tag", "_retr", "_wait",
@@ -328,7 +340,9 @@ class Transaction:
                  local: Endpoint | None, reply_dest: Endpoint, key: tuple[object, ...],
                  tindex: int, tlabel: int) -> None:
         self.layer = layer
-        self.request = request
+        self._request: Request | None = request
+        #: The request as its bytes once routed (:meth:`routed`), while ``_request`` is None.
+        self._routed = b""
         self.method = request.method
         self.is_invite = request.method == "INVITE"
         self.source = source
@@ -364,6 +378,25 @@ class Transaction:
         self.uac_callback: Callable[[int, Response | None], None] | None = None
         #: True while the pipeline creates a round of branches: no verdict until it is done.
         self.building = False
+
+    @property
+    def request(self) -> Request:
+        """The request received, with the routing script's edits (rebuilt from its bytes on
+        the first read after :meth:`routed`: by a local reply or a failure route)."""
+        request = self._request
+        if request is None:
+            request = self._request = Request.from_own_bytes(self._routed)
+            self._routed = b""
+        return request
+
+    def routed(self) -> None:
+        """The request route is done with the request: keep it as the bytes it serialises
+        to, a third of its parsed header lines' memory, until read again (rarely: a local
+        reply or a failure route; a proxied call's replies never read it)."""
+        request = self._request
+        if request is not None:
+            self._routed = request.to_bytes()
+            self._request = None
 
     @property
     def local_tag(self) -> str:
@@ -546,7 +579,8 @@ class Transaction:
         """The final is sent: what is left to do is absorbing retransmissions (and relaying
         more 2xx), so keep only the header lines a local reply needs, and shed the final
         branches (pending ones shed when they end)."""
-        self.request = self.request.reduced(_TXN_KEEPS)
+        if self._request is not None:  # else kept as bytes, smaller still
+            self._request = self._request.reduced(_TXN_KEEPS)
         for branch in self.branches:
             if not branch.pending:
                 branch.shed()
