@@ -47,6 +47,11 @@ _CRLF = "\r\n"
 _T = TypeVar("_T")
 _M = TypeVar("_M", bound="Message")
 _MANDATORY = frozenset(MANDATORY)
+#: RFC 3261's methods and the usual extensions, one string each: a request (a transaction)
+#: keeps this one of its method, not a copy per message.
+_METHODS = {method: method for method in (
+    "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY",
+    "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE")}
 _MISSING = object()
 
 #: How header text maps back to the bytes received: parse() decodes with this error
@@ -612,7 +617,8 @@ class Request(Message):
         head = data[:end].decode("utf-8", WIRE_ERRORS)
         start, _, section = head.partition("\r\n")
         new = cls.__new__(cls)
-        new.method, new.ruri, new.version = start.split(" ")
+        method, new.ruri, new.version = start.split(" ")
+        new.method = _METHODS.get(method, method)
         lines = section.split("\r\n")
         if "\r\n " in section or "\r\n\t" in section:
             lines = _join_folded(lines)
@@ -808,7 +814,8 @@ def _start_line(line: str) -> tuple[Request | Response, SipParseError | None]:
         msg.status, msg.reason, msg.version = int(code), reason, version
     elif (plain := _REQUEST_LINE.match(line)) is not None:  # the usual shape, one match
         msg = Request.__new__(Request)
-        msg.method, msg.ruri = plain.groups()
+        method, msg.ruri = plain.groups()
+        msg.method = _METHODS.get(method, method)
         version = msg.version = "SIP/2.0"
     else:
         parts = line.split(" ")

@@ -14,7 +14,6 @@ Retransmissions over UDP use the one doubling timer of :mod:`kamrouter.tm.retran
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kamrouter.net import Endpoint
@@ -144,7 +143,7 @@ class Branch:
         layer.send(data, dest, self.local, self._send_failed)
         if not dest.reliable:
             self._retr = Retransmission(layer, data, dest, self.local)
-        self._fr = layer.scheduler.call_later(self.fr_timer, self._fr_expired)
+        self._fr = layer.scheduler.call_later(self.fr_timer, self)
 
     def _stop_retransmissions(self) -> None:
         if self._retr is not None:
@@ -156,9 +155,16 @@ class Branch:
         if self.pending:
             self.fail(SEND_ERROR_STATUS, "Unfortunately error on sending to next hop")
 
+    def __call__(self) -> None:
+        """One of its timers fired: the fr timer while pending, the wait timer once final
+        (it never has both armed). The branch is their callback itself: no bound method
+        per arming (64 bytes each)."""
+        if self.pending:
+            self._fr_expired()
+        else:
+            self.release()
+
     def _fr_expired(self) -> None:
-        if not self.pending:
-            return
         self.timed_out = True
         if self.status and self.txn.is_invite:
             # It rang but never answered: tell it to stop before we give up on it.
@@ -186,8 +192,7 @@ class Branch:
 
     def _linger(self) -> None:
         """Stay matchable for ``wait_timer`` to absorb retransmitted finals."""
-        self._wait = self.txn.layer.scheduler.call_later(
-            self.txn.layer.params.wait_timer, self.release)
+        self._wait = self.txn.layer.scheduler.call_later(self.txn.layer.params.wait_timer, self)
 
     def release(self) -> None:
         """Forget this branch: timers off, reply matching off."""
@@ -271,7 +276,7 @@ class Branch:
             self._stop_retransmissions()
             # A provisional switches the branch to fr_inv_timer (restarted on each 1xx).
             self._cancel_fr()
-            self._fr = layer.scheduler.call_later(self.fr_inv_timer, self._fr_expired)
+            self._fr = layer.scheduler.call_later(self.fr_inv_timer, self)
             if self.cancel_state is CancelState.PENDING:
                 self._send_cancel()
         elif first and self._retr is not None:
@@ -333,6 +338,7 @@ class Transaction:
         "tindex", "tlabel", "state", "branches", "leg", "final_status", "last_reply",
         "last_status", "canceled", "in_failure", "failure_handler", "branch_handler",
         "reply_handler", "fr_timer", "fr_inv_timer", "context", "_local_tag", "_retr", "_wait",
+        "_end_event",
         "_timeout_timer", "_failure_leg", "uac_callback", "building",
     )
 
@@ -371,6 +377,8 @@ class Transaction:
         self._local_tag: str | None = None
         self._retr: Retransmission | None = None
         self._wait: Timer | None = None
+        #: The event ``_wait`` ends the transaction by (see the state table).
+        self._end_event = ""
         self._timeout_timer: Timer | None = None
         self._failure_leg = 0
         #: Set for requests this proxy originates (e.g. OPTIONS probes): receives the final
@@ -607,7 +615,11 @@ class Transaction:
 
     def _end_after(self, seconds: float, event: str) -> None:
         """Arm the timer that ends the transaction by ``event`` (see the state table)."""
-        self._wait = self.layer.scheduler.call_later(seconds, partial(self.terminate, event))
+        self._end_event = event
+        self._wait = self.layer.scheduler.call_later(seconds, self._end_timer_fired)
+
+    def _end_timer_fired(self) -> None:
+        self.terminate(self._end_event)
 
     def _stop_retransmissions(self) -> None:
         if self._retr is not None:
