@@ -37,10 +37,10 @@ CALLING, B_PROCEEDING, B_ACCEPTED, B_COMPLETED, B_TERMINATED = (
 TIMEOUT_STATUS, SEND_ERROR_STATUS = 408, 477
 
 #: The header lines a transaction keeps of its request once its final is sent (enough for a
-#: local reply), and a branch of its request once sent (enough for its CANCEL and ACK): a
-#: transaction costs what its remaining work needs, not whole parsed messages.
+#: local reply) when it is not kept as bytes already (:meth:`Transaction.routed`); a sent
+#: branch keeps the bytes it sent (for its CANCEL and ACK) until it is final: a transaction
+#: costs what its remaining work needs, not whole parsed messages.
 _TXN_KEEPS = frozenset(("via", "from", "to", "call-id", "cseq"))
-_BRANCH_KEEPS = frozenset(("via", "max-forwards", "from", "to", "call-id", "cseq", "route"))
 
 
 def reply_priority(status: int, faked: bool = False) -> int:
@@ -119,7 +119,8 @@ class Branch:
     @property
     def request(self) -> Request:
         """The request of this branch: until sent, the copy the pipeline prepares; then
-        rebuilt from the bytes sent on each read (its CANCEL, its ACK: once each at most)."""
+        rebuilt from the bytes sent on each read (its CANCEL, its ACK: once each at most);
+        gone once shed (:meth:`shed`)."""
         request = self._request
         return request if request is not None else Request.from_own_bytes(self._sent)
 
@@ -253,11 +254,13 @@ class Branch:
 
     def shed(self) -> None:
         """This branch and its transaction are final: the reply and the retry are no longer
-        read, nor the lines of a request never sent beyond what a CANCEL and ACK need."""
+        read, nor the request, unless an ACK may still be built from it: after a local final
+        to an INVITE the real final may still come (``ack_data`` ACKs a retransmitted one)."""
         self.reply = None
         self.retry = None
-        if self._request is not None:  # a branch that failed before it was sent
-            self._request = self._request.reduced(_BRANCH_KEEPS)
+        self._request = None  # not sent (it failed first): nothing will answer it
+        if not self.faked or not self.txn.is_invite or self.ack_data:
+            self._sent = b""
 
     def _send_ack(self, reply: Response) -> None:
         """ACK a final >= 300 to our INVITE (hop by hop, RFC 3261 §17.1.1.3)."""
