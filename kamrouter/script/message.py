@@ -2,7 +2,8 @@
 
 Attribute names follow Kamailio's pseudo-variables where one exists: ``ruri`` ($ru),
 ``dst_uri`` ($du), ``source`` ($si/$sp/$pr), ``vars`` ($xavp: per-transaction storage that
-survives into failure, branch and reply routes), ``flags`` (transaction flags).
+survives into failure, branch and reply routes), ``flags`` (transaction flags); both are
+created on first use, and are the transaction's once it has one.
 """
 from __future__ import annotations
 

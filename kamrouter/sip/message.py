@@ -4,7 +4,8 @@ A message keeps its header section as a list of raw header lines (folded lines s
 entry, with their inner CRLFs) plus a parallel list of header keys (lower-case long names).
 Typed views parse a header on first access and cache the result; edits change the line list
 and drop the affected cache entries; ``to_bytes`` returns the received bytes when nothing was
-edited, else joins the lines once.
+edited, else joins the lines once. A request kept as those bytes to save memory (by its
+transaction, once routed) is indexed again by ``Request.from_own_bytes``, without the checks.
 """
 from __future__ import annotations
 
@@ -612,7 +613,7 @@ class Request(Message):
     def from_own_bytes(cls, data: bytes) -> Request:
         """The request whose ``to_bytes()`` returned ``data``, indexed again without parse()'s
         checks (they passed when it arrived, and edits keep them): how a request kept as its
-        bytes (a third of its header lines' memory) is read when needed again."""
+        bytes (under a third of what it holds parsed) is read when needed again."""
         end = data.index(b"\r\n\r\n")
         head = data[:end].decode("utf-8", WIRE_ERRORS)
         start, _, section = head.partition("\r\n")

@@ -10,6 +10,12 @@ Their states and every allowed change of state are in one table, :mod:`kamrouter
 (with the pictures); every change is a lookup in that table (``_to``), which refuses an event
 the current state does not allow.
 Retransmissions over UDP use the one doubling timer of :mod:`kamrouter.tm.retransmit`.
+
+Memory: a transaction holds what its remaining work reads. Once routed, its request is kept
+as the bytes it serialises to (:meth:`Transaction.routed`) and rebuilt for a local reply or
+a failure route; a sent branch keeps the bytes it sent (shared with their retransmission)
+for its CANCEL and ACK, and forgets them once final; a branch and a retransmission are
+their timers' callbacks themselves.
 """
 from __future__ import annotations
 
@@ -402,7 +408,7 @@ class Transaction:
 
     def routed(self) -> None:
         """The request route is done with the request: keep it as the bytes it serialises
-        to, a third of its parsed header lines' memory, until read again (rarely: a local
+        to, under a third of what it holds parsed, until read again (rarely: a local
         reply or a failure route; a proxied call's replies never read it)."""
         request = self._request
         if request is not None:
