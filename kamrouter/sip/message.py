@@ -621,12 +621,15 @@ class Request(Message):
         method, new.ruri, new.version = start.split(" ")
         new.method = _METHODS.get(method, method)
         lines = section.split("\r\n")
-        if "\r\n " in section or "\r\n\t" in section:
-            lines = _join_folded(lines)
         get = LINE_KEYS.get
+        names = [get(line[: line.find(":") + 1]) for line in lines]
+        if None in names:  # a folded line, or a name seen when LINE_KEYS was full
+            if "\r\n " in section or "\r\n\t" in section:
+                lines = _join_folded(lines)
+            names = [get(line[: line.find(":") + 1]) or line_key(line) for line in lines]
         new._start = start
         new._lines = lines
-        new._names = [get(line[: line.find(":") + 1]) or line_key(line) for line in lines]
+        new._names = names  # type: ignore[assignment]
         new._body = data[end + 4:]
         new._raw = data
         new._cache = {}

@@ -125,8 +125,8 @@ class Branch:
     @property
     def request(self) -> Request:
         """The request of this branch: until sent, the copy the pipeline prepares; then
-        rebuilt from the bytes sent on each read (its CANCEL, its ACK: once each at most);
-        gone once shed (:meth:`shed`)."""
+        rebuilt from the bytes sent when read (for its CANCEL, kept for its ACK; for an ACK
+        alone); gone once shed (:meth:`shed`)."""
         request = self._request
         return request if request is not None else Request.from_own_bytes(self._sent)
 
@@ -264,7 +264,7 @@ class Branch:
         to an INVITE the real final may still come (``ack_data`` ACKs a retransmitted one)."""
         self.reply = None
         self.retry = None
-        self._request = None  # not sent (it failed first): nothing will answer it
+        self._request = None  # parsed for a CANCEL, or never sent (it failed first)
         if not self.faked or not self.txn.is_invite or self.ack_data:
             self._sent = b""
 
@@ -310,7 +310,9 @@ class Branch:
         if self.cancel_state is CancelState.SENT:
             return
         self.cancel_state = CancelState.SENT
-        cancel = make_cancel(self.request)
+        # Kept parsed until final: the 487 owed for the CANCEL gets its ACK built from it too.
+        request = self._request = self.request
+        cancel = make_cancel(request)
         if self.cancel_reason:
             cancel.append_header("Reason", self.cancel_reason)
         data = cancel.to_bytes()
