@@ -117,6 +117,8 @@ class HookRunner:
         txn = msg.txn
         if txn is not None and not txn.branches and not txn.final_status:
             txn.terminate()  # the script dropped the request
+        elif txn is not None:
+            txn.routed()  # as after a plain request_route
 
     def _route_failed(self, msg: ScriptMessage, exc: BaseException) -> None:
         """request_route raised: a header it read turned out malformed (answer what is

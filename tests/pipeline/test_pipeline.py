@@ -292,6 +292,10 @@ async def test_a_parked_invite_absorbs_retransmissions_then_relays(
     await trio.testing.wait_all_tasks_blocked()
     (invite, dest), = pipe.take()
     assert dest == Endpoint("udp", "127.0.0.4", 5090) and invite.method == "INVITE"
+    (txn,) = pipe.proxy.tm._by_id.values()
+    assert txn._request is None, "routed: kept as its bytes, as after a plain request_route"
+    pipe.receive(request(), CALLER)  # a retransmission still gets the last reply
+    assert [m.status for m, _ in pipe.take()] == [100]
 
 
 async def test_a_call_s_requests_wait_for_its_parked_one(
