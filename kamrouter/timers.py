@@ -7,11 +7,12 @@ clock and call ``fire_due`` by hand.
 
 Timers live in buckets of :data:`SLOT` seconds of deadline, and a heap orders the buckets,
 not the timers: arming and cancelling are a dict insert and delete, so a cancelled timer
-leaves nothing behind. A bucket keeps its timers in arming order and the sort of a due
-bucket is stable, so timers with one deadline fire in arming order without a sequence
-number each (an int per timer was a tenth of what a ringing call's timers held). (A heap of timers had to be rebuilt once cancelled entries, mostly
+leaves nothing behind. (A heap of timers had to be rebuilt once cancelled entries, mostly
 ``fr_inv_timer``'s 120 s, were the majority: 20–35 ms for 50,000 entries at 1,250 calls/s,
-which every call arriving meanwhile waited for; ``benchmarks/stalls.py`` shows it.)
+which every call arriving meanwhile waited for; ``benchmarks/stalls.py`` shows it.) A
+bucket keeps its timers in arming order and the sort of a due bucket is stable, so timers
+with one deadline fire in arming order without a sequence number (an int of 32 bytes per
+timer).
 """
 from __future__ import annotations
 

@@ -345,12 +345,10 @@ class Transaction:
 
     __slots__ = (
         "layer", "_request", "_routed", "method", "is_invite", "source", "local", "reply_dest",
-        "key",
-        "tindex", "tlabel", "state", "branches", "leg", "final_status", "last_reply",
+        "key", "tindex", "tlabel", "state", "branches", "leg", "final_status", "last_reply",
         "last_status", "canceled", "in_failure", "failure_handler", "branch_handler",
         "reply_handler", "fr_timer", "fr_inv_timer", "context", "_local_tag", "_retr", "_wait",
-        "_end_event",
-        "_timeout_timer", "_failure_leg", "uac_callback", "building",
+        "_end_event", "_timeout_timer", "_failure_leg", "uac_callback", "building",
     )
 
     def __init__(self, layer: TransactionLayer, request: Request, source: Endpoint,
