@@ -9,12 +9,14 @@ Timers live in buckets of :data:`SLOT` seconds of deadline, and a heap orders th
 not the timers: arming and cancelling are a dict insert and delete, so a cancelled timer
 leaves nothing behind. (A heap of timers had to be rebuilt once cancelled entries, mostly
 ``fr_inv_timer``'s 120 s, were the majority: 20–35 ms for 50,000 entries at 1,250 calls/s,
-which every call arriving meanwhile waited for; ``benchmarks/stalls.py`` shows it.)
+which every call arriving meanwhile waited for; ``benchmarks/stalls.py`` shows it.) A
+bucket keeps its timers in arming order and the sort of a due bucket is stable, so timers
+with one deadline fire in arming order without a sequence number (an int of 32 bytes per
+timer).
 """
 from __future__ import annotations
 
 import heapq
-import itertools
 from collections.abc import Callable
 
 #: Width of a bucket of deadlines, in seconds: deadlines within one fire in order, as all do.
@@ -28,14 +30,13 @@ def _slot(deadline: float) -> int:
 class Timer:
     """Handle of an armed timer; :meth:`cancel` takes it out of its bucket."""
 
-    __slots__ = ("deadline", "callback", "cancelled", "seq", "_scheduler")
+    __slots__ = ("deadline", "callback", "cancelled", "_scheduler")
 
-    def __init__(self, deadline: float, callback: Callable[[], object], seq: int,
+    def __init__(self, deadline: float, callback: Callable[[], object],
                  scheduler: Scheduler) -> None:
         self.deadline = deadline
         self.callback = callback
         self.cancelled = False
-        self.seq = seq
         self._scheduler: Scheduler | None = scheduler
 
     def cancel(self) -> None:
@@ -52,8 +53,8 @@ def _nothing() -> None:
     pass
 
 
-def _firing_order(timer: Timer) -> tuple[float, int]:
-    return timer.deadline, timer.seq
+def _deadline(timer: Timer) -> float:
+    return timer.deadline
 
 
 class Scheduler:
@@ -65,7 +66,6 @@ class Scheduler:
         self._buckets: dict[int, dict[Timer, None]] = {}
         #: Heap of the slots that have a bucket, plus slots whose bucket emptied (skipped).
         self._slots: list[int] = []
-        self._seq = itertools.count()
         self._armed = 0
         #: The earliest deadline the sleeper knows of (what it sleeps until).
         self._known_next: float | None = None
@@ -76,7 +76,7 @@ class Scheduler:
         self.on_error: Callable[[Timer, Exception], None] | None = None
 
     def call_at(self, deadline: float, callback: Callable[[], object]) -> Timer:
-        timer = Timer(deadline, callback, next(self._seq), self)
+        timer = Timer(deadline, callback, self)
         slot = _slot(deadline)
         bucket = self._buckets.get(slot)
         if bucket is None:
@@ -123,10 +123,10 @@ class Scheduler:
                 continue
             if slot < last:
                 heapq.heappop(slots)
-                due = sorted(bucket, key=_firing_order)
+                due = sorted(bucket, key=_deadline)
             else:  # the bucket of ``now``: only what is due, the rest stays in its slot
                 due = sorted((timer for timer in bucket if timer.deadline <= now),
-                             key=_firing_order)
+                             key=_deadline)
                 if len(due) < len(bucket):
                     buckets[slot] = {timer: None for timer in bucket if timer.deadline > now}
                 else:

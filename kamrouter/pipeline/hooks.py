@@ -73,8 +73,8 @@ class HookRunner:
             self._park(msg, pending)
         elif msg.txn is not None:
             # Routed: the transaction keeps the request for local replies and failure
-            # routes, which rarely read its parsed views again.
-            msg.sip.forget_views()
+            # routes, which rarely read it again: as its bytes until they do.
+            msg.txn.routed()
 
     def _park(self, msg: ScriptMessage, pending: Awaitable[Any] | None) -> None:
         """Park the request (its transaction absorbs retransmissions meanwhile) and route it
@@ -117,6 +117,8 @@ class HookRunner:
         txn = msg.txn
         if txn is not None and not txn.branches and not txn.final_status:
             txn.terminate()  # the script dropped the request
+        elif txn is not None:
+            txn.routed()  # as after a plain request_route
 
     def _route_failed(self, msg: ScriptMessage, exc: BaseException) -> None:
         """request_route raised: a header it read turned out malformed (answer what is

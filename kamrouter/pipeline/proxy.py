@@ -319,7 +319,9 @@ class Proxy:
         txn = msg.txn
         if txn is None:
             txn = self.tm.create(msg.sip, msg.source, msg.local)  # type: ignore[arg-type]
-            txn.context = RouteState(msg.vars, msg.flags)
+            # What the request route stored so far becomes the transaction's (vars and
+            # flags created later go there directly: ScriptMessage reads them through txn).
+            txn.context = RouteState(msg._vars, msg._flags)
             msg.txn = txn
         return txn
 
@@ -379,9 +381,7 @@ class Proxy:
         if sip is None:
             sip = (state.relay_request or txn.request).copy()
         msg = ScriptMessage(sip, txn.source, txn.local, route=route)
-        msg.txn = txn
-        msg.vars = state.vars
-        msg.flags = state.flags
+        msg.txn = txn  # its vars and flags are the transaction's
         msg.record_route = state.record_route
         msg.add_path = state.add_path
         msg.mf_done = True
@@ -533,7 +533,7 @@ class Proxy:
                       req: Request, index: int) -> bool:
         """Run the armed branch route on this branch's own copy; False drops the branch."""
         branch_msg = ScriptMessage(req, msg.source, msg.local, route="branch")
-        branch_msg.txn, branch_msg.vars, branch_msg.flags = txn, msg.vars, msg.flags
+        branch_msg.txn = txn  # its vars and flags are the transaction's
         branch_msg.target = target
         branch_msg.dst_uri = target.dst_uri
         branch_msg.branch_index = index

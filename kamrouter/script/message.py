@@ -2,7 +2,8 @@
 
 Attribute names follow Kamailio's pseudo-variables where one exists: ``ruri`` ($ru),
 ``dst_uri`` ($du), ``source`` ($si/$sp/$pr), ``vars`` ($xavp: per-transaction storage that
-survives into failure, branch and reply routes), ``flags`` (transaction flags).
+survives into failure, branch and reply routes), ``flags`` (transaction flags); both are
+created on first use, and are the transaction's once it has one.
 """
 from __future__ import annotations
 
@@ -19,13 +20,15 @@ class RouteState:
     """What routing keeps per transaction, for the routes that run after request_route
     (failure, branch, reply) and for modules at the transaction's end: the script's vars and
     flags, and how the request was relayed. Kept in ``Transaction.context``; read it with
-    :func:`route_state` / :func:`transaction_vars`."""
+    :func:`route_state` / :func:`transaction_vars`. The vars dict and the flags set are
+    created on first use: most calls never write either (an empty set costs 216 bytes)."""
 
-    __slots__ = ("vars", "flags", "relay_request", "record_route", "add_path", "loop_tag")
+    __slots__ = ("_vars", "_flags", "relay_request", "record_route", "add_path", "loop_tag")
 
-    def __init__(self, vars: dict[str, Any], flags: set[int]) -> None:
-        self.vars = vars
-        self.flags = flags
+    def __init__(self, vars: dict[str, Any] | None = None, flags: set[int] | None = None
+                 ) -> None:
+        self._vars = vars
+        self._flags = flags
         #: The request as relayed (failure routes start from a copy of it).
         self.relay_request: Request | None = None
         #: rr.record_route: False, True, or the URI parameters of our Record-Route entries.
@@ -35,12 +38,24 @@ class RouteState:
         #: Loop-detection hash of the request as received (RFC 3261 §16.6 step 8).
         self.loop_tag: str | None = None
 
+    @property
+    def vars(self) -> dict[str, Any]:
+        if self._vars is None:
+            self._vars = {}
+        return self._vars
+
+    @property
+    def flags(self) -> set[int]:
+        if self._flags is None:
+            self._flags = set()
+        return self._flags
+
 
 def route_state(txn: Transaction) -> RouteState:
     """The transaction's routing state, created empty on first need."""
     state = txn.context
     if state is None:
-        state = txn.context = RouteState({}, set())
+        state = txn.context = RouteState()
     return state  # type: ignore[no-any-return]
 
 
@@ -76,7 +91,7 @@ class ScriptMessage:
     """What ``request_route``, ``reply_route``, failure and branch routes receive."""
 
     __slots__ = (
-        "sip", "source", "local", "txn", "dst_uri", "socket", "path", "vars", "flags", "branches",
+        "sip", "source", "local", "txn", "dst_uri", "socket", "path", "_vars", "_flags", "branches",
         "record_route", "mf_done", "status", "reason", "reply", "branch", "target", "route",
         "replied", "received_ruri", "branch_index", "add_path",
     )
@@ -92,8 +107,9 @@ class ScriptMessage:
         self.socket: str | None = None
         #: Route set the R-URI branch is sent through (Kamailio's branch ``path``).
         self.path: str | None = None
-        self.vars: dict[str, Any] = {}
-        self.flags: set[int] = set()
+        #: ``vars`` and ``flags``, created on first use: the transaction's once it has one.
+        self._vars: dict[str, Any] | None = None
+        self._flags: set[int] | None = None
         #: Extra parallel branches added with tm.append_branch (the R-URI is branch 0).
         self.branches: list[Target] = []
         #: rr.record_route: False, True, or the URI parameters of our Record-Route entries.
@@ -116,6 +132,30 @@ class ScriptMessage:
         self.replied = False
         #: The Request-URI as it arrived, before the script rewrote it (loop detection).
         self.received_ruri = sip.ruri if sip.is_request else ""  # type: ignore[union-attr]
+
+    # -- per-transaction storage ------------------------------------------------------
+    @property
+    def vars(self) -> dict[str, Any]:
+        """The script's vars ($xavp): the transaction's (:class:`RouteState`) once it has
+        one, so they survive into its failure, branch and reply routes."""
+        if self._vars is None:
+            self._vars = route_state(self.txn).vars if self.txn is not None else {}
+        return self._vars
+
+    @vars.setter
+    def vars(self, value: dict[str, Any]) -> None:
+        self._vars = value
+
+    @property
+    def flags(self) -> set[int]:
+        """Transaction flags, shared with the transaction like :attr:`vars`."""
+        if self._flags is None:
+            self._flags = route_state(self.txn).flags if self.txn is not None else set()
+        return self._flags
+
+    @flags.setter
+    def flags(self, value: set[int]) -> None:
+        self._flags = value
 
     # -- request line ---------------------------------------------------------------
     @property

@@ -4,7 +4,8 @@ A message keeps its header section as a list of raw header lines (folded lines s
 entry, with their inner CRLFs) plus a parallel list of header keys (lower-case long names).
 Typed views parse a header on first access and cache the result; edits change the line list
 and drop the affected cache entries; ``to_bytes`` returns the received bytes when nothing was
-edited, else joins the lines once.
+edited, else joins the lines once. A request kept as those bytes to save memory (by its
+transaction, once routed) is indexed again by ``Request.from_own_bytes``, without the checks.
 """
 from __future__ import annotations
 
@@ -47,6 +48,11 @@ _CRLF = "\r\n"
 _T = TypeVar("_T")
 _M = TypeVar("_M", bound="Message")
 _MANDATORY = frozenset(MANDATORY)
+#: RFC 3261's methods and the usual extensions, one string each: a request (a transaction)
+#: keeps this one of its method, not a copy per message.
+_METHODS = {method: method for method in (
+    "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY",
+    "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE")}
 _MISSING = object()
 
 #: How header text maps back to the bytes received: parse() decodes with this error
@@ -534,11 +540,6 @@ class Message:
     def __bytes__(self) -> bytes:
         return self.to_bytes()
 
-    def forget_views(self) -> None:
-        """Drop the parsed header views (they are parsed again when read): a request kept
-        by its transaction after routing holds its header lines, not their parsed copies."""
-        self._cache = {}
-
     def _copy_base(self, new: Message) -> None:
         new._start = self._start
         new._lines = self._lines[:]
@@ -606,6 +607,32 @@ class Request(Message):
             if name in keys:
                 new._names.append(name)
                 new._lines.append(self._lines[index])
+        return new
+
+    @classmethod
+    def from_own_bytes(cls, data: bytes) -> Request:
+        """The request whose ``to_bytes()`` returned ``data``, indexed again without parse()'s
+        checks (they passed when it arrived, and edits keep them): how a request kept as its
+        bytes (under a third of what it holds parsed) is read when needed again."""
+        end = data.index(b"\r\n\r\n")
+        head = data[:end].decode("utf-8", WIRE_ERRORS)
+        start, _, section = head.partition("\r\n")
+        new = cls.__new__(cls)
+        method, new.ruri, new.version = start.split(" ")
+        new.method = _METHODS.get(method, method)
+        lines = section.split("\r\n")
+        get = LINE_KEYS.get
+        names = [get(line[: line.find(":") + 1]) for line in lines]
+        if None in names:  # a folded line, or a name seen when LINE_KEYS was full
+            if "\r\n " in section or "\r\n\t" in section:
+                lines = _join_folded(lines)
+            names = [get(line[: line.find(":") + 1]) or line_key(line) for line in lines]
+        new._start = start
+        new._lines = lines
+        new._names = names  # type: ignore[assignment]
+        new._body = data[end + 4:]
+        new._raw = data
+        new._cache = {}
         return new
 
     def __repr__(self) -> str:
@@ -791,7 +818,8 @@ def _start_line(line: str) -> tuple[Request | Response, SipParseError | None]:
         msg.status, msg.reason, msg.version = int(code), reason, version
     elif (plain := _REQUEST_LINE.match(line)) is not None:  # the usual shape, one match
         msg = Request.__new__(Request)
-        msg.method, msg.ruri = plain.groups()
+        method, msg.ruri = plain.groups()
+        msg.method = _METHODS.get(method, method)
         version = msg.version = "SIP/2.0"
     else:
         parts = line.split(" ")

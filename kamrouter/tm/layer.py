@@ -54,7 +54,8 @@ class TransactionLayer:
         self.hooks = hooks
         self._server: dict[tuple[object, ...], Transaction] = {}
         self._branches: dict[str, Branch] = {}
-        self._by_id: dict[tuple[int, int], Transaction] = {}
+        #: By label, unique in the process (a key tuple per transaction cost 112 bytes).
+        self._by_id: dict[int, Transaction] = {}
         self._label = 0
         #: Per-process salt so branch ids never repeat across restarts.
         self._salt = secrets.token_hex(4)
@@ -98,7 +99,8 @@ class TransactionLayer:
         return self._server.get(key[:-1] + ("INVITE",))
 
     def lookup(self, tindex: int, tlabel: int) -> Transaction | None:
-        return self._by_id.get((tindex, tlabel))
+        txn = self._by_id.get(tlabel)
+        return txn if txn is not None and txn.tindex == tindex else None
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -129,7 +131,7 @@ class TransactionLayer:
         self._label += 1
         tindex = hash(request.call_id) & 0xFFFF
         txn = Transaction(self, request, source, local, reply_dest, key, tindex, self._label)
-        self._by_id[(tindex, self._label)] = txn
+        self._by_id[self._label] = txn
         self.active += 1
         return txn
 
@@ -139,9 +141,10 @@ class TransactionLayer:
         if source.reliable:
             return source
         via = request.via
-        if via.has_rport:
-            return source
-        return Endpoint(source.proto, source.host, via.port or 5060)
+        port = via.port or 5060
+        if via.has_rport or port == source.port:
+            return source  # not a copy of it: the transaction keeps one endpoint, not two
+        return Endpoint(source.proto, source.host, port)
 
     @property
     def branch_prefix(self) -> str:
@@ -169,7 +172,7 @@ class TransactionLayer:
     def forget_transaction(self, txn: Transaction) -> None:
         if self._server.get(txn.key) is txn:
             del self._server[txn.key]
-        self._by_id.pop((txn.tindex, txn.tlabel), None)
+        self._by_id.pop(txn.tlabel, None)
         if not txn.final_status:
             self.active -= 1
         self.hooks.on_terminated(txn)

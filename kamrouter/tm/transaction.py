@@ -10,11 +10,16 @@ Their states and every allowed change of state are in one table, :mod:`kamrouter
 (with the pictures); every change is a lookup in that table (``_to``), which refuses an event
 the current state does not allow.
 Retransmissions over UDP use the one doubling timer of :mod:`kamrouter.tm.retransmit`.
+
+Memory: a transaction holds what its remaining work reads. Once routed, its request is kept
+as the bytes it serialises to (:meth:`Transaction.routed`) and rebuilt for a local reply or
+a failure route; a sent branch keeps the bytes it sent (shared with their retransmission)
+for its CANCEL and ACK, and forgets them once final; a branch and a retransmission are
+their timers' callbacks themselves.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kamrouter.net import Endpoint
@@ -38,10 +43,10 @@ CALLING, B_PROCEEDING, B_ACCEPTED, B_COMPLETED, B_TERMINATED = (
 TIMEOUT_STATUS, SEND_ERROR_STATUS = 408, 477
 
 #: The header lines a transaction keeps of its request once its final is sent (enough for a
-#: local reply), and a branch of its request once sent (enough for its CANCEL and ACK): a
-#: transaction costs what its remaining work needs, not whole parsed messages.
+#: local reply) when it is not kept as bytes already (:meth:`Transaction.routed`); a sent
+#: branch keeps the bytes it sent (for its CANCEL and ACK) until it is final: a transaction
+#: costs what its remaining work needs, not whole parsed messages.
 _TXN_KEEPS = frozenset(("via", "from", "to", "call-id", "cseq"))
-_BRANCH_KEEPS = frozenset(("via", "max-forwards", "from", "to", "call-id", "cseq", "route"))
 
 
 def reply_priority(status: int, faked: bool = False) -> int:
@@ -76,7 +81,7 @@ class Branch:
     """
 
     __slots__ = (
-        "txn", "index", "leg", "request", "dest", "local", "branch_id", "state",
+        "txn", "index", "leg", "_request", "_sent", "dest", "local", "branch_id", "state",
         "status", "reply", "faked", "replied", "timed_out", "fr_timer", "fr_inv_timer",
         "_retr", "_fr", "_wait", "cancel_state", "cancel_reason", "_cancel_retr", "ack_data",
         "flags", "dst_uri", "retry",
@@ -87,7 +92,9 @@ class Branch:
         self.txn = txn
         self.index = index
         self.leg = txn.leg
-        self.request = request
+        self._request: Request | None = request
+        #: The bytes sent, once sent (while ``_request`` is None).
+        self._sent = b""
         self.dest = dest
         self.local = local
         self.branch_id = branch_id
@@ -116,6 +123,14 @@ class Branch:
         self.retry: Any = None
 
     @property
+    def request(self) -> Request:
+        """The request of this branch: until sent, the copy the pipeline prepares; then
+        rebuilt from the bytes sent when read (for its CANCEL, kept for its ACK; for an ACK
+        alone); gone once shed (:meth:`shed`)."""
+        request = self._request
+        return request if request is not None else Request.from_own_bytes(self._sent)
+
+    @property
     def pending(self) -> bool:
         """Still waiting for a final reply."""
         return self.state is CALLING or self.state is B_PROCEEDING
@@ -129,12 +144,13 @@ class Branch:
         layer = self.txn.layer
         dest = self.dest
         assert dest is not None
-        # Sent: from here on the branch builds only its CANCEL and ACK from the request.
-        self.request = self.request.reduced(_BRANCH_KEEPS)
+        # Sent: from here on the branch builds only its CANCEL and ACK from the request,
+        # and the bytes are kept anyway while they are retransmitted (UDP).
+        self._request, self._sent = None, data
         layer.send(data, dest, self.local, self._send_failed)
         if not dest.reliable:
             self._retr = Retransmission(layer, data, dest, self.local)
-        self._fr = layer.scheduler.call_later(self.fr_timer, self._fr_expired)
+        self._fr = layer.scheduler.call_later(self.fr_timer, self)
 
     def _stop_retransmissions(self) -> None:
         if self._retr is not None:
@@ -146,9 +162,16 @@ class Branch:
         if self.pending:
             self.fail(SEND_ERROR_STATUS, "Unfortunately error on sending to next hop")
 
+    def __call__(self) -> None:
+        """One of its timers fired: the fr timer while pending, the wait timer once final
+        (it never has both armed). The branch is their callback itself: no bound method
+        per arming (64 bytes each)."""
+        if self.pending:
+            self._fr_expired()
+        else:
+            self.release()
+
     def _fr_expired(self) -> None:
-        if not self.pending:
-            return
         self.timed_out = True
         if self.status and self.txn.is_invite:
             # It rang but never answered: tell it to stop before we give up on it.
@@ -176,8 +199,7 @@ class Branch:
 
     def _linger(self) -> None:
         """Stay matchable for ``wait_timer`` to absorb retransmitted finals."""
-        self._wait = self.txn.layer.scheduler.call_later(
-            self.txn.layer.params.wait_timer, self.release)
+        self._wait = self.txn.layer.scheduler.call_later(self.txn.layer.params.wait_timer, self)
 
     def release(self) -> None:
         """Forget this branch: timers off, reply matching off."""
@@ -238,10 +260,13 @@ class Branch:
 
     def shed(self) -> None:
         """This branch and its transaction are final: the reply and the retry are no longer
-        read, nor the views parsed to build the ACK or CANCEL."""
+        read, nor the request, unless an ACK may still be built from it: after a local final
+        to an INVITE the real final may still come (``ack_data`` ACKs a retransmitted one)."""
         self.reply = None
         self.retry = None
-        self.request = self.request.reduced(_BRANCH_KEEPS)  # without what its ACK parsed
+        self._request = None  # parsed for a CANCEL, or never sent (it failed first)
+        if not self.faked or not self.txn.is_invite or self.ack_data:
+            self._sent = b""
 
     def _send_ack(self, reply: Response) -> None:
         """ACK a final >= 300 to our INVITE (hop by hop, RFC 3261 §17.1.1.3)."""
@@ -260,7 +285,7 @@ class Branch:
             self._stop_retransmissions()
             # A provisional switches the branch to fr_inv_timer (restarted on each 1xx).
             self._cancel_fr()
-            self._fr = layer.scheduler.call_later(self.fr_inv_timer, self._fr_expired)
+            self._fr = layer.scheduler.call_later(self.fr_inv_timer, self)
             if self.cancel_state is CancelState.PENDING:
                 self._send_cancel()
         elif first and self._retr is not None:
@@ -285,7 +310,9 @@ class Branch:
         if self.cancel_state is CancelState.SENT:
             return
         self.cancel_state = CancelState.SENT
-        cancel = make_cancel(self.request)
+        # Kept parsed until final: the 487 owed for the CANCEL gets its ACK built from it too.
+        request = self._request = self.request
+        cancel = make_cancel(request)
         if self.cancel_reason:
             cancel.append_header("Reason", self.cancel_reason)
         data = cancel.to_bytes()
@@ -317,18 +344,20 @@ class Transaction:
     """
 
     __slots__ = (
-        "layer", "request", "method", "is_invite", "source", "local", "reply_dest", "key",
-        "tindex", "tlabel", "state", "branches", "leg", "final_status", "last_reply",
+        "layer", "_request", "_routed", "method", "is_invite", "source", "local", "reply_dest",
+        "key", "tindex", "tlabel", "state", "branches", "leg", "final_status", "last_reply",
         "last_status", "canceled", "in_failure", "failure_handler", "branch_handler",
         "reply_handler", "fr_timer", "fr_inv_timer", "context", "_local_tag", "_retr", "_wait",
-        "_timeout_timer", "_failure_leg", "uac_callback", "building",
+        "_end_event", "_timeout_timer", "_failure_leg", "uac_callback", "building",
     )
 
     def __init__(self, layer: TransactionLayer, request: Request, source: Endpoint,
                  local: Endpoint | None, reply_dest: Endpoint, key: tuple[object, ...],
                  tindex: int, tlabel: int) -> None:
         self.layer = layer
-        self.request = request
+        self._request: Request | None = request
+        #: The request as its bytes once routed (:meth:`routed`), while ``_request`` is None.
+        self._routed = b""
         self.method = request.method
         self.is_invite = request.method == "INVITE"
         self.source = source
@@ -357,6 +386,8 @@ class Transaction:
         self._local_tag: str | None = None
         self._retr: Retransmission | None = None
         self._wait: Timer | None = None
+        #: The event ``_wait`` ends the transaction by (see the state table).
+        self._end_event = ""
         self._timeout_timer: Timer | None = None
         self._failure_leg = 0
         #: Set for requests this proxy originates (e.g. OPTIONS probes): receives the final
@@ -364,6 +395,25 @@ class Transaction:
         self.uac_callback: Callable[[int, Response | None], None] | None = None
         #: True while the pipeline creates a round of branches: no verdict until it is done.
         self.building = False
+
+    @property
+    def request(self) -> Request:
+        """The request received, with the routing script's edits (rebuilt from its bytes on
+        the first read after :meth:`routed`: by a local reply or a failure route)."""
+        request = self._request
+        if request is None:
+            request = self._request = Request.from_own_bytes(self._routed)
+            self._routed = b""
+        return request
+
+    def routed(self) -> None:
+        """The request route is done with the request: keep it as the bytes it serialises
+        to, under a third of what it holds parsed, until read again (rarely: a local
+        reply or a failure route; a proxied call's replies never read it)."""
+        request = self._request
+        if request is not None:
+            self._routed = request.to_bytes()
+            self._request = None
 
     @property
     def local_tag(self) -> str:
@@ -546,7 +596,8 @@ class Transaction:
         """The final is sent: what is left to do is absorbing retransmissions (and relaying
         more 2xx), so keep only the header lines a local reply needs, and shed the final
         branches (pending ones shed when they end)."""
-        self.request = self.request.reduced(_TXN_KEEPS)
+        if self._request is not None:  # else kept as bytes, smaller still
+            self._request = self._request.reduced(_TXN_KEEPS)
         for branch in self.branches:
             if not branch.pending:
                 branch.shed()
@@ -573,7 +624,11 @@ class Transaction:
 
     def _end_after(self, seconds: float, event: str) -> None:
         """Arm the timer that ends the transaction by ``event`` (see the state table)."""
-        self._wait = self.layer.scheduler.call_later(seconds, partial(self.terminate, event))
+        self._end_event = event
+        self._wait = self.layer.scheduler.call_later(seconds, self._end_timer_fired)
+
+    def _end_timer_fired(self) -> None:
+        self.terminate(self._end_event)
 
     def _stop_retransmissions(self) -> None:
         if self._retr is not None:

@@ -203,6 +203,35 @@ def test_an_unanswered_branch_times_out_into_the_failure_route(tmp_path: Path) -
     assert [m.status for m in only(pipe.take(), CALLER)] == [486]
 
 
+def test_a_failure_route_sees_the_whole_request_kept_as_bytes_meanwhile(tmp_path: Path) -> None:
+    script = ("def request_route(msg):\n"
+              "    msg.append_header('X-Edited', 'in request_route')\n"
+              "    msg.vars['tried'] = 1\n    msg.flags.add(3)\n"
+              "    tm.on_failure(msg, 'again')\n    tm.relay(msg)\n\n"
+              "def again(msg):\n"
+              "    assert msg.vars == {'tried': 1} and msg.flags == {3}\n"
+              "    msg.ruri = 'sip:bob@127.0.0.4:5090'\n    tm.relay(msg)\n")
+    pipe = Pipeline(tmp_path, script, fr_timer=2.0)
+    body = "v=0\r\ns=-\r\n"
+    folded = request().replace("Contact: <sip:alice@127.0.0.2:5070>\n",
+                               "Subject: a folded\n  line\nm: <sip:alice@127.0.0.2:5070>\n")
+    pipe.receive(folded.replace("Content-Length: 0\n\n", f"Content-Type: application/sdp\n"
+                                                         f"Content-Length: {len(body)}\n\n{body}"),
+                 CALLER)
+    (first,) = only(pipe.take(), CALLEE)
+    (txn,) = pipe.proxy.tm._by_id.values()
+    assert txn._request is None, "routed: the transaction keeps the request as its bytes"
+    pipe.advance(2.1)  # fr_timer: a local 408 into the failure route
+    (second,) = only(pipe.take(), Endpoint("udp", "127.0.0.4", 5090))
+    assert second.ruri == "sip:bob@127.0.0.4:5090"
+    assert second.body == first.body == body.encode()
+    assert second.get("Subject") == "a folded line" and second.get("X-Edited") == "in request_route"
+    assert second.max_forwards == first.max_forwards == 69
+    assert [v.branch for v in second.vias][1:] == [v.branch for v in first.vias][1:]
+    assert [n for n in second._names if n != "record-route"] == \
+        [n for n in first._names if n != "record-route"]
+
+
 GATEWAYS = [Endpoint("udp", "127.0.0.4", 5090), Endpoint("udp", "127.0.0.5", 5090),
             Endpoint("udp", "127.0.0.6", 5090)]
 
@@ -263,6 +292,10 @@ async def test_a_parked_invite_absorbs_retransmissions_then_relays(
     await trio.testing.wait_all_tasks_blocked()
     (invite, dest), = pipe.take()
     assert dest == Endpoint("udp", "127.0.0.4", 5090) and invite.method == "INVITE"
+    (txn,) = pipe.proxy.tm._by_id.values()
+    assert txn._request is None, "routed: kept as its bytes, as after a plain request_route"
+    pipe.receive(request(), CALLER)  # a retransmission still gets the last reply
+    assert [m.status for m, _ in pipe.take()] == [100]
 
 
 async def test_a_call_s_requests_wait_for_its_parked_one(

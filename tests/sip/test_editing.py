@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from kamrouter.sip import parse
+from kamrouter.sip import Request, parse
 
 from .messages import INVITE
 
@@ -82,6 +82,19 @@ def test_a_reduced_request_keeps_only_the_named_lines() -> None:
     assert kept.get("Contact") is None and kept.body == b""
     assert kept.to_bytes().count(b"\r\n") == 1 + len(msg.vias) + 2 + 1
     assert msg.to_bytes() is INVITE  # the original is untouched
+
+
+def test_a_request_comes_back_from_its_own_bytes_as_it_was() -> None:
+    msg = parse(INVITE.replace(b"Contact:", b"Subject: folded\r\n\tover two\r\nm:")
+                .replace(b"\r\n\r\n", b"\r\n\r\n\r\n", 1))  # a body starting with CRLF
+    msg.set_max_forwards(69)
+    msg.append_header("X-Edited", "yes")
+    again = Request.from_own_bytes(msg.to_bytes())
+    assert (again.method, again.ruri, again.version) == (msg.method, msg.ruri, msg.version)
+    assert again._start == msg._start and again.body == msg.body
+    assert again._lines == msg._lines and again._names == msg._names
+    assert again.get("Subject") == "folded over two" and again.max_forwards == 69
+    assert again.to_bytes() is msg.to_bytes(), "shares the bytes it came from"
 
 
 def test_set_remove_append_header() -> None:

@@ -68,6 +68,15 @@ def test_only_what_is_due_fires_from_the_bucket_of_now() -> None:
     assert scheduler.fire_due(5.004) == 2 and fired == [5.001, 5.002, 5.003, 5.004]
 
 
+def test_ties_fire_in_arming_order_after_their_bucket_fired_in_part() -> None:
+    scheduler = Scheduler(lambda: 0.0)
+    fired: list[str] = []
+    for name, deadline in (("a", 5.003), ("early", 5.001), ("b", 5.003), ("c", 5.003)):
+        scheduler.call_at(deadline, lambda name=name: fired.append(name))
+    assert scheduler.fire_due(5.002) == 1  # the rest of the bucket stays, rebuilt
+    assert scheduler.fire_due(5.004) == 3 and fired == ["early", "a", "b", "c"]
+
+
 def test_the_sleeper_is_woken_only_for_an_earlier_deadline_and_ties_fire_in_order() -> None:
     scheduler = Scheduler(lambda: 0.0)
     wakes: list[float] = []
