@@ -45,6 +45,7 @@ from kamrouter.script.message import ScriptMessage
 from kamrouter.sip import Response
 from kamrouter.stats import StatsRegistry
 from kamrouter.core.collector import Collector
+from kamrouter.modules.blocklist_bus import BlocklistBus
 from kamrouter.timers import Scheduler
 from kamrouter.tm import Transaction, TransactionLayer
 from kamrouter.transport.shared import WorkerSockets
@@ -122,6 +123,8 @@ class Router:
         # A bug in one timer callback (a probe, an expiry) costs that timer, not the router.
         self.scheduler.on_error = lambda timer, exc: timer_guard.failed(timer.callback, exc)
         self.resolver, self.blocklist = name_resolution(settings, self.clock)
+        if self.bus is not None:  # several workers: one blocklist
+            BlocklistBus(self.bus, self.blocklist)
         listens = [parse_socket(text) for text in settings.core.listen]
         #: Every address this process listens on; nothing is ever sent there.
         self.own_endpoints = OwnEndpoints()

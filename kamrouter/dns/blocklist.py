@@ -29,11 +29,23 @@ class Blocklist:
         #: Counters for the stats: destinations added, sends skipped because blocked.
         self.added = 0
         self.skipped = 0
+        #: Told of each destination added here, with its seconds and reason (the state bus
+        #: takes it to the other worker processes).
+        self.on_added: Callable[[Endpoint, float, str], None] | None = None
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def add(self, dest: Endpoint, reason: str, expire: float | None = None) -> None:
+        if not self.enabled:
+            return
+        seconds = self.expire if expire is None else expire
+        self.apply(dest, reason, seconds)
+        if self.on_added is not None:
+            self.on_added(dest, seconds, reason)
+
+    def apply(self, dest: Endpoint, reason: str, seconds: float) -> None:
+        """Block ``dest`` for ``seconds`` (as another worker decided: told to nobody)."""
         if not self.enabled:
             return
         entries = self._entries
@@ -42,7 +54,7 @@ class Blocklist:
             if len(entries) >= self.max_entries:
                 del entries[next(iter(entries))]  # the oldest entry
         entries.pop(dest, None)  # re-insert: the dict's order is the age order
-        entries[dest] = Entry(self.clock() + (self.expire if expire is None else expire), reason)
+        entries[dest] = Entry(self.clock() + seconds, reason)
         self.added += 1
 
     def is_blocked(self, dest: Endpoint) -> bool:
