@@ -32,7 +32,7 @@ import trio
 
 from kamrouter.config import ConfigError
 from kamrouter.guard import InputGuard
-from kamrouter.modules.api.breaker import CircuitBreaker
+from kamrouter.modules.api.breaker import BreakerBus, CircuitBreaker
 from kamrouter.modules.api.config import ApiConfig, DispatcherFallback, parse_on_error
 from kamrouter.modules.api.controllers import (
     CircuitOpen,
@@ -95,6 +95,8 @@ class ApiModule(Module):
                                    "module: add a [dispatcher] section"])
         self.breaker = CircuitBreaker(config.breaker_threshold, config.breaker_retry,
                                       router.clock)
+        if router.bus is not None:  # several workers: one breaker
+            BreakerBus(router.bus, "api_breaker", self.breaker)
         self.controller: Controller | None = None
         self.last_error = ""
         counter = router.stats.counter

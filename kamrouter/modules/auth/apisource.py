@@ -21,7 +21,7 @@ from typing import Any
 import trio
 
 from kamrouter.guard import InputGuard
-from kamrouter.modules.api.breaker import CircuitBreaker
+from kamrouter.modules.api.breaker import BreakerBus, CircuitBreaker
 from kamrouter.modules.api.controllers import (
     CircuitOpen,
     Controller,
@@ -79,6 +79,8 @@ class ApiCredentials:
                               config.api_cache_size, config.api_negative_cache_size)
         self.breaker = CircuitBreaker(config.api_breaker_threshold, config.api_breaker_retry,
                                       router.clock)
+        if router.bus is not None:  # several workers: one breaker
+            BreakerBus(router.bus, "auth_api_breaker", self.breaker)
         self.controller: Controller | None = None
         self.last_error = ""
         self._in_flight: dict[Key, _InFlight] = {}
