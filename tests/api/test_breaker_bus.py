@@ -5,33 +5,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from kamrouter.modules.api.breaker import BreakerBus, CircuitBreaker
-from kamrouter.modules.bus import StateBus
-from kamrouter.stats import StatsRegistry
 
+from support.bus import BusWorker
 from support.doubles import FakeClock
 
 
-class Worker:
+class Worker(BusWorker):
     def __init__(self, index: int, run_dir: Path, clock: FakeClock) -> None:
-        self.stats = StatsRegistry()
-        self.bus = StateBus(index, 2, str(run_dir), self.stats, _no_rpc)
+        super().__init__(index, run_dir)
         self.breaker = CircuitBreaker(3, 5.0, clock)
         BreakerBus(self.bus, "api_breaker", self.breaker)
-
-    def deliver_to(self, other: Worker) -> None:
-        (peer,) = self.bus.peers
-        while peer.queue:
-            datagram, count = self.bus._pack(peer)
-            for _ in range(count):
-                peer.queue.popleft()
-            other.bus.receive(datagram)
-
-
-async def _no_rpc(index: int, method: str, params: list[Any]) -> Any:
-    raise AssertionError("not used")
 
 
 def test_a_circuit_one_worker_opens_is_open_in_the_other_and_closes_in_both(

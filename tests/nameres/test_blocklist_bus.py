@@ -4,37 +4,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from kamrouter.dns.blocklist import Blocklist
 from kamrouter.modules.blocklist_bus import BlocklistBus
-from kamrouter.modules.bus import StateBus
 from kamrouter.net import Endpoint
-from kamrouter.stats import StatsRegistry
 
+from support.bus import BusWorker
 from support.doubles import FakeClock
 
 DEAD = Endpoint("udp", "127.0.0.1", 5999)
 
 
-class Worker:
+class Worker(BusWorker):
     def __init__(self, index: int, run_dir: Path, clock: FakeClock) -> None:
-        self.stats = StatsRegistry()
-        self.bus = StateBus(index, 2, str(run_dir), self.stats, _no_rpc)
+        super().__init__(index, run_dir)
         self.blocklist = Blocklist(clock, expire=60)
         BlocklistBus(self.bus, self.blocklist)
-
-    def deliver_to(self, other: Worker) -> None:
-        (peer,) = self.bus.peers
-        while peer.queue:
-            datagram, count = self.bus._pack(peer)
-            for _ in range(count):
-                peer.queue.popleft()
-            other.bus.receive(datagram)
-
-
-async def _no_rpc(index: int, method: str, params: list[Any]) -> Any:
-    raise AssertionError("not used")
 
 
 def test_a_destination_one_worker_blocks_is_skipped_by_the_other_until_it_expires(

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
-from kamrouter.modules.bus import StateBus
 from kamrouter.modules.pike.bus_link import PikeBus
 from kamrouter.modules.pike.table import PikeTable
 from kamrouter.modules.usrloc.bus_link import UsrlocBus
 from kamrouter.modules.usrloc.location import Binding, Location
-from kamrouter.stats import StatsRegistry
 
+from support.bus import BusWorker
 from support.doubles import FakeClock
 
 
-class Worker:
+class Worker(BusWorker):
     def __init__(self, index: int, run_dir: Path, clock: FakeClock) -> None:
-        self.stats = StatsRegistry()
-        self.bus = StateBus(index, 2, str(run_dir), self.stats, _no_rpc)
+        super().__init__(index, run_dir)
         self.tables: dict[str, Location] = {}
         self.clock = clock
         self.usrloc = UsrlocBus(self.bus, self.tables, self.table)
@@ -32,20 +29,8 @@ class Worker:
             self.usrloc.attach(self.tables[name])
         return self.tables[name]
 
-    def deliver_to(self, other: Worker) -> None:
-        (peer,) = self.bus.peers
-        while peer.queue:
-            datagram, count = self.bus._pack(peer)
-            for _ in range(count):
-                peer.queue.popleft()
-            other.bus.receive(datagram)
-
     def contacts(self, aor: str, table: str = "location") -> list[str]:
         return [b.contact for b in self.table(table).bindings(aor)]
-
-
-async def _no_rpc(index: int, method: str, params: list[Any]) -> Any:
-    raise AssertionError("not used")
 
 
 def test_bindings_saved_refreshed_and_removed_in_one_worker_reach_the_other(
