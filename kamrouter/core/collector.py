@@ -14,9 +14,10 @@ them. Hence:
   5,000 allocations (a fraction of a millisecond), which finds cycles made and dropped
   meanwhile (an exception and its traceback, a cancelled task);
 - frozen objects are still freed by reference counting as usual; only a reference cycle
-  that became garbage after it was frozen stays (21 objects after 25,000 calls in
-  ``benchmarks/stalls.py``). For a path that makes such cycles, a full pass (unfreeze,
-  collect everything, freeze again; 0.1–0.3 s with 10,000 transactions alive) runs every
+  that became garbage after it was frozen stays (24 objects after 25,000 calls:
+  ``benchmarks/stalls.py --seconds 20`` prints it). For a path that makes such cycles, a
+  full pass (unfreeze, collect everything, freeze again; 126 ms with 12,500 transactions
+  alive in the same run) runs every
   :data:`FULL_PASS_EVERY` seconds, counted (``core:gc_full_passes``) and logged with what
   it found.
 """
