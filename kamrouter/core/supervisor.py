@@ -222,17 +222,16 @@ class Supervisor:
 
     async def _ask_every_worker(self, method: str, params: list[Any]) -> list[Any]:
         """``method``'s result from every ready worker, worker 0's first."""
-        first = await self._forward_to_first(method, params)
-        timeout = self.settings.rpc.client_timeout
-        return [first, *[await forward.call(worker.control_socket, method, params, timeout)
-                         for worker in self.workers[1:] if worker.ready]]
+        return [answer for _, answer in await self._ask_each(method, params)]
 
     async def _ask_each(self, method: str, params: list[Any]) -> list[tuple[int, Any]]:
-        """``method``'s result from every ready worker, with its index."""
+        """``method``'s result from worker 0 (waited for while it starts) and every other
+        ready worker, with its index."""
+        answers = [(0, await self._forward_to_first(method, params))]
         timeout = self.settings.rpc.client_timeout
-        return [(worker.index, await forward.call(worker.control_socket, method, params,
-                                                  timeout))
-                for worker in self.workers if worker.ready]
+        return answers + [(worker.index, await forward.call(worker.control_socket, method,
+                                                            params, timeout))
+                          for worker in self.workers[1:] if worker.ready]
 
     async def _ask_one(self, index: int, method: str, params: list[Any]) -> Any:
         worker = self.workers[index]
