@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from typing import Any
 
 import trio
@@ -43,6 +44,9 @@ import trio
 from kamrouter.config import ConfigError
 from kamrouter.modules.base import Module, RouterServices
 from kamrouter.modules.evapi.config import EvapiConfig, split_host_port
+from kamrouter.modules.evapi.hub import Hub
+from kamrouter.modules.evapi.link import SOCKET_NAME
+from kamrouter.modules.evapi.remote import RemoteEvapi
 from kamrouter.modules.evapi.server import (
     MAX_TAG_LENGTH,
     ControllerGone,
@@ -57,6 +61,8 @@ __all__ = ["ControllerGone", "EvapiApi", "EvapiConfig", "EvapiModule", "NoContro
            "encode_event", "split_host_port"]
 
 log = logging.getLogger("kamrouter.evapi")
+#: Seconds a worker other than 0 waits at start for worker 0's list of clients.
+START_WAIT = 2.0
 
 
 def encode_event(data: str | bytes | dict[str, Any] | list[Any]) -> bytes:
@@ -71,7 +77,7 @@ def encode_event(data: str | bytes | dict[str, Any] | list[Any]) -> bytes:
 class EvapiApi:
     """What routing scripts call."""
 
-    def __init__(self, server: EvapiServer) -> None:
+    def __init__(self, server: EvapiServer | RemoteEvapi) -> None:
         self._server = server
 
     def relay(self, data: str | bytes | dict[str, Any]) -> int:
@@ -88,7 +94,9 @@ class EvapiApi:
         """Tag the client of the running evapi:* event hook."""
         if not isinstance(tag, str) or not 0 < len(tag) <= MAX_TAG_LENGTH:
             raise ValueError(f"evapi.set_tag: tag must be a string of 1-{MAX_TAG_LENGTH} chars")
-        self._current("set_tag").tag = tag
+        client = self._current("set_tag")
+        assert isinstance(self._server, EvapiServer)  # hooks run where the clients are
+        self._server.set_tag(client, tag)
 
     def close(self) -> None:
         """Close the client of the running evapi:* event hook (e.g. to refuse it)."""
@@ -133,7 +141,16 @@ class EvapiModule(Module):
 
     def __init__(self, router: RouterServices, config: EvapiConfig) -> None:
         super().__init__(router, config)
-        self.server = EvapiServer(config, stats=router.stats, emit=router.emit)
+        index = router.worker_index
+        link_path = os.path.join(router.settings.rpc.run_dir, SOCKET_NAME)
+        self.server: EvapiServer | RemoteEvapi
+        self.hub: Hub | None = None
+        if not index:  # the only process, or worker 0: the clients are here
+            self.server = EvapiServer(config, stats=router.stats, emit=router.emit)
+            if index == 0:
+                self.hub = Hub(self.server, link_path, router.stats)
+        else:
+            self.server = RemoteEvapi(link_path, config, router.stats, router.own_endpoints)
         self._api = EvapiApi(self.server)
         router.rpc.register("evapi.list", self.rpc_list)
 
@@ -141,17 +158,26 @@ class EvapiModule(Module):
         return self._api
 
     async def start(self, nursery: trio.Nursery) -> None:
+        server = self.server
+        if isinstance(server, RemoteEvapi):
+            nursery.start_soon(server.run)
+            # Calls routed right after start find worker 0's clients (unless it is slow).
+            with trio.move_on_after(START_WAIT):
+                await server.ready.wait()
+            return
         if self.config.secret_file:
-            self.server.secret = read_secret_lines(self.config.secret_file,
+            server.secret = read_secret_lines(self.config.secret_file,
                                                    "evapi.secret_file")[0]
         host, port = split_host_port(self.config.bind_addr)
         try:
-            await self.server.listen(nursery, host, port)
+            await server.listen(nursery, host, port)
         except OSError as exc:
             raise ConfigError([f"evapi.bind_addr: cannot listen on {self.config.bind_addr}: "
                                f"{exc.strerror or exc}"]) from None
-        assert self.server.address is not None  # listen() succeeded
-        self.router.own_endpoints.add(*self.server.address)
+        assert server.address is not None  # listen() succeeded
+        self.router.own_endpoints.add(*server.address)
+        if self.hub is not None:
+            await self.hub.listen(nursery)
 
     def rpc_list(self) -> list[dict[str, Any]]:
         """List connected evapi clients: conidx, srcaddr, srcport, tag, queued, sent, dropped."""
