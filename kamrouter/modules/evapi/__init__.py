@@ -179,6 +179,10 @@ class EvapiModule(Module):
         if self.hub is not None:
             await self.hub.listen(nursery)
 
+    async def stop(self) -> None:
+        if self.hub is not None:
+            self.hub.close()
+
     def rpc_list(self) -> list[dict[str, Any]]:
         """List connected evapi clients: conidx, srcaddr, srcport, tag, queued, sent, dropped."""
         return [client.describe() for client in self.server.clients()]

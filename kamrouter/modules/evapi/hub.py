@@ -52,6 +52,11 @@ class Hub:
         sock.listen(64)
         nursery.start_soon(trio.serve_listeners, self._serve, [trio.SocketListener(sock)])
 
+    def close(self) -> None:
+        """Remove the socket's file (the router stops)."""
+        with suppress(FileNotFoundError):
+            os.unlink(self.path)
+
     def clients_header(self) -> dict[str, Any]:
         return {"op": "clients", "tags": [client.tag for client in self.server.clients()],
                 "address": list(self.server.address or ())}
