@@ -31,6 +31,16 @@ closed: ``refused_clients`` (over a client limit), ``refused_auth`` (no or wrong
 ``refused_json_limit`` (messages dropped), ``closed_idle``, ``drops_internal_error`` (a
 bug met on a connection: logged with the client's address, connection closed).
 RPC ``evapi.list``.
+
+With ``[core] workers`` above 1, worker 0 listens on ``bind_addr`` and holds the clients
+(one port, one owner, as Kamailio's one evapi process); it runs the ``evapi:*`` events and
+answers ``evapi.list``. Every other worker passes its relays and requests to worker 0 over
+a Unix stream socket in the run directory (``evapi.sock``, :mod:`.link`), and worker 0
+passes each answer back to the worker whose request waits for it (:mod:`.hub`,
+:mod:`.remote`): an ``async_relay`` resumes its transaction in the worker that parked it.
+Transaction ids are unique in the router (a worker's ``tlabel`` is its index modulo the
+number of workers). A restarted worker 0 listens again; its clients reconnect, and the
+other workers' requests that waited meanwhile end as when the last client leaves.
 """
 from __future__ import annotations
 

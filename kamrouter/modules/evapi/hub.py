@@ -22,7 +22,7 @@ from typing import Any
 import trio
 
 from kamrouter.guard import InputGuard
-from kamrouter.modules.evapi.link import Link, text
+from kamrouter.modules.evapi.link import Link, optional_text, text
 from kamrouter.modules.evapi.server import EvapiServer
 from kamrouter.stats import StatsRegistry
 
@@ -86,12 +86,11 @@ class Hub:
 
     def _on_frame(self, link: Link, header: dict[str, Any], body: bytes) -> None:
         op = header["op"]
-        tag = text(header, "tag", optional=True) if op in ("send", "request") else None
+        tag = optional_text(header, "tag") if op in ("send", "request") else None
         if op == "send":
             self.server.send(body, tag, first_only=header.get("first") is True)
         elif op == "request":
             ident = text(header, "id")
-            assert ident is not None
             why = self._refusal(ident, body, tag)
             if why is None:
                 self.pending[ident] = link
@@ -99,8 +98,8 @@ class Hub:
                 link.send({"op": "failed", "id": ident, "why": why})
         elif op == "forget":
             ident = text(header, "id")
-            if self.pending.get(ident or "") is link:
-                del self.pending[ident or ""]
+            if self.pending.get(ident) is link:
+                del self.pending[ident]
         else:
             raise ValueError(f"unknown op {op[:20]!r}")
 

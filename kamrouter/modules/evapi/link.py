@@ -30,7 +30,7 @@ from kamrouter.stats import Counter
 log = logging.getLogger("kamrouter.evapi")
 
 #: The socket's name in the run directory.
-SOCKET_NAME = "evapi-link.sock"
+SOCKET_NAME = "evapi.sock"
 #: Largest body passed between workers (an event, a client's message); a bigger event is
 #: not relayed from a worker other than 0 (counted in ``evapi:dropped``).
 MAX_BODY = 1 << 20
@@ -61,14 +61,17 @@ def decode(frame: bytes) -> tuple[dict[str, Any], bytes]:
     return header, frame[end + 1:]
 
 
-def text(header: dict[str, Any], key: str, *, optional: bool = False) -> str | None:
-    """``header[key]`` as a short string (None if ``optional`` and absent); ValueError."""
+def text(header: dict[str, Any], key: str) -> str:
+    """``header[key]``, a string; ValueError when it is not one."""
     value = header.get(key)
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or len(value) > MAX_HEADER:
+    if not isinstance(value, str):
         raise ValueError(f"{key!r} is not a string")
     return value
+
+
+def optional_text(header: dict[str, Any], key: str) -> str | None:
+    """``header[key]``, a string or absent (None); ValueError when it is something else."""
+    return None if header.get(key) is None else text(header, key)
 
 
 class Link:

@@ -140,7 +140,7 @@ class RemoteEvapi:
             self.ready.set()
             return
         ident = text(header, "id")
-        waiter = self._waiters.get(ident or "")
+        waiter = self._waiters.get(ident)
         if op == "reply":
             reply = boundedjson.loads(body, self.json_limits)
             if not isinstance(reply, dict):

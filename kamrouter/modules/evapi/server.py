@@ -16,6 +16,10 @@ their first message within ``handshake_timeout``; until then they are not client
 events, no ``connection-new``). Whatever escapes a connection's handling (a bug, or a socket
 that died before it was looked at) closes that connection only: logged with the client's
 address and counted in ``evapi:drops_internal_error``.
+
+With several workers this server runs in worker 0, and its hub (:mod:`.hub`) hears of
+clients that come, go or are tagged (``on_clients_changed``) and takes the messages that
+answer another worker's request (``answer_elsewhere``).
 """
 from __future__ import annotations
 
