@@ -162,6 +162,7 @@ async def test_a_restarted_worker_0_listens_again_and_worker_1_reaches_it(
     controller = await connect(first, other, 1)
     assert other.api().relay("again") == 1
     assert await controller.receive() == b"again"
+    assert one.stat("evapi:drops_internal_error") == 0
 
 
 async def test_garbage_on_the_link_is_counted_and_the_link_keeps_serving(
@@ -185,4 +186,10 @@ async def test_garbage_on_the_link_is_counted_and_the_link_keeps_serving(
             pass
     assert other.api().relay("the other link is fine") == 1
     assert await controller.receive() == b"the other link is fine"
+    # A link closed with what worker 0 sent it unread: a reset, not a bug.
+    rude = await trio.open_unix_socket(str(run_dir / SOCKET_NAME))
+    await trio.sleep(0.05)  # the client list is in its buffer
+    rude.socket.close()
+    assert other.api().relay("still fine") == 1
+    assert await controller.receive() == b"still fine"
     assert zero.stat("evapi:drops_internal_error") == 0

@@ -73,8 +73,6 @@ class Hub:
         try:
             link.send(self.clients_header())
             await link.run()
-        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            log.debug("evapi link to a worker gone: %s", exc)
         except Exception as exc:  # noqa: BLE001 - the last-resort guard of this path
             self.guard.failed("a worker's evapi link", exc)
         finally:

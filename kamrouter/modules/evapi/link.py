@@ -97,30 +97,39 @@ class Link:
         return True
 
     async def run(self) -> None:
-        """Read and write until either end closes (or a frame that cannot be framed)."""
+        """Read and write until either end closes or breaks the connection (or sends a
+        frame that cannot be framed); returns then, raises only for a bug."""
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._write)
+                nursery.start_soon(self._write, nursery.cancel_scope)
                 await self._read()
                 nursery.cancel_scope.cancel()
         finally:
             self._outbox.close()
 
-    async def _write(self) -> None:
-        async for frame in self._inbox:
-            frames, size = [frame], len(frame)
-            while size < BATCH_BYTES:
-                try:
-                    frames.append(self._inbox.receive_nowait())
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    break
-                size += len(frames[-1])
-            await self.stream.send_all(b"".join(frames))
+    async def _write(self, link: trio.CancelScope) -> None:
+        try:
+            async for frame in self._inbox:
+                frames, size = [frame], len(frame)
+                while size < BATCH_BYTES:
+                    try:
+                        frames.append(self._inbox.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                    size += len(frames[-1])
+                await self.stream.send_all(b"".join(frames))
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            log.debug("evapi link: write failed: %s", exc)
+        link.cancel()
 
     async def _read(self) -> None:
         decoder = NetstringDecoder(MAX_HEADER + 1 + MAX_BODY)
         while True:
-            data = await self.stream.receive_some(65536)
+            try:
+                data = await self.stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                log.debug("evapi link: read failed: %s", exc)
+                return
             if not data:
                 return
             try:

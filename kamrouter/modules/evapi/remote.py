@@ -116,8 +116,6 @@ class RemoteEvapi:
             link = self.link = Link(stream, self._on_frame, self.malformed)
             try:
                 await link.run()
-            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                log.debug("evapi link to worker 0 gone: %s", exc)
             except Exception as exc:  # noqa: BLE001 - the last-resort guard of this path
                 self.guard.failed("worker 0's evapi link", exc)
             finally:
