@@ -176,8 +176,7 @@ class EvapiModule(Module):
                 await server.ready.wait()
             return
         if self.config.secret_file:
-            server.secret = read_secret_lines(self.config.secret_file,
-                                                   "evapi.secret_file")[0]
+            server.secret = read_secret_lines(self.config.secret_file, "evapi.secret_file")[0]
         host, port = split_host_port(self.config.bind_addr)
         try:
             await server.listen(nursery, host, port)
