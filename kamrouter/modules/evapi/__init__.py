@@ -186,7 +186,11 @@ class EvapiModule(Module):
         assert server.address is not None  # listen() succeeded
         self.router.own_endpoints.add(*server.address)
         if self.hub is not None:
-            await self.hub.listen(nursery)
+            try:
+                await self.hub.listen(nursery)
+            except OSError as exc:
+                raise ConfigError([f"evapi: cannot listen on {self.hub.path} for the other "
+                                   f"workers: {exc.strerror or exc}"]) from None
 
     async def stop(self) -> None:
         if self.hub is not None:

@@ -108,8 +108,7 @@ class Hub:
         if len(self.pending) >= MAX_PENDING:
             return f"{MAX_PENDING} requests of other workers are waiting already"
         if not self.server.send(body, tag, first_only=tag is not None):
-            return "no evapi client connected" if not any(
-                True for _ in self.server.clients(tag)) else "evapi client queues are full"
+            return self.server.why_unsent(tag)
         return None
 
     def _answer(self, ident: str, message: bytes) -> bool:

@@ -212,6 +212,11 @@ class EvapiServer:
             self.dropped.value += 1
         return queued
 
+    def why_unsent(self, tag: str | None) -> str:
+        """Why a request for the clients (with ``tag``) was queued for none."""
+        return ("evapi client queues are full" if any(True for _ in self.clients(tag))
+                else "no evapi client connected")
+
     def waiting(self, ident: str) -> bool:
         """A request of this process with ``ident`` waits for its answer."""
         return ident in self._waiters
@@ -228,8 +233,7 @@ class EvapiServer:
         waiter = self._waiters[ident] = Waiter()
         try:
             if not self.send(data, tag, first_only=tag is not None):
-                raise NoController("no evapi client connected" if not any(
-                    True for _ in self.clients(tag)) else "evapi client queues are full")
+                raise NoController(self.why_unsent(tag))
             with trio.move_on_after(timeout):
                 await waiter.event.wait()
             if waiter.reply is not None:
