@@ -39,6 +39,8 @@ MAX_LISTED = 10000
 
 
 class RemoteEvapi:
+    """Stands in for :class:`EvapiServer` in a worker other than 0."""
+
     def __init__(self, path: str, config: EvapiConfig, stats: StatsRegistry,
                  own_endpoints: OwnEndpoints) -> None:
         self.path = path
