@@ -146,6 +146,11 @@ async def test_no_client_answers_at_once_and_a_leaving_one_ends_the_wait(
 async def test_a_restarted_worker_0_listens_again_and_worker_1_reaches_it(
         run_dir: Path, nursery: trio.Nursery) -> None:
     one = worker(1, run_dir)
+    result: list[Any] = []
+
+    async def ask() -> None:
+        result.append(await other.api().async_relay(call(2, 5), {}, timeout=60))
+
     with trio.CancelScope() as first_life:
         async with trio.open_nursery() as zero_nursery:
             first = await start(worker(0, run_dir), zero_nursery)
@@ -153,10 +158,15 @@ async def test_a_restarted_worker_0_listens_again_and_worker_1_reaches_it(
             port = first.server.address[1]
             other = await start(one, nursery)
             controller = await connect(first, other, 1)
+            nursery.start_soon(ask)
+            await controller.receive()  # worker 1's request reached the client
             first_life.cancel()
     assert await controller.stream.receive_some(100) == b""
     await await_until(lambda: remote(other).link is None, "worker 1 sees it gone",
                       interval=0.001)
+    with trio.fail_after(WAIT):  # its request ends as when the last client leaves
+        await await_until(lambda: result, "the request ended", interval=0.001)
+    assert result == [None]
     assert other.api().relay("lost") == 0
     first = await start(worker(0, run_dir), nursery, port)
     controller = await connect(first, other, 1)
