@@ -63,7 +63,7 @@ def check(config: Path | None, listen: tuple[str, ...]) -> list[str]:
         # Keys with problems keep their defaults, so the modules and script are checked too.
         settings = collect_settings(raw, set(available_modules()), config.resolve().parent,
                                     problems)
-    problems += listen_problems(listen) + worker_problems(settings)
+    problems += listen_problems(listen)
     listens = [parse_socket(text) for text in settings.core.listen
                if listen_problem(text) is None]  # the others are named above already
     tls_problem = tls_listener_problem(listens, bool(settings.tls.server))
@@ -152,30 +152,20 @@ def main(config: Path | None, listen: tuple[str, ...], check_only: bool,
         exit_with_problems(group)
 
 
-#: Modules that listen on a port of their own: one process only, until they are shared.
-SINGLE_PROCESS_MODULES = ("evapi",)
-
-
 def resolve_auto_workers(settings: Settings) -> int:
-    """``workers = "auto"`` (the default) as a count: one per CPU, unless the config keeps
-    state that workers do not share (:func:`worker_problems`): then one process, and the
-    log says why (an explicit count above 1 is refused for the same reasons instead)."""
+    """``workers = "auto"`` (the default) as a count: one per CPU, unless the config is
+    better off in one process (:func:`connection_clients`): then one process, and the log
+    says why (an explicit count above 1 is kept, with that warning)."""
     count = settings.core.worker_count()
-    if count == 1:
+    clients = connection_clients(settings) if count > 1 else None
+    if clients is None:
         return count
     log = logging.getLogger("kamrouter")
-    clients = connection_clients(settings)
     if not settings.core.is_auto():
-        if clients:
-            log.warning("workers = %d: %s", count, clients)
+        log.warning("workers = %d: %s", count, clients)
         return count
-    problems = [problem.removeprefix("core.workers: ")
-                for problem in worker_problems(settings, count)]
-    if problems or clients:
-        log.warning('workers = "auto": one process instead of %d, because %s', count,
-                    "; ".join([*problems, *([clients] if clients else [])]))
-        return 1
-    return count
+    log.warning('workers = "auto": one process instead of %d, because %s', count, clients)
+    return 1
 
 
 #: Transports on which a client holds a connection to the router.
@@ -194,20 +184,6 @@ def connection_clients(settings: Settings) -> str | None:
         return None
     return (f"the registrar's clients on {'/'.join(connections)} hold a connection to one "
             "worker, and a call to them routed by another worker cannot use it")
-
-
-def worker_problems(settings: Settings, count: int | None = None) -> list[str]:
-    """What keeps a config from running in ``count`` worker processes (by default the
-    explicit ``workers``: "auto" falls back to one process instead)."""
-    if count is None:
-        count = 1 if settings.core.is_auto() else settings.core.worker_count()
-    if count == 1:
-        return []
-    loaded = {*settings.modules, *settings.core.load_modules}
-    problems = [f"core.workers: module {name} listens on a port of its own and runs in one "
-                f"process only for now (set workers = 1)"
-                for name in SINGLE_PROCESS_MODULES if name in loaded]
-    return problems
 
 
 def supervise(settings: Settings, config: Path | None, listen: tuple[str, ...],

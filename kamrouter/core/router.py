@@ -140,6 +140,7 @@ class Router:
         self.destinations = Destinations(self.resolver, self.blocklist, transports)
         dns = settings.dns
         mark = branch_mark(worker.index) if worker is not None else ""
+        labels = (worker.index, core.worker_count()) if worker is not None else (0, 1)
         self.proxy = Proxy(
             transports=self.transports, resolver=self.resolver,
             destinations=self.destinations, blocklist=self.blocklist,
@@ -148,7 +149,7 @@ class Router:
             script=lambda: self.script, stats=self.stats,
             tm_factory=lambda hooks: TransactionLayer(
                 settings.tm.params(), self.scheduler, self.transports.send, hooks, self.stats,
-                mark),
+                mark, labels),
             on_terminated=self.transaction_terminated,
             identity=Identity(self.sockets, core.alias), max_message_size=core.max_message_size,
             limits=core.header_limits(), max_forwards=core.max_forwards,
