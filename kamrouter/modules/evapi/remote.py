@@ -22,7 +22,6 @@ from kamrouter.modules.evapi.config import EvapiConfig
 from kamrouter.modules.evapi.link import Link, text
 from kamrouter.modules.evapi.server import (
     Client,
-    ControllerGone,
     NoController,
     Waiter,
     fail_waiters,
@@ -91,16 +90,7 @@ class RemoteEvapi:
             if not link.send({"op": "request", "id": ident, "tag": tag}, data):
                 self.dropped.value += 1
                 raise NoController("the evapi link to worker 0 is full")
-            with trio.move_on_after(timeout):
-                await waiter.event.wait()
-            if waiter.reply is not None:
-                return waiter.reply
-            if waiter.failure is not None:
-                raise NoController(waiter.failure)
-            if waiter.gone:
-                raise ControllerGone("evapi client disconnected before answering")
-            self.timeouts.value += 1
-            raise trio.TooSlowError(f"no evapi answer for {ident} within {timeout:g} s")
+            return await waiter.answer(ident, timeout, self.timeouts)
         finally:
             del self._waiters[ident]
             if waiter.reply is None and waiter.failure is None and self.link is link:

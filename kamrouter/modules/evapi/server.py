@@ -42,7 +42,7 @@ from kamrouter.modules.evapi.framing import (
     RawDecoder,
     encode_netstring,
 )
-from kamrouter.stats import StatsRegistry
+from kamrouter.stats import Counter, StatsRegistry
 
 log = logging.getLogger("kamrouter.evapi")
 
@@ -108,6 +108,20 @@ class Waiter:
         self.gone = False
         #: Why it reached no client (said by worker 0, for a request of another worker).
         self.failure: str | None = None
+
+    async def answer(self, ident: str, timeout: float, timeouts: Counter) -> dict[str, Any]:
+        """The answer, once it comes within ``timeout``; else why none will (counted in
+        ``timeouts`` when it is the time)."""
+        with trio.move_on_after(timeout):
+            await self.event.wait()
+        if self.reply is not None:
+            return self.reply
+        if self.failure is not None:
+            raise NoController(self.failure)
+        if self.gone:
+            raise ControllerGone("evapi client disconnected before answering")
+        timeouts.value += 1
+        raise trio.TooSlowError(f"no evapi answer for {ident} within {timeout:g} s")
 
 
 def fail_waiters(waiters: dict[str, Waiter]) -> None:
@@ -234,14 +248,7 @@ class EvapiServer:
         try:
             if not self.send(data, tag, first_only=tag is not None):
                 raise NoController(self.why_unsent(tag))
-            with trio.move_on_after(timeout):
-                await waiter.event.wait()
-            if waiter.reply is not None:
-                return waiter.reply
-            if waiter.gone:
-                raise ControllerGone("evapi client disconnected before answering")
-            self.timeouts.value += 1
-            raise trio.TooSlowError(f"no evapi answer for {ident} within {timeout:g} s")
+            return await waiter.answer(ident, timeout, self.timeouts)
         finally:
             del self._waiters[ident]
 
