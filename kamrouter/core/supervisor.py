@@ -176,11 +176,13 @@ class Supervisor:
     def psx(self) -> list[dict[str, Any]]:
         """Returns the router's processes: the supervisor, then every worker.
 
-        The supervisor owns the control socket and restarts workers; each worker routes
-        SIP on the shared listeners (PID 0 while it is being restarted).
+        The supervisor ("main process - attendant", as Kamailio calls its first process)
+        owns the control socket and restarts workers; each worker routes SIP on the shared
+        listeners (PID 0 while it is being restarted).
         """
         entries = [{"IDX": 0, "PID": os.getpid(),
-                    "DSC": f"supervisor - control socket, {len(self.workers)} workers"}]
+                    "DSC": f"main process - attendant (supervisor: control socket, "
+                           f"{len(self.workers)} workers)"}]
         for worker in self.workers:
             state = "" if worker.ready else " (starting)"
             restarts = f", restarted {worker.restarts}x" if worker.restarts else ""
