@@ -7,8 +7,9 @@ sockets by descriptor; it runs a whole :class:`~kamrouter.core.router.Router` wi
 transactions, and its own stream control socket ``{run_dir}/worker-N.sock``. The supervisor's
 control socket (the config's, where kamcli looks) answers ``core.psx`` and ``core.ps`` with
 every process, runs ``core.reload_script`` and the runtime changes of :data:`EVERY_WORKER`
-in every worker, sums the workers' statistics (:mod:`kamrouter.core.worker_stats`), and
-passes any other method on to worker 0 (so what modules show is worker 0's: README "Worker
+in every worker, sums the workers' statistics (:mod:`kamrouter.core.worker_stats`), merges
+their status answers (``core.tcp_info``, ``api.status``, ...:
+:mod:`kamrouter.core.worker_status`), and passes any other method on to worker 0 (so what modules show is worker 0's: README "Worker
 processes"; for the tables the workers share through :mod:`kamrouter.modules.bus`, htable,
 usrloc in memory and pike's bans, that is the whole router's).
 
@@ -36,6 +37,7 @@ import trio
 from kamrouter.core.settings import Settings
 from kamrouter.core.worker_connections import ConnectionTables
 from kamrouter.core.worker_stats import SummedStats
+from kamrouter.core.worker_status import MERGED, merge
 from kamrouter.net import Endpoint, parse_socket
 from kamrouter.rpc import forward
 from kamrouter.rpc.forward import ForwardingRegistry
@@ -244,7 +246,9 @@ class Supervisor:
 
     async def _forward(self, method: str, params: list[Any] | dict[str, Any]) -> Any:
         """A method the supervisor does not answer itself: run in every worker (the
-        changes in :data:`EVERY_WORKER`) or in worker 0."""
+        changes in :data:`EVERY_WORKER`, the status answers it merges) or in worker 0."""
+        if method in MERGED and isinstance(params, list):
+            return merge(method, await self._ask_every_worker(method, params))
         if method not in EVERY_WORKER:
             return await self._forward_to_first(method, params)
         # Applied wherever it applies (an unban where the address is banned, say): it fails
