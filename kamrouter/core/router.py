@@ -360,7 +360,9 @@ class Router:
             if listening.http is not None:
                 self.own_endpoints.add(*listening.http)
             nursery.start_soon(self._run_timers)
-            nursery.start_soon(self._handle_signals, nursery.cancel_scope)
+            # Before "ready": a supervisor signals a worker once it is (SIGHUP's default
+            # action would end it).
+            await nursery.start(self._handle_signals, nursery.cancel_scope)
             if self.bus is not None:  # the other workers' state, before modules start
                 await nursery.start(self.bus.run)
             # Modules before SIP: shared tables sync before the first call reads them.
@@ -402,8 +404,11 @@ class Router:
             scheduler.fire_due(self.clock())
             await trio.lowlevel.checkpoint()
 
-    async def _handle_signals(self, cancel_scope: trio.CancelScope) -> None:
+    async def _handle_signals(self, cancel_scope: trio.CancelScope,
+                              task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                              ) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            task_status.started()
             async for signum in signals:
                 if signum == signal.SIGHUP:
                     try:

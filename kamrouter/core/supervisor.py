@@ -15,7 +15,8 @@ usrloc in memory and pike's bans, that is the whole router's).
 
 Signals: SIGTERM/SIGINT stop every worker with SIGTERM (SIGKILL after
 :data:`STOP_TIMEOUT`), then the supervisor; SIGHUP is passed on to every worker, each of
-which reloads its routing script. Workers run in their own process group, so a Ctrl-C in a
+which reloads its routing script (a worker that is starting gets it once it serves, as
+``core.reload_script`` waits for it: until then it has no handler, and would die of it). Workers run in their own process group, so a Ctrl-C in a
 terminal reaches only the supervisor, and stop when it is gone (however it died: the
 end of a pipe only the supervisor can write to tells them).
 """
@@ -85,6 +86,9 @@ class Worker:
 
 #: Seconds a request for worker 0 waits for it to start (then: "worker 0 is starting").
 STARTING_WAIT = 10.0
+
+#: How the workers' reload errors start (said once, before each worker's).
+RELOAD_FAILED = "Script reload failed: "
 
 #: The environment variable a worker finds the router's random secret in (not in argv,
 #: which every user can read in ``ps``).
@@ -202,14 +206,34 @@ class Supervisor:
         are kept. Fails naming the workers that could not reload (they keep the old one)."""
         failed: list[str] = []
         for worker in self.workers:
+            if not await self._started(worker):
+                failed.append(f"worker {worker.index}: still starting")
+                continue
             try:
                 await forward.call(worker.control_socket, "core.reload_script", [],
                                    self.settings.rpc.client_timeout)
             except RpcError as exc:
-                failed.append(f"worker {worker.index}: {exc.message}")
+                failed.append(f"worker {worker.index}: "
+                              f"{exc.message.removeprefix(RELOAD_FAILED)}")
         if failed:
-            raise RpcError(500, "Script reload failed: " + "; ".join(failed))
+            raise RpcError(500, RELOAD_FAILED + "; ".join(failed))
         return "Ok. Script reloaded."
+
+    async def _started(self, worker: Worker) -> bool:
+        """Whether ``worker`` serves, waiting up to :data:`STARTING_WAIT` while it starts."""
+        if not worker.ready:
+            with trio.move_on_after(STARTING_WAIT):
+                await worker.became_ready.wait()
+        return worker.ready
+
+    async def _reload_when_started(self, worker: Worker) -> None:
+        """SIGHUP to ``worker`` once it serves: until then it has no handler for it, and
+        SIGHUP's default action would end it."""
+        if await self._started(worker):
+            worker.signal(signal.SIGHUP)
+        else:
+            log.warning("SIGHUP: worker %d is still starting and does not reload",
+                        worker.index)
 
     async def list_methods(self) -> list[str]:
         """Returns the names of all RPC methods (the workers' and the supervisor's)."""
@@ -274,10 +298,8 @@ class Supervisor:
 
     async def _forward_to_first(self, method: str, params: list[Any] | dict[str, Any]) -> Any:
         worker = self.workers[0]
-        if not worker.ready:  # just started or restarted: a request meanwhile waits a while
-            with trio.move_on_after(STARTING_WAIT):
-                await worker.became_ready.wait()
-        if not worker.ready:
+        # Just started or restarted: a request meanwhile waits a while.
+        if not await self._started(worker):
             raise RpcError(forward.UNREACHABLE, "worker 0 is starting; try again")
         return await forward.call(worker.control_socket, method, params,
                                   self.settings.rpc.client_timeout)
@@ -289,7 +311,7 @@ class Supervisor:
             log.info("control interface: %s", listening)
             if listening.http is not None:  # the workers must never send SIP there
                 self._control = (Endpoint("tcp", *listening.http),)
-            nursery.start_soon(self._handle_signals, nursery.cancel_scope)
+            nursery.start_soon(self._handle_signals, nursery)
             for worker in self.workers:
                 nursery.start_soon(self._keep_running, worker)
         for sock in self._sockets:
@@ -352,13 +374,13 @@ class Supervisor:
                 worker.became_ready.set()
                 log.info("worker %d ready (pid %d)", worker.index, worker.pid)
 
-    async def _handle_signals(self, cancel_scope: trio.CancelScope) -> None:
+    async def _handle_signals(self, nursery: trio.Nursery) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             async for signum in signals:
                 if signum == signal.SIGHUP:
                     log.info("received SIGHUP, reloading the routing script in every worker")
                     for worker in self.workers:
-                        worker.signal(signal.SIGHUP)
+                        nursery.start_soon(self._reload_when_started, worker)
                     continue
                 log.info("received %s, stopping %d workers", signal.Signals(signum).name,
                          len(self.workers))
@@ -366,7 +388,7 @@ class Supervisor:
                 # from workers that are stopping.
                 self._control_scope.cancel()
                 await self._stop_workers()
-                cancel_scope.cancel()
+                nursery.cancel_scope.cancel()
                 return
 
     async def _stop_workers(self) -> None:
