@@ -6,6 +6,7 @@ lifecycle and signals (wiring only: the decisions are in :mod:`kamrouter.pipelin
 """
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import signal
@@ -80,13 +81,9 @@ def routing_mode_script(mode: str) -> str:
 
 
 def script_path(settings: Settings) -> Path:
-    routing = settings.routing
-    if routing.mode != "script":
-        return Path(routing_mode_script(routing.mode))
-    if not routing.script:
-        return DEFAULT_SCRIPT
-    path = Path(routing.script)
-    return path if path.is_absolute() else settings.base_dir / path
+    if settings.routing.mode != "script":
+        return Path(routing_mode_script(settings.routing.mode))
+    return settings.operator_script() or DEFAULT_SCRIPT
 
 
 def name_resolution(settings: Settings, clock: Callable[[], float]) -> tuple[Resolver, Blocklist]:
@@ -104,8 +101,11 @@ def name_resolution(settings: Settings, clock: Callable[[], float]) -> tuple[Res
 class Router:
     """One kamrouter process."""
 
-    def __init__(self, settings: Settings, worker: WorkerSockets | None = None) -> None:
-        """``worker``: run as one of several worker processes on the supervisor's sockets."""
+    def __init__(self, settings: Settings, worker: WorkerSockets | None = None,
+                 script_source: bytes | None = None) -> None:
+        """``worker``: run as one of several worker processes on the supervisor's sockets;
+        ``script_source``: the routing script's text as the supervisor read it for its
+        workers (None: read from the file)."""
         from kamrouter.transport import Transports
 
         self.settings = settings
@@ -163,7 +163,7 @@ class Router:
         set_apis({**builtin_apis(self.proxy), **self._module_apis(),
                   **{name: object() for name in failed}})
         try:
-            self.script: Script = load_script(script_path(settings))
+            self.script: Script = load_script(script_path(settings), script_source)
         except ScriptError as exc:
             if not problems:
                 raise
@@ -180,6 +180,7 @@ class Router:
         self.rpc.register("core.reload_script", self.rpc_reload_script)
         if worker is not None:  # the supervisor sums the counters of its workers
             register_worker_methods(self.rpc, self.stats)
+            self.rpc.register("worker.reload_script", self.rpc_worker_reload_script)
         if self.bus is not None:
             self.bus.register_rpc(self.rpc)
 
@@ -334,11 +335,27 @@ class Router:
                 log.exception("transaction end hook %r failed", callback)
 
     # -- script reload --------------------------------------------------------------------------
-    def reload_script(self) -> None:
-        """Load the routing script again; transactions in flight keep running (SIGHUP)."""
-        script = load_script(script_path(self.settings))
+    def reload_script(self, source: bytes | None = None) -> None:
+        """Load the routing script again (from ``source``: its text as the supervisor read
+        it); transactions in flight keep running (SIGHUP)."""
+        script = load_script(script_path(self.settings), source)
         self.script = script
         log.info("routing script reloaded from %s", script.path)
+
+    def rpc_worker_reload_script(self, source: str) -> str:
+        """Reload the routing script from its source (base64) as the supervisor read it for
+        every worker (internal: core.reload_script and SIGHUP of a router with workers)."""
+        from kamrouter.rpc import RpcError
+        try:
+            text = base64.b64decode(source, validate=True)
+        except (TypeError, ValueError):
+            raise RpcError(400, "Script reload failed: the source is not base64") from None
+        try:
+            self.reload_script(text)
+        except ScriptError as exc:
+            log.error("script reload failed, keeping the old one: %s", exc)
+            raise RpcError(500, f"Script reload failed: {exc}") from None
+        return "Ok. Script reloaded."
 
     def rpc_reload_script(self) -> str:
         """Reload the routing script (like SIGHUP); transactions in flight are kept."""

@@ -13,15 +13,22 @@ their status answers (``core.tcp_info``, ``api.status``, ...:
 processes"; for the tables the workers share through :mod:`kamrouter.modules.bus`, htable,
 usrloc in memory and pike's bans, that is the whole router's).
 
+The routing script: the supervisor reads the operator's file once and hands that text
+to every worker it starts (a descriptor to read it from), so a worker restarted after an
+edit runs what the others run, not the edit (nor dies of it). ``core.reload_script`` and
+SIGHUP read the file anew and give the text to every worker (``worker.reload_script``),
+waiting for one that is starting; a worker that fails keeps the old script, and once one
+took the new text, a restarted worker gets it.
+
 Signals: SIGTERM/SIGINT stop every worker with SIGTERM (SIGKILL after
-:data:`STOP_TIMEOUT`), then the supervisor; SIGHUP is passed on to every worker, each of
-which reloads its routing script (a worker that is starting gets it once it serves, as
-``core.reload_script`` waits for it: until then it has no handler, and would die of it). Workers run in their own process group, so a Ctrl-C in a
+:data:`STOP_TIMEOUT`), then the supervisor; SIGHUP reloads the routing script, as
+``core.reload_script``. Workers run in their own process group, so a Ctrl-C in a
 terminal reaches only the supervisor, and stop when it is gone (however it died: the
 end of a pipe only the supervisor can write to tells them).
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import logging
@@ -45,6 +52,7 @@ from kamrouter.rpc.forward import ForwardingRegistry
 from kamrouter.rpc.config import RpcConfig
 from kamrouter.rpc.registry import RpcError
 from kamrouter.rpc.server import serve_rpc
+from kamrouter.script.loader import ScriptError, read_script
 from kamrouter.stats import StatsRegistry
 from kamrouter.transport.shared import WorkerSockets, bind_worker_sockets
 
@@ -168,6 +176,11 @@ class Supervisor:
         self.rpc.register("system.listMethods", self.list_methods)
         self.rpc.register("system.methodHelp", self.method_help)
         self._control_scope = trio.CancelScope()
+        #: The operator's routing script, and the text of it the workers run (read once
+        #: here, and anew by each reload that a worker takes).
+        self.script_file = settings.operator_script()
+        self.script_source = read_script(self.script_file) if self.script_file else None
+        self._reloading = trio.Lock()
         #: The supervisor's own counters (its control socket's), added to the workers'.
         self.stats = StatsRegistry()
         self.summed_stats = SummedStats(self._ask_every_worker, self.stats)
@@ -204,17 +217,28 @@ class Supervisor:
     async def reload_script(self) -> str:
         """Reload the routing script in every worker (like SIGHUP); transactions in flight
         are kept. Fails naming the workers that could not reload (they keep the old one)."""
-        failed: list[str] = []
-        for worker in self.workers:
-            if not await self._started(worker):
-                failed.append(f"worker {worker.index}: still starting")
-                continue
-            try:
-                await forward.call(worker.control_socket, "core.reload_script", [],
-                                   self.settings.rpc.client_timeout)
-            except RpcError as exc:
-                failed.append(f"worker {worker.index}: "
-                              f"{exc.message.removeprefix(RELOAD_FAILED)}")
+        async with self._reloading:  # one reload at a time: one source for all
+            if self.script_file is None:  # a routing mode's or the default: package code
+                method, params, source = "core.reload_script", [], None
+            else:
+                try:
+                    source = read_script(self.script_file)
+                except ScriptError as exc:
+                    raise RpcError(500, f"{RELOAD_FAILED}{exc}") from None
+                method, params = "worker.reload_script", [base64.b64encode(source).decode()]
+            failed: list[str] = []
+            for worker in self.workers:
+                if not await self._started(worker):
+                    failed.append(f"worker {worker.index}: still starting")
+                    continue
+                try:
+                    await forward.call(worker.control_socket, method, params,
+                                       self.settings.rpc.client_timeout)
+                except RpcError as exc:
+                    failed.append(f"worker {worker.index}: "
+                                  f"{exc.message.removeprefix(RELOAD_FAILED)}")
+            if source is not None and len(failed) < len(self.workers):
+                self.script_source = source  # what a restarted worker runs: the others'
         if failed:
             raise RpcError(500, RELOAD_FAILED + "; ".join(failed))
         return "Ok. Script reloaded."
@@ -226,14 +250,11 @@ class Supervisor:
                 await worker.became_ready.wait()
         return worker.ready
 
-    async def _reload_when_started(self, worker: Worker) -> None:
-        """SIGHUP to ``worker`` once it serves: until then it has no handler for it, and
-        SIGHUP's default action would end it."""
-        if await self._started(worker):
-            worker.signal(signal.SIGHUP)
-        else:
-            log.warning("SIGHUP: worker %d is still starting and does not reload",
-                        worker.index)
+    async def _reload_on_signal(self) -> None:
+        try:
+            await self.reload_script()
+        except RpcError as exc:
+            log.error("%s: the workers that failed keep the old script", exc.message)
 
     async def list_methods(self) -> list[str]:
         """Returns the names of all RPC methods (the workers' and the supervisor's)."""
@@ -324,19 +345,38 @@ class Supervisor:
                             metrics_text=self.summed_stats.metrics_text,
                             task_status=task_status)
 
-    def _command(self, worker: Worker, ready_fd: int) -> list[str]:
+    def _command(self, worker: Worker, ready_fd: int, script_fd: int) -> list[str]:
         sockets = dataclasses.replace(worker.sockets, control=self._control)
+        fds = f"{ready_fd},{self._lifeline}" + (f",{script_fd}" if script_fd >= 0 else "")
         return [sys.executable, "-m", "kamrouter", *self.worker_argv,
-                "--worker", sockets.to_json(), "--worker-fds", f"{ready_fd},{self._lifeline}"]
+                "--worker", sockets.to_json(), "--worker-fds", fds]
+
+    def _script_fd(self) -> int:
+        """A descriptor to read the routing script the workers run from (-1: none, they
+        read the package's): an edit of the file reaches a worker by a reload only, never
+        by its restart."""
+        if self.script_source is None:
+            return -1
+        fd = os.memfd_create("kamrouter-script")
+        try:
+            os.write(fd, self.script_source)  # the whole: a memfd takes it at once
+            os.lseek(fd, 0, os.SEEK_SET)
+        except OSError:
+            os.close(fd)
+            raise
+        return fd
 
     async def _keep_running(self, worker: Worker) -> None:
         delay = 0.5
         while not self.stopping:
             read_fd, write_fd = os.pipe()
+            script_fd = -1
             try:
+                script_fd = self._script_fd()
                 worker.process = await trio.lowlevel.open_process(
-                    self._command(worker, write_fd),
-                    pass_fds=(*worker.sockets.fds, write_fd, self._lifeline),
+                    self._command(worker, write_fd, script_fd),
+                    pass_fds=(*worker.sockets.fds, write_fd, self._lifeline,
+                              *([script_fd] if script_fd >= 0 else [])),
                     env=self._env, process_group=0)
             except OSError as exc:  # e.g. out of processes or descriptors: try again later
                 os.close(read_fd)
@@ -347,6 +387,8 @@ class Supervisor:
                 continue
             finally:
                 os.close(write_fd)
+                if script_fd >= 0:
+                    os.close(script_fd)
             worker.ready, worker.exited, worker.became_ready = False, trio.Event(), trio.Event()
             started = time.monotonic()
             async with trio.open_nursery() as nursery:
@@ -379,8 +421,7 @@ class Supervisor:
             async for signum in signals:
                 if signum == signal.SIGHUP:
                     log.info("received SIGHUP, reloading the routing script in every worker")
-                    for worker in self.workers:
-                        nursery.start_soon(self._reload_when_started, worker)
+                    nursery.start_soon(self._reload_on_signal)
                     continue
                 log.info("received %s, stopping %d workers", signal.Signals(signum).name,
                          len(self.workers))
