@@ -377,8 +377,8 @@ class Router:
             if listening.http is not None:
                 self.own_endpoints.add(*listening.http)
             nursery.start_soon(self._run_timers)
-            # Before "ready": a supervisor signals a worker once it is (SIGHUP's default
-            # action would end it).
+            # Before "ready": a SIGHUP sent to a worker the supervisor lists as ready is a
+            # reload, not its default action (the end of the process).
             await nursery.start(self._handle_signals, nursery.cancel_scope)
             if self.bus is not None:  # the other workers' state, before modules start
                 await nursery.start(self.bus.run)
