@@ -350,18 +350,16 @@ class Router:
             text = base64.b64decode(source, validate=True)
         except (TypeError, ValueError):
             raise RpcError(400, "Script reload failed: the source is not base64") from None
-        try:
-            self.reload_script(text)
-        except ScriptError as exc:
-            log.error("script reload failed, keeping the old one: %s", exc)
-            raise RpcError(500, f"Script reload failed: {exc}") from None
-        return "Ok. Script reloaded."
+        return self._reload_for_rpc(text)
 
     def rpc_reload_script(self) -> str:
         """Reload the routing script (like SIGHUP); transactions in flight are kept."""
+        return self._reload_for_rpc(None)
+
+    def _reload_for_rpc(self, source: bytes | None) -> str:
         from kamrouter.rpc import RpcError
         try:
-            self.reload_script()
+            self.reload_script(source)
         except ScriptError as exc:
             raise RpcError(500, f"Script reload failed: {exc}") from None
         return "Ok. Script reloaded."

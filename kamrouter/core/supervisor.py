@@ -9,9 +9,10 @@ control socket (the config's, where kamcli looks) answers ``core.psx`` and ``cor
 every process, runs ``core.reload_script`` and the runtime changes of :data:`EVERY_WORKER`
 in every worker, sums the workers' statistics (:mod:`kamrouter.core.worker_stats`), merges
 their status answers (``core.tcp_info``, ``api.status``, ...:
-:mod:`kamrouter.core.worker_status`), and passes any other method on to worker 0 (so what modules show is worker 0's: README "Worker
-processes"; for the tables the workers share through :mod:`kamrouter.modules.bus`, htable,
-usrloc in memory and pike's bans, that is the whole router's).
+:mod:`kamrouter.core.worker_status`), and passes any other method on to worker 0 (so what
+modules show is worker 0's: README "Worker processes"; for the tables the workers share
+through :mod:`kamrouter.modules.bus`, htable, usrloc, auth's HA1 cache and pike's bans,
+that is the whole router's).
 
 The routing script: the supervisor reads the operator's file once and hands that text
 to every worker it starts (a descriptor to read it from), so a worker restarted after an
@@ -253,8 +254,9 @@ class Supervisor:
     async def _reload_on_signal(self) -> None:
         try:
             await self.reload_script()
-        except RpcError as exc:
-            log.error("%s: the workers that failed keep the old script", exc.message)
+        except RpcError as exc:  # as one process says it (those that failed keep it)
+            log.error("script reload failed, keeping the old one: %s",
+                      exc.message.removeprefix(RELOAD_FAILED))
 
     async def list_methods(self) -> list[str]:
         """Returns the names of all RPC methods (the workers' and the supervisor's)."""
