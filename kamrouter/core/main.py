@@ -92,8 +92,9 @@ def check(config: Path | None, listen: tuple[str, ...]) -> list[str]:
 @click.option("--worker", "worker_sockets", hidden=True,
               help="(set by the supervisor) run as a worker with these sockets (JSON).")
 @click.option("--worker-fds", hidden=True,
-              help="(set by the supervisor) READY,LIFELINE: descriptors to write to once "
-                   "serving, and to watch for the supervisor's end.")
+              help="(set by the supervisor) READY,LIFELINE[,SCRIPT]: descriptors to write "
+                   "to once serving, to watch for the supervisor's end, and to read the "
+                   "routing script from.")
 @click.version_option(__version__, prog_name="kamrouter")
 def main(config: Path | None, listen: tuple[str, ...], check_only: bool,
          log_level: str | None, worker_sockets: str | None, worker_fds: str | None) -> None:
@@ -128,8 +129,13 @@ def main(config: Path | None, listen: tuple[str, ...], check_only: bool,
         share_secrets(settings, os.environ.pop(SECRET_ENV, ""))
         settings.core.listen = [str(endpoint) for endpoint in worker.listens]
         settings.rpc = worker_rpc_config(settings.rpc, worker.index)
+    fds = [int(fd) for fd in worker_fds.split(",")] if worker_fds else []
+    script_source = None
+    if len(fds) > 2:  # the script as the supervisor read it, the same for every worker
+        with os.fdopen(fds[2], "rb") as script:
+            script_source = script.read()
     try:
-        router = Router(settings, worker)
+        router = Router(settings, worker, script_source)
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(f"kamrouter: {problem}", err=True)
@@ -141,11 +147,10 @@ def main(config: Path | None, listen: tuple[str, ...], check_only: bool,
         click.echo(f"kamrouter: cannot listen: {exc}", err=True)
         sys.exit(1)
     try:
-        if worker is not None and worker_fds is not None:
+        if worker is not None and fds:
             from kamrouter.core.supervisor import serve_worker
 
-            ready, lifeline = (int(fd) for fd in worker_fds.split(","))
-            trio.run(serve_worker, router, ready, lifeline)
+            trio.run(serve_worker, router, fds[0], fds[1])
         else:
             trio.run(router.run)
     except* ConfigError as group:  # e.g. the control socket is in use by another router
@@ -198,6 +203,7 @@ def supervise(settings: Settings, config: Path | None, listen: tuple[str, ...],
             click.echo(f"kamrouter: {problem}", err=True)
         sys.exit(1)
     from kamrouter.core.supervisor import Supervisor
+    from kamrouter.script.loader import ScriptError
 
     argv = ["-c", str(config.resolve())] if config is not None else []
     argv += ["--log-level", log_level or settings.core.log_level]
@@ -205,6 +211,9 @@ def supervise(settings: Settings, config: Path | None, listen: tuple[str, ...],
         supervisor = Supervisor(settings, argv, count)
     except OSError as exc:
         click.echo(f"kamrouter: cannot listen: {exc}", err=True)
+        sys.exit(1)
+    except ScriptError as exc:  # gone since the check
+        click.echo(f"kamrouter: routing.script: {exc}", err=True)
         sys.exit(1)
     log = logging.getLogger("kamrouter")
     log.info("kamrouter starting %d workers on %s", count, ", ".join(supervisor.listens))
