@@ -163,37 +163,16 @@ def resolve_auto_workers(settings: Settings) -> int:
     count = settings.core.worker_count()
     if count == 1:
         return count
-    log = logging.getLogger("kamrouter")
-    clients = connection_clients(settings)
     if not settings.core.is_auto():
-        if clients:
-            log.warning("workers = %d: %s", count, clients)
         return count
     problems = [problem.removeprefix("core.workers: ")
                 for problem in worker_problems(settings, count)]
-    if problems or clients:
-        log.warning('workers = "auto": one process instead of %d, because %s', count,
-                    "; ".join([*problems, *([clients] if clients else [])]))
+    if problems:
+        logging.getLogger("kamrouter").warning(
+            'workers = "auto": one process instead of %d, because %s', count,
+            "; ".join(problems))
         return 1
     return count
-
-
-#: Transports on which a client holds a connection to the router.
-CONNECTION_TRANSPORTS = ("tcp", "tls", "ws", "wss")
-
-
-def connection_clients(settings: Settings) -> str | None:
-    """Why a registrar with connection listeners is better off in one process: a phone's
-    connection is held by the worker it reached, and a call to it that another worker
-    routes (an INVITE from a UDP phone) would need a connection of its own, which a client
-    behind NAT (and a browser) cannot accept. None when that does not apply."""
-    loaded = {*settings.modules, *settings.core.load_modules}
-    connections = sorted({text.split(":", 1)[0].lower() for text in settings.core.listen}
-                         & set(CONNECTION_TRANSPORTS))
-    if not ({"registrar", "usrloc"} & loaded and connections):
-        return None
-    return (f"the registrar's clients on {'/'.join(connections)} hold a connection to one "
-            "worker, and a call to them routed by another worker cannot use it")
 
 
 def worker_problems(settings: Settings, count: int | None = None) -> list[str]:

@@ -82,18 +82,18 @@ def test_auto_runs_one_process_for_a_config_the_workers_cannot_share(
     assert "one process instead of 4" in caplog.text and "evapi" in caplog.text
 
 
-def test_auto_runs_one_process_for_a_registrar_with_connection_clients(
+def test_auto_uses_every_cpu_for_a_registrar_with_connection_clients(
         caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "cpu_count", lambda: 4)  # "auto" would start four
+    """A phone's or browser's connection is reached from any worker (the send hand-off):
+    a registrar with TCP/TLS/WebSocket listeners runs in every CPU, without a warning."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
     settings = Settings()
     settings.modules["registrar"] = {}
-    settings.core.listen = ["udp:127.0.0.1:5060"]
-    assert resolve_auto_workers(settings) == settings.core.worker_count()  # UDP only
     settings.core.listen = ["udp:127.0.0.1:5060", "wss:127.0.0.1:8443"]
-    assert resolve_auto_workers(settings) == 1
-    assert "the registrar's clients on wss hold a connection to one worker" in caplog.text
-    settings.core.workers = 2  # the operator's choice: started, with a warning
+    assert resolve_auto_workers(settings) == 4
+    settings.core.workers = 2
     assert resolve_auto_workers(settings) == 2
+    assert caplog.text == ""
 
 
 def test_workers_share_the_secrets_the_config_leaves_empty() -> None:
