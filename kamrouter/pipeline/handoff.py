@@ -8,12 +8,12 @@ to any of them. What a worker sends carries its index where the answer will brin
   (the kernel already gives most replies to that worker,
   :mod:`kamrouter.transport.steering`; here are those whose mark it did not see);
 - our Record-Route (and Path) entries, when a side of the request is a TCP/TLS/WebSocket
-  connection (``;kw=<index>``, :func:`route_mark`): the worker that holds the connection
-  (the one forwarding, or the other worker that holds the destination's), so the dialog's
-  later requests (and the requests a registrar sends through our Path) go to it. An
-  all-UDP dialog has no mark: any worker forwards its in-dialog requests. The mark saves a
-  hand-off; without it a worker routing to another's connection hands the message over
-  for sending (:mod:`kamrouter.transport.holders`).
+  connection (``;kw=<index>``, :func:`route_mark`): the dialog's later requests (and the
+  requests a registrar sends through our Path) go to that worker, which holds the
+  connection or hands what goes out on it to the worker that does
+  (:mod:`kamrouter.transport.holders`), and which alone verifies the flow token of the
+  entry (:mod:`.flow`, a key per process). An all-UDP dialog has no mark: any worker
+  forwards its in-dialog requests.
 
 A CANCEL, or an ACK that does not come with a Route of ours (the ACK of a failure, not of
 a 2xx), whose INVITE transaction is not here carries nothing of ours: it goes round the

@@ -69,9 +69,6 @@ class Transports(Protocol):
     def alias(self, alias: Endpoint, remote: Endpoint) -> None:
         """Send what goes to ``alias`` over the connection from ``remote`` (RFC 5923)."""
 
-    def holder(self, dest: Endpoint) -> int | None:
-        """The other worker whose connection a message for ``dest`` goes out on."""
-
 
 class Resolver(Protocol):
     def cached(self, host: str) -> tuple[bool, str | None]: ...
@@ -601,23 +598,15 @@ class Proxy:
             raise SipParseError(503, f"No {hop.proto} socket to reach {dest}")
         flows = self.flow_tokens
         marked = record_route_from is not None or add_path
-        mark = self._connection_mark(dest, source) if marked else ""
+        # A connection stays in the worker that holds it, and a flow token verifies only
+        # in the worker that made it: the dialog's requests go to this one (which hands
+        # them to another worker holding the destination's connection).
+        mark = self._route_mark if marked and (dest.reliable or (
+            source is not None and source.reliable)) else ""
         outbound.stamp(req, local, branch_id, record_route_from, rr_params,
                        (flows.for_source(source, req), flows.for_destination(dest, req))
                        if marked else (None, None), add_path, mark)
         return dest, local
-
-    def _connection_mark(self, dest: Endpoint, source: Endpoint | None) -> str:
-        """A connection stays in the worker that holds it: the dialog's requests go there
-        (the source's connection is this worker's; the destination's may be another's)."""
-        if not self._route_mark:
-            return ""
-        if source is not None and source.reliable:
-            return self._route_mark
-        if not dest.reliable:
-            return ""
-        holder = self.transports.holder(dest)
-        return self._route_mark if holder is None else route_mark(holder)
 
     def originate(self, method: str, ruri: str, *, from_uri: str, to_uri: str | None,
                   dst_uri: str | None, socket: str | None, headers: tuple[tuple[str, str], ...],

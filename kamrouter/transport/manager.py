@@ -155,10 +155,6 @@ class Transports:
             return None
         return holders.holder(dest)
 
-    def holder(self, dest: Endpoint) -> int | None:
-        """The other worker whose connection a message for ``dest`` goes out on, or None."""
-        return self._holder(dest) if dest.proto in STREAMS else None
-
     def _send_handed(self, data: bytes, dest: Endpoint, origin: int) -> None:
         """Write what worker ``origin`` handed over on this worker's connection to ``dest``;
         dropped and counted when there is none (closed meanwhile, or never ours): a

@@ -43,8 +43,6 @@ class Wire:
         self.refused: list[Endpoint] = []
         #: RFC 5923 Via aliases the pipeline asked for: alias -> the connection's peer.
         self.aliases: dict[Endpoint, Endpoint] = {}
-        #: Connections other workers hold, by peer (see :meth:`holder`).
-        self.held: dict[Endpoint, int] = {}
 
     def send(self, data: bytes, dest: Endpoint, local: Endpoint | None,
              on_error: Callable[[], None] | None) -> None:
@@ -59,10 +57,6 @@ class Wire:
 
     def alias(self, alias: Endpoint, remote: Endpoint) -> None:
         self.aliases[alias] = remote
-
-    def holder(self, dest: Endpoint) -> int | None:
-        """Which other worker holds the connection to ``dest``: tests set ``held``."""
-        return self.held.get(dest)
 
     def local_for(self, dest: Endpoint, socket: str | None = None) -> Endpoint | None:
         for sock in self.sockets:
