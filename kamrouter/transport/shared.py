@@ -12,9 +12,10 @@ With ``[core] workers = N`` the supervisor binds, before it starts any worker:
   A UDP group also gets a program (:mod:`.steering`) that gives a reply whose top Via
   branch names a worker to that worker's member, whatever the hash says;
 - per worker, a Unix datagram socket pair (:mod:`.handoff`): the worker receives on one
-  end, every worker sends to it through the other. What reaches a worker over UDP and
-  belongs to another (a reply whose Via branch names the other, a CANCEL or ACK of an
-  INVITE transaction the other holds) is passed on to it there.
+  end, every worker sends to it through the other. What reaches a worker and belongs to
+  another (a reply whose Via branch names the other, over UDP or a connection; a CANCEL
+  or ACK of an INVITE transaction the other holds) is passed on to it there, and so is
+  what must go out on a connection the other holds (:mod:`.holders`).
 
 The supervisor keeps every socket open, and a restarted worker gets the same ones back:
 a group's size never changes (the hash would move every peer to another worker), and

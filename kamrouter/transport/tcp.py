@@ -1,7 +1,9 @@
 """TCP and TLS: listeners, one connection table for both directions, Content-Length framing.
 
 Replies go back on the connection their request came in on (the table is keyed by the peer's
-address); outgoing requests reuse a connection to the same peer or open one. Each connection
+address); outgoing requests reuse a connection to the same peer or open one (with several
+workers, one another worker holds is used through it: :mod:`.holders`, told of each
+connection through ``on_opened``/``on_closed``). Each connection
 has a reader task and a writer task with a bounded queue, so a slow peer costs memory up to
 its queue bound and never stalls the router. Idle connections close after
 ``connection_lifetime`` seconds; ``max_connections`` caps the table and

@@ -1,7 +1,7 @@
 """``[core] workers = 2`` with a client on a connection: a browser (SIP over WebSocket,
-``.invalid`` Contact, reachable only over its own connection) registers through one worker,
-and a UDP phone calls it from several source ports, so each worker routes some of the
-calls. The worker that does not hold the browser's connection hands its messages to the one
+``.invalid`` Contact, reachable only over its own connection) or a TCP phone (its Contact
+the address of its connection, where nothing listens) registers through one worker, and a
+UDP phone calls it from several source ports, so each worker routes some of the calls. The worker that does not hold the browser's connection hands its messages to the one
 that does (kamrouter/transport/holders.py, the send hand-off), which writes them on it; the
 browser's replies come back to the routing worker by their branch. Each call completes: 200,
 ACK, a BYE either way, and a CANCEL; the router never opens a connection of its own.
@@ -9,12 +9,13 @@ ACK, a BYE either way, and a CANCEL; the router never opens a connection of its 
 from __future__ import annotations
 
 import secrets
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from kamrouter.sip import Request, Response
+from kamrouter.sip import Request, Response, StreamFramer, parse
 from support.ports import LOOPBACK, free_port
 from support.proxy import ProxyProcess, kamrouter_proxy
 from support.wsphone import WsPhone
@@ -44,6 +45,38 @@ def router(tmp_path: Path) -> Iterator[tuple[ProxyProcess, int]]:
     finally:
         proxy.stop()
         assert "Traceback" not in proxy.log_tail(), proxy.log_tail()
+
+
+class TcpPhone(WsPhone):
+    """The same phone over a TCP connection of its own (RFC 3261 framing)."""
+
+    def __enter__(self) -> TcpPhone:
+        host, port = self.url.split(":")
+        self.sock = socket.create_connection((host, int(port)), timeout=self.timeout)
+        self.framer = StreamFramer()
+        self.port = self.sock.getsockname()[1]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+    @property
+    def contact(self) -> str:
+        return f"<sip:{self.user}@{LOOPBACK}:{self.port};transport=tcp>"
+
+    def request(self, method: str, ruri: str, **kwargs: object) -> str:
+        text = super().request(method, ruri, **kwargs)  # type: ignore[arg-type]
+        return text.replace(f"SIP/2.0/WS {self.host}", f"SIP/2.0/TCP {LOOPBACK}:{self.port}")
+
+    def send(self, text: str) -> None:
+        self.sock.sendall(text.encode())
+
+    def receive(self) -> Request | Response:
+        while (data := self.framer.next_message()) is None:
+            chunk = self.sock.recv(65536)
+            assert chunk, "the router closed the connection"
+            self.framer.feed(chunk)
+        return parse(data)
 
 
 def stat(proxy: ProxyProcess, index: int, name: str) -> int:
@@ -108,7 +141,7 @@ def answered_call(caller: Caller, alice: WsPhone, call: str) -> tuple[str, Reque
     """INVITE, 180, 200, ACK: the 200 as the caller got it and the INVITE alice got."""
     caller.invite(call)
     invite = alice.answer()
-    assert invite.ruri == f"sip:alice@{alice.host};transport=ws", invite.ruri
+    assert invite.ruri == alice.contact.strip("<>"), invite.ruri
     ok = caller.final()
     assert ok.startswith("SIP/2.0 200"), ok
     caller.in_dialog("ACK", call, ok, 1)
@@ -166,14 +199,17 @@ def cancelled_call(caller: Caller, alice: WsPhone, call: str) -> None:
     assert ack.call_id == call
 
 
-def test_a_udp_phone_calls_a_browser_whose_connection_another_worker_holds(
-        router: tuple[ProxyProcess, int]) -> None:
+@pytest.mark.parametrize("transport", ["ws", "tcp"])
+def test_a_udp_phone_calls_a_client_whose_connection_another_worker_holds(
+        router: tuple[ProxyProcess, int], transport: str) -> None:
     proxy, ws_port = router
     opened = sum(stats(proxy, "tcp:connect_success")) + sum(stats(proxy, "tcp:connect_failed"))
-    with WsPhone(f"ws://{LOOPBACK}:{ws_port}/", "alice", password=None) as alice:
+    phone = WsPhone(f"ws://{LOOPBACK}:{ws_port}/", "alice", password=None) \
+        if transport == "ws" else TcpPhone(f"{LOOPBACK}:{proxy.port}", "alice", password=None)
+    with phone as alice:
         reply = alice.register()
         assert isinstance(reply, Response) and reply.status == 200, reply
-        (holder,) = [i for i, n in enumerate(stats(proxy, "websocket:ws_current_connections"))
+        (holder,) = [i for i, n in enumerate(stats(proxy, "tcp:current_opened_connections"))
                      if n == 1]
         routed = [0] * WORKERS
         for n in range(16):  # new caller ports until each worker routed calls of one
