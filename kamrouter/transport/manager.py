@@ -139,10 +139,10 @@ class Transports:
                 return
             sock.send(data, dest)
         elif self.tcp is not None and dest.proto in STREAMS:
-            holder = self._holder(dest)
-            if holder is None:
+            holder, handoff = self._holder(dest), self.handoff
+            if holder is None or handoff is None:
                 self.tcp.send(data, dest, on_error)
-            elif not self.handoff.send_over(holder, dest, data) and on_error:  # type: ignore[union-attr]
+            elif not handoff.send_over(holder, dest, data) and on_error is not None:
                 on_error()
         elif on_error is not None:
             on_error()
@@ -159,9 +159,10 @@ class Transports:
         """Write what worker ``origin`` handed over on this worker's connection to ``dest``;
         dropped and counted when there is none (closed meanwhile, or never ours): a
         connection is never opened for another worker."""
-        tcp = self.tcp
+        tcp, handoff = self.tcp, self.handoff
         if tcp is None or not tcp.reaches(dest, connecting=False):
-            self.handoff.dropped.value += 1  # type: ignore[union-attr]
+            if handoff is not None:
+                handoff.dropped.value += 1
             log.debug("hand-off from worker %d: no connection to %s here", origin, dest)
             return
         tcp.send(data, dest, None)
