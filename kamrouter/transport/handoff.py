@@ -26,7 +26,8 @@ is a message to send over a connection this worker no longer holds (the receiver
 business, :class:`~kamrouter.transport.manager.Transports`); what is taken is counted in
 ``core:handoff_received``, what was passed on in ``core:handoff_sent`` (of it, messages to
 send: ``core:handoff_sent_to_connection``; a full socket of the other worker: dropped,
-counted).
+counted). A bug met while writing a handed-over message costs that message
+(``core:drops_internal_error_tcp``, logged), never the hand-off loop.
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from collections.abc import Callable
 
 import trio
 
+from kamrouter.guard import InputGuard
 from kamrouter.net import Endpoint
 from kamrouter.stats import StatsRegistry
 
@@ -136,6 +138,8 @@ class Handoff:
         self.sent_to_connection = stats.counter("core", "handoff_sent_to_connection")
         self.received = stats.counter("core", "handoff_received")
         self.dropped = stats.counter("core", "handoff_dropped")
+        #: A bug met writing a handed-over message costs that message, never the loop.
+        self.guard = InputGuard("core", stats, log, "drops_internal_error_tcp")
 
     def send(self, target: int, origin: int, data: bytes, source: Endpoint,
              local: Endpoint) -> None:
@@ -187,7 +191,10 @@ class Handoff:
             if to_send is not None and to_send[0] != self.index:
                 self.received.value += 1
                 origin, peer, data = to_send
-                on_send(data, peer, origin)
+                try:
+                    on_send(data, peer, origin)
+                except Exception as exc:  # noqa: BLE001 - last resort, as for a connection
+                    self.guard.failed(peer, exc)
                 return
         else:
             listeners = self.listeners()
