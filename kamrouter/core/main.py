@@ -116,7 +116,7 @@ def main(config: Path | None, listen: tuple[str, ...], check_only: bool,
     setup_logging(log_level or settings.core.log_level,
                   f"worker-{worker.index}" if worker is not None else "")
     if worker is None:
-        settings.core.workers = resolve_auto_workers(settings)
+        settings.core.workers = settings.core.worker_count()  # "auto": one per CPU
         if settings.core.worker_count() > 1:
             supervise(settings, config, listen, log_level)
             return
@@ -155,40 +155,6 @@ def main(config: Path | None, listen: tuple[str, ...], check_only: bool,
             trio.run(router.run)
     except* ConfigError as group:  # e.g. the control socket is in use by another router
         exit_with_problems(group)
-
-
-def resolve_auto_workers(settings: Settings) -> int:
-    """``workers = "auto"`` (the default) as a count: one per CPU, unless the config is
-    better off in one process (:func:`connection_clients`): then one process, and the log
-    says why (an explicit count above 1 is kept, with that warning)."""
-    count = settings.core.worker_count()
-    clients = connection_clients(settings) if count > 1 else None
-    if clients is None:
-        return count
-    log = logging.getLogger("kamrouter")
-    if not settings.core.is_auto():
-        log.warning("workers = %d: %s", count, clients)
-        return count
-    log.warning('workers = "auto": one process instead of %d, because %s', count, clients)
-    return 1
-
-
-#: Transports on which a client holds a connection to the router.
-CONNECTION_TRANSPORTS = ("tcp", "tls", "ws", "wss")
-
-
-def connection_clients(settings: Settings) -> str | None:
-    """Why a registrar with connection listeners is better off in one process: a phone's
-    connection is held by the worker it reached, and a call to it that another worker
-    routes (an INVITE from a UDP phone) would need a connection of its own, which a client
-    behind NAT (and a browser) cannot accept. None when that does not apply."""
-    loaded = {*settings.modules, *settings.core.load_modules}
-    connections = sorted({text.split(":", 1)[0].lower() for text in settings.core.listen}
-                         & set(CONNECTION_TRANSPORTS))
-    if not ({"registrar", "usrloc"} & loaded and connections):
-        return None
-    return (f"the registrar's clients on {'/'.join(connections)} hold a connection to one "
-            "worker, and a call to them routed by another worker cannot use it")
 
 
 def supervise(settings: Settings, config: Path | None, listen: tuple[str, ...],

@@ -133,6 +133,8 @@ class Router:
         self.transports = Transports(listens, settings.tcp, settings.core.max_message_size,
                                      self.stats, self.clock, self.own_endpoints, tls,
                                      settings.websocket, worker)
+        if self.bus is not None:  # a message for another worker's connection goes to it
+            self.transports.share_connections(self.bus, settings.core.worker_count())
         #: Checks a reply without a transaction must pass to be forwarded statelessly.
         self.stray_reply_checks: list[Callable[[Response, Endpoint], bool]] = []
         core = settings.core

@@ -8,17 +8,23 @@ to any of them. What a worker sends carries its index where the answer will brin
   (the kernel already gives most replies to that worker,
   :mod:`kamrouter.transport.steering`; here are those whose mark it did not see);
 - our Record-Route (and Path) entries, when a side of the request is a TCP/TLS/WebSocket
-  connection (``;kw=<index>``, :func:`route_mark`): that worker holds the connection, so
-  the dialog's later requests (and the requests a registrar sends through our Path) go to
-  it. An all-UDP dialog has no mark: any worker forwards its in-dialog requests.
+  connection (``;kw=<index>``, :func:`route_mark`): the dialog's later requests (and the
+  requests a registrar sends through our Path) go to that worker, which holds the
+  connection or hands what goes out on it to the worker that does
+  (:mod:`kamrouter.transport.holders`), and which alone verifies the flow token of the
+  entry (:mod:`.flow`, a key per process). An all-UDP dialog has no mark: any worker
+  forwards its in-dialog requests.
 
 A CANCEL, or an ACK that does not come with a Route of ours (the ACK of a failure, not of
 a 2xx), whose INVITE transaction is not here carries nothing of ours: it goes round the
 workers, each passing it to the next, and the one before the worker it arrived at handles
-it whatever it holds (with two workers: one hand-off, and the other worker decides). Only
-datagrams received over UDP are handed off; what another worker passed on is never passed
-on again except along that round, and a mark naming a worker that does not exist is
-dropped: both counted in ``core:handoff_dropped``.
+it whatever it holds (with two workers: one hand-off, and the other worker decides).
+Over a connection only replies are handed off (by their branch: the replies of a request
+another worker sent out on this one's connection); a request that comes on a connection
+is routed by the worker holding it, which is the one its replies must go back through.
+What another worker passed on is never passed on again except along that round, and a
+mark naming a worker that does not exist is dropped: both counted in
+``core:handoff_dropped``.
 """
 from __future__ import annotations
 
@@ -86,7 +92,7 @@ class Handoffs:
         """True when ``msg`` (``data`` as received from ``source`` on ``local``; ``origin``:
         the worker it first reached, when another passed it on) is not this worker's: then
         it has been passed on, or dropped."""
-        if source.proto != "udp":
+        if source.proto != "udp" and not isinstance(msg, Response):
             return False
         target, round_trip = self._owner(msg, data, origin)
         if target is None or target == self.index:

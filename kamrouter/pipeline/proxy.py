@@ -598,7 +598,9 @@ class Proxy:
             raise SipParseError(503, f"No {hop.proto} socket to reach {dest}")
         flows = self.flow_tokens
         marked = record_route_from is not None or add_path
-        # A connection stays in the worker that holds it: the dialog's requests go there.
+        # A connection stays in the worker that holds it, and a flow token verifies only
+        # in the worker that made it: the dialog's requests go to this one (which hands
+        # them to another worker holding the destination's connection).
         mark = self._route_mark if marked and (dest.reliable or (
             source is not None and source.reliable)) else ""
         outbound.stamp(req, local, branch_id, record_route_from, rr_params,

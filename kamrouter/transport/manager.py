@@ -1,5 +1,6 @@
 """All listening sockets of the router, and the one ``send`` every layer uses (which never
-sends to one of the router's own listening addresses)."""
+sends to one of the router's own listening addresses). With several workers, a message for
+a connection another worker holds (:mod:`.holders`) is handed to that worker to send."""
 from __future__ import annotations
 
 import logging
@@ -11,6 +12,7 @@ import trio
 from kamrouter.net import Endpoint, OwnEndpoints, parse_socket
 from kamrouter.stats import StatsRegistry
 from kamrouter.transport.handoff import Handoff, OnHandedOff
+from kamrouter.transport.holders import ConnectionHolders, Publisher
 from kamrouter.transport.shared import WorkerSockets
 from kamrouter.transport.tcp import OnMessage, TcpConfig, TcpTransport
 from kamrouter.transport.tls import TlsContexts
@@ -61,10 +63,22 @@ class Transports:
             self.own.add(sock.endpoint.host, sock.endpoint.port)
         #: A worker's end of the hand-off between workers (None: a single process).
         self.handoff = Handoff(worker.index, worker.handoff, worker.handoff_peers,
-                               [s.endpoint for s in self.udp], stats) \
+                               lambda: self.sockets, stats) \
             if worker is not None and worker.handoff >= 0 else None
+        #: Which other worker holds the connection to a peer (None: no such workers).
+        self.holders: ConnectionHolders | None = None
         for endpoint in worker.control if worker else ():
             self.own.add(endpoint.host, endpoint.port)
+
+    def share_connections(self, bus: Publisher, workers: int) -> None:
+        """Tell the other workers (over the state bus) which connections this one holds,
+        and learn theirs: what must go out on one of them is handed to its worker."""
+        tcp = self.tcp
+        if tcp is None or self.handoff is None:
+            return
+        holders = ConnectionHolders(bus, workers, lambda: list(tcp.connections))
+        tcp.on_opened, tcp.on_closed = holders.opened, holders.closed
+        self.holders = holders
 
     @property
     def sockets(self) -> list[Endpoint]:
@@ -81,7 +95,7 @@ class Transports:
             for sock in self.udp:
                 nursery.start_soon(sock.serve, on_message)
             if self.handoff is not None and on_handed_off is not None:
-                nursery.start_soon(self.handoff.serve, on_handed_off)
+                nursery.start_soon(self.handoff.serve, on_handed_off, self._send_handed)
             task_status.started()
 
     def local_for(self, dest: Endpoint, socket: str | None = None) -> Endpoint | None:
@@ -125,9 +139,33 @@ class Transports:
                 return
             sock.send(data, dest)
         elif self.tcp is not None and dest.proto in STREAMS:
-            self.tcp.send(data, dest, on_error)
+            holder, handoff = self._holder(dest), self.handoff
+            if holder is None or handoff is None:
+                self.tcp.send(data, dest, on_error)
+            elif not handoff.send_over(holder, dest, data) and on_error is not None:
+                on_error()
         elif on_error is not None:
             on_error()
+
+    def _holder(self, dest: Endpoint) -> int | None:
+        """The other worker to hand a message for ``dest`` to: the one holding a connection
+        to it, when this worker neither has one nor is opening one."""
+        holders = self.holders
+        if holders is None or self.tcp is None or self.tcp.reaches(dest):
+            return None
+        return holders.holder(dest)
+
+    def _send_handed(self, data: bytes, dest: Endpoint, origin: int) -> None:
+        """Write what worker ``origin`` handed over on this worker's connection to ``dest``;
+        dropped and counted when there is none (closed meanwhile, or never ours): a
+        connection is never opened for another worker."""
+        tcp, handoff = self.tcp, self.handoff
+        if tcp is None or not tcp.reaches(dest, connecting=False):
+            if handoff is not None:
+                handoff.dropped.value += 1
+            log.debug("hand-off from worker %d: no connection to %s here", origin, dest)
+            return
+        tcp.send(data, dest, None)
 
     def alias(self, alias: Endpoint, remote: Endpoint) -> None:
         """Send what goes to ``alias`` over the connection from ``remote`` (RFC 5923)."""
@@ -135,8 +173,13 @@ class Transports:
             self.tcp.alias(alias, remote)
 
     def connected(self, dest: Endpoint) -> bool:
-        """A connection to ``dest`` is open (a WebSocket client is reachable only then)."""
-        return self.tcp is not None and dest in self.tcp.connections
+        """A connection to ``dest`` is open, here or in another worker (a WebSocket client
+        is reachable only then)."""
+        if self.tcp is None:
+            return False
+        if dest in self.tcp.connections:
+            return True
+        return self.holders is not None and self.holders.holder(dest) is not None
 
     def close(self) -> None:
         for sock in self.udp:

@@ -13,9 +13,10 @@ With ``[core] workers = N`` the supervisor binds, before it starts any worker:
   the group: they leave from the listener's address and port and name it in their Via (a
   NAT's pinhole towards the listener holds);
 - per worker, a Unix datagram socket pair (:mod:`.handoff`): the worker receives on one
-  end, every worker sends to it through the other. What reaches a worker over UDP and
-  belongs to another (a reply whose Via branch names the other, a CANCEL or ACK of an
-  INVITE transaction the other holds) is passed on to it there.
+  end, every worker sends to it through the other. What reaches a worker and belongs to
+  another (a reply whose Via branch names the other, over UDP or a connection; a CANCEL
+  or ACK of an INVITE transaction the other holds) is passed on to it there, and so is
+  what must go out on a connection the other holds (:mod:`.holders`).
 
 The supervisor keeps every socket open, and a restarted worker gets the same ones back:
 a group's size never changes (the hash and the program would move peers to another worker), and

@@ -1,7 +1,9 @@
 """TCP and TLS: listeners, one connection table for both directions, Content-Length framing.
 
 Replies go back on the connection their request came in on (the table is keyed by the peer's
-address); outgoing requests reuse a connection to the same peer or open one. Each connection
+address); outgoing requests reuse a connection to the same peer or open one (with several
+workers, one another worker holds is used through it: :mod:`.holders`, told of each
+connection through ``on_opened``/``on_closed``). Each connection
 has a reader task and a writer task with a bounded queue, so a slow peer costs memory up to
 its queue bound and never stalls the router. Idle connections close after
 ``connection_lifetime`` seconds; ``max_connections`` caps the table and
@@ -296,6 +298,10 @@ class TcpTransport:
         self._connecting: dict[Endpoint, list[tuple[bytes, OnError | None]]] = {}
         self._nursery: trio.Nursery | None = None
         self._on_message: OnMessage | None = None
+        #: Told of each connection's peer as it enters and leaves the table (the other
+        #: workers learn where it is held, :mod:`kamrouter.transport.holders`).
+        self.on_opened: Callable[[Endpoint], None] | None = None
+        self.on_closed: Callable[[Endpoint], None] | None = None
         self.guard = InputGuard("core", stats, log, "drops_internal_error_tcp")
         counter = stats.counter
         self.established = counter("tcp", "established")
@@ -418,6 +424,8 @@ class TcpTransport:
     async def _run(self, conn: TcpConnection) -> None:
         self.connections[conn.remote] = conn
         self.established.value += 1
+        if self.on_opened is not None:
+            self.on_opened(conn.remote)
         try:
             await conn.run(self._on_message)  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001 - last resort: a bug ends this connection only
@@ -425,6 +433,8 @@ class TcpTransport:
         finally:
             if self.connections.get(conn.remote) is conn:
                 del self.connections[conn.remote]
+                if self.on_closed is not None:
+                    self.on_closed(conn.remote)
             for alias in conn.aliases:
                 if self._aliases.get(alias) is conn:
                     del self._aliases[alias]
@@ -448,6 +458,12 @@ class TcpTransport:
             return
         self._aliases[alias] = conn
         conn.aliases.append(alias)
+
+    def reaches(self, dest: Endpoint, connecting: bool = True) -> bool:
+        """A connection to ``dest`` (or one a Via alias names) is open, or (``connecting``)
+        being opened."""
+        return dest in self.connections or dest in self._aliases or (
+            connecting and dest in self._connecting)
 
     def local_for(self, dest: Endpoint) -> Endpoint | None:
         family_v6 = ":" in dest.host

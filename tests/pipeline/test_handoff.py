@@ -136,3 +136,28 @@ def test_a_dialog_with_a_connection_stays_with_the_worker_holding_it(tmp_path: P
                   routes=(routes[1], routes[0]))
     other.receive(bye, CALLER)
     assert [p[:2] for p in handoff.passed] == [(0, 1)] and other.take() == []
+
+
+def test_a_reply_over_a_connection_goes_to_the_worker_of_its_branch(tmp_path: Path) -> None:
+    """Worker 0 sent the INVITE out on worker 1's connection (a send hand-off): the reply
+    comes on that connection to worker 1, which passes it on with its TCP source."""
+    first, _ = worker(tmp_path / "0", 0, sockets=(PROXY, TCP))
+    first.receive(request(ruri="sip:bob@127.0.0.3:5080;transport=tcp"), CALLER)
+    (invite,) = only(first.take(), TCP_CALLEE)
+    assert isinstance(invite, Request)
+    second, handoff = worker(tmp_path / "1", 1, sockets=(PROXY, TCP))
+    ringing = make_response(invite, 180, to_tag="b1").to_bytes()
+    second.receive(ringing, TCP_CALLEE, TCP)
+    assert second.take() == [] and handoff.passed == [(0, 1, ringing, TCP_CALLEE, TCP)]
+    first.receive(ringing, TCP_CALLEE, TCP, origin=1)
+    assert [m.status for m in only(first.take(), CALLER)] == [180]
+
+
+def test_a_request_over_a_connection_stays_with_the_worker_holding_it(tmp_path: Path) -> None:
+    """A BYE from the callee on its connection, with a Route naming worker 0: worker 1
+    holds the connection its replies go back on, so it routes the BYE itself."""
+    second, handoff = worker(tmp_path / "1", 1, sockets=(PROXY, TCP))
+    route = f"<sip:{PROXY.host}:{PROXY.port};transport=tcp;lr;r2=on;kw=0>"
+    bye = request("BYE", "sip:alice@127.0.0.1:5070", to_tag="b1", cseq=2, routes=(route,))
+    second.receive(bye, TCP_CALLEE, TCP)
+    assert handoff.passed == [] and second.take() != []

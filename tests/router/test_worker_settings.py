@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from kamrouter.config import build_section
-from kamrouter.core.main import resolve_auto_workers
 from kamrouter.core.settings import MAX_WORKERS, CoreConfig, Settings
 from kamrouter.core.supervisor import share_secrets, worker_rpc_config
 from kamrouter.rpc.config import RpcConfig
@@ -68,25 +67,25 @@ def test_auto_runs_one_worker_per_cpu_with_evapi(
     monkeypatch.setattr(os, "cpu_count", lambda: 4)  # "auto" starts four
     settings = Settings()
     settings.core.workers = 3
-    assert resolve_auto_workers(settings) == 3  # explicit: kept
+    assert settings.core.worker_count() == 3  # explicit: kept
     settings.core.workers = "auto"
     settings.modules["evapi"] = {}
-    assert resolve_auto_workers(settings) == 4
+    assert settings.core.worker_count() == 4
     assert "one process instead" not in caplog.text
 
 
-def test_auto_runs_one_process_for_a_registrar_with_connection_clients(
+def test_auto_uses_every_cpu_for_a_registrar_with_connection_clients(
         caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "cpu_count", lambda: 4)  # "auto" would start four
+    """A phone's or browser's connection is reached from any worker (the send hand-off):
+    a registrar with TCP/TLS/WebSocket listeners runs in every CPU, without a warning."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
     settings = Settings()
     settings.modules["registrar"] = {}
-    settings.core.listen = ["udp:127.0.0.1:5060"]
-    assert resolve_auto_workers(settings) == settings.core.worker_count()  # UDP only
     settings.core.listen = ["udp:127.0.0.1:5060", "wss:127.0.0.1:8443"]
-    assert resolve_auto_workers(settings) == 1
-    assert "the registrar's clients on wss hold a connection to one worker" in caplog.text
-    settings.core.workers = 2  # the operator's choice: started, with a warning
-    assert resolve_auto_workers(settings) == 2
+    assert settings.core.worker_count() == 4
+    settings.core.workers = 2
+    assert settings.core.worker_count() == 2
+    assert caplog.text == ""
 
 
 def test_workers_share_the_secrets_the_config_leaves_empty() -> None:

@@ -74,8 +74,10 @@ def test_workers_share_listeners_and_each_has_a_handoff_socket() -> None:
 
 def test_a_handoff_header_round_trips_and_anything_else_is_refused() -> None:
     source = Endpoint("udp", "2001:db8::7", 5062)
+    listeners = [Endpoint("udp", "::1", 5060)]
     packet = handoff.encode(1, 0, source, b"SIP/2.0 180 Ringing\r\n\r\n")
-    assert handoff.decode(packet, 2, 1) == (1, 0, source, b"SIP/2.0 180 Ringing\r\n\r\n")
+    assert handoff.decode(packet, 2, listeners) == (1, 0, source,
+                                                    b"SIP/2.0 180 Ringing\r\n\r\n")
     for bad in (b"", b"garbage", b"KH1 1 0 127.0.0.1 5060",  # no end of header
                 b"KH1 2 0 127.0.0.1 5060\nx",  # no worker 2
                 b"KH1 1 1 127.0.0.1 5060\nx",  # no listener 1
@@ -83,7 +85,24 @@ def test_a_handoff_header_round_trips_and_anything_else_is_refused() -> None:
                 b"KH1 1 0 127.0.0.1 70000\nx", b"KH1 -1 0 127.0.0.1 5060\nx",
                 b"KH1 1 0 127.0.0.1 5060 9\nx", b"KH1 1 0 \xff 5060\nx",
                 b"KH1 " + b"9" * 100 + b" 0 127.0.0.1 5060\nx"):
-        assert handoff.decode(bad, 2, 1) is None, bad
+        assert handoff.decode(bad, 2, listeners) is None, bad
+    # Received on a connection: the source's transport is its listener's.
+    tcp = [*listeners, Endpoint("tcp", "::1", 5060)]
+    assert handoff.decode(handoff.encode(0, 1, source, b"x"), 2, tcp)[2] == \
+        Endpoint("tcp", source.host, source.port)  # type: ignore[index]
+
+
+def test_a_send_handoff_header_round_trips_and_anything_else_is_refused() -> None:
+    peer = Endpoint("ws", "2001:db8::7", 50123)
+    packet = handoff.encode_send(1, peer, b"INVITE sip:b@x SIP/2.0\r\n\r\n")
+    assert handoff.decode_send(packet, 2) == (1, peer, b"INVITE sip:b@x SIP/2.0\r\n\r\n")
+    assert handoff.decode(packet, 2, [peer]) is None  # not the other kind
+    for bad in (b"KS1 1 udp 127.0.0.1 5060\nx",  # not a connection's transport
+                b"KS1 1 TCP 127.0.0.1 5060\nx", b"KS1 2 tcp 127.0.0.1 5060\nx",
+                b"KS1 1 tcp example.com 5060\nx", b"KS1 1 tcp 127.0.0.1 0\nx",
+                b"KS1 1 tcp 127.0.0.1 5060", b"KS1 1 tcp 127.0.0.1\nx",
+                b"KH1 1 0 127.0.0.1 5060\nx"):
+        assert handoff.decode_send(bad, 2) is None, bad
 
 
 def test_the_kernel_steers_a_marked_datagram_to_its_worker_and_spreads_the_rest() -> None:
