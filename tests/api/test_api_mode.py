@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -167,13 +167,6 @@ def peer_factory() -> Iterator[Any]:
     yield make
     for peer in peers:
         peer.close()
-
-
-@pytest.fixture
-async def nursery() -> AsyncIterator[trio.Nursery]:
-    async with trio.open_nursery() as nursery:
-        yield nursery
-        nursery.cancel_scope.cancel()
 
 
 async def api_module(host: ModuleHost, nursery: trio.Nursery, **options: Any) -> ApiModule:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -59,13 +58,6 @@ async def connect(module: EvapiModule, host: ModuleHost, expected_clients: int) 
     await await_until(lambda: host.stat("evapi:clients") >= expected_clients,
                       f"{expected_clients} evapi clients", interval=0.001)
     return Controller(stream)
-
-
-@pytest.fixture
-async def nursery() -> AsyncIterator[trio.Nursery]:
-    async with trio.open_nursery() as nursery:
-        yield nursery
-        nursery.cancel_scope.cancel()
 
 
 def call(tindex: int, tlabel: int) -> Any:

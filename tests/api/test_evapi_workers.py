@@ -4,7 +4,7 @@ the run directory, :mod:`kamrouter.modules.evapi.link`)."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +29,6 @@ WAIT = 10.0
 def run_dir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="ev") as path:  # Unix socket paths are short
         yield Path(path)
-
-
-@pytest.fixture
-async def nursery() -> AsyncIterator[trio.Nursery]:
-    async with trio.open_nursery() as nursery:
-        yield nursery
-        nursery.cancel_scope.cancel()
 
 
 def worker(index: int, run_dir: Path) -> ModuleHost:
