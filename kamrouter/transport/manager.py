@@ -76,7 +76,7 @@ class Transports:
         tcp = self.tcp
         if tcp is None or self.handoff is None:
             return
-        holders = ConnectionHolders(bus, workers, lambda: list(tcp.connections))
+        holders = ConnectionHolders(bus, workers, tcp.reachable_peers)
         tcp.on_opened, tcp.on_closed = holders.opened, holders.closed
         self.holders = holders
 

@@ -3,7 +3,7 @@
 Replies go back on the connection their request came in on (the table is keyed by the peer's
 address); outgoing requests reuse a connection to the same peer or open one (with several
 workers, one another worker holds is used through it: :mod:`.holders`, told of each
-connection through ``on_opened``/``on_closed``). Each connection
+connection and Via alias through ``on_opened``/``on_closed``). Each connection
 has a reader task and a writer task with a bounded queue, so a slow peer costs memory up to
 its queue bound and never stalls the router. Idle connections close after
 ``connection_lifetime`` seconds; ``max_connections`` caps the table and
@@ -438,6 +438,8 @@ class TcpTransport:
             for alias in conn.aliases:
                 if self._aliases.get(alias) is conn:
                     del self._aliases[alias]
+                    if self.on_closed is not None:
+                        self.on_closed(alias)
             if conn.reset_by_peer:
                 self.con_reset.value += 1
             if conn.read_timed_out:
@@ -450,6 +452,10 @@ class TcpTransport:
                                conn.queued_bytes, conn.cancel_scope.cancel_called)
                 for conn in sorted(self.connections.values(), key=lambda c: c.id)]
 
+    def reachable_peers(self) -> list[Endpoint]:
+        """The peers of the open connections and the Via aliases of them."""
+        return [*self.connections, *self._aliases]
+
     def alias(self, alias: Endpoint, remote: Endpoint) -> None:
         """Requests to ``alias`` reuse the connection from ``remote`` while it lives."""
         conn = self.connections.get(remote)
@@ -458,6 +464,8 @@ class TcpTransport:
             return
         self._aliases[alias] = conn
         conn.aliases.append(alias)
+        if self.on_opened is not None:  # other workers hand what goes to it to this one
+            self.on_opened(alias)
 
     def reaches(self, dest: Endpoint, connecting: bool = True) -> bool:
         """A connection to ``dest`` (or one a Via alias names) is open, or (``connecting``)
