@@ -78,6 +78,7 @@ class Transports:
             return
         holders = ConnectionHolders(bus, workers, tcp.reachable_peers)
         tcp.on_opened, tcp.on_closed = holders.opened, holders.closed
+        tcp.on_aliased, tcp.elsewhere = holders.aliased, holders.count
         self.holders = holders
 
     @property

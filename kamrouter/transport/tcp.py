@@ -302,6 +302,9 @@ class TcpTransport:
         #: workers learn where it is held, :mod:`kamrouter.transport.holders`).
         self.on_opened: Callable[[Endpoint], None] | None = None
         self.on_closed: Callable[[Endpoint], None] | None = None
+        self.on_aliased: Callable[[Endpoint], None] | None = None
+        #: The other workers' connections (all, or from/to one host): the caps count them.
+        self.elsewhere: Callable[[str | None], int] = lambda host: 0
         self.guard = InputGuard("core", stats, log, "drops_internal_error_tcp")
         counter = stats.counter
         self.established = counter("tcp", "established")
@@ -327,7 +330,8 @@ class TcpTransport:
 
     def _at_cap(self) -> bool:
         """Open connections, counting those being opened, have reached ``max_connections``."""
-        return len(self.connections) + len(self._connecting) >= self.config.max_connections
+        return len(self.connections) + len(self._connecting) + self.elsewhere(None) \
+            >= self.config.max_connections
 
     async def serve(self, on_message: OnMessage,
                     task_status: trio.TaskStatus[list[Endpoint]] = trio.TASK_STATUS_IGNORED
@@ -367,7 +371,7 @@ class TcpTransport:
             await stream.aclose()
             return
         per_ip = self._accepted_per_ip
-        if per_ip.get(host, 0) >= self.config.max_connections_per_ip:
+        if per_ip.get(host, 0) + self.elsewhere(host) >= self.config.max_connections_per_ip:
             self.ip_limit_reject.value += 1
             await stream.aclose()
             return
@@ -464,8 +468,8 @@ class TcpTransport:
             return
         self._aliases[alias] = conn
         conn.aliases.append(alias)
-        if self.on_opened is not None:  # other workers hand what goes to it to this one
-            self.on_opened(alias)
+        if self.on_aliased is not None:  # other workers hand what goes to it to this one
+            self.on_aliased(alias)
 
     def reaches(self, dest: Endpoint, connecting: bool = True) -> bool:
         """A connection to ``dest`` (or one a Via alias names) is open, or (``connecting``)

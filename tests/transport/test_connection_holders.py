@@ -54,8 +54,30 @@ def test_malformed_messages_are_refused_and_counted(tmp_path: Path) -> None:
     first, first_held, second, second_held = pair(tmp_path)
     for bad in ([], [1, "udp", "127.0.0.1", 5060, 1], [0, "tcp", "127.0.0.1", 5060, 1],
                 [5], [1, "tcp", "127.0.0.1", 0, 1], [1, "tcp", "x" * 100, 5060, 1],
-                [1, "tcp", "127.0.0.1", 5060, 2], "junk", [True]):
+                [1, "tcp", "127.0.0.1", 5060, 3], "junk", [True]):
         second.bus.publish("connections", bad)
     second.deliver_to(first)
     assert first_held.held == {}
     assert first.stats.get("bus", "dropped_malformed").value == 9  # type: ignore[union-attr]
+
+
+def test_the_caps_count_the_other_workers_connections_not_their_aliases(
+        tmp_path: Path) -> None:
+    first, first_held, second, second_held = pair(tmp_path)
+    second_held.opened(PHONE)
+    second_held.opened(Endpoint("tcp", "127.0.0.1", 40001))
+    second_held.aliased(Endpoint("tcp", "127.0.0.1", 5060))  # RFC 5923: no connection
+    second_held.opened(BROWSER)
+    second.deliver_to(first)
+    assert (first_held.count(), first_held.count("127.0.0.1"), first_held.count("::1")) == (
+        3, 2, 1)
+    assert first_held.holder(Endpoint("tcp", "127.0.0.1", 5060)) == 1
+    second_held.closed(PHONE)
+    second_held.closed(Endpoint("tcp", "127.0.0.1", 5060))
+    second.deliver_to(first)
+    assert (first_held.count(), first_held.count("127.0.0.1")) == (2, 1)
+    restarted = BusWorker(1, tmp_path)
+    restarted.bus.pid += 1
+    ConnectionHolders(restarted.bus, 2, list)
+    restarted.deliver_to(first)
+    assert (first_held.count(), first_held.count("::1")) == (0, 0)
