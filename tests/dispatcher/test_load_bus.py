@@ -26,8 +26,8 @@ class Worker(BusWorker):
         DispatcherBus(self.bus, self.bench.ds)
         CallLoadBus(self.bus, self.bench.ds)
 
-    def loads(self) -> list[int]:
-        return [d.health.load for d in self.bench.ds.list.destinations()]
+    def loads(self) -> dict[str, int]:
+        return {d.uri: d.health.load for d in self.bench.ds.list.destinations()}
 
 
 def test_every_worker_selects_with_the_routers_load_and_any_worker_ends_a_call(
@@ -40,12 +40,11 @@ def test_every_worker_selects_with_the_routers_load_and_any_worker_ends_a_call(
     assert b.bench.api.select_dst(second, 1, 10)
     assert second.dst_uri != first.dst_uri        # b knew a's call
     b.deliver_to(a)
-    assert a.loads() == b.loads() == [1, 1]
+    assert a.loads() == b.loads() == {A: 1, B: 1}
     # The callee's BYE reaches the other worker than the INVITE: the call still ends.
     assert b.bench.api.load_update(make_msg("BYE", call_id="one"))
     b.deliver_to(a)
-    left = {first.dst_uri: 0, second.dst_uri: 1}
-    assert a.loads() == b.loads() == [left[A], left[B]]
+    assert a.loads() == b.loads() == {first.dst_uri: 0, second.dst_uri: 1}
 
 
 def test_a_2xx_in_one_worker_keeps_the_call_past_init_expire_in_both(tmp_path: Path) -> None:
@@ -68,7 +67,7 @@ def test_a_release_by_an_older_selection_leaves_the_newer_one(tmp_path: Path) ->
     b.bench.api.select_dst(make_msg(call_id="challenged"), 1, 10)  # the INVITE again
     b.deliver_to(a)
     assert not a.bench.ds.calls.release("challenged", owner=old.vars["_dispatcher"].load_owner)
-    assert sum(a.loads()) == sum(b.loads()) == 1
+    assert sum(a.loads().values()) == sum(b.loads().values()) == 1
 
 
 def test_a_starting_worker_loads_the_calls(tmp_path: Path) -> None:
@@ -77,7 +76,7 @@ def test_a_starting_worker_loads_the_calls(tmp_path: Path) -> None:
         a.bench.api.select_dst(make_msg(call_id=f"c{n}"), 1, 10)
     fresh = Worker(1, tmp_path)
     fresh.bus.load(a.bus.dump())
-    assert fresh.loads() == a.loads() and sum(fresh.loads()) == 3
+    assert fresh.loads() == a.loads() and sum(fresh.loads().values()) == 3
     assert fresh.bench.api.load_unset(make_msg("BYE", call_id="c0"))
 
 
@@ -100,5 +99,5 @@ def test_malformed_call_load_messages_are_dropped(tmp_path: Path) -> None:
     for n, payload in enumerate(bad, 1):
         b.bus.receive(json.dumps({"o": 0, "p": 1, "n": n,
                                   "m": [["dispatcher.load", payload]]}).encode())
-    assert b.loads() == [0, 0]
+    assert b.loads() == {A: 0, B: 0}
     assert b.stats.get("bus", "dropped_malformed").value == len(bad)  # type: ignore[union-attr]
