@@ -35,6 +35,7 @@ import trio
 
 from kamrouter.core.settings import Settings
 from kamrouter.core.worker_connections import ConnectionTables
+from kamrouter.core.worker_dispatcher import DispatcherListing
 from kamrouter.core.worker_stats import SummedStats
 from kamrouter.net import Endpoint, parse_socket
 from kamrouter.rpc import forward
@@ -167,6 +168,7 @@ class Supervisor:
         self.summed_stats = SummedStats(self._ask_every_worker, self.stats)
         self.summed_stats.register(self.rpc)
         ConnectionTables(len(self.workers), self._ask_each, self._ask_one).register(self.rpc)
+        DispatcherListing(self._ask_each).register(self.rpc)
 
     @property
     def listens(self) -> list[str]:
