@@ -2,8 +2,9 @@
 worker processes costs, in process (kamrouter/modules/dispatcher/load_bus.py,
 kamrouter/modules/pike/bus_link.py): the work of the sender (selection and bookkeeping,
 plus encoding and queueing the bus messages) beside the same work without a bus, and the
-receiver's (decoding and applying the datagrams), lone and batched. The datagrams'
-system calls and wake-ups are not in it: `benchmarks/state_bus.py` measures those.
+receiver's (decoding and applying the datagrams). The datagrams' system calls and
+wake-ups are not in it: `benchmarks/state_bus.py` measures those, `benchmarks/cps.py
+--routing dispatcher-4,dispatcher-10 --workers 1,2` the whole of it in a router.
 
     .venv/bin/python benchmarks/shared_counts.py [--calls 5000] [--requests 50000]
 """
@@ -38,20 +39,15 @@ def timed(work: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def delivery(sender: BusWorker, receiver: BusWorker, lone: bool) -> Callable[[], None]:
-    """Hands the receiver what queued, one message per datagram when ``lone``."""
+def delivery(sender: BusWorker, receiver: BusWorker) -> Callable[[], None]:
+    """Hands the receiver the datagrams of what queued."""
     (peer,) = sender.bus.peers
     datagrams = []
     while peer.queue:
-        if lone:
-            seq, data = peer.queue.popleft()
-            head = f'{{"o":{sender.bus.index},"p":{sender.bus.pid},"n":{seq},"m":['.encode()
-            datagrams.append(head + data + b"]}")
-        else:
-            datagram, count = sender.bus._pack(peer)
-            for _ in range(count):
-                peer.queue.popleft()
-            datagrams.append(datagram)
+        datagram, count = sender.bus._pack(peer)
+        for _ in range(count):
+            peer.queue.popleft()
+        datagrams.append(datagram)
     return lambda: [receiver.bus.receive(d) for d in datagrams] and None
 
 
@@ -61,7 +57,7 @@ class DispatcherWorker(BusWorker):
         self.bench = Bench(LIST)
         if shared:
             DispatcherBus(self.bus, self.bench.ds)
-            CallLoadBus(self.bus, self.bench.ds)
+            self.load = CallLoadBus(self.bus, self.bench.ds, self.bench.scheduler)
 
 
 def calls(worker: DispatcherWorker, count: int, tag: str) -> Callable[[], None]:
@@ -89,12 +85,10 @@ def dispatcher(run_dir: Path, count: int) -> None:
     per = 1e6 / count
     print(f"dispatcher, algorithm 10, {count} calls (selection, 2xx, BYE) over 8 targets:")
     print(f"  sender: {base * per:.1f} µs per call without a bus, {shared * per:.1f} µs with "
-          f"({(shared - base) * per:+.1f} µs: 3 messages)")
-    batched = timed(delivery(sender, receiver, lone=False)) / 3
-    timed(calls(sender, count, "l"))
-    lone = timed(delivery(sender, receiver, lone=True))
-    print(f"  receiver: {batched * per:.1f} µs per call batched, {lone * per:.1f} µs with one "
-          "message per datagram")
+          f"({(shared - base) * per:+.1f} µs: 3 changes)")
+    sender.load.flush()
+    applied = timed(delivery(sender, receiver)) / len(turns)
+    print(f"  receiver: {applied * per:.1f} µs per call")
     assert sum(d.health.load for d in receiver.bench.ds.list.destinations()) == 0
 
 
@@ -121,7 +115,7 @@ def pike(run_dir: Path, count: int) -> None:
         turns = [(timed(requests(alone.pike)), timed(requests(sender.pike))) for _ in range(3)]
         base, shared = (min(times) for times in zip(*turns))
         flushed = timed(sender.link.flush)  # one interval's counts of every source
-        applied = timed(delivery(sender, receiver, lone=False))
+        applied = timed(delivery(sender, receiver))
         per = 1e6 / len(ips)
         print(f"pike, {len(ips)} requests from {sources} sources in one flush interval:")
         print(f"  per request: {base * per:.2f} µs without a bus, {shared * per:.2f} µs "

@@ -9,7 +9,7 @@ from pathlib import Path
 from kamrouter.modules.dispatcher.bus_link import DispatcherBus
 from kamrouter.modules.dispatcher.flags import INACTIVE, PROBING, state_letters
 from kamrouter.modules.dispatcher.health import Origin
-from kamrouter.modules.dispatcher.load_bus import CallLoadBus
+from kamrouter.modules.dispatcher.load_bus import FLUSH_INTERVAL, CallLoadBus
 
 from support.bus import BusWorker
 
@@ -24,7 +24,11 @@ class Worker(BusWorker):
         super().__init__(index, run_dir)
         self.bench = Bench(LIST, call_load_init_expire=30, call_load_expire=3600)
         DispatcherBus(self.bus, self.bench.ds)
-        CallLoadBus(self.bus, self.bench.ds)
+        self.load = CallLoadBus(self.bus, self.bench.ds, self.bench.scheduler)
+
+    def deliver_to(self, other: BusWorker) -> None:
+        self.load.flush()  # as the timer would, FLUSH_INTERVAL after the first change
+        super().deliver_to(other)
 
     def loads(self) -> dict[str, int]:
         return {d.uri: d.health.load for d in self.bench.ds.list.destinations()}
@@ -92,12 +96,27 @@ def test_probe_results_of_worker_0_reach_the_other_with_their_latency(tmp_path: 
     assert (theirs.latency.estimate, theirs.last_probe_code, theirs.probes_sent) == (40.0, 408, 3)
 
 
+def test_a_lone_change_goes_at_once_the_next_ones_after_the_interval(
+        tmp_path: Path) -> None:
+    a, b = Worker(0, tmp_path), Worker(1, tmp_path)
+    a.bench.api.select_dst(make_msg(call_id="lone"), 1, 10)
+    assert a.bus.sent.value == 1
+    for n in range(3):
+        a.bench.api.select_dst(make_msg(call_id=f"busy{n}"), 1, 10)
+    assert a.bus.sent.value == 1
+    a.bench.clock.now += FLUSH_INTERVAL
+    a.bench.scheduler.fire_due(a.bench.clock.now)
+    assert a.bus.sent.value == 2  # the three in one message
+    BusWorker.deliver_to(a, b)
+    assert sum(b.loads().values()) == 4
+
+
 def test_malformed_call_load_messages_are_dropped(tmp_path: Path) -> None:
     b = Worker(1, tmp_path)
     bad = [["a", "x", 1, A, 0, "owner", 9.0], ["a", 5, 1, A, 0, 1, 9.0], ["z", "x"],
            ["r", "x", "1"], ["c", "x"], ["a", "x", "1", A, 0, 1, 9.0]]
     for n, payload in enumerate(bad, 1):
         b.bus.receive(json.dumps({"o": 0, "p": 1, "n": n,
-                                  "m": [["dispatcher.load", payload]]}).encode())
+                                  "m": [["dispatcher.load", [payload]]]}).encode())
     assert b.loads() == {A: 0, B: 0}
     assert b.stats.get("bus", "dropped_malformed").value == len(bad)  # type: ignore[union-attr]

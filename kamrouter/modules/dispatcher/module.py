@@ -68,7 +68,7 @@ class DispatcherModule(Module):
             router.rpc.register(STATES_METHOD, self._states)
         if router.bus is not None:  # several workers: marks, probes and call load in all
             DispatcherBus(router.bus, self.dispatcher)
-            CallLoadBus(router.bus, self.dispatcher)
+            CallLoadBus(router.bus, self.dispatcher, router.scheduler)
         router.on_transaction_end(self._transaction_ended)
         self._reload_lock = trio.Lock()
         self._sweep: Timer | None = None
