@@ -22,6 +22,7 @@ relay.cfg`` (the job of kamrouter's default script) in every routing mode.
     .venv/bin/python benchmarks/cps.py --routers kamrouter --routing script,api-http,api-evapi
     .venv/bin/python benchmarks/cps.py --transport tls --rates 500,1000,1500
     .venv/bin/python benchmarks/cps.py --routers kamrouter --workers 1,2 --pairs 4
+    .venv/bin/python benchmarks/cps.py --routers kamrouter --routing dispatcher-4,dispatcher-10 --workers 1,2
 
 With several routing modes, each API mode's rate is also given as a share of script
 routing's (the issue's target: at least 70 %). With ``--transport tls`` the caller reaches

@@ -2,15 +2,14 @@
 dispatcher: worker 0 alone probes the destinations, and every other worker follows worker
 0's destination states.
 
-A follower asks worker 0 for its states (``dispatcher.worker_states``, one small RPC) every
-:data:`FOLLOW_INTERVAL` seconds and takes over each one that differs from its own, so a
-probe result reaches every worker within about that time, and a worker that starts (or
-restarts) has worker 0's states after its first look. Worker 0 is the authority; a
-script's mark in any worker reaches worker 0 (and the others) at once through the state
-bus (:mod:`.bus_link`), so the next look keeps it. A taken-over state raises no
-dst-up/dst-down event: the worker that decided it raised it once for the router.
-Destinations are matched by set, URI and how many entries with both came before, so two
-entries with one URI stay apart.
+The state bus brings each probe result and each script's mark at once (:mod:`.bus_link`).
+Besides, a follower asks worker 0 for its states (``dispatcher.worker_states``, one small
+RPC) every :data:`FOLLOW_INTERVAL` seconds and takes over each one that differs from its
+own, so a lost bus message is repaired within about that time. Worker 0 is the authority;
+a script's mark in any worker reaches worker 0 too, so the next look keeps it. A
+taken-over state raises no dst-up/dst-down event: the worker that decided it raised it
+once for the router. Destinations are matched by set, URI and how many entries with both
+came before (:class:`DestinationKeys`), so two entries with one URI stay apart.
 """
 from __future__ import annotations
 
