@@ -120,3 +120,16 @@ def test_malformed_call_load_messages_are_dropped(tmp_path: Path) -> None:
                                   "m": [["dispatcher.load", [payload]]]}).encode())
     assert b.loads() == {A: 0, B: 0}
     assert b.stats.get("bus", "dropped_malformed").value == len(bad)  # type: ignore[union-attr]
+
+
+def test_a_malformed_probe_result_changes_nothing(tmp_path: Path) -> None:
+    b = Worker(1, tmp_path)
+    figures = [1.0, 200, "OK", 1, 0, [1, 5.0, 0.0, 5.0, 5.0, 0]]
+    bad = [[1, A, 0, 8, [*figures[:5], [1, 5.0]]], [1, A, 0, 8, [1.0, "x", "OK", 1, 0, []]],
+           [1, A, 0, "8", figures], [1, A, 0, 8, figures, figures]]
+    for n, payload in enumerate(bad, 1):
+        b.bus.receive(json.dumps({"o": 0, "p": 1, "n": n,
+                                  "m": [["dispatcher", payload]]}).encode())
+    health = b.bench.dest(1, A).health
+    assert (health.probes_sent, health.latency.count, state_letters(health.flags)) == (0, 0, "AX")
+    assert b.stats.get("bus", "dropped_malformed").value == len(bad)  # type: ignore[union-attr]

@@ -56,11 +56,12 @@ class DispatcherBus:
             return
         if probe:
             last_at, code, reason, sent, failed, latency = probe[0]
+            figures = (None if last_at is None else float(last_at), int(code), str(reason),
+                       int(sent), int(failed))  # all read before any is set
             health = dest.health
             health.latency.restore(latency)
-            health.last_probe_at = None if last_at is None else float(last_at)
-            health.last_probe_code, health.probes_sent = int(code), int(sent)
-            health.probes_failed, health.last_probe_reason = int(failed), str(reason)
+            (health.last_probe_at, health.last_probe_code, health.last_probe_reason,
+             health.probes_sent, health.probes_failed) = figures
         self.dispatcher.adopt_state(dest, state & STATE_MASK)
 
     def dump(self) -> list[list[Any]]:
