@@ -4,9 +4,9 @@ so a router with several workers limits a source as one process would.
 - Bans (channel ``pike``): a ban a worker decides (a flood it counted, a script's
   ``pike.ban``, ``pike.ban`` over RPC) or lifts is applied in every worker, as ``[ip,
   seconds, reason]`` (0 seconds: unban).
-- Request counts (channel ``pike.hits``): the kernel spreads one address's source ports
-  over the workers (its hash takes the whole 4-tuple), so each worker adds up what it
-  counts per source and sends the sums every :data:`FLUSH_INTERVAL` seconds (while it
+- Request counts (channel ``pike.hits``): a datagram's worker depends on its source port,
+  so one address's ports spread over the workers; each worker adds up what it counts per
+  source and sends the sums every :data:`FLUSH_INTERVAL` seconds (while it
   counts anything), ``[unit, [ip, hits, ip, hits, ...]]``, and adds the others' to its
   own: the limit holds for the router, and ``pike.list`` in any worker shows the router's
   counts. Per request that is one dict update; per worker and interval one message. A
