@@ -50,7 +50,7 @@ sys.path.insert(0, str(REPO / "tests"))  # the e2e harness: tests/support
 
 from api_routing import KINDS as API_KINDS  # noqa: E402
 from api_routing import ApiRouting, Kind  # noqa: E402
-from support.ports import free_port  # noqa: E402
+from support.ports import free_port, free_port_for  # noqa: E402
 from support.proxy import KAMAILIO, ProxyProcess, kamailio_proxy, kamrouter_proxy  # noqa: E402
 from support.rpc import rpc_call  # noqa: E402
 from support.sipp import Sipp, SippResult, Transport  # noqa: E402
@@ -247,7 +247,9 @@ def router_setups(routers: list[str], routings: list[str], tls: Tls | None = Non
 def run_step(label: str, start_router: RouterStarter, rate: int, duration: float,
              workdir: Path, pairs: int = 1) -> Step:
     """``rate`` calls/s for ``duration`` s, split over ``pairs`` caller/callee sipp pairs
-    (each caller sends from its own port: kamrouter's workers share calls by source)."""
+    (each caller sends from its own port: kamrouter's workers share calls by source port,
+    modulo their number; callers' ports of every residue modulo ``pairs`` give each of
+    workers that divide ``pairs`` the same share)."""
     calls = [max(1, round(rate * duration / pairs)) for _ in range(pairs)]
     # Bounded: sipp gives up after the duration plus time for the last calls to finish.
     timeout_s = duration + 15
@@ -255,7 +257,8 @@ def run_step(label: str, start_router: RouterStarter, rate: int, duration: float
                   timeout_s=timeout_s) for n in range(pairs)]
     running = start_router(workdir / "router", free_port(), uases[0].address)
     # -l: room for 10 s worth of open calls, so sipp does not throttle a slow router.
-    uacs = [Sipp(f"uac{n}", "uac.xml", workdir, port=free_port(), remote=uases[n].address,
+    uacs = [Sipp(f"uac{n}", "uac.xml", workdir, port=free_port_for(n, pairs),
+                 remote=uases[n].address,
                  outbound_proxy=running.caller_sends_to, transport=running.transport,
                  calls=calls[n], rate=rate / pairs, timeout_s=timeout_s, trace_rtt=True,
                  extra_args=("-l", str(max(10, rate * 10 // pairs)))) for n in range(pairs)]

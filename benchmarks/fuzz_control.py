@@ -1,8 +1,9 @@
 """All-byte mutation fuzzing of the control-plane decoders, for longer than ``make test``.
 
 The targets of ``tests/support/controlfuzz.py`` (JSON-RPC splitter, dispatcher, stream and
-HTTP connections, FIFO documents, evapi netstrings and messages), round robin, each case a
-fresh mutation; prints cases per second per target and every case that escaped.
+HTTP connections, FIFO documents, evapi netstrings and messages, the frames of evapi's link
+between workers), round robin, each case a fresh mutation; prints cases per second per
+target and every case that escaped.
 
 Run: .venv/bin/python benchmarks/fuzz_control.py --seconds 60 [--seed N]
 

@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO / "tests"))  # the e2e harness: tests/support
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from cps import ensure_command, process_tree_cpu  # noqa: E402
-from support.ports import free_port  # noqa: E402
+from support.ports import free_port, free_port_for  # noqa: E402
 from support.proxy import KAMAILIO, ProxyProcess, kamailio_proxy, kamrouter_proxy  # noqa: E402
 from support.redis import REDIS_CLI, RedisServer  # noqa: E402
 from support.sipp import Sipp  # noqa: E402
@@ -124,8 +124,12 @@ def kamrouter_starter(accounts: list[tuple[str, str]], nodes: int = 1,
                     "registrar": {"default_expires": 3600},
                     "auth": {"db_file": str(workdir / "subscriber.sqlite"),
                              "algorithms": ["MD5"], "qop": "auth"}}
-        return [kamrouter_proxy(workdir / f"node{i}", free_port(), script=SCRIPT,
-                                sections=sections).start() for i in range(nodes)]
+        routers = [kamrouter_proxy(workdir / f"node{i}", free_port(), script=SCRIPT,
+                                   sections=sections).start() for i in range(nodes)]
+        if workers > 1:  # the supervisor listens first; sipp must not wait for the workers
+            for router in routers:
+                router.wait_workers_ready()
+        return routers
     return start
 
 
@@ -159,13 +163,14 @@ def run_step(label: str, start: Starter, rate: int, duration: float, workdir: Pa
              callers: int = 1) -> Step:
     """``rate`` registrations/s for ``duration`` s, split evenly over ``callers`` sipps per
     router of the setup (each registering a user of its own). Several callers are what
-    spreads the load over worker processes: the kernel hands all that comes from one
-    source port to one worker."""
+    spreads the load over worker processes: the kernel hands what comes from a source port
+    to worker port % workers, so the callers' ports take every residue modulo ``callers``."""
     proxies = start(workdir / "router")
     targets = [proxy for proxy in proxies for _ in range(callers)]
     share = rate / len(targets)
     count = max(1, round(share * duration))
-    uacs = [Sipp(f"uac{i}", str(SCENARIO), workdir, port=free_port(), remote=proxy.address,
+    uacs = [Sipp(f"uac{i}", str(SCENARIO), workdir, port=free_port_for(i, callers),
+                 remote=proxy.address,
                  calls=count, rate=share, timeout_s=duration + 15,
                  extra_args=("-s", user, "-ap", password, "-l", str(rate * 10)))
             for i, (proxy, (user, password)) in enumerate(zip(targets, users))]

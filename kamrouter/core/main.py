@@ -63,7 +63,7 @@ def check(config: Path | None, listen: tuple[str, ...]) -> list[str]:
         # Keys with problems keep their defaults, so the modules and script are checked too.
         settings = collect_settings(raw, set(available_modules()), config.resolve().parent,
                                     problems)
-    problems += listen_problems(listen) + worker_problems(settings)
+    problems += listen_problems(listen)
     listens = [parse_socket(text) for text in settings.core.listen
                if listen_problem(text) is None]  # the others are named above already
     tls_problem = tls_listener_problem(listens, bool(settings.tls.server))
@@ -92,8 +92,9 @@ def check(config: Path | None, listen: tuple[str, ...]) -> list[str]:
 @click.option("--worker", "worker_sockets", hidden=True,
               help="(set by the supervisor) run as a worker with these sockets (JSON).")
 @click.option("--worker-fds", hidden=True,
-              help="(set by the supervisor) READY,LIFELINE: descriptors to write to once "
-                   "serving, and to watch for the supervisor's end.")
+              help="(set by the supervisor) READY,LIFELINE[,SCRIPT]: descriptors to write "
+                   "to once serving, to watch for the supervisor's end, and to read the "
+                   "routing script from.")
 @click.version_option(__version__, prog_name="kamrouter")
 def main(config: Path | None, listen: tuple[str, ...], check_only: bool,
          log_level: str | None, worker_sockets: str | None, worker_fds: str | None) -> None:
@@ -128,8 +129,13 @@ def main(config: Path | None, listen: tuple[str, ...], check_only: bool,
         share_secrets(settings, os.environ.pop(SECRET_ENV, ""))
         settings.core.listen = [str(endpoint) for endpoint in worker.listens]
         settings.rpc = worker_rpc_config(settings.rpc, worker.index)
+    fds = [int(fd) for fd in worker_fds.split(",")] if worker_fds else []
+    script_source = None
+    if len(fds) > 2:  # the script as the supervisor read it, the same for every worker
+        with os.fdopen(fds[2], "rb") as script:
+            script_source = script.read()
     try:
-        router = Router(settings, worker)
+        router = Router(settings, worker, script_source)
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(f"kamrouter: {problem}", err=True)
@@ -141,41 +147,30 @@ def main(config: Path | None, listen: tuple[str, ...], check_only: bool,
         click.echo(f"kamrouter: cannot listen: {exc}", err=True)
         sys.exit(1)
     try:
-        if worker is not None and worker_fds is not None:
+        if worker is not None and fds:
             from kamrouter.core.supervisor import serve_worker
 
-            ready, lifeline = (int(fd) for fd in worker_fds.split(","))
-            trio.run(serve_worker, router, ready, lifeline)
+            trio.run(serve_worker, router, fds[0], fds[1])
         else:
             trio.run(router.run)
     except* ConfigError as group:  # e.g. the control socket is in use by another router
         exit_with_problems(group)
 
 
-#: Modules that listen on a port of their own: one process only, until they are shared.
-SINGLE_PROCESS_MODULES = ("evapi",)
-
-
 def resolve_auto_workers(settings: Settings) -> int:
-    """``workers = "auto"`` (the default) as a count: one per CPU, unless the config keeps
-    state that workers do not share (:func:`worker_problems`): then one process, and the
-    log says why (an explicit count above 1 is refused for the same reasons instead)."""
+    """``workers = "auto"`` (the default) as a count: one per CPU, unless the config is
+    better off in one process (:func:`connection_clients`): then one process, and the log
+    says why (an explicit count above 1 is kept, with that warning)."""
     count = settings.core.worker_count()
-    if count == 1:
+    clients = connection_clients(settings) if count > 1 else None
+    if clients is None:
         return count
     log = logging.getLogger("kamrouter")
-    clients = connection_clients(settings)
     if not settings.core.is_auto():
-        if clients:
-            log.warning("workers = %d: %s", count, clients)
+        log.warning("workers = %d: %s", count, clients)
         return count
-    problems = [problem.removeprefix("core.workers: ")
-                for problem in worker_problems(settings, count)]
-    if problems or clients:
-        log.warning('workers = "auto": one process instead of %d, because %s', count,
-                    "; ".join([*problems, *([clients] if clients else [])]))
-        return 1
-    return count
+    log.warning('workers = "auto": one process instead of %d, because %s', count, clients)
+    return 1
 
 
 #: Transports on which a client holds a connection to the router.
@@ -196,20 +191,6 @@ def connection_clients(settings: Settings) -> str | None:
             "worker, and a call to them routed by another worker cannot use it")
 
 
-def worker_problems(settings: Settings, count: int | None = None) -> list[str]:
-    """What keeps a config from running in ``count`` worker processes (by default the
-    explicit ``workers``: "auto" falls back to one process instead)."""
-    if count is None:
-        count = 1 if settings.core.is_auto() else settings.core.worker_count()
-    if count == 1:
-        return []
-    loaded = {*settings.modules, *settings.core.load_modules}
-    problems = [f"core.workers: module {name} listens on a port of its own and runs in one "
-                f"process only for now (set workers = 1)"
-                for name in SINGLE_PROCESS_MODULES if name in loaded]
-    return problems
-
-
 def supervise(settings: Settings, config: Path | None, listen: tuple[str, ...],
               log_level: str | None) -> None:
     """Run ``[core] workers`` worker processes under a supervisor (see
@@ -222,6 +203,7 @@ def supervise(settings: Settings, config: Path | None, listen: tuple[str, ...],
             click.echo(f"kamrouter: {problem}", err=True)
         sys.exit(1)
     from kamrouter.core.supervisor import Supervisor
+    from kamrouter.script.loader import ScriptError
 
     argv = ["-c", str(config.resolve())] if config is not None else []
     argv += ["--log-level", log_level or settings.core.log_level]
@@ -229,6 +211,9 @@ def supervise(settings: Settings, config: Path | None, listen: tuple[str, ...],
         supervisor = Supervisor(settings, argv, count)
     except OSError as exc:
         click.echo(f"kamrouter: cannot listen: {exc}", err=True)
+        sys.exit(1)
+    except ScriptError as exc:  # gone since the check
+        click.echo(f"kamrouter: routing.script: {exc}", err=True)
         sys.exit(1)
     log = logging.getLogger("kamrouter")
     log.info("kamrouter starting %d workers on %s", count, ", ".join(supervisor.listens))

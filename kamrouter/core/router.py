@@ -6,6 +6,7 @@ lifecycle and signals (wiring only: the decisions are in :mod:`kamrouter.pipelin
 """
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import signal
@@ -80,13 +81,9 @@ def routing_mode_script(mode: str) -> str:
 
 
 def script_path(settings: Settings) -> Path:
-    routing = settings.routing
-    if routing.mode != "script":
-        return Path(routing_mode_script(routing.mode))
-    if not routing.script:
-        return DEFAULT_SCRIPT
-    path = Path(routing.script)
-    return path if path.is_absolute() else settings.base_dir / path
+    if settings.routing.mode != "script":
+        return Path(routing_mode_script(settings.routing.mode))
+    return settings.operator_script() or DEFAULT_SCRIPT
 
 
 def name_resolution(settings: Settings, clock: Callable[[], float]) -> tuple[Resolver, Blocklist]:
@@ -104,8 +101,11 @@ def name_resolution(settings: Settings, clock: Callable[[], float]) -> tuple[Res
 class Router:
     """One kamrouter process."""
 
-    def __init__(self, settings: Settings, worker: WorkerSockets | None = None) -> None:
-        """``worker``: run as one of several worker processes on the supervisor's sockets."""
+    def __init__(self, settings: Settings, worker: WorkerSockets | None = None,
+                 script_source: bytes | None = None) -> None:
+        """``worker``: run as one of several worker processes on the supervisor's sockets;
+        ``script_source``: the routing script's text as the supervisor read it for its
+        workers (None: read from the file)."""
         from kamrouter.transport import Transports
 
         self.settings = settings
@@ -140,6 +140,7 @@ class Router:
         self.destinations = Destinations(self.resolver, self.blocklist, transports)
         dns = settings.dns
         mark = branch_mark(worker.index) if worker is not None else ""
+        labels = (worker.index, core.worker_count()) if worker is not None else (0, 1)
         self.proxy = Proxy(
             transports=self.transports, resolver=self.resolver,
             destinations=self.destinations, blocklist=self.blocklist,
@@ -148,7 +149,7 @@ class Router:
             script=lambda: self.script, stats=self.stats,
             tm_factory=lambda hooks: TransactionLayer(
                 settings.tm.params(), self.scheduler, self.transports.send, hooks, self.stats,
-                mark),
+                mark, labels),
             on_terminated=self.transaction_terminated,
             identity=Identity(self.sockets, core.alias), max_message_size=core.max_message_size,
             limits=core.header_limits(), max_forwards=core.max_forwards,
@@ -163,7 +164,7 @@ class Router:
         set_apis({**builtin_apis(self.proxy), **self._module_apis(),
                   **{name: object() for name in failed}})
         try:
-            self.script: Script = load_script(script_path(settings))
+            self.script: Script = load_script(script_path(settings), script_source)
         except ScriptError as exc:
             if not problems:
                 raise
@@ -180,6 +181,7 @@ class Router:
         self.rpc.register("core.reload_script", self.rpc_reload_script)
         if worker is not None:  # the supervisor sums the counters of its workers
             register_worker_methods(self.rpc, self.stats)
+            self.rpc.register("worker.reload_script", self.rpc_worker_reload_script)
         if self.bus is not None:
             self.bus.register_rpc(self.rpc)
 
@@ -334,17 +336,31 @@ class Router:
                 log.exception("transaction end hook %r failed", callback)
 
     # -- script reload --------------------------------------------------------------------------
-    def reload_script(self) -> None:
-        """Load the routing script again; transactions in flight keep running (SIGHUP)."""
-        script = load_script(script_path(self.settings))
+    def reload_script(self, source: bytes | None = None) -> None:
+        """Load the routing script again (from ``source``: its text as the supervisor read
+        it); transactions in flight keep running (SIGHUP)."""
+        script = load_script(script_path(self.settings), source)
         self.script = script
         log.info("routing script reloaded from %s", script.path)
 
-    def rpc_reload_script(self) -> str:
-        """Reload the routing script (like SIGHUP); transactions in flight are kept."""
+    def rpc_worker_reload_script(self, source: str) -> str:
+        """Reload the routing script from its source (base64) as the supervisor read it for
+        every worker (internal: core.reload_script and SIGHUP of a router with workers)."""
         from kamrouter.rpc import RpcError
         try:
-            self.reload_script()
+            text = base64.b64decode(source, validate=True)
+        except (TypeError, ValueError):
+            raise RpcError(400, "Script reload failed: the source is not base64") from None
+        return self._reload_for_rpc(text)
+
+    def rpc_reload_script(self) -> str:
+        """Reload the routing script (like SIGHUP); transactions in flight are kept."""
+        return self._reload_for_rpc(None)
+
+    def _reload_for_rpc(self, source: bytes | None) -> str:
+        from kamrouter.rpc import RpcError
+        try:
+            self.reload_script(source)
         except ScriptError as exc:
             raise RpcError(500, f"Script reload failed: {exc}") from None
         return "Ok. Script reloaded."
@@ -360,7 +376,9 @@ class Router:
             if listening.http is not None:
                 self.own_endpoints.add(*listening.http)
             nursery.start_soon(self._run_timers)
-            nursery.start_soon(self._handle_signals, nursery.cancel_scope)
+            # Before "ready": a SIGHUP sent to a worker the supervisor lists as ready is a
+            # reload, not its default action (the end of the process).
+            await nursery.start(self._handle_signals, nursery.cancel_scope)
             if self.bus is not None:  # the other workers' state, before modules start
                 await nursery.start(self.bus.run)
             # Modules before SIP: shared tables sync before the first call reads them.
@@ -402,8 +420,11 @@ class Router:
             scheduler.fire_due(self.clock())
             await trio.lowlevel.checkpoint()
 
-    async def _handle_signals(self, cancel_scope: trio.CancelScope) -> None:
+    async def _handle_signals(self, cancel_scope: trio.CancelScope,
+                              task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                              ) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            task_status.started()
             async for signum in signals:
                 if signum == signal.SIGHUP:
                     try:

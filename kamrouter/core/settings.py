@@ -199,6 +199,14 @@ class Settings:
     #: Directory that relative paths in the file are resolved against.
     base_dir: Path = field(default_factory=Path.cwd)
 
+    def operator_script(self) -> Path | None:
+        """The operator's routing script (None: a routing mode's or the embedded default,
+        code of the package)."""
+        if self.routing.mode != "script" or not self.routing.script:
+            return None
+        path = Path(self.routing.script)
+        return path if path.is_absolute() else self.base_dir / path
+
 
 _CORE_SECTIONS = {"core": CoreConfig, "tm": TmConfig, "tcp": TcpConfig,
                   "routing": RoutingConfig, "rpc": RpcConfig, "tls": TlsConfig,

@@ -7,19 +7,29 @@ sockets by descriptor; it runs a whole :class:`~kamrouter.core.router.Router` wi
 transactions, and its own stream control socket ``{run_dir}/worker-N.sock``. The supervisor's
 control socket (the config's, where kamcli looks) answers ``core.psx`` and ``core.ps`` with
 every process, runs ``core.reload_script`` and the runtime changes of :data:`EVERY_WORKER`
-in every worker, sums the workers' statistics (:mod:`kamrouter.core.worker_stats`), and
-passes any other method on to worker 0 (so what modules show is worker 0's: README "Worker
-processes"; for the tables the workers share through :mod:`kamrouter.modules.bus`, htable,
-usrloc in memory and pike's bans, that is the whole router's).
+in every worker, sums the workers' statistics (:mod:`kamrouter.core.worker_stats`), merges
+their status answers (``core.tcp_info``, ``api.status``, ...:
+:mod:`kamrouter.core.worker_status`), and passes any other method on to worker 0 (so what
+modules show is worker 0's: README "Worker processes"; for the tables the workers share
+through :mod:`kamrouter.modules.bus`, htable, usrloc, auth's HA1 cache and pike's bans,
+that is the whole router's).
+
+The routing script: the supervisor reads the operator's file once and hands that text
+to every worker it starts (a descriptor to read it from), so a worker restarted after an
+edit runs what the others run, not the edit (nor dies of it). ``core.reload_script`` and
+SIGHUP read the file anew and give the text to every worker (``worker.reload_script``),
+waiting for one that is starting; a worker that fails keeps the old script, and once one
+took the new text, a restarted worker gets it.
 
 Signals: SIGTERM/SIGINT stop every worker with SIGTERM (SIGKILL after
-:data:`STOP_TIMEOUT`), then the supervisor; SIGHUP is passed on to every worker, each of
-which reloads its routing script. Workers run in their own process group, so a Ctrl-C in a
+:data:`STOP_TIMEOUT`), then the supervisor; SIGHUP reloads the routing script, as
+``core.reload_script``. Workers run in their own process group, so a Ctrl-C in a
 terminal reaches only the supervisor, and stop when it is gone (however it died: the
 end of a pipe only the supervisor can write to tells them).
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import logging
@@ -37,12 +47,14 @@ from kamrouter.core.settings import Settings
 from kamrouter.core.worker_connections import ConnectionTables
 from kamrouter.core.worker_dispatcher import DispatcherListing
 from kamrouter.core.worker_stats import SummedStats
+from kamrouter.core.worker_status import MERGED, merge
 from kamrouter.net import Endpoint, parse_socket
 from kamrouter.rpc import forward
 from kamrouter.rpc.forward import ForwardingRegistry
 from kamrouter.rpc.config import RpcConfig
 from kamrouter.rpc.registry import RpcError
 from kamrouter.rpc.server import serve_rpc
+from kamrouter.script.loader import ScriptError, read_script
 from kamrouter.stats import StatsRegistry
 from kamrouter.transport.shared import WorkerSockets, bind_worker_sockets
 
@@ -84,6 +96,9 @@ class Worker:
 
 #: Seconds a request for worker 0 waits for it to start (then: "worker 0 is starting").
 STARTING_WAIT = 10.0
+
+#: How the workers' reload errors start (said once, before each worker's).
+RELOAD_FAILED = "Script reload failed: "
 
 #: The environment variable a worker finds the router's random secret in (not in argv,
 #: which every user can read in ``ps``).
@@ -163,6 +178,11 @@ class Supervisor:
         self.rpc.register("system.listMethods", self.list_methods)
         self.rpc.register("system.methodHelp", self.method_help)
         self._control_scope = trio.CancelScope()
+        #: The operator's routing script, and the text of it the workers run (read once
+        #: here, and anew by each reload that a worker takes).
+        self.script_file = settings.operator_script()
+        self.script_source = read_script(self.script_file) if self.script_file else None
+        self._reloading = trio.Lock()
         #: The supervisor's own counters (its control socket's), added to the workers'.
         self.stats = StatsRegistry()
         self.summed_stats = SummedStats(self._ask_every_worker, self.stats)
@@ -178,11 +198,13 @@ class Supervisor:
     def psx(self) -> list[dict[str, Any]]:
         """Returns the router's processes: the supervisor, then every worker.
 
-        The supervisor owns the control socket and restarts workers; each worker routes
-        SIP on the shared listeners (PID 0 while it is being restarted).
+        The supervisor ("main process - attendant", as Kamailio calls its first process)
+        owns the control socket and restarts workers; each worker routes SIP on the shared
+        listeners (PID 0 while it is being restarted).
         """
         entries = [{"IDX": 0, "PID": os.getpid(),
-                    "DSC": f"supervisor - control socket, {len(self.workers)} workers"}]
+                    "DSC": f"main process - attendant (supervisor: control socket, "
+                           f"{len(self.workers)} workers)"}]
         for worker in self.workers:
             state = "" if worker.ready else " (starting)"
             restarts = f", restarted {worker.restarts}x" if worker.restarts else ""
@@ -198,16 +220,45 @@ class Supervisor:
     async def reload_script(self) -> str:
         """Reload the routing script in every worker (like SIGHUP); transactions in flight
         are kept. Fails naming the workers that could not reload (they keep the old one)."""
-        failed: list[str] = []
-        for worker in self.workers:
-            try:
-                await forward.call(worker.control_socket, "core.reload_script", [],
-                                   self.settings.rpc.client_timeout)
-            except RpcError as exc:
-                failed.append(f"worker {worker.index}: {exc.message}")
+        async with self._reloading:  # one reload at a time: one source for all
+            if self.script_file is None:  # a routing mode's or the default: package code
+                method, params, source = "core.reload_script", [], None
+            else:
+                try:
+                    source = read_script(self.script_file)
+                except ScriptError as exc:
+                    raise RpcError(500, f"{RELOAD_FAILED}{exc}") from None
+                method, params = "worker.reload_script", [base64.b64encode(source).decode()]
+            failed: list[str] = []
+            for worker in self.workers:
+                if not await self._started(worker):
+                    failed.append(f"worker {worker.index}: still starting")
+                    continue
+                try:
+                    await forward.call(worker.control_socket, method, params,
+                                       self.settings.rpc.client_timeout)
+                except RpcError as exc:
+                    failed.append(f"worker {worker.index}: "
+                                  f"{exc.message.removeprefix(RELOAD_FAILED)}")
+            if source is not None and len(failed) < len(self.workers):
+                self.script_source = source  # what a restarted worker runs: the others'
         if failed:
-            raise RpcError(500, "Script reload failed: " + "; ".join(failed))
+            raise RpcError(500, RELOAD_FAILED + "; ".join(failed))
         return "Ok. Script reloaded."
+
+    async def _started(self, worker: Worker) -> bool:
+        """Whether ``worker`` serves, waiting up to :data:`STARTING_WAIT` while it starts."""
+        if not worker.ready:
+            with trio.move_on_after(STARTING_WAIT):
+                await worker.became_ready.wait()
+        return worker.ready
+
+    async def _reload_on_signal(self) -> None:
+        try:
+            await self.reload_script()
+        except RpcError as exc:  # as one process says it (those that failed keep it)
+            log.error("script reload failed, keeping the old one: %s",
+                      exc.message.removeprefix(RELOAD_FAILED))
 
     async def list_methods(self) -> list[str]:
         """Returns the names of all RPC methods (the workers' and the supervisor's)."""
@@ -244,7 +295,9 @@ class Supervisor:
 
     async def _forward(self, method: str, params: list[Any] | dict[str, Any]) -> Any:
         """A method the supervisor does not answer itself: run in every worker (the
-        changes in :data:`EVERY_WORKER`) or in worker 0."""
+        changes in :data:`EVERY_WORKER`, the status answers it merges) or in worker 0."""
+        if method in MERGED and isinstance(params, list):
+            return merge(method, await self._ask_every_worker(method, params))
         if method not in EVERY_WORKER:
             return await self._forward_to_first(method, params)
         # Applied wherever it applies (an unban where the address is banned, say): it fails
@@ -270,10 +323,8 @@ class Supervisor:
 
     async def _forward_to_first(self, method: str, params: list[Any] | dict[str, Any]) -> Any:
         worker = self.workers[0]
-        if not worker.ready:  # just started or restarted: a request meanwhile waits a while
-            with trio.move_on_after(STARTING_WAIT):
-                await worker.became_ready.wait()
-        if not worker.ready:
+        # Just started or restarted: a request meanwhile waits a while.
+        if not await self._started(worker):
             raise RpcError(forward.UNREACHABLE, "worker 0 is starting; try again")
         return await forward.call(worker.control_socket, method, params,
                                   self.settings.rpc.client_timeout)
@@ -285,7 +336,7 @@ class Supervisor:
             log.info("control interface: %s", listening)
             if listening.http is not None:  # the workers must never send SIP there
                 self._control = (Endpoint("tcp", *listening.http),)
-            nursery.start_soon(self._handle_signals, nursery.cancel_scope)
+            nursery.start_soon(self._handle_signals, nursery)
             for worker in self.workers:
                 nursery.start_soon(self._keep_running, worker)
         for sock in self._sockets:
@@ -298,19 +349,38 @@ class Supervisor:
                             metrics_text=self.summed_stats.metrics_text,
                             task_status=task_status)
 
-    def _command(self, worker: Worker, ready_fd: int) -> list[str]:
+    def _command(self, worker: Worker, ready_fd: int, script_fd: int) -> list[str]:
         sockets = dataclasses.replace(worker.sockets, control=self._control)
+        fds = f"{ready_fd},{self._lifeline}" + (f",{script_fd}" if script_fd >= 0 else "")
         return [sys.executable, "-m", "kamrouter", *self.worker_argv,
-                "--worker", sockets.to_json(), "--worker-fds", f"{ready_fd},{self._lifeline}"]
+                "--worker", sockets.to_json(), "--worker-fds", fds]
+
+    def _script_fd(self) -> int:
+        """A descriptor to read the routing script the workers run from (-1: none, they
+        read the package's): an edit of the file reaches a worker by a reload only, never
+        by its restart."""
+        if self.script_source is None:
+            return -1
+        fd = os.memfd_create("kamrouter-script")
+        try:
+            os.write(fd, self.script_source)  # the whole: a memfd takes it at once
+            os.lseek(fd, 0, os.SEEK_SET)
+        except OSError:
+            os.close(fd)
+            raise
+        return fd
 
     async def _keep_running(self, worker: Worker) -> None:
         delay = 0.5
         while not self.stopping:
             read_fd, write_fd = os.pipe()
+            script_fd = -1
             try:
+                script_fd = self._script_fd()
                 worker.process = await trio.lowlevel.open_process(
-                    self._command(worker, write_fd),
-                    pass_fds=(*worker.sockets.fds, write_fd, self._lifeline),
+                    self._command(worker, write_fd, script_fd),
+                    pass_fds=(*worker.sockets.fds, write_fd, self._lifeline,
+                              *([script_fd] if script_fd >= 0 else [])),
                     env=self._env, process_group=0)
             except OSError as exc:  # e.g. out of processes or descriptors: try again later
                 os.close(read_fd)
@@ -321,6 +391,8 @@ class Supervisor:
                 continue
             finally:
                 os.close(write_fd)
+                if script_fd >= 0:
+                    os.close(script_fd)
             worker.ready, worker.exited, worker.became_ready = False, trio.Event(), trio.Event()
             started = time.monotonic()
             async with trio.open_nursery() as nursery:
@@ -348,13 +420,12 @@ class Supervisor:
                 worker.became_ready.set()
                 log.info("worker %d ready (pid %d)", worker.index, worker.pid)
 
-    async def _handle_signals(self, cancel_scope: trio.CancelScope) -> None:
+    async def _handle_signals(self, nursery: trio.Nursery) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             async for signum in signals:
                 if signum == signal.SIGHUP:
                     log.info("received SIGHUP, reloading the routing script in every worker")
-                    for worker in self.workers:
-                        worker.signal(signal.SIGHUP)
+                    nursery.start_soon(self._reload_on_signal)
                     continue
                 log.info("received %s, stopping %d workers", signal.Signals(signum).name,
                          len(self.workers))
@@ -362,7 +433,7 @@ class Supervisor:
                 # from workers that are stopping.
                 self._control_scope.cancel()
                 await self._stop_workers()
-                cancel_scope.cancel()
+                nursery.cancel_scope.cancel()
                 return
 
     async def _stop_workers(self) -> None:

@@ -79,22 +79,30 @@ class Script:
         return self.event_handlers.get(name) or self.event_hook
 
 
-def load_script(path: str | Path) -> Script:
-    """Import ``path`` as a fresh module (so a reload never mixes old and new code).
-
-    The source is read and compiled every time, never a cached ``.pyc`` (whose mtime/size
-    check misses an edit within the same second that keeps the size). Whatever the import
-    raises, ``SystemExit`` and ``KeyboardInterrupt`` included, becomes a :class:`ScriptError`,
-    so a reload that fails keeps the script that runs.
-    """
-    global _loading_handlers
+def read_script(path: str | Path) -> bytes:
+    """The source of the script at ``path``; ScriptError if there is none to read."""
     path = Path(path).resolve()
     if not path.is_file():
         raise ScriptError(f"{path}: routing script not found")
     try:
-        source = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise ScriptError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def load_script(path: str | Path, source: bytes | None = None) -> Script:
+    """Import ``path`` as a fresh module (so a reload never mixes old and new code).
+
+    The source is read and compiled every time, never a cached ``.pyc`` (whose mtime/size
+    check misses an edit within the same second that keeps the size); or it is ``source``,
+    what a supervisor read from ``path`` for every worker. Whatever the import raises,
+    ``SystemExit`` and ``KeyboardInterrupt`` included, becomes a :class:`ScriptError`, so a
+    reload that fails keeps the script that runs.
+    """
+    global _loading_handlers
+    path = Path(path).resolve()
+    if source is None:
+        source = read_script(path)
     name = f"kamrouter_script_{next(_generation)}_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:

@@ -45,9 +45,12 @@ class TransactionLayer:
     """All live transactions of one router process."""
 
     def __init__(self, params: TmParams, scheduler: Scheduler, send: SendFn, hooks: TmHooks,
-                 stats: StatsRegistry, mark: str = "") -> None:
+                 stats: StatsRegistry, mark: str = "", worker: tuple[int, int] = (0, 1)
+                 ) -> None:
         """``mark``: what every branch id starts with after the magic cookie (a worker
-        process's index, so that replies can be handed to it)."""
+        process's index, so that replies can be handed to it); ``worker``: (index, count)
+        of a worker process, whose labels are ``index`` modulo ``count`` (a transaction id,
+        ``tindex:tlabel``, is then unique in the router, e.g. for evapi's answers)."""
         self.params = params
         self.scheduler = scheduler
         self.send = send
@@ -56,7 +59,7 @@ class TransactionLayer:
         self._branches: dict[str, Branch] = {}
         #: By label, unique in the process (a key tuple per transaction cost 112 bytes).
         self._by_id: dict[int, Transaction] = {}
-        self._label = 0
+        self._label, self._label_step = worker
         #: Per-process salt so branch ids never repeat across restarts.
         self._salt = secrets.token_hex(4)
         self._prefix = f"{MAGIC_COOKIE}{mark}{self._salt}"
@@ -128,7 +131,7 @@ class TransactionLayer:
     def _new(self, request: Request, source: Endpoint, local: Endpoint | None,
              key: tuple[object, ...],
              reply_dest: Endpoint) -> Transaction:
-        self._label += 1
+        self._label += self._label_step
         tindex = hash(request.call_id) & 0xFFFF
         txn = Transaction(self, request, source, local, reply_dest, key, tindex, self._label)
         self._by_id[self._label] = txn

@@ -3,21 +3,22 @@
 With ``[core] workers = N`` the supervisor binds, before it starts any worker:
 
 - per SIP listener and worker, one socket in a SO_REUSEPORT group on the listener's
-  address. Linux picks the group member for a UDP datagram by a hash of its source and
-  destination address and port (``udp_ehashfn`` in ``net/ipv4/udp.c``), and for a TCP
-  connection by the same 4-tuple, so a peer's retransmissions, CANCELs and ACKs reach the
-  worker that got its INVITE as long as it sends them from the same address and port. A
-  worker forwards requests from its member of the group: they leave from the listener's
-  address and port and name it in their Via (a NAT's pinhole towards the listener holds).
-  A UDP group also gets a program (:mod:`.steering`) that gives a reply whose top Via
-  branch names a worker to that worker's member, whatever the hash says;
+  address. Linux picks the group member for a TCP connection by a hash of its source and
+  destination address and port; a UDP group gets a program (:mod:`.steering`) that gives
+  a reply whose top Via branch names a worker to that worker's member and any other
+  datagram to a member chosen by its source port, so a peer's retransmissions, CANCELs
+  and ACKs reach the worker that got its INVITE as long as it sends them from the same
+  address and port (without the program, on a kernel that refuses it, the kernel's
+  4-tuple hash does the same, less evenly). A worker forwards requests from its member of
+  the group: they leave from the listener's address and port and name it in their Via (a
+  NAT's pinhole towards the listener holds);
 - per worker, a Unix datagram socket pair (:mod:`.handoff`): the worker receives on one
   end, every worker sends to it through the other. What reaches a worker over UDP and
   belongs to another (a reply whose Via branch names the other, a CANCEL or ACK of an
   INVITE transaction the other holds) is passed on to it there.
 
 The supervisor keeps every socket open, and a restarted worker gets the same ones back:
-a group's size never changes (the hash would move every peer to another worker), and
+a group's size never changes (the hash and the program would move peers to another worker), and
 datagrams that arrive meanwhile wait in the dead worker's sockets for its successor.
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 
 from kamrouter.net import Endpoint, parse_socket
 from kamrouter.transport.handoff import handoff_pair
-from kamrouter.transport.steering import steer_replies
+from kamrouter.transport.steering import steer
 
 log = logging.getLogger("kamrouter.transport")
 
@@ -114,12 +115,13 @@ def bind_worker_sockets(listens: list[Endpoint], workers: int
             groups[bound] = members
             if bound.proto == "udp":
                 try:
-                    window = steer_replies(first)
+                    window = steer(first, len(members))
                 except OSError as exc:  # an old kernel: the workers hand them over
-                    log.warning("replies to %s are not steered to their worker by the "
+                    log.warning("datagrams to %s are not steered to their worker by the "
                                 "kernel: %s", bound, exc)
                 else:
-                    log.debug("replies to %s steered by a mark in their first %d bytes",
+                    log.debug("datagrams to %s steered by a mark in their first %d bytes, "
+                              "else by their source port",
                               bound, window)
         pairs = [handoff_pair() for _ in range(workers)]
         opened.extend(sock for pair in pairs for sock in pair)

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from support.ports import LOOPBACK, free_port
-from support.proxy import TEST_WORKERS
+from support.proxy import TEST_WORKERS, workers_ready
+from support.rpc import rpc_call
 from support.wait import WaitTimeout, wait_until
 
 BIN = Path(sys.executable).parent
@@ -108,6 +109,10 @@ def _wait_until_up(router: Router) -> None:
     try:
         wait_until(lambda: process.poll() is not None or rpc_socket_accepts(router.stream_socket),
                    "kamrouter's control socket", timeout=30, interval=0.05)
+        if TEST_WORKERS > 1:  # the control socket is up before the workers serve SIP
+            wait_until(lambda: process.poll() is not None
+                       or workers_ready(rpc_call(router.stream_socket, "core.psx")[1:]),
+                       "kamrouter's workers", timeout=30, interval=0.05)
         up = process.poll() is None
     except WaitTimeout:
         up = False

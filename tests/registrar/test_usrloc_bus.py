@@ -1,14 +1,16 @@
-"""usrloc in memory and pike's bans (and counts: tests/policy/test_pike_bus.py) shared by the state bus (usrloc/bus_link.py,
+"""usrloc (in memory, and beside Redis) and pike's bans (and counts: tests/policy/test_pike_bus.py) shared by the state bus (usrloc/bus_link.py,
 pike/bus_link.py), in process: two workers' buses whose datagrams this test delivers."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from kamrouter.modules.pike.bus_link import PikeBus
 from kamrouter.modules.pike.table import PikeTable
 from kamrouter.modules.usrloc.bus_link import UsrlocBus
 from kamrouter.modules.usrloc.location import Binding, Location
+from kamrouter.modules.usrloc.redis_store import RedisLocation
 from kamrouter.timers import Scheduler
 
 from support.bus import BusWorker
@@ -90,3 +92,36 @@ def test_a_ban_in_one_worker_applies_in_the_other_and_so_does_its_end(tmp_path: 
         b.bus.receive(json.dumps({"o": 0, "p": 1, "n": n, "m": [["pike", bad]]}).encode())
     assert not b.pike.bans
     assert b.stats.get("bus", "dropped_malformed").value == 5  # type: ignore[union-attr]
+
+
+class RedisWorker(BusWorker):
+    """A worker with db_mode "redis": its link queues its own changes for Redis, the bus
+    carries them to the other worker, which holds them for its next re-sync (as
+    UsrlocModule wires them)."""
+
+    def __init__(self, index: int, run_dir: Path, clock: FakeClock) -> None:
+        super().__init__(index, run_dir)
+        self.location = Location("location", clock)
+        self.link = RedisLocation(self.location, "ul", 100, _no_redis)
+        shared = UsrlocBus(self.bus, {"location": self.location}, lambda name: self.location)
+        shared.attach(self.location, self.link.enqueue_change)
+        shared.on_applied = lambda name, op, aor, binding: self.link.hold((aor, binding.ruid))
+
+
+def _no_redis() -> Any:
+    raise AssertionError("no Redis in this test")
+
+
+def test_with_redis_away_a_change_reaches_the_other_worker_and_outlives_its_resync(
+        tmp_path: Path) -> None:
+    clock = FakeClock(1000.0)
+    a, b = RedisWorker(0, tmp_path, clock), RedisWorker(1, tmp_path, clock)
+    b.location.put("bob", Binding("sip:bob@192.0.2.1", clock() + 600, call_id="c1"))
+    b.deliver_to(a)
+    assert [x.contact for x in a.location.bindings("bob")] == ["sip:bob@192.0.2.1"]
+    assert len(b.link.queue) == 1 and not a.link.queue  # b alone sends it to Redis
+    # Redis is back; a reads it before b has sent its change: a keeps bob.
+    a.link.replace_all([], keep=list(a.link.pending))
+    assert [x.contact for x in a.location.bindings("bob")] == ["sip:bob@192.0.2.1"]
+    a.link.replace_all([], keep=[])  # held for one re-sync only: Redis has it by the next
+    assert a.location.bindings("bob") == []

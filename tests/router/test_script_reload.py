@@ -73,6 +73,33 @@ def test_a_reload_whose_import_raises_anything_keeps_the_old_script(
     assert answer_of(router) == "SIP/2.0 482 Version 482"
 
 
+def test_a_restarted_worker_runs_what_the_others_run_not_an_unloaded_edit(
+        tmp_path: Path) -> None:
+    """With workers the supervisor reads the script once: a worker restarted after an edit
+    that no reload took runs the script in use (an edit that exits does not kill it)."""
+    proxy = kamrouter_proxy(tmp_path, free_port(), script=VERSION.format(code=480),
+                            sections={"core": {"workers": 2}}).start()
+    try:
+        proxy.wait_workers_ready()
+        (tmp_path / "routes.py").write_text(VERSION.format(code=481) + "import sys\nsys.exit()\n")
+        victim = proxy.rpc("core.psx")[2]["PID"]
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: proxy.rpc("core.psx")[2]["PID"] not in (0, victim),
+                   what="worker 1 restarted", detail=proxy.log_tail)
+        proxy.wait_workers_ready()
+        assert {answer_of(proxy) for _ in range(8)} == {"SIP/2.0 480 Version 480"}
+        with pytest.raises(RpcFailed) as failed:
+            proxy.rpc("core.reload_script")
+        assert "worker 0: " in failed.value.error["message"]
+        assert "worker 1: " in failed.value.error["message"]
+        (tmp_path / "routes.py").write_text(VERSION.format(code=482))
+        assert proxy.rpc("core.reload_script") == "Ok. Script reloaded."
+        assert {answer_of(proxy) for _ in range(8)} == {"SIP/2.0 482 Version 482"}
+        assert "exited with status" not in proxy.log_tail()
+    finally:
+        proxy.stop()
+
+
 def test_a_reload_reads_the_current_source_never_a_stale_pyc(tmp_path: Path,
                                                              monkeypatch) -> None:
     # Same size and same mtime: a .pyc check by mtime and size cannot see this edit.

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kamrouter.config import build_section
-from kamrouter.core.main import resolve_auto_workers, worker_problems
+from kamrouter.core.main import resolve_auto_workers
 from kamrouter.core.settings import MAX_WORKERS, CoreConfig, Settings
 from kamrouter.core.supervisor import share_secrets, worker_rpc_config
 from kamrouter.rpc.config import RpcConfig
@@ -39,19 +39,14 @@ def test_bad_worker_counts_name_the_key() -> None:
         "core.workers: expected integer or one of 'auto', got string 'many'"]
 
 
-def test_a_module_with_its_own_port_is_refused_with_workers(tmp_path: Path) -> None:
-    port = free_port()
+def test_evapi_passes_the_check_with_workers(tmp_path: Path) -> None:
+    """Worker 0 holds evapi's port and clients, the others relay through it."""
     config = tmp_path / "kamrouter.toml"
-    config.write_text(f'[core]\nlisten = ["udp:127.0.0.1:{port}"]\nworkers = 2\n'
+    config.write_text(f'[core]\nlisten = ["udp:127.0.0.1:{free_port()}"]\nworkers = 2\n'
                       f'[rpc]\nrun_dir = "{tmp_path / "run"}"\n[evapi]\n')
-    done = subprocess.run([kamrouter_binary(), "-c", str(config)], capture_output=True,
-                          text=True, timeout=60)
-    assert done.returncode == 1
-    assert "core.workers: module evapi listens on a port of its own" in done.stderr
     checked = subprocess.run([kamrouter_binary(), "--check", "-c", str(config)],
                              capture_output=True, text=True, timeout=60)
-    assert checked.returncode == 1
-    assert "core.workers: module evapi listens on a port of its own" in checked.stderr
+    assert checked.returncode == 0, checked.stderr
 
 
 def test_every_location_table_runs_with_workers(tmp_path: Path) -> None:
@@ -68,18 +63,16 @@ def test_every_location_table_runs_with_workers(tmp_path: Path) -> None:
         assert "core.workers" not in checked.stderr, checked.stderr
 
 
-def test_auto_runs_one_process_for_a_config_the_workers_cannot_share(
+def test_auto_runs_one_worker_per_cpu_with_evapi(
         caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "cpu_count", lambda: 4)  # "auto" would start four
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)  # "auto" starts four
     settings = Settings()
-    settings.core.workers = 4
-    assert resolve_auto_workers(settings) == 4  # explicit: refused later, not changed
+    settings.core.workers = 3
+    assert resolve_auto_workers(settings) == 3  # explicit: kept
     settings.core.workers = "auto"
-    assert resolve_auto_workers(settings) == settings.core.worker_count()
     settings.modules["evapi"] = {}
-    assert not worker_problems(settings)  # --check passes: auto falls back
-    assert resolve_auto_workers(settings) == 1
-    assert "one process instead of 4" in caplog.text and "evapi" in caplog.text
+    assert resolve_auto_workers(settings) == 4
+    assert "one process instead" not in caplog.text
 
 
 def test_auto_runs_one_process_for_a_registrar_with_connection_clients(

@@ -15,7 +15,7 @@ CASES = 300
 
 
 @pytest.mark.parametrize("target", ["splitter", "dispatch", "stream", "http", "fifo",
-                                    "netstring", "evapi"])
+                                    "netstring", "evapi", "evapi_link"])
 async def test_mutated_inputs_never_escape(target: str) -> None:
     harness = Harness()
     run = harness.targets()[target]

@@ -3,8 +3,8 @@
 Each *target* takes one mutated input and drives one decoder the way its transport does:
 the JSON-RPC stream splitter (random chunking), the dispatcher (parse + dispatch against
 the real core methods), a Unix stream connection and an HTTP connection over in-memory
-streams, the FIFO's document handling, the evapi netstring decoder and evapi's message
-handling. A target raises only when the code under test let an exception escape that its
+streams, the FIFO's document handling, the evapi netstring decoder, evapi's message
+handling and the frames of evapi's link between workers (both ends). A target raises only when the code under test let an exception escape that its
 transport would not have caught, or when the last-resort guard had to step in.
 
 ``tests/rpc/test_fuzz_control.py`` runs a bounded number of cases with a fixed seed in
@@ -27,8 +27,11 @@ import trio.testing
 
 from kamrouter.modules.evapi.config import EvapiConfig
 from kamrouter.modules.evapi.framing import FramingError, NetstringDecoder, encode_netstring
+from kamrouter.modules.evapi.hub import Hub
+from kamrouter.modules.evapi.link import Link, decode
+from kamrouter.modules.evapi.remote import RemoteEvapi
 from kamrouter.modules.evapi.server import EvapiServer
-from kamrouter.net import Endpoint
+from kamrouter.net import Endpoint, OwnEndpoints
 from kamrouter.rpc.core_methods import register_core_methods
 from kamrouter.rpc.dispatch import Dispatcher
 from kamrouter.rpc.framing import DocumentTooLarge, JsonSplitter
@@ -49,6 +52,16 @@ SEEDS: list[bytes] = [
 TOKENS = [b"[", b"]", b"{", b"}", b'"', b"\\", b"\\u", b"\\ud800", b":", b",", b"\n", b"\x00",
           b"\xff", b"\xc3", b"9" * 80, b"-0.0e999", b"NaN", b"[" * 100, b"]" * 100, b"{\"a\":",
           b"null", b"true", b"\xed\xa0\x80", b"1e400"]
+
+#: Frames of evapi's link (inside their netstring), each op once.
+LINK_SEEDS: list[bytes] = [
+    b'{"op":"send","tag":null,"first":false}\n{"event":"x"}',
+    b'{"op":"request","id":"1:2","tag":"routing"}\n{"id":"1:2"}',
+    b'{"op":"forget","id":"1:2"}\n',
+    b'{"op":"clients","tags":["a",""],"address":["127.0.0.1",8448]}\n',
+    b'{"op":"reply","id":"3:4"}\n{"id":"3:4","routes":[]}',
+    b'{"op":"failed","id":"3:4","why":"no evapi client connected"}\n',
+]
 
 Target = Callable[[bytes], Awaitable[None]]
 
@@ -100,6 +113,10 @@ class Harness:
         self.fifo_dir = tempfile.mkdtemp(prefix="kfuzz-")
         self.evapi = EvapiServer(EvapiConfig(), stats=self.stats, emit=lambda *a, **k: None)
         self.evapi_client = SimpleNamespace(conidx=0, host="127.0.0.1", port=1, tag="")
+        self.hub = Hub(self.evapi, "/nonexistent/evapi.sock", self.stats)
+        self.remote = RemoteEvapi("/nonexistent/evapi.sock", EvapiConfig(), self.stats,
+                                  OwnEndpoints())
+        self.link = Link(None, lambda header, body: None, self.hub.malformed)  # type: ignore[arg-type]
 
     def check(self) -> None:
         for group in ("rpc", "evapi"):
@@ -170,11 +187,22 @@ class Harness:
         self.evapi._receive(self.evapi_client, data)  # noqa: SLF001 - the message handler
         self.check()
 
+    async def evapi_link(self, data: bytes) -> None:
+        """A mutated frame to worker 0's end and to another worker's, as a Link hands it."""
+        rng = random.Random(data)
+        frame = mutate(rng, rng.choice(LINK_SEEDS))
+        for handle in (partial(self.hub._on_frame, self.link),  # noqa: SLF001
+                       self.remote._on_frame):  # noqa: SLF001 - the frame handlers
+            try:
+                handle(*decode(frame))
+            except (ValueError, KeyError, TypeError):  # what a Link counts and drops
+                pass
+
     def targets(self) -> dict[str, Target]:
         return {"splitter": self.splitter, "dispatch": self.dispatch,
                 "stream": self.stream_connection, "http": self.http_connection,
                 "fifo": self.fifo_document, "netstring": self.netstrings,
-                "evapi": self.evapi_message}
+                "evapi": self.evapi_message, "evapi_link": self.evapi_link}
 
 
 def _chunks(rng: random.Random, data: bytes) -> list[bytes]:

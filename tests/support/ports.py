@@ -28,6 +28,17 @@ def free_port() -> int:
             return port
 
 
+def free_port_for(worker: int, workers: int) -> int:
+    """A free port from which a datagram to a router of ``workers`` processes reaches
+    worker ``worker`` (the kernel spreads unmarked datagrams by source port, its lowest
+    bit left out, modulo the workers: kamrouter/transport/steering.py): load generators
+    that split evenly."""
+    while True:
+        port = free_port()
+        if (port >> 1) % max(1, workers) == worker % max(1, workers):
+            return port
+
+
 #: Ports this test process has handed out: two peers started together never get the same one.
 _handed_out: set[int] = set()
 

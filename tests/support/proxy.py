@@ -79,7 +79,7 @@ class ProxyProcess:
         deadline = time.monotonic() + timeout
         while True:
             workers = self.rpc("core.psx")[1:]
-            if workers and all("starting" not in w["DSC"] and w["PID"] for w in workers):
+            if workers_ready(workers):
                 break
             if time.monotonic() > deadline:
                 raise ProxyStartError(f"workers not ready after {timeout:g} s: {workers}\n"
@@ -111,6 +111,11 @@ class ProxyProcess:
             os.killpg(self._process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def workers_ready(workers: list[dict[str, Any]]) -> bool:
+    """Whether core.psx's rows after the supervisor's show every worker serving."""
+    return bool(workers) and all("starting" not in w["DSC"] and w["PID"] for w in workers)
 
 
 #: The workers of a router a test starts without naming them: 1, since the default (one

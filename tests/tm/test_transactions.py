@@ -92,6 +92,19 @@ def statuses(messages: list[Any]) -> list[int]:
     return [m.status for m in messages if not m.is_request]
 
 
+def test_a_workers_labels_name_it_so_transaction_ids_are_unique_in_the_router() -> None:
+    labels = []
+    for index in range(3):
+        w = World()
+        w.tm = TransactionLayer(TmParams(), w.scheduler, w.send, w.hooks, w.stats,
+                                worker=(index, 3))
+        labels.append([w.tm.create(w.request(m), UPSTREAM, PROXY).tlabel
+                       for m in ("OPTIONS", "INFO")])
+    assert labels == [[3, 6], [4, 7], [5, 8]]
+    one = World().tm  # one process: 1, 2, 3...
+    assert one.create(World().request(), UPSTREAM, PROXY).tlabel == 1
+
+
 def test_invite_relayed_with_100_trying_and_replies_forwarded_via_popped() -> None:
     w = World()
     txn = w.tm.create(w.request(), UPSTREAM, PROXY)

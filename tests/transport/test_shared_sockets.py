@@ -86,11 +86,12 @@ def test_a_handoff_header_round_trips_and_anything_else_is_refused() -> None:
         assert handoff.decode(bad, 2, 1) is None, bad
 
 
-def test_the_kernel_steers_a_marked_datagram_to_its_worker_and_hashes_the_rest() -> None:
+def test_the_kernel_steers_a_marked_datagram_to_its_worker_and_spreads_the_rest() -> None:
     """The steering program (kamrouter/transport/steering.py) on a real group of three: a
-    reply whose top Via names worker N reaches member N from any source; no mark, a mark
-    past the window, of two digits or of a worker that does not exist: the hash, which
-    keeps each source on one member."""
+    reply whose top Via names worker N reaches member N from any source; no mark (or one
+    past the window): member (source port >> 1) % 3; a mark of
+    two digits or of a worker that does not exist: the kernel's hash, which keeps each
+    source on one member."""
     specs, opened = bind_worker_sockets([Endpoint("udp", "127.0.0.1", 0)], 3)
     try:
         (listener,) = specs[0].udp
@@ -121,12 +122,35 @@ def test_the_kernel_steers_a_marked_datagram_to_its_worker_and_hashes_the_rest()
             client.bind(("127.0.0.1", 0))
             for worker in range(3):
                 assert where(reply(f"w{worker}-"), client) == worker
-            hashed = where(b"OPTIONS sip:x SIP/2.0\r\n\r\n", client)
-            for unsteered in (reply("w1-", padding=300), reply("w12-"), reply("w7-"),
-                              reply("wx-"), b"short", b""):
-                assert where(unsteered, client) == hashed, unsteered
+            by_port = (client.getsockname()[1] >> 1) % 3
+            for unmarked in (b"OPTIONS sip:x SIP/2.0\r\n\r\n", reply("w1-", padding=300),
+                             b"short", b""):
+                assert where(unmarked, client) == by_port, unmarked
+            hashed = {where(unsteered, client)
+                      for unsteered in (reply("w12-"), reply("w7-"), reply("wx-"))}
+            assert len(hashed) == 1
         for sock in [*members, *clients]:
             sock.close()
+    finally:
+        for sock in opened:
+            sock.close()
+
+
+def test_unmarked_datagrams_over_ipv6_are_spread_by_source_port() -> None:
+    """The IPv6 program reads the port after the fixed header."""
+    specs, opened = bind_worker_sockets([Endpoint("udp", "::1", 0)], 2)
+    try:
+        (listener,) = specs[0].udp
+        members = [socket.socket(fileno=socket.dup(spec.udp[listener])) for spec in specs]
+        for member in members:
+            member.settimeout(10)
+        for _ in range(4):
+            with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as client:
+                client.bind(("::1", 0))
+                client.sendto(b"OPTIONS sip:x SIP/2.0\r\n\r\n", ("::1", listener.port))
+                assert members[(client.getsockname()[1] >> 1) % 2].recv(2000).startswith(b"OPTIONS")
+        for member in members:
+            member.close()
     finally:
         for sock in opened:
             sock.close()

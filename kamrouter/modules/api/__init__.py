@@ -20,11 +20,13 @@ Stats ``api:requests``, ``answers``, ``timeouts``, ``errors``, ``fallbacks``,
 (answers past the JSON limits, also counted in errors), ``drops_internal_error`` (a bug
 met while asking or reading the answer: logged, on_error applied) and the answer latency
 histogram ``latency_le_<N>ms`` (cumulative, as Prometheus buckets) / ``latency_le_inf``.
-RPC ``api.status``.
+RPC ``api.status`` (with workers, the supervisor adds up the counters and shows the latest
+``last_error`` of any worker: :mod:`kamrouter.core.worker_status`).
 """
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +101,9 @@ class ApiModule(Module):
             BreakerBus(router.bus, "api_breaker", self.breaker)
         self.controller: Controller | None = None
         self.last_error = ""
+        #: When last_error was set (Unix seconds, 0: never): the supervisor of workers
+        #: shows the latest worker's.
+        self.last_error_at = 0.0
         counter = router.stats.counter
         self.requests = counter("api", "requests")
         self.answers = counter("api", "answers")
@@ -172,7 +177,7 @@ class ApiModule(Module):
     def _fall_back(self, msg: Any, why: str, quiet: bool = False) -> Decision:
         self.fallbacks.value += 1
         if not quiet:
-            self.last_error = why
+            self.last_error, self.last_error_at = why, round(time.time(), 3)
             log.warning("api: call %s: %s; applying on_error %r", msg.call_id, why,
                         self.config.on_error)
         return fallback_decision(self.fallback)
@@ -194,6 +199,7 @@ class ApiModule(Module):
             "consecutive_failures": breaker.failures,
             "retry_in": round(breaker.retry_in(), 3),
             "last_error": self.last_error,
+            "last_error_at": self.last_error_at,
             "on_error": self.config.on_error,
             "requests": self.requests.value,
             "answers": self.answers.value,

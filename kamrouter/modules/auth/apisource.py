@@ -9,13 +9,15 @@ empty, that algorithm then fails — or ``{}`` for an unknown user. Anything els
 ``password``, a malformed value, a non-2xx status, a timeout) is a failure: the request is
 answered ``api_on_error``, or served a stale HA1 within ``api_stale_ttl``.
 
-Answers are cached (:mod:`.cache`); while one lookup of a (username, realm) is in flight,
-other requests for it wait for that one instead of asking again. HA1 values are never
-logged.
+Answers are cached (:mod:`.cache`; with workers, one cache for all: :mod:`.cache_bus`);
+while one lookup of a (username, realm) is in flight, other requests for it in the same
+worker wait for that one instead of asking again (two workers that miss at once both ask).
+HA1 values are never logged.
 """
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import trio
@@ -31,6 +33,7 @@ from kamrouter.modules.api.controllers import (
     ask_through,
 )
 from kamrouter.modules.auth.cache import Entry, Ha1Cache, Key
+from kamrouter.modules.auth.cache_bus import CacheBus
 from kamrouter.modules.auth.config import AuthConfig
 from kamrouter.modules.auth.digest import HA1_LENGTH, is_hex
 from kamrouter.modules.auth.subscribers import Subscriber
@@ -79,10 +82,14 @@ class ApiCredentials:
                               config.api_cache_size, config.api_negative_cache_size)
         self.breaker = CircuitBreaker(config.api_breaker_threshold, config.api_breaker_retry,
                                       router.clock)
-        if router.bus is not None:  # several workers: one breaker
+        #: Several workers: one breaker, and one cache.
+        self.cache_bus: CacheBus | None = None
+        if router.bus is not None:
             BreakerBus(router.bus, "auth_api_breaker", self.breaker)
+            self.cache_bus = CacheBus(router.bus, self.cache)
         self.controller: Controller | None = None
         self.last_error = ""
+        self.last_error_at = 0.0  # Unix seconds (the latest worker's is the router's)
         self._in_flight: dict[Key, _InFlight] = {}
         counter = router.stats.counter
         self.queries = counter("auth", "api_queries")
@@ -143,6 +150,7 @@ class ApiCredentials:
             (self.timeouts if exc.kind == "timeout" else self.errors).value += 1
             # the kind only: a detail may quote the answer, and the answer may hold an HA1
             self.last_error = str(exc) if exc.kind in ("timeout", "unavailable") else exc.kind
+            self.last_error_at = round(time.time(), 3)
             log.warning("auth: the API could not tell the credentials of %r in realm %r: "
                         "%s; answering %r", key[0], key[1], self.last_error,
                         self.config.api_on_error)
@@ -151,12 +159,20 @@ class ApiCredentials:
             self.guard.failed(f"asking {self.controller.target}", exc)
             self.errors.value += 1
             return LookupFailed("internal error")
-        self.cache.put(key, subscriber, self.router.clock())
+        entry = self.cache.put(key, subscriber, self.router.clock())
+        if self.cache_bus is not None:
+            self.cache_bus.put(key, entry)
         return subscriber
+
+    def flush(self, key: Key | None = None) -> int:
+        """Forget the cached answer of ``key`` (or all), in every worker; how many here."""
+        if self.cache_bus is not None:
+            self.cache_bus.flush(key)
+        return self.cache.flush(key)
 
     def status(self) -> dict[str, Any]:
         breaker = self.breaker
         return {"transport": self.config.api_transport, "target": self.config.api_url,
                 "state": breaker.state, "consecutive_failures": breaker.failures,
                 "retry_in": round(breaker.retry_in(), 3), "last_error": self.last_error,
-                "cached": len(self.cache), "in_flight": len(self._in_flight)}
+                "last_error_at": self.last_error_at, "cached": len(self.cache), "in_flight": len(self._in_flight)}

@@ -3,7 +3,8 @@
 
 Found users and unknown users are kept apart, each bounded and evicting its oldest entry:
 a flood of random usernames fills only the smaller negative part and never pushes out the
-HA1 of a real user. An expired found entry is kept (until evicted) so that it can still
+HA1 of a real user. With worker processes the state bus gives every worker the entries
+another one stored (:mod:`.cache_bus`). An expired found entry is kept (until evicted) so that it can still
 serve as a stale value while the API is failing, when the operator allows it.
 """
 from __future__ import annotations
@@ -42,15 +43,21 @@ class Ha1Cache:
             return None
         return entry.subscriber
 
-    def put(self, key: Key, subscriber: Subscriber | None, now: float) -> None:
-        """Remember the API's answer for ``key`` (None: unknown user)."""
+    def put(self, key: Key, subscriber: Subscriber | None, now: float) -> Entry:
+        """Remember the API's answer for ``key`` (None: unknown user); the entry made."""
+        entry = Entry(subscriber, now + (self.ttl if subscriber else self.negative_ttl))
+        self.store(key, entry)
+        return entry
+
+    def store(self, key: Key, entry: Entry) -> None:
+        """Keep ``entry`` (another worker's, with its expiry) for ``key``."""
         self._found.pop(key, None)
         self._unknown.pop(key, None)
-        table, size = ((self._found, self._sizes[0]) if subscriber is not None
+        table, size = ((self._found, self._sizes[0]) if entry.subscriber is not None
                        else (self._unknown, self._sizes[1]))
         if size <= 0:
             return
-        table[key] = Entry(subscriber, now + (self.ttl if subscriber else self.negative_ttl))
+        table[key] = entry
         while len(table) > size:
             table.popitem(last=False)
 

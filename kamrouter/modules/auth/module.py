@@ -131,7 +131,7 @@ class AuthModule(Module):
         assert self.api_source is not None
         if bool(username) != bool(realm):
             raise RpcError(400, "Give both username and realm, or neither")
-        removed = self.api_source.cache.flush((username, realm) if username else None)
+        removed = self.api_source.flush((username, realm) if username else None)
         return f"Ok. {removed} cached entries removed."
 
     def rpc_api_status(self) -> dict[str, Any]:

@@ -31,11 +31,22 @@ closed: ``refused_clients`` (over a client limit), ``refused_auth`` (no or wrong
 ``refused_json_limit`` (messages dropped), ``closed_idle``, ``drops_internal_error`` (a
 bug met on a connection: logged with the client's address, connection closed).
 RPC ``evapi.list``.
+
+With ``[core] workers`` above 1, worker 0 listens on ``bind_addr`` and holds the clients
+(one port, one owner, as Kamailio's one evapi process); it runs the ``evapi:*`` events and
+answers ``evapi.list``. Every other worker passes its relays and requests to worker 0 over
+a Unix stream socket in the run directory (``evapi.sock``, :mod:`.link`), and worker 0
+passes each answer back to the worker whose request waits for it (:mod:`.hub`,
+:mod:`.remote`): an ``async_relay`` resumes its transaction in the worker that parked it.
+Transaction ids are unique in the router (a worker's ``tlabel`` is its index modulo the
+number of workers). A restarted worker 0 listens again; its clients reconnect, and the
+other workers' requests that waited meanwhile end as when the last client leaves.
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
 from typing import Any
 
 import trio
@@ -43,6 +54,9 @@ import trio
 from kamrouter.config import ConfigError
 from kamrouter.modules.base import Module, RouterServices
 from kamrouter.modules.evapi.config import EvapiConfig, split_host_port
+from kamrouter.modules.evapi.hub import Hub
+from kamrouter.modules.evapi.link import SOCKET_NAME
+from kamrouter.modules.evapi.remote import RemoteEvapi
 from kamrouter.modules.evapi.server import (
     MAX_TAG_LENGTH,
     ControllerGone,
@@ -57,6 +71,8 @@ __all__ = ["ControllerGone", "EvapiApi", "EvapiConfig", "EvapiModule", "NoContro
            "encode_event", "split_host_port"]
 
 log = logging.getLogger("kamrouter.evapi")
+#: Seconds a worker other than 0 waits at start for worker 0's list of clients.
+START_WAIT = 2.0
 
 
 def encode_event(data: str | bytes | dict[str, Any] | list[Any]) -> bytes:
@@ -71,7 +87,7 @@ def encode_event(data: str | bytes | dict[str, Any] | list[Any]) -> bytes:
 class EvapiApi:
     """What routing scripts call."""
 
-    def __init__(self, server: EvapiServer) -> None:
+    def __init__(self, server: EvapiServer | RemoteEvapi) -> None:
         self._server = server
 
     def relay(self, data: str | bytes | dict[str, Any]) -> int:
@@ -88,7 +104,9 @@ class EvapiApi:
         """Tag the client of the running evapi:* event hook."""
         if not isinstance(tag, str) or not 0 < len(tag) <= MAX_TAG_LENGTH:
             raise ValueError(f"evapi.set_tag: tag must be a string of 1-{MAX_TAG_LENGTH} chars")
-        self._current("set_tag").tag = tag
+        client = self._current("set_tag")
+        assert isinstance(self._server, EvapiServer)  # hooks run where the clients are
+        self._server.set_tag(client, tag)
 
     def close(self) -> None:
         """Close the client of the running evapi:* event hook (e.g. to refuse it)."""
@@ -133,7 +151,16 @@ class EvapiModule(Module):
 
     def __init__(self, router: RouterServices, config: EvapiConfig) -> None:
         super().__init__(router, config)
-        self.server = EvapiServer(config, stats=router.stats, emit=router.emit)
+        index = router.worker_index
+        link_path = os.path.join(router.settings.rpc.run_dir, SOCKET_NAME)
+        self.server: EvapiServer | RemoteEvapi
+        self.hub: Hub | None = None
+        if not index:  # the only process, or worker 0: the clients are here
+            self.server = EvapiServer(config, stats=router.stats, emit=router.emit)
+            if index == 0:
+                self.hub = Hub(self.server, link_path, router.stats)
+        else:
+            self.server = RemoteEvapi(link_path, config, router.stats, router.own_endpoints)
         self._api = EvapiApi(self.server)
         router.rpc.register("evapi.list", self.rpc_list)
 
@@ -141,17 +168,33 @@ class EvapiModule(Module):
         return self._api
 
     async def start(self, nursery: trio.Nursery) -> None:
+        server = self.server
+        if isinstance(server, RemoteEvapi):
+            nursery.start_soon(server.run)
+            # Calls routed right after start find worker 0's clients (unless it is slow).
+            with trio.move_on_after(START_WAIT):
+                await server.ready.wait()
+            return
         if self.config.secret_file:
-            self.server.secret = read_secret_lines(self.config.secret_file,
-                                                   "evapi.secret_file")[0]
+            server.secret = read_secret_lines(self.config.secret_file, "evapi.secret_file")[0]
         host, port = split_host_port(self.config.bind_addr)
         try:
-            await self.server.listen(nursery, host, port)
+            await server.listen(nursery, host, port)
         except OSError as exc:
             raise ConfigError([f"evapi.bind_addr: cannot listen on {self.config.bind_addr}: "
                                f"{exc.strerror or exc}"]) from None
-        assert self.server.address is not None  # listen() succeeded
-        self.router.own_endpoints.add(*self.server.address)
+        assert server.address is not None  # listen() succeeded
+        self.router.own_endpoints.add(*server.address)
+        if self.hub is not None:
+            try:
+                await self.hub.listen(nursery)
+            except OSError as exc:
+                raise ConfigError([f"evapi: cannot listen on {self.hub.path} for the other "
+                                   f"workers: {exc.strerror or exc}"]) from None
+
+    async def stop(self) -> None:
+        if self.hub is not None:
+            self.hub.close()
 
     def rpc_list(self) -> list[dict[str, Any]]:
         """List connected evapi clients: conidx, srcaddr, srcport, tag, queued, sent, dropped."""

@@ -16,6 +16,10 @@ their first message within ``handshake_timeout``; until then they are not client
 events, no ``connection-new``). Whatever escapes a connection's handling (a bug, or a socket
 that died before it was looked at) closes that connection only: logged with the client's
 address and counted in ``evapi:drops_internal_error``.
+
+With several workers this server runs in worker 0, and its hub (:mod:`.hub`) hears of
+clients that come, go or are tagged (``on_clients_changed``) and takes the messages that
+answer another worker's request (``answer_elsewhere``).
 """
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ from kamrouter.modules.evapi.framing import (
     RawDecoder,
     encode_netstring,
 )
-from kamrouter.stats import StatsRegistry
+from kamrouter.stats import Counter, StatsRegistry
 
 log = logging.getLogger("kamrouter.evapi")
 
@@ -93,13 +97,39 @@ class Client:
                 "sent": self.sent, "dropped": self.dropped}
 
 
-class _Waiter:
-    __slots__ = ("event", "reply", "gone")
+class Waiter:
+    """A request waiting for its answer."""
+
+    __slots__ = ("event", "reply", "gone", "failure")
 
     def __init__(self) -> None:
         self.event = trio.Event()
         self.reply: dict[str, Any] | None = None
         self.gone = False
+        #: Why it reached no client (said by worker 0, for a request of another worker).
+        self.failure: str | None = None
+
+    async def answer(self, ident: str, timeout: float, timeouts: Counter) -> dict[str, Any]:
+        """The answer, once it comes within ``timeout``; else why none will (counted in
+        ``timeouts`` when it is the time)."""
+        with trio.move_on_after(timeout):
+            await self.event.wait()
+        if self.reply is not None:
+            return self.reply
+        if self.failure is not None:
+            raise NoController(self.failure)
+        if self.gone:
+            raise ControllerGone("evapi client disconnected before answering")
+        timeouts.value += 1
+        raise trio.TooSlowError(f"no evapi answer for {ident} within {timeout:g} s")
+
+
+def fail_waiters(waiters: dict[str, Waiter]) -> None:
+    """The last client is gone: no answer will come to those still waiting."""
+    for waiter in waiters.values():
+        if waiter.reply is None:
+            waiter.gone = True
+            waiter.event.set()
 
 
 def _batch(first: bytes, inbox: trio.MemoryReceiveChannel[bytes]) -> list[bytes]:
@@ -142,8 +172,13 @@ class EvapiServer:
         self.secret: bytes | None = None
         self.emit = emit
         self._slots: list[Client | None] = [None] * config.max_clients
-        self._waiters: dict[str, _Waiter] = {}
+        self._waiters: dict[str, Waiter] = {}
         self.address: tuple[str, int] | None = None
+        #: Called when a client comes, goes or is tagged (worker 0 tells the others).
+        self.on_clients_changed: Callable[[], None] = lambda: None
+        #: ``(id, message)``: True when another worker waits for the message carrying ``id``
+        #: and has been given it (:mod:`.hub`).
+        self.answer_elsewhere: Callable[[str, bytes], bool] = lambda ident, message: False
         self.sent = stats.counter("evapi", "sent")
         self.received = stats.counter("evapi", "received")
         self.dropped = stats.counter("evapi", "dropped")
@@ -161,6 +196,10 @@ class EvapiServer:
         self.address = listeners[0].socket.getsockname()[:2]
         nursery.start_soon(trio.serve_listeners, self._serve, listeners)
         log.info("evapi listening on %s:%d", *self.address)
+
+    def set_tag(self, client: Client, tag: str) -> None:
+        client.tag = tag
+        self.on_clients_changed()
 
     def clients(self, tag: str | None = None) -> Iterator[Client]:
         """The admitted clients (with ``tag``)."""
@@ -187,6 +226,15 @@ class EvapiServer:
             self.dropped.value += 1
         return queued
 
+    def why_unsent(self, tag: str | None) -> str:
+        """Why a request for the clients (with ``tag``) was queued for none."""
+        return ("evapi client queues are full" if any(True for _ in self.clients(tag))
+                else "no evapi client connected")
+
+    def waiting(self, ident: str) -> bool:
+        """A request of this process with ``ident`` waits for its answer."""
+        return ident in self._waiters
+
     async def request(self, ident: str, data: bytes, timeout: float, tag: str | None = None,
                       ) -> dict[str, Any]:
         """Send ``data`` and wait for the message carrying ``ident``.
@@ -196,19 +244,11 @@ class EvapiServer:
         """
         if ident in self._waiters:
             raise ValueError(f"evapi: a request with id {ident!r} is already waiting")
-        waiter = self._waiters[ident] = _Waiter()
+        waiter = self._waiters[ident] = Waiter()
         try:
             if not self.send(data, tag, first_only=tag is not None):
-                raise NoController("no evapi client connected" if not any(
-                    True for _ in self.clients(tag)) else "evapi client queues are full")
-            with trio.move_on_after(timeout):
-                await waiter.event.wait()
-            if waiter.reply is not None:
-                return waiter.reply
-            if waiter.gone:
-                raise ControllerGone("evapi client disconnected before answering")
-            self.timeouts.value += 1
-            raise trio.TooSlowError(f"no evapi answer for {ident} within {timeout:g} s")
+                raise NoController(self.why_unsent(tag))
+            return await waiter.answer(ident, timeout, self.timeouts)
         finally:
             del self._waiters[ident]
 
@@ -256,6 +296,7 @@ class EvapiServer:
                 pending = await self._handshake(client, decoder) if not client.admitted else []
                 if not client.admitted:
                     return
+                self.on_clients_changed()
                 self._emit_for(client, "evapi:connection-new")
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._write, client, nursery.cancel_scope)
@@ -267,8 +308,9 @@ class EvapiServer:
             self._slots[conidx] = None
             outbox.close()
             if client.admitted:
+                self.on_clients_changed()
                 if not any(True for _ in self.clients()):
-                    self._fail_waiters()
+                    fail_waiters(self._waiters)
                 self._emit_for(client, "evapi:connection-closed")
 
     async def _handshake(self, client: Client, decoder: Decoder) -> list[bytes]:
@@ -358,6 +400,8 @@ class EvapiServer:
                 waiter.reply = decoded
                 waiter.event.set()
                 return
+            if ident is not None and self.answer_elsewhere(ident, message):
+                return
         self._emit_for(client, "evapi:message-received",
                        msg=message.decode("utf-8", "replace"), json=decoded)
 
@@ -368,9 +412,3 @@ class EvapiServer:
                       tag=client.tag, **data)
         finally:
             current_client.reset(token)
-
-    def _fail_waiters(self) -> None:
-        for waiter in self._waiters.values():
-            if waiter.reply is None:
-                waiter.gone = True
-                waiter.event.set()

@@ -1,6 +1,7 @@
-"""usrloc tables in memory shared between worker processes through the state bus
+"""usrloc tables shared between worker processes through the state bus
 (:mod:`kamrouter.modules.bus`, channel ``usrloc``): a phone registered through one worker is
-found by every other.
+found by every other, at once, in every db_mode (with ``"redis"`` too, so that it holds
+while Redis is away: each worker still sends its own changes to Redis).
 
 Each change of a :class:`~.location.Location` is published as the Redis link publishes a
 binding's state, ``{l: table, s: [aor, ruid, row, op]}`` (the row is

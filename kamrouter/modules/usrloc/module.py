@@ -1,7 +1,13 @@
 """The usrloc module: location tables in memory (optionally written through to SQLite, or
-shared by several nodes through Redis; in memory with several worker processes, shared by
-the state bus: :mod:`.bus_link`), one scheduler timer sweeping expired bindings, ul.* RPC
-methods and ``usrloc:`` statistics."""
+shared by several nodes through Redis; with several worker processes, shared by the state
+bus in every db_mode: :mod:`.bus_link`), one scheduler timer sweeping expired bindings, ul.*
+RPC methods and ``usrloc:`` statistics.
+
+With ``db_mode = "redis"`` and workers, each worker sends its own changes to Redis and
+publishes them on the bus too, so the other workers see them at once, Redis away or not;
+what another worker changed while Redis was away is kept through the re-sync that follows
+(:meth:`RedisLocation.hold`): that worker sends it when it reconnects, and its echo from
+Redis, or the next one, is everyone's."""
 from __future__ import annotations
 
 import logging
@@ -54,11 +60,13 @@ class UsrlocModule(Module):
         self.shared: UsrlocBus | None = None
         #: With workers and SQLite, worker 0 alone writes the file (for all of them).
         self._writes_store = self.store is not None and not router.worker_index
-        if config.db_mode in ("memory", "sqlite") and router.bus is not None:
+        if router.bus is not None:
             self.shared = UsrlocBus(router.bus, self.tables, self.table)
             if self._writes_store:
                 self.shared.on_applied = self._write
                 self.shared.on_loaded = self._rewrite
+            elif config.db_mode == "redis":
+                self.shared.on_applied = self._hold_for_redis
         self._nursery: trio.Nursery | None = None
         self._timer: Timer | None = None
         self._own_sockets: dict[str, bool] = {}
@@ -76,26 +84,34 @@ class UsrlocModule(Module):
         table = self.tables.get(name)
         if table is None:
             table = self.tables[name] = Location(name, self.clock)
-            write = None
+            write: Callable[[str, str, Binding | None], None] | None = None
             if self.store is not None:
                 table.load(self.store.load(name, self.clock(), prune=self._writes_store))
                 if self._writes_store:
                     write = partial(self._write, name)
             if self.config.db_mode == "redis":
-                self._link(table)
-            elif self.shared is not None:
+                write = self._link(table).enqueue_change
+            if self.shared is not None:
                 self.shared.attach(table, write)
             elif write is not None:
                 table.on_change = write
         return table
 
-    def _link(self, table: Location) -> None:
+    def _link(self, table: Location) -> RedisLocation:
         cfg = self.config
         link = self.links[table.name] = RedisLocation(
             table, cfg.redis_prefix, cfg.redis_queue, partial(open_client, cfg.redis_url),
             LinkStats.named("usrloc", table.name, self.router.stats.counter))
         if self._nursery is not None:  # a table first used by a script after start-up
             self._nursery.start_soon(link.run)
+        return link
+
+    def _hold_for_redis(self, name: str, op: str, aor: str, binding: Binding | None) -> None:
+        """Another worker's change, which that worker sends to Redis: kept here through a
+        re-sync that may read Redis before it has it."""
+        link = self.links.get(name)
+        if link is not None and binding is not None:
+            link.hold((aor, binding.ruid))
 
     def own_socket(self, socket: str) -> str | None:
         """``socket`` (a binding's) if this process listens on it, else None: a binding

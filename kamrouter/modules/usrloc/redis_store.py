@@ -94,8 +94,20 @@ class RedisLocation(RedisMirror):
         super().__init__(f"usrloc {table.name}", prefix, table.name, connect,
                          stats or LinkStats.named("usrloc", table.name), limit)
         self.table = table
-        table.on_change = lambda op, aor, binding: self.enqueue(
-            ("flush",) if binding is None else (op, aor, binding))
+        table.on_change = self.enqueue_change
+        #: Bindings another worker changed while Redis was away (:meth:`hold`).
+        self.held: set[tuple[str, str]] = set()
+
+    def enqueue_change(self, op: str, aor: str, binding: Binding | None) -> None:
+        """The table's ``on_change``: queue a local change for Redis."""
+        self.enqueue(("flush",) if binding is None else (op, aor, binding))
+
+    def hold(self, key: tuple[str, str]) -> None:
+        """Keep binding ``key`` (aor, ruid) as this copy has it through the next re-sync, if
+        Redis is away: another worker changed it and sends it once it reconnects, maybe
+        after this worker read the table."""
+        if not self.connected:
+            self.held.add(key)
 
     def op_key(self, op: Op) -> Hashable:
         return (op[1], op[2].ruid)
@@ -153,4 +165,5 @@ class RedisLocation(RedisMirror):
         return rows
 
     def replace_all(self, content: Any, keep: list[Hashable]) -> None:
-        self.table.replace_all(content, keep=keep)  # type: ignore[arg-type]
+        held, self.held = self.held, set()
+        self.table.replace_all(content, keep=[*keep, *held])  # type: ignore[list-item]
