@@ -127,17 +127,20 @@ def share_secrets(settings: Settings, secret: str) -> None:
 
 #: RPC methods that change a worker's runtime state and may be repeated: the supervisor
 #: runs them in every worker, so an operator's change reaches the whole router. Not the
-#: changes the state bus carries (:mod:`kamrouter.modules.bus`: htable writes, ``ul.*``,
-#: ``pike.ban``/``unban``), which worker 0 makes and publishes like a script's. Not
-#: ``permissions.addressAdd``/``addressRemove``: each worker would write the change into
-#: the address file again (worker 0 makes it; ``addressReload`` then reaches the others).
+#: changes the state bus carries (:mod:`kamrouter.modules.bus`: htable writes, ``ul.*``),
+#: which worker 0 makes and publishes like a script's, except ``pike.ban``/``unban``: run
+#: in every worker (each publishes it too, to the same effect), the answer comes when every
+#: worker holds the change, so a request sent right after an unban is not met by a ban the
+#: bus has not yet lifted. Not ``permissions.addressAdd``/``addressRemove``: each worker
+#: would write the change into the address file again (worker 0 makes it;
+#: ``addressReload`` then reaches the others).
 EVERY_WORKER = frozenset({
     "htable.reload",
     "dispatcher.reload", "dispatcher.set_state", "dispatcher.set_duid_state",
     "dispatcher.add", "dispatcher.remove", "permissions.addressReload",
     "dialplan.reload", "mtree.reload",
     "dst_blocklist.add", "dst_blocklist.delete", "dst_blocklist.delete_all", "dns.delete_all",
-    "corex.debug"})
+    "corex.debug", "pike.ban", "pike.unban"})
 
 
 def worker_socket_name(index: int) -> str:
