@@ -22,6 +22,7 @@ relay.cfg`` (the job of kamrouter's default script) in every routing mode.
     .venv/bin/python benchmarks/cps.py --routers kamrouter --routing script,api-http,api-evapi
     .venv/bin/python benchmarks/cps.py --transport tls --rates 500,1000,1500
     .venv/bin/python benchmarks/cps.py --routers kamrouter --workers 1,2 --pairs 4
+    .venv/bin/python benchmarks/cps.py --routers kamrouter --routing dispatcher-4,dispatcher-10 --workers 1,2
 
 With several routing modes, each API mode's rate is also given as a share of script
 routing's (the issue's target: at least 70 %). With ``--transport tls`` the caller reaches
@@ -62,7 +63,11 @@ KAMAILIO_CFG = REPO / "benchmarks" / "kamailio" / "relay.cfg"
 KAMAILIO_CHILDREN = (1, 2, 8)
 KAMAILIO_SHM_MB = 1024  # high rates keep many transactions in wait state
 MAKE_CERTS = REPO / "etc" / "tls" / "make-test-certs.sh"
-ROUTING_MODES = ("script", *API_KINDS)
+#: etc/examples/dispatcher_routing.py with one destination (the callee) and that algorithm:
+#: with workers, 10 (call load) shares every call's load over the state bus, 4 nothing.
+DISPATCHER_MODES = ("dispatcher-4", "dispatcher-10")
+ROUTING_MODES = ("script", *DISPATCHER_MODES, *API_KINDS)
+DISPATCHER_SCRIPT = REPO / "etc" / "examples" / "dispatcher_routing.py"
 #: The machine's load average when the run started (others may share its cores).
 LOAD_BEFORE = ""
 
@@ -167,7 +172,8 @@ class Step:
 
 def kamrouter_starter(routing: str, tls: Tls | None = None, workers: int = 1) -> RouterStarter:
     """kamrouter with its embedded default script, or routed by a reference API controller;
-    ``workers`` > 1: that many worker processes under a supervisor (script routing)."""
+    ``workers`` > 1: that many worker processes under a supervisor (script routing,
+    dispatcher's included)."""
     quiet = {"core": {"log_level": "warning", "workers": workers}}
 
     def start(workdir: Path, port: int, uas: str) -> Running:
@@ -175,8 +181,16 @@ def kamrouter_starter(routing: str, tls: Tls | None = None, workers: int = 1) ->
             tls_port = free_port()
             proxy = kamrouter_proxy(workdir, port, sections=tls.kamrouter_sections(port, tls_port))
             return tls.tunnel(workdir, Running(proxy.start()), tls_port)
-        if routing == "script":
-            proxy = kamrouter_proxy(workdir, port, sections=quiet).start()
+        if routing == "script" or routing in DISPATCHER_MODES:
+            sections: dict[str, dict[str, object]] = dict(quiet)
+            env = None
+            if routing in DISPATCHER_MODES:
+                workdir.mkdir(parents=True, exist_ok=True)
+                (workdir / "dispatcher.list").write_text(f"1 sip:{uas} 0 0\n")  # no probes
+                sections["dispatcher"] = {"list_file": str(workdir / "dispatcher.list")}
+                sections["routing"] = {"script": str(DISPATCHER_SCRIPT)}
+                env = {"KAMROUTER_DS_ALG": routing.rsplit("-", 1)[1]}
+            proxy = kamrouter_proxy(workdir, port, sections=sections, env=env).start()
             if workers > 1:
                 proxy.wait_workers_ready()
             return Running(proxy)
@@ -215,10 +229,12 @@ def router_setups(routers: list[str], routings: list[str], tls: Tls | None = Non
             for routing in routings:
                 label = "kamrouter" if routing == "script" else f"kamrouter ({routing})"
                 setups.append((label, kamrouter_starter(routing, tls)))
-            for count in workers:
-                if count > 1 and tls is None:
-                    setups.append((f"kamrouter ({count} workers)",
-                                   kamrouter_starter("script", None, count)))
+            for routing in [r for r in routings if r == "script" or r in DISPATCHER_MODES]:
+                for count in workers:
+                    if count > 1 and tls is None:
+                        what = "" if routing == "script" else f"{routing}, "
+                        setups.append((f"kamrouter ({what}{count} workers)",
+                                       kamrouter_starter(routing, None, count)))
         else:
             for children in KAMAILIO_CHILDREN:
                 setups.append((f"kamailio ({children} worker{'s' * (children > 1)})",

@@ -45,6 +45,7 @@ import trio
 
 from kamrouter.core.settings import Settings
 from kamrouter.core.worker_connections import ConnectionTables
+from kamrouter.core.worker_dispatcher import DispatcherListing
 from kamrouter.core.worker_stats import SummedStats
 from kamrouter.core.worker_status import MERGED, merge
 from kamrouter.net import Endpoint, parse_socket
@@ -126,17 +127,20 @@ def share_secrets(settings: Settings, secret: str) -> None:
 
 #: RPC methods that change a worker's runtime state and may be repeated: the supervisor
 #: runs them in every worker, so an operator's change reaches the whole router. Not the
-#: changes the state bus carries (:mod:`kamrouter.modules.bus`: htable writes, ``ul.*``,
-#: ``pike.ban``/``unban``), which worker 0 makes and publishes like a script's. Not
-#: ``permissions.addressAdd``/``addressRemove``: each worker would write the change into
-#: the address file again (worker 0 makes it; ``addressReload`` then reaches the others).
+#: changes the state bus carries (:mod:`kamrouter.modules.bus`: htable writes, ``ul.*``),
+#: which worker 0 makes and publishes like a script's, except ``pike.ban``/``unban``: run
+#: in every worker (each publishes it too, to the same effect), the answer comes when every
+#: worker holds the change, so a request sent right after an unban is not met by a ban the
+#: bus has not yet lifted. Not ``permissions.addressAdd``/``addressRemove``: each worker
+#: would write the change into the address file again (worker 0 makes it;
+#: ``addressReload`` then reaches the others).
 EVERY_WORKER = frozenset({
     "htable.reload",
     "dispatcher.reload", "dispatcher.set_state", "dispatcher.set_duid_state",
     "dispatcher.add", "dispatcher.remove", "permissions.addressReload",
     "dialplan.reload", "mtree.reload",
     "dst_blocklist.add", "dst_blocklist.delete", "dst_blocklist.delete_all", "dns.delete_all",
-    "corex.debug"})
+    "corex.debug", "pike.ban", "pike.unban"})
 
 
 def worker_socket_name(index: int) -> str:
@@ -187,6 +191,7 @@ class Supervisor:
         self.summed_stats = SummedStats(self._ask_every_worker, self.stats)
         self.summed_stats.register(self.rpc)
         ConnectionTables(len(self.workers), self._ask_each, self._ask_one).register(self.rpc)
+        DispatcherListing(self._ask_each).register(self.rpc)
 
     @property
     def listens(self) -> list[str]:

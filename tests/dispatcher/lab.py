@@ -16,6 +16,7 @@ from typing import Any
 
 from support.ports import free_port
 from support.proxy import ProxyProcess, kamrouter_binary, toml_document
+from support.rpc import rpc_call
 from support.sipp import Sipp, SippResult
 from support.wait import TIMEOUT, wait_until
 
@@ -70,11 +71,16 @@ class DispatcherLab:
     # -- the router -------------------------------------------------------------------------
 
     def start_router(self, alg: int, fr_timer_ms: int = 1000, script: Path = ROUTING_SCRIPT,
-                     tm: dict[str, Any] | None = None, **dispatcher: Any) -> ProxyProcess:
+                     tm: dict[str, Any] | None = None, workers: int | None = None,
+                     **dispatcher: Any) -> ProxyProcess:
+        """``workers``: ``[core] workers`` (else the suite's, ``KAMROUTER_TEST_WORKERS``)."""
         port = free_port()
+        core: dict[str, Any] = {"listen": [f"udp:127.0.0.1:{port}", f"tcp:127.0.0.1:{port}"],
+                                "log_level": "warning"}
+        if workers is not None:
+            core["workers"] = workers
         sections = {
-            "core": {"listen": [f"udp:127.0.0.1:{port}", f"tcp:127.0.0.1:{port}"],
-                     "log_level": "warning"},
+            "core": core,
             "routing": {"script": str(script)},
             "rpc": {"run_dir": str(self.run_dir)},
             "tm": tm or {},
@@ -106,6 +112,10 @@ class DispatcherLab:
         document = json.loads(reply)
         return document["result"] if "result" in document else document["error"]
 
+    def rpc_worker(self, index: int, method: str, *params: Any) -> Any:
+        """One request on worker ``index``'s own control socket (``workers`` above 1)."""
+        return rpc_call(self.run_dir / f"worker-{index}.sock", method, *params)
+
     def states(self) -> dict[str, str]:
         """URI -> FLAGS of every destination."""
         listing = self.rpc("dispatcher.list")
@@ -119,11 +129,13 @@ class DispatcherLab:
 
     # -- callers ----------------------------------------------------------------------------
 
-    def uac(self, calls: int, rate: float, pause_ms: int = 0, scenario: str = "uac.xml") -> Sipp:
-        """A caller placing ``calls`` calls at ``rate`` calls/s through the router."""
+    def uac(self, calls: int, rate: float, pause_ms: int = 0, scenario: str = "uac.xml",
+            port: int | None = None) -> Sipp:
+        """A caller placing ``calls`` calls at ``rate`` calls/s through the router (from
+        ``port``, else a free one)."""
         assert self.proxy is not None
         self._uac_count += 1
-        uac = Sipp(f"uac{self._uac_count}", scenario, self.workdir, port=free_port(),
+        uac = Sipp(f"uac{self._uac_count}", scenario, self.workdir, port=port or free_port(),
                    remote=self.proxy.address, calls=calls, rate=rate, pause_ms=pause_ms,
                    timeout_s=60, trace_messages=calls <= 10)
         self._peers.append(uac)

@@ -1,6 +1,7 @@
 """``[core] workers = 2`` with the dispatcher: worker 0 alone probes, the other worker
-follows its destination states (kamrouter/modules/dispatcher/workers.py); a real sipp UAS
-(answering OPTIONS with -aa) is the destination, and each worker's own control socket
+follows its destination states (kamrouter/modules/dispatcher/workers.py, bus_link.py), and
+algorithm 10's call load is one table for the router (load_bus.py); real sipp UASes
+(answering OPTIONS with -aa) are the destinations, and each worker's own control socket
 (``run/worker-N.sock``) tells what that worker holds.
 """
 from __future__ import annotations
@@ -10,9 +11,11 @@ import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from dispatcher.lab import DispatcherLab
 from support.ports import free_port
 from support.proxy import ProxyProcess, kamrouter_proxy
 from support.rpc import rpc_call
@@ -159,3 +162,74 @@ def test_a_scripts_mark_in_worker_1_holds_in_worker_0(tmp_path: Path, uas: Sipp)
         for peer in peers:
             peer.close()
         proxy.stop()
+
+
+# -- algorithm 10: one call load for the router -------------------------------------------------
+
+def ports_reaching_each_worker(lab: DispatcherLab) -> list[int]:
+    """A free UDP port per worker whose datagrams the kernel gives that worker (found by
+    sending a keepalive OPTIONS from it and asking the workers who got it)."""
+    from .test_workers import Peer  # noqa: PLC0415 - the e2e helpers of workers
+
+    assert lab.proxy is not None
+    found: dict[int, int] = {}
+    for _ in range(64):
+        peer = Peer()
+        before = [int(lab.rpc_worker(i, "stats.fetchn", "core:rcv_requests")
+                      ["core.rcv_requests"]) for i in range(WORKERS)]
+        peer.send(f"OPTIONS sip:{lab.proxy.address} SIP/2.0\n"
+                  f"Via: SIP/2.0/UDP 127.0.0.1:{peer.port};branch=z9hG4bK-find{peer.port}\n"
+                  f"From: <sip:t@127.0.0.1>;tag=f\nTo: <sip:{lab.proxy.address}>\n"
+                  f"Call-ID: find-{peer.port}\nCSeq: 1 OPTIONS\nMax-Forwards: 70\n"
+                  "Content-Length: 0\n\n", lab.proxy.port)
+        assert peer.receive()[0].startswith("SIP/2.0 200")
+        peer.close()
+        after = [int(lab.rpc_worker(i, "stats.fetchn", "core:rcv_requests")
+                     ["core.rcv_requests"]) for i in range(WORKERS)]
+        found.setdefault(next(i for i in range(WORKERS) if after[i] > before[i]), peer.port)
+        if len(found) == WORKERS:
+            return [found[i] for i in range(WORKERS)]
+    pytest.fail(f"no source port reached every worker: {found}")
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[DispatcherLab]:
+    dispatcher_lab = DispatcherLab(tmp_path)
+    yield dispatcher_lab
+    dispatcher_lab.close()
+
+
+def test_call_load_is_one_table_for_the_router(lab: DispatcherLab) -> None:
+    for name in "ab":
+        lab.start_uas(name)
+    lab.write_list([f"1 {lab.uri(n)} 8 0 duid={n}" for n in "ab"])
+    lab.start_router(10, workers=WORKERS, ping_interval=0.5, ping_timeout=3.0,
+                     probing_mode=1).wait_workers_ready()
+    lab.wait_for("all destinations active", lambda: set(lab.states().values()) == {"AP"})
+
+    def targets(index: int | None) -> list[dict[str, Any]]:
+        listing = lab.rpc("dispatcher.list") if index is None else \
+            lab.rpc_worker(index, "dispatcher.list")
+        return [t["DEST"]["RUNTIME"] for t in listing["RECORDS"][0]["SET"]["TARGETS"]]
+
+    def loads(index: int) -> list[int]:
+        return [runtime["DLGLOAD"] for runtime in targets(index)]
+
+    # One caller per worker, 10 calls each, all up at once (each lasts 5 s).
+    callers = [lab.uac(10, rate=20, pause_ms=5000, port=port)
+               for port in ports_reaching_each_worker(lab)]
+    # Each worker counts every call of the router, the other worker's too.
+    for index in range(WORKERS):
+        lab.wait_for(f"worker {index} counting all 20 calls",
+                     lambda index=index: sum(loads(index)) == 20)  # type: ignore[misc]
+    assert all(abs(load - 10) <= 2 for load in loads(0)), loads(0)  # the least loaded
+    for caller in callers:
+        result = caller.wait()
+        assert result.ok, result.report()
+    for index in range(WORKERS):  # every BYE ended its call everywhere
+        lab.wait_for(f"worker {index} counting no call",
+                     lambda index=index: loads(index) == [0, 0])  # type: ignore[misc]
+    # Each worker counts its own selections; the supervisor's listing adds them up.
+    own = [sum(runtime["SELECTED"] for runtime in targets(i)) for i in range(WORKERS)]
+    assert own == [10, 10]
+    assert sum(runtime["SELECTED"] for runtime in targets(None)) == 20

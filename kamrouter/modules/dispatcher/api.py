@@ -39,7 +39,7 @@ MATCH_IGNORE_PORT, MATCH_IGNORE_PROTO, MATCH_ACTIVE, MATCH_SOCKET, MATCH_CLOSEST
 class Selection:
     """One call's selection: the failover list and the target in use."""
 
-    __slots__ = ("setid", "alg", "targets", "position", "apply")
+    __slots__ = ("setid", "alg", "targets", "position", "apply", "load_owner")
 
     def __init__(self, setid: int, alg: int, targets: list[Destination], apply: str) -> None:
         self.setid = setid
@@ -48,6 +48,8 @@ class Selection:
         self.position = 0
         #: "dst" (msg.dst_uri), "domain" (R-URI host:port) or "none".
         self.apply = apply
+        #: Algorithm 10: the token its call's load holds (:meth:`CallLoad.assign`).
+        self.load_owner = 0
 
     @property
     def current(self) -> Destination | None:
@@ -89,7 +91,7 @@ class DispatcherApi:
         msg.vars[VARS_KEY] = selection
         chosen = targets[0]
         if alg == CALL_LOAD:
-            self._ds.calls.assign(msg.call_id, chosen.health, self._ds.clock(), selection)
+            selection.load_owner = self._ds.calls.assign(msg.call_id, chosen, self._ds.clock())
         self._apply(msg, selection, chosen)
         chosen.health.selected += 1
         if alg == PARALLEL and apply != "none":
@@ -142,7 +144,7 @@ class DispatcherApi:
                 self._ds.calls.release(msg.call_id)
             return False
         if selection.alg == CALL_LOAD:
-            self._ds.calls.assign(msg.call_id, dest.health, self._ds.clock(), selection)
+            selection.load_owner = self._ds.calls.assign(msg.call_id, dest, self._ds.clock())
         selection.apply = apply
         self._apply(msg, selection, dest)
         dest.health.selected += 1

@@ -34,6 +34,8 @@ from kamrouter.stats import StatsRegistry
 EventSink = Callable[[str, dict[str, Any]], None]
 DST_UP = "dispatcher:dst-up"
 DST_DOWN = "dispatcher:dst-down"
+#: Decisions a worker makes alone (RPC changes run in every worker, reloads read the list).
+_SHARED = frozenset({Origin.SCRIPT, Origin.PING})
 _COUNTER_NAMES = ("selections", "failovers", "select_failures", "probes_sent", "probes_failed")
 
 
@@ -58,9 +60,9 @@ class Dispatcher:
         #: ``dispatcher.ping_active``: probing rounds send nothing while False.
         self.ping_active = True
         self.list = DispatchList({}, 0)
-        #: Called with a destination a script marked (the state bus shares it with the
-        #: other worker processes).
-        self.on_script_mark: Callable[[Destination], None] | None = None
+        #: Called with a destination a script marked or a probe reply changed, and by whom
+        #: (the state bus shares it with the other worker processes).
+        self.on_state_change: Callable[[Destination, Origin], None] | None = None
         #: Host name -> IP addresses, filled by the module's resolver at load time.
         self.resolved: dict[str, frozenset[str]] = {}
         self._emit = emit
@@ -73,7 +75,8 @@ class Dispatcher:
                     lambda: sum(d.health.usable for d in self.list.destinations()))
         stats.gauge("dispatcher", "inactive_targets",
                     lambda: sum(not d.health.usable for d in self.list.destinations()))
-        stats.gauge("dispatcher", "active_calls", lambda: len(self.calls), per_process=True)
+        # Every worker holds the router's call load (the state bus): taken from worker 0.
+        stats.gauge("dispatcher", "active_calls", lambda: len(self.calls))
 
     # -- statistics -------------------------------------------------------------------------
 
@@ -144,8 +147,8 @@ class Dispatcher:
         old_flags = dest.health.flags
         request_state(dest.health, requested, origin, self.thresholds)
         self._after_change(dest, old_flags, origin, code, reason)
-        if origin is Origin.SCRIPT and self.on_script_mark is not None:
-            self.on_script_mark(dest)
+        if origin in _SHARED and self.on_state_change is not None:
+            self.on_state_change(dest, origin)
 
     def adopt_state(self, dest: Destination, state: int) -> None:
         """Give ``dest`` the state bits another worker process decided (no thresholds; no

@@ -39,6 +39,16 @@ class LatencyStats:
     def add_timeout(self) -> None:
         self.timeouts += 1
 
+    def snapshot(self) -> list[float]:
+        """Everything, for another worker process (:meth:`restore`)."""
+        return [self.count, self.avg, self._m2, self.estimate, self.max, self.timeouts]
+
+    def restore(self, values: list[float]) -> None:
+        """Take over another worker's :meth:`snapshot` (ValueError/TypeError if malformed)."""
+        count, avg, m2, estimate, worst, timeouts = (float(v) for v in values)
+        self.count, self.timeouts = int(count), int(timeouts)
+        self.avg, self._m2, self.estimate, self.max = avg, m2, estimate, worst
+
     def as_rpc(self) -> dict[str, float | int]:
         """Kamailio's ``LATENCY`` object."""
         return {"AVG": round(self.avg, 3), "STD": round(self.std, 3),

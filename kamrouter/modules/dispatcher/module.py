@@ -21,6 +21,7 @@ from kamrouter.modules.dispatcher.listfile import DestinationSpec, ListError
 from kamrouter.modules.dispatcher.probing import Prober
 from kamrouter.modules.dispatcher.rpc import DispatcherRpc
 from kamrouter.modules.dispatcher.bus_link import DispatcherBus
+from kamrouter.modules.dispatcher.load_bus import CallLoadBus
 from kamrouter.modules.dispatcher.workers import (
     FOLLOW_INTERVAL, STATES_METHOD, StateFollower, state_records,
 )
@@ -65,8 +66,9 @@ class DispatcherModule(Module):
         self._worker_index = router.worker_index
         if self._worker_index is not None:
             router.rpc.register(STATES_METHOD, self._states)
-        if router.bus is not None:  # several workers: a script's mark holds in all
+        if router.bus is not None:  # several workers: marks, probes and call load in all
             DispatcherBus(router.bus, self.dispatcher)
+            CallLoadBus(router.bus, self.dispatcher, router.scheduler)
         router.on_transaction_end(self._transaction_ended)
         self._reload_lock = trio.Lock()
         self._sweep: Timer | None = None
@@ -143,4 +145,4 @@ class DispatcherModule(Module):
             return
         selection = transaction_vars(txn).get(VARS_KEY)
         if isinstance(selection, Selection) and selection.alg == CALL_LOAD:
-            self.dispatcher.calls.release(txn.request.call_id, owner=selection)
+            self.dispatcher.calls.release(txn.request.call_id, owner=selection.load_owner)

@@ -2,15 +2,14 @@
 dispatcher: worker 0 alone probes the destinations, and every other worker follows worker
 0's destination states.
 
-A follower asks worker 0 for its states (``dispatcher.worker_states``, one small RPC) every
-:data:`FOLLOW_INTERVAL` seconds and takes over each one that differs from its own, so a
-probe result reaches every worker within about that time, and a worker that starts (or
-restarts) has worker 0's states after its first look. Worker 0 is the authority; a
-script's mark in any worker reaches worker 0 (and the others) at once through the state
-bus (:mod:`.bus_link`), so the next look keeps it. A taken-over state raises no
-dst-up/dst-down event: the worker that decided it raised it once for the router.
-Destinations are matched by set, URI and how many entries with both came before, so two
-entries with one URI stay apart.
+The state bus brings each probe result and each script's mark at once (:mod:`.bus_link`).
+Besides, a follower asks worker 0 for its states (``dispatcher.worker_states``, one small
+RPC) every :data:`FOLLOW_INTERVAL` seconds and takes over each one that differs from its
+own, so a lost bus message is repaired within about that time. Worker 0 is the authority;
+a script's mark in any worker reaches worker 0 too, so the next look keeps it. A
+taken-over state raises no dst-up/dst-down event: the worker that decided it raised it
+once for the router. Destinations are matched by set, URI and how many entries with both
+came before (:class:`DestinationKeys`), so two entries with one URI stay apart.
 """
 from __future__ import annotations
 
@@ -21,7 +20,7 @@ from kamrouter.modules.dispatcher.flags import STATE_MASK
 
 if TYPE_CHECKING:
     from kamrouter.modules.dispatcher.core import Dispatcher
-    from kamrouter.modules.dispatcher.model import Destination
+    from kamrouter.modules.dispatcher.model import Destination, DispatchList
 
 #: Seconds between two looks of a follower at worker 0's states.
 FOLLOW_INTERVAL = 1.0
@@ -46,6 +45,37 @@ def _keyed(entries: Iterable[tuple[int, str, Any]]) -> dict[Key, Any]:
         before[(setid, uri)] = count + 1
         keyed[(setid, uri, count)] = value
     return keyed
+
+
+class DestinationKeys:
+    """Destinations of the current list by :data:`Key` and back (how the workers name
+    them to each other), worked out once per list."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self._list: DispatchList | None = None
+        self._dests: dict[Key, Destination] = {}
+        self._keys: dict[int, Key] = {}
+
+    def _current(self) -> None:
+        current = self.dispatcher.list
+        if current is not self._list:
+            self._list = current
+            self._dests = _keyed((d.setid, d.uri, d) for d in current.destinations())
+            # By runtime data, which a reload keeps: a target of an older list maps too.
+            self._keys = {id(d.health): key for key, d in self._dests.items()}
+
+    def key(self, dest: Destination) -> Key | None:
+        """None for a target the current list no longer has."""
+        self._current()
+        return self._keys.get(id(dest.health))
+
+    def dest(self, setid: Any, uri: Any, before: Any) -> Destination | None:
+        """None when the list has no such target (a reload on its way)."""
+        if not (type(setid) is int and isinstance(uri, str) and type(before) is int):
+            raise ValueError(f"not a destination: {[setid, uri, before]!r}"[:200])
+        self._current()
+        return self._dests.get((setid, uri, before))
 
 
 def _parse(records: Any) -> list[tuple[int, str, int]]:

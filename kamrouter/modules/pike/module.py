@@ -1,5 +1,5 @@
 """The pike module: config section, script API, pike.* RPC methods and pike: statistics;
-with several worker processes, bans are shared by the state bus (:mod:`.bus_link`)."""
+with several worker processes, bans and request counts are shared by the state bus (:mod:`.bus_link`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sized
@@ -76,13 +76,13 @@ class PikeModule(Module):
             config.sampling_time_unit, config.reqs_density_per_unit, config.remove_latency,
             config.ban_time, config.max_sources, router.clock)
         if router.bus is not None:  # several workers: a ban applies in all of them
-            PikeBus(router.bus, table)
+            PikeBus(router.bus, table, router.scheduler)
         stats = router.stats
-        # Each worker counts the sources the kernel gives it; bans may be the operator's,
-        # made in every worker, and count once.
+        # Each worker refuses the requests the kernel gives it; the sources and their counts
+        # (and bans) are the router's in every worker (the state bus), so they count once.
         stats.gauge("pike", "blocked_requests", lambda: table.blocked, per_process=True)
         stats.gauge("pike", "detected_floods", lambda: table.detected, per_process=True)
-        stats.gauge("pike", "evicted_sources", lambda: table.evicted, per_process=True)
+        stats.gauge("pike", "evicted_sources", lambda: table.evicted)
 
         def live(entries: Sized) -> Callable[[], int]:
             def count() -> int:
@@ -90,7 +90,7 @@ class PikeModule(Module):
                 return len(entries)
             return count
 
-        stats.gauge("pike", "tracked_sources", live(table.sources), per_process=True)
+        stats.gauge("pike", "tracked_sources", live(table.sources))
         stats.gauge("pike", "banned_sources", live(table.bans))
         self._api = PikeApi(table)
         self.register_rpc(router.rpc)

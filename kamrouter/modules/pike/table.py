@@ -64,11 +64,12 @@ class PikeTable:
         self.evicted = 0   # sources dropped to stay within max_sources
         #: Told of every local ban (seconds, reason) and unban (0, ""): shared by workers.
         self.on_ban: Callable[[str, float, str], None] | None = None
+        #: Told of every request counted here from a source not banned, with its unit:
+        #: the other workers add it up (:mod:`.bus_link`).
+        self.on_hit: Callable[[str, int], None] | None = None
 
-    def check(self, ip: str) -> int:
-        """Count one request from ``ip``: OK, BLOCKED or NEW_FLOOD (first detection)."""
-        now = self.clock()
-        unit = int(now // self.unit_length)
+    def _source(self, ip: str, now: float, unit: int) -> Source:
+        """``ip``'s counts, as of ``unit``, made most recent (a new one if unknown)."""
         sources = self.sources
         source = sources.get(ip)
         if source is None:
@@ -82,8 +83,15 @@ class PikeTable:
             if unit != source.unit:
                 source.prev, source.curr = source.hits(unit)
                 source.unit = unit
-        source.curr += 1
         source.last_seen = now
+        return source
+
+    def check(self, ip: str) -> int:
+        """Count one request from ``ip``: OK, BLOCKED or NEW_FLOOD (first detection)."""
+        now = self.clock()
+        unit = int(now // self.unit_length)
+        source = self._source(ip, now, unit)
+        source.curr += 1
         if self.bans:
             ban = self.bans.get(ip)
             if ban is not None:
@@ -92,6 +100,8 @@ class PikeTable:
                     return BLOCKED
                 del self.bans[ip]
                 log.info("pike: ban of %s (%s) expired", ip, ban.reason)
+        if self.on_hit is not None:
+            self.on_hit(ip, unit)
         if source.curr <= self.density:
             return OK
         self.blocked += 1
@@ -117,7 +127,16 @@ class PikeTable:
             self.on_ban(ip, 0, "")
         return banned
 
-    # -- bans from elsewhere (another worker): not reported through on_ban ----------------------
+    # -- from elsewhere (another worker): not reported through on_ban or on_hit ---------------
+    def apply_hits(self, ip: str, unit: int, hits: int) -> None:
+        """Add ``hits`` requests another worker counted from ``ip`` in ``unit``."""
+        now = self.clock()
+        current = int(now // self.unit_length)
+        if unit == current:
+            self._source(ip, now, current).curr += hits
+        elif unit == current - 1:
+            self._source(ip, now, current).prev += hits
+
     def apply_ban(self, ip: str, seconds: float, reason: str) -> None:
         bans = self.bans
         bans.pop(ip, None)
