@@ -8,10 +8,19 @@ import os
 import socket
 
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kamrouter.net import Endpoint
 from kamrouter.stats import StatsRegistry
-from kamrouter.transport.handoff import Handoff, encode, encode_send, handoff_pair
+from kamrouter.transport.handoff import (
+    Handoff,
+    decode,
+    decode_send,
+    encode,
+    encode_send,
+    handoff_pair,
+)
 
 LISTENER = Endpoint("udp", "127.0.0.1", 5060)
 SOURCE = Endpoint("udp", "127.0.0.1", 40000)
@@ -60,3 +69,14 @@ async def test_hostile_bytes_are_dropped_and_a_handoff_reaches_the_pipeline() ->
         second.close()
         for sock in (inject, first_in):
             sock.close()
+
+
+@given(st.binary(max_size=300), st.sampled_from([b"", b"KH1 ", b"KS1 ", b"KH1 1 0 ",
+                                                 b"KS1 1 tcp ", b"KH1 " + b"9" * 80]))
+@settings(max_examples=400, deadline=None)
+def test_any_bytes_decode_to_a_hand_off_or_none(data: bytes, prefix: bytes) -> None:
+    """Every byte value, after the magics or not: decoding never raises."""
+    packet = prefix + data
+    for workers in (1, 2):
+        decode(packet, workers, [LISTENER])
+        decode_send(packet, workers)
