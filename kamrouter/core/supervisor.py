@@ -459,7 +459,11 @@ async def serve_worker(router: Any, ready_fd: int, lifeline_fd: int) -> None:
     stop (as on SIGTERM) when the supervisor is gone, however it died."""
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_stop_without_supervisor, lifeline_fd)
-        await nursery.start(_run_router, router, nursery.cancel_scope)
+        ready = _Ready()
+        # Not nursery.start: a SIGTERM while the router starts ends it before it is ready,
+        # which is a stop, not an error.
+        nursery.start_soon(_run_router, router, nursery.cancel_scope, ready)
+        await ready.event.wait()
         try:
             os.write(ready_fd, b"ready\n")
         except OSError:
@@ -467,9 +471,18 @@ async def serve_worker(router: Any, ready_fd: int, lifeline_fd: int) -> None:
         os.close(ready_fd)
 
 
-async def _run_router(router: Any, done: trio.CancelScope,
-                      task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    await router.run(task_status=task_status)
+class _Ready:
+    """The task status the router reports to: set once it serves its sockets."""
+
+    def __init__(self) -> None:
+        self.event = trio.Event()
+
+    def started(self, value: object = None) -> None:
+        self.event.set()
+
+
+async def _run_router(router: Any, done: trio.CancelScope, ready: _Ready) -> None:
+    await router.run(task_status=ready)
     done.cancel()  # the router has stopped: so does the watch on the supervisor
 
 
