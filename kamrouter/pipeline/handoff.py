@@ -1,7 +1,8 @@
 """Which worker process a datagram belongs to (``[core] workers`` above 1), sans-IO.
 
-Every worker forwards from the shared listeners, so the kernel's hash may give a datagram
-to any of them. What a worker sends carries its index where the answer will bring it back:
+Every worker forwards from the shared listeners, so the kernel (by source port, or its hash
+for TCP) may give a datagram to any of them. What a worker sends carries its index where
+the answer will bring it back:
 
 - the Via branch of every request it forwards or originates (tm's branch ids start with
   ``z9hG4bKw<index>-``, :func:`branch_mark`): a reply names the worker with the branch
