@@ -7,6 +7,8 @@ from __future__ import annotations
 import select
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from kamrouter.net import Endpoint
 from kamrouter.transport import handoff
@@ -15,9 +17,19 @@ from kamrouter.transport.shared import WorkerSockets, bind_worker_sockets
 SOURCES, PER_SOURCE = 16, 5
 
 
-def test_each_source_sticks_to_one_worker_socket() -> None:
-    specs, opened = bind_worker_sockets([Endpoint("udp", "127.0.0.1", 0)], 2)
+@contextmanager
+def bound(listens: list[Endpoint], workers: int) -> Iterator[list[WorkerSockets]]:
+    """Every worker's sockets as the supervisor binds them, closed after the test."""
+    specs, opened = bind_worker_sockets(listens, workers)
     try:
+        yield specs
+    finally:
+        for sock in opened:
+            sock.close()
+
+
+def test_each_source_sticks_to_one_worker_socket() -> None:
+    with bound([Endpoint("udp", "127.0.0.1", 0)], 2) as specs:
         (listener,) = specs[0].udp
         members = {socket.socket(fileno=socket.dup(spec.udp[listener])): spec.index
                    for spec in specs}
@@ -46,15 +58,11 @@ def test_each_source_sticks_to_one_worker_socket() -> None:
         assert all(len(workers) == 1 for workers in seen.values()), seen
         for sock in [*members, *clients]:
             sock.close()
-    finally:
-        for sock in opened:
-            sock.close()
 
 
 def test_workers_share_listeners_and_each_has_a_handoff_socket() -> None:
-    specs, opened = bind_worker_sockets(
-        [Endpoint("udp", "127.0.0.1", 0), Endpoint("tcp", "127.0.0.1", 0)], 3)
-    try:
+    with bound(
+        [Endpoint("udp", "127.0.0.1", 0), Endpoint("tcp", "127.0.0.1", 0)], 3) as specs:
         assert [spec.listens for spec in specs] == [specs[0].listens] * 3
         assert all(e.port != 0 for e in specs[0].listens)
         peers = specs[0].handoff_peers
@@ -67,9 +75,6 @@ def test_workers_share_listeners_and_each_has_a_handoff_socket() -> None:
                 assert receiving.recv(100) == b"to %d" % spec.index
         assert len({fd for spec in specs for fd in spec.fds}) == 2 * 3 + 3 + 3
         assert WorkerSockets.from_json(specs[1].to_json()) == specs[1]
-    finally:
-        for sock in opened:
-            sock.close()
 
 
 def test_a_handoff_header_round_trips_and_anything_else_is_refused() -> None:
@@ -111,8 +116,7 @@ def test_the_kernel_steers_a_marked_datagram_to_its_worker_and_spreads_the_rest(
     past the window): member (source port >> 1) % 3; a mark of
     two digits or of a worker that does not exist: the kernel's hash, which keeps each
     source on one member."""
-    specs, opened = bind_worker_sockets([Endpoint("udp", "127.0.0.1", 0)], 3)
-    try:
+    with bound([Endpoint("udp", "127.0.0.1", 0)], 3) as specs:
         (listener,) = specs[0].udp
         members = {socket.socket(fileno=socket.dup(spec.udp[listener])): spec.index
                    for spec in specs}
@@ -150,15 +154,11 @@ def test_the_kernel_steers_a_marked_datagram_to_its_worker_and_spreads_the_rest(
             assert len(hashed) == 1
         for sock in [*members, *clients]:
             sock.close()
-    finally:
-        for sock in opened:
-            sock.close()
 
 
 def test_unmarked_datagrams_over_ipv6_are_spread_by_source_port() -> None:
     """The IPv6 program reads the port after the fixed header."""
-    specs, opened = bind_worker_sockets([Endpoint("udp", "::1", 0)], 2)
-    try:
+    with bound([Endpoint("udp", "::1", 0)], 2) as specs:
         (listener,) = specs[0].udp
         members = [socket.socket(fileno=socket.dup(spec.udp[listener])) for spec in specs]
         for member in members:
@@ -170,6 +170,3 @@ def test_unmarked_datagrams_over_ipv6_are_spread_by_source_port() -> None:
                 assert members[(client.getsockname()[1] >> 1) % 2].recv(2000).startswith(b"OPTIONS")
         for member in members:
             member.close()
-    finally:
-        for sock in opened:
-            sock.close()
