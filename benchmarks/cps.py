@@ -191,8 +191,6 @@ def kamrouter_starter(routing: str, tls: Tls | None = None, workers: int = 1) ->
                 sections["routing"] = {"script": str(DISPATCHER_SCRIPT)}
                 env = {"KAMROUTER_DS_ALG": routing.rsplit("-", 1)[1]}
             proxy = kamrouter_proxy(workdir, port, sections=sections, env=env).start()
-            if workers > 1:
-                proxy.wait_workers_ready()
             return Running(proxy)
         api = ApiRouting(cast(Kind, routing), target=uas, workdir=workdir)
         try:

@@ -126,7 +126,6 @@ def main() -> None:
         router.start()
         client = None
         try:
-            router.wait_workers_ready()
             pids = [entry["PID"] for entry in router.rpc("core.psx")[1:]]
             client = socket.create_connection((LOOPBACK, evapi_port), timeout=30)
             threading.Thread(target=answer_everything, args=(client,), daemon=True).start()

@@ -124,12 +124,8 @@ def kamrouter_starter(accounts: list[tuple[str, str]], nodes: int = 1,
                     "registrar": {"default_expires": 3600},
                     "auth": {"db_file": str(workdir / "subscriber.sqlite"),
                              "algorithms": ["MD5"], "qop": "auth"}}
-        routers = [kamrouter_proxy(workdir / f"node{i}", free_port(), script=SCRIPT,
-                                   sections=sections).start() for i in range(nodes)]
-        if workers > 1:  # the supervisor listens first; sipp must not wait for the workers
-            for router in routers:
-                router.wait_workers_ready()
-        return routers
+        return [kamrouter_proxy(workdir / f"node{i}", free_port(), script=SCRIPT,
+                                sections=sections).start() for i in range(nodes)]
     return start
 
 

@@ -128,7 +128,6 @@ def main() -> None:
                 "usrloc": {}, "registrar": {},
                 "auth": {"db_file": str(Path(tmp) / "subscriber.sqlite")}})
         router.start()
-        router.wait_workers_ready()
         registered, stop = threading.Event(), threading.Event()
         browser = threading.Thread(target=answer_messages, daemon=True,
                                    args=(f"ws://{LOOPBACK}:{ws_port}/", registered, stop))

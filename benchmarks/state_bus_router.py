@@ -75,7 +75,6 @@ def main() -> None:
         router.start()
         sockets = []
         try:
-            router.wait_workers_ready()
             pids = [entry["PID"] for entry in router.rpc("core.psx")[1:]]
             for _ in range(args.ports):
                 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

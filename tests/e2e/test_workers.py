@@ -39,7 +39,6 @@ def start_router(workdir: Path) -> ProxyProcess:
     proxy = kamrouter_proxy(workdir, free_port(), sections={
         "core": {"workers": WORKERS}, "rpc": {"http": f"127.0.0.1:{http}"}})
     proxy.start()
-    proxy.wait_workers_ready()
     return proxy
 
 

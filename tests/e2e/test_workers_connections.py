@@ -39,7 +39,6 @@ def router(tmp_path: Path) -> Iterator[tuple[ProxyProcess, int]]:
                                 "usrloc": {}, "registrar": {},
                                 "auth": {"db_file": str(tmp_path / "subscriber.sqlite")}})
     proxy.start()
-    proxy.wait_workers_ready()
     try:
         yield proxy, ws_port
     finally:

@@ -48,7 +48,6 @@ def router(tmp_path: Path, uas: Sipp) -> Iterator[ProxyProcess]:
         "dispatcher": {"list_file": str(list_file), "ping_interval": 0.5,
                        "ping_timeout": 3.0, "probing_mode": 1}})
     proxy.start()
-    proxy.wait_workers_ready()
     yield proxy
     proxy.stop()
 
@@ -130,7 +129,6 @@ def test_a_scripts_mark_in_worker_1_holds_in_worker_0(tmp_path: Path, uas: Sipp)
     proxy.start()
     peers: list[Peer] = []
     try:
-        proxy.wait_workers_ready()
         proxy.rpc("dispatcher.ping_active", 0)  # no probe undoes the mark
         wait_until(lambda: in_use(proxy, 0) == 0, "worker 0's last probe answered",
                    detail=proxy.log_tail)
@@ -204,7 +202,7 @@ def test_call_load_is_one_table_for_the_router(lab: DispatcherLab) -> None:
         lab.start_uas(name)
     lab.write_list([f"1 {lab.uri(n)} 8 0 duid={n}" for n in "ab"])
     lab.start_router(10, workers=WORKERS, ping_interval=0.5, ping_timeout=3.0,
-                     probing_mode=1).wait_workers_ready()
+                     probing_mode=1)
     lab.wait_for("all destinations active", lambda: set(lab.states().values()) == {"AP"})
 
     def targets(index: int | None) -> list[dict[str, Any]]:

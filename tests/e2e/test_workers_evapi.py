@@ -54,7 +54,6 @@ def router(tmp_path: Path) -> Iterator[ProxyProcess]:
         "core": {"workers": WORKERS}, "evapi": {"bind_addr": f"{LOOPBACK}:{port}"}})
     proxy.evapi_port = port  # type: ignore[attr-defined]
     proxy.start()
-    proxy.wait_workers_ready()
     yield proxy
     proxy.stop()
 

@@ -26,7 +26,6 @@ def router(tmp_path: Path) -> Iterator[ProxyProcess]:
         "core": {"workers": WORKERS},
         "pike": {"reqs_density_per_unit": LIMIT, "sampling_time_unit": 3600}})
     proxy.start()
-    proxy.wait_workers_ready()
     yield proxy
     proxy.stop()
 

@@ -60,7 +60,6 @@ def router(tmp_path: Path) -> Iterator[ProxyProcess]:
         "core": {"workers": WORKERS}, "htable": TABLES,
         "registrar": {}, "usrloc": {"db_mode": "memory"}})
     proxy.start()
-    proxy.wait_workers_ready()
     yield proxy
     proxy.stop()
 
@@ -268,7 +267,6 @@ def test_with_sqlite_worker_0_writes_every_workers_registrations(tmp_path: Path)
     proxy.start()
     aors = [f"u{n}" for n in range(PORTS)]
     try:
-        proxy.wait_workers_ready()
         before = received(proxy)
         for aor in aors:  # each from a port of its own: both workers get some
             phone = Peer()

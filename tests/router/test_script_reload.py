@@ -80,7 +80,6 @@ def test_a_restarted_worker_runs_what_the_others_run_not_an_unloaded_edit(
     proxy = kamrouter_proxy(tmp_path, free_port(), script=VERSION.format(code=480),
                             sections={"core": {"workers": 2}}).start()
     try:
-        proxy.wait_workers_ready()
         (tmp_path / "routes.py").write_text(VERSION.format(code=481) + "import sys\nsys.exit()\n")
         victim = proxy.rpc("core.psx")[2]["PID"]
         os.kill(victim, signal.SIGKILL)

@@ -69,8 +69,6 @@ class SipLab:
                                    defines={**routing.defines, **timers})
         self.proxy = proxy
         proxy.start()
-        if self.proxy_kind == "kamrouter-workers":
-            proxy.wait_workers_ready()
         return proxy
 
     def uas(self, scenario: str, *, calls: int = 1, pause_ms: int = 0,

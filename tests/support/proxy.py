@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,12 @@ class ProxyProcess:
     """One proxy process listening on UDP and TCP ``host`` (127.0.0.1):``port``."""
 
     def __init__(self, kind: str, argv: list[str], port: int, workdir: Path,
-                 env: Mapping[str, str] | None = None, host: str = LOOPBACK) -> None:
+                 env: Mapping[str, str] | None = None, host: str = LOOPBACK,
+                 workers: int = 1) -> None:
         self.kind = kind
+        #: kamrouter's worker processes: above 1, start() waits for them too (the
+        #: supervisor listens before any worker serves).
+        self.workers = workers
         self.argv = argv
         self.host = host
         self.port = port
@@ -68,6 +73,8 @@ class ProxyProcess:
                 raise ProxyStartError(f"{self.kind} not listening on tcp:{self.address} after "
                                       f"{timeout:g} s\n{self.log_tail()}")
             time.sleep(0.05)
+        if self.workers > 1:
+            self.wait_workers_ready(max(1.0, deadline - time.monotonic()))
         return self
 
     def rpc(self, method: str, *params: Any) -> Any:
@@ -155,8 +162,12 @@ def kamrouter_proxy(workdir: Path, port: int, *, script: Path | str | None = Non
         else:
             document[table] = list(values)
     config = workdir / "kamrouter.toml"
-    config.write_text(toml_document(document))
-    return ProxyProcess("kamrouter", [kamrouter_binary(), "-c", str(config)], port, workdir, env)
+    text = toml_document(document)
+    config.write_text(text)
+    workers = tomllib.loads(text)["core"].get("workers", 1)
+    return ProxyProcess("kamrouter", [kamrouter_binary(), "-c", str(config)], port, workdir,
+                        env, workers=workers if isinstance(workers, int) and workers > 0
+                        else os.cpu_count() or 1)  # "auto", 0: one per CPU
 
 
 def kamailio_proxy(workdir: Path, port: int, *, cfg: Path,
