@@ -99,10 +99,10 @@ class CallLoadBus:
             setid, uri, before, owner, deadline = rest
             dest = self._keys.dest(setid, uri, before)
             if dest is not None:
-                self.calls.apply_assign(call_id, dest, _owner(owner), float(deadline))
+                self.calls.apply_assign(call_id, dest, _owner(owner), _deadline(deadline))
         elif kind == "c":
             (deadline,) = rest
-            self.calls.apply_confirm(call_id, float(deadline))
+            self.calls.apply_confirm(call_id, _deadline(deadline))
         elif kind == "r":
             (owner,) = rest
             self.calls.apply_release(call_id, None if owner is None else _owner(owner))
@@ -127,3 +127,12 @@ def _owner(value: Any) -> int:
     if type(value) is not int:
         raise ValueError(f"not an owner: {value!r}"[:200])
     return value
+
+
+def _deadline(value: Any) -> float:
+    """A call's expiry from another worker: a finite number (NaN or infinity would never
+    expire, holding the load for good)."""
+    deadline = float(value)
+    if not math.isfinite(deadline):
+        raise ValueError(f"not a deadline: {value!r}"[:200])
+    return deadline
